@@ -1,0 +1,74 @@
+"""The ready ``pqlml.toml`` written beside a simulated company."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+TEMPLATE = '''\
+# pqlml project config for a simulated product-led company (pqlml simulate).
+# accounts={n_accounts} seed={seed}. Paths are relative to this file's folder.
+
+[project]
+name = "simulated-plg"
+entity = "account"
+
+[data]
+root = "."
+
+[data.events]
+source = "events.parquet"
+
+[data.users]
+source = "users.parquet"
+
+[data.accounts]
+source = "accounts.parquet"
+
+[data.outcomes]
+source = "outcomes.parquet"
+
+[outcomes]
+# Product events that are explicit buying actions. Labels come from the outcomes
+# table; these names mark the events so they are never presented as drivers.
+hand_raise_events = ["talk_to_sales_clicked", "demo_requested"]
+conversion_events = []
+target = "conversion"
+
+[schedule]
+start = {start}
+end = {end}
+every = "month"
+
+[labels]
+# 28 days: every label window (as_of, as_of + 28d] lies inside one calendar month.
+horizon_days = {horizon}
+
+[fit]
+# The ideal customer profile (ICP) sales uses today.
+industries = ["software", "fintech", "healthcare"]
+employees_min = 50
+employees_max = 5000
+countries = ["US", "GB", "DE", "FR", "CA", "AU", "NL"]
+require_work_email = true
+
+[rules]
+# The folk thresholds: "7+ active users and N+ tasks in the last 30 days", with N
+# scaled to this product's volume (10 tasks here is about the top 3% of accounts).
+folk_pqa = "active_users_30d >= 7 and events_task_created_30d >= 10"
+seven_active_users = "active_users_30d >= 7"
+
+[tiers]
+intent_rule = "folk_pqa"
+method = "rules"
+precision_target = 0.2
+
+[capacity]
+# Sales touches per snapshot period.
+per_period = {capacity}
+'''
+
+
+def render(n_accounts: int, seed: int, start: dt.date, end: dt.date, horizon: int,
+           capacity: int) -> str:
+    return TEMPLATE.format(n_accounts=n_accounts, seed=seed, start=start.isoformat(),
+                           end=end.isoformat(), horizon=horizon, capacity=capacity)
