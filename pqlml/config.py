@@ -1,0 +1,423 @@
+"""The project config: one TOML file, loaded into frozen dataclasses.
+
+:func:`load_config` reads a ``pqlml.toml``; :meth:`Config.from_dict` builds the
+same config from a dict. Every mistake raises :class:`~pqlml.errors.ConfigError`
+naming the file, the dotted key, what is expected, what was given and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from pqlml.errors import ConfigError
+from pqlml.schema import TABLES
+
+__all__ = [
+    "TableSource", "DataConfig", "OutcomesConfig", "ScheduleConfig",
+    "LabelsConfig", "FitConfig", "TiersConfig", "CapacityConfig",
+    "ProjectConfig", "Config", "load_config",
+]
+
+
+def _frozen_map(m: Mapping | None = None) -> Mapping:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one canonical table comes from.
+
+    ``source`` is a file path (Parquet or CSV; globs allowed), resolved against
+    ``DataConfig.root``, or a table name when ``DataConfig.connection`` is set.
+    ``columns`` maps canonical column names to the source's own names; columns
+    not listed are expected under their canonical name.
+    """
+
+    source: str
+    columns: Mapping[str, str] = field(default_factory=_frozen_map)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: Path = Path(".")
+    connection: str = ""
+    events: TableSource | None = None
+    users: TableSource | None = None
+    accounts: TableSource | None = None
+    outcomes: TableSource | None = None
+
+
+@dataclass(frozen=True)
+class OutcomesConfig:
+    hand_raise_events: tuple[str, ...] = ()
+    conversion_events: tuple[str, ...] = ()
+    target: str = "conversion"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    start: dt.date | None = None
+    end: dt.date | None = None
+    every: str = "month"
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    horizon_days: int = 28
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    industries: tuple[str, ...] = ()
+    employees_min: int = 0
+    employees_max: int | None = None
+    countries: tuple[str, ...] = ()
+    require_work_email: bool = True
+
+
+@dataclass(frozen=True)
+class TiersConfig:
+    intent_rule: str = ""
+    method: str = "rules"
+    precision_target: float = 0.2
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    per_period: int = 100
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    name: str = "pqlml"
+    entity: str = "account"
+
+
+@dataclass(frozen=True)
+class Config:
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    rules: Mapping[str, str] = field(default_factory=_frozen_map)
+    tiers: TiersConfig = field(default_factory=TiersConfig)
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    path: Path | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping, base_dir: str | Path,
+                  path: str | Path | None = None) -> Config:
+        """Build and validate a config from a dict shaped like ``pqlml.toml``.
+
+        Parameters
+        ----------
+        raw : Mapping
+            Sections, e.g. ``{"labels": {"horizon_days": 28}}``.
+        base_dir : str or Path
+            Folder that a relative or absent ``data.root`` is relative to.
+        path : str or Path, optional
+            The file ``raw`` came from, named in error messages.
+
+        Returns
+        -------
+        Config
+        """
+        path = Path(path).resolve() if path is not None else None
+        return _build_config(raw, Path(base_dir).expanduser().resolve(), path)
+
+    def resolve(self, source: str) -> Path:
+        """Return the file ``source`` resolved against ``data.root``.
+
+        Parameters
+        ----------
+        source : str
+            A file path or glob; an absolute one is returned unchanged.
+
+        Returns
+        -------
+        Path
+        """
+        p = Path(source).expanduser()
+        return p if p.is_absolute() else self.data.root / p
+
+
+def load_config(path: str | Path) -> Config:
+    r"""Load and validate a ``pqlml.toml`` project config.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file. A relative ``data.root`` is relative to its folder.
+
+    Returns
+    -------
+    Config
+        Frozen; ``Config.path`` is the absolute file path.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not TOML, a key is unknown, a value is
+        invalid, or ``[data.events]`` is absent.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     toml = Path(tmp) / "pqlml.toml"
+    ...     _ = toml.write_text('[data.events]\nsource = "events.parquet"\n'
+    ...                         '[labels]\nhorizon_days = 14\n')
+    ...     cfg = load_config(toml)
+    >>> cfg.labels.horizon_days
+    14
+    >>> cfg.resolve(cfg.data.events.source).name
+    'events.parquet'
+    """
+    path = Path(path).expanduser().resolve()
+    cfg = Config.from_dict(_read_toml(path), path.parent, path)
+    if cfg.data.events is None:
+        raise ConfigError(f"No [data.events] table in {path}: pqlml needs to know where the "
+                          'product events are. Fix: add\n[data.events]\nsource = "events.parquet"')
+    return cfg
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file not found: {path}. "
+                          "Fix: pass the path of an existing pqlml.toml.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Invalid TOML in {path}: {exc}. Fix the syntax there "
+                          '(e.g. strings need quotes: every = "month").') from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc}. "
+                          "Fix: pass a readable UTF-8 TOML file, e.g. pqlml.toml.") from exc
+
+
+def _build_config(raw: Mapping, base_dir: Path, path: Path | None) -> Config:
+    src = str(path) if path is not None else "the config passed to Config.from_dict"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"Config.from_dict needs a mapping of sections, as parsed from "
+                          f"TOML. Got {_show(raw)} instead. Fix: e.g. {{'labels': {{...}}}}.")
+    _check_keys(raw, _SECTIONS, "", src)
+    kw: dict[str, Any] = {name: _build(cls, raw[name], name, src)
+                          for name, cls in _SECTION_CLASSES.items() if name in raw}
+    kw["data"] = _build_data(raw.get("data", {}), base_dir, src)
+    if "rules" in raw:
+        kw["rules"] = _str_map(raw["rules"], "rules", None, src)
+    cfg = Config(**kw, path=path)
+    _check_consistency(cfg, src)
+    return cfg
+
+
+# --- error messages ------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "nothing (the key is missing)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    text = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    return f"a table {text}" if isinstance(value, Mapping) else text
+
+
+def _bad(key: str, src: str, expected: str, fix: str, got: Any) -> ConfigError:
+    return ConfigError(f"The '{key}' setting in {src} must be {expected}. "
+                       f"Got {_show(got)} instead. Fix: e.g. {fix}.")
+
+
+def _check_keys(raw: Mapping, allowed: tuple, where: str, src: str) -> None:
+    prefix = f"{where}." if where else ""
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+            scope = f"in [{where}]" if where else "at the top level"
+            raise ConfigError(f"Unknown key '{prefix}{key}' in {src}.{hint} "
+                              f"Allowed keys {scope}: {', '.join(allowed)}.")
+
+
+def _table(value: Any, where: str, src: str) -> Mapping:
+    if isinstance(value, Mapping):
+        return value
+    raise _bad(where, src, "a table", f"[{where}]", value)
+
+
+# --- values: a spec is (expected, fix, convert); convert raises ValueError -------
+
+_Spec = tuple[str, str, Callable[[Any], Any]]
+
+
+def _convert(spec: _Spec, value: Any, key: str, src: str) -> Any:
+    expected, fix, convert = spec
+    try:
+        return convert(value)
+    except ValueError:
+        raise _bad(key, src, expected, fix, value) from None
+
+
+def _when(ok: Callable[[Any], Any], out: Callable[[Any], Any] = lambda v: v):
+    def convert(v: Any) -> Any:
+        if not ok(v):
+            raise ValueError(v)
+        return out(v)
+    return convert
+
+
+def _is_int(v: Any, low: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip())
+
+
+def _is_date(v: Any) -> bool:
+    is_iso = isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v)
+    return type(v) is dt.date or bool(is_iso)  # not datetime: a date is expected
+
+
+def _choice(key: str, options: tuple[str, ...]) -> _Spec:
+    listed = ", ".join(f'"{o}"' for o in options)
+    return (f"one of {listed}", f'{key} = "{options[0]}"',
+            _when(lambda v: isinstance(v, str) and v in options))
+
+
+def _strings(fix: str) -> _Spec:
+    is_list = lambda v: isinstance(v, list | tuple) and all(map(_is_text, v))  # noqa: E731
+    return ("a list of non-empty strings", fix, _when(is_list, tuple))
+
+
+def _date(fix: str) -> _Spec:
+    # fromisoformat raises ValueError on e.g. "2024-02-30": _convert reports it.
+    to_date = lambda v: v if type(v) is dt.date else dt.date.fromisoformat(v)  # noqa: E731
+    return ("a date in YYYY-MM-DD format", fix, _when(_is_date, to_date))
+
+
+_EVERY = r"month|week|[1-9][0-9]*d"
+_POS_INT = _when(lambda v: _is_int(v, 1))
+_NAT_INT = _when(lambda v: _is_int(v, 0))
+_STR = _when(lambda v: isinstance(v, str))
+
+_SPECS: dict[type, dict[str, _Spec]] = {
+    ProjectConfig: {"name": ("a non-empty string", 'name = "acme"', _when(_is_text)),
+                    "entity": _choice("entity", ("account", "user"))},
+    DataConfig: {"root": ("a non-empty folder path (relative to the config file's folder)",
+                          'root = "data"', _when(_is_text)),
+                 "connection": ('an ibis connection URL, or "" to read files',
+                                'connection = "duckdb:///warehouse.db"', _STR)},
+    OutcomesConfig: {
+        "hand_raise_events": _strings('hand_raise_events = ["demo_requested"]'),
+        "conversion_events": _strings('conversion_events = ["plan_upgraded"]'),
+        "target": _choice("target", ("conversion", "hand_raise"))},
+    ScheduleConfig: {
+        "start": _date("start = 2024-02-01"),
+        "end": _date("end = 2025-06-01"),
+        "every": ('"month", "week" or "<N>d" with N a positive integer', 'every = "14d"',
+                  _when(lambda v: isinstance(v, str) and re.fullmatch(_EVERY, v)))},
+    LabelsConfig: {"horizon_days": ("a positive integer (days)", "horizon_days = 28", _POS_INT)},
+    FitConfig: {
+        "industries": _strings('industries = ["software", "fintech"]'),
+        "employees_min": ("an integer >= 0", "employees_min = 50", _NAT_INT),
+        "employees_max": ("an integer >= 0 (leave it out for no maximum)",
+                          "employees_max = 5000", _NAT_INT),
+        "countries": _strings('countries = ["US", "GB"]'),
+        "require_work_email": ("true or false", "require_work_email = true",
+                               _when(lambda v: isinstance(v, bool)))},
+    TiersConfig: {
+        "intent_rule": ('the name of a rule in [rules], or ""', 'intent_rule = "folk_pqa"', _STR),
+        "method": _choice("method", ("rules", "capacity", "match_rules", "precision")),
+        "precision_target": ("a number strictly between 0 and 1", "precision_target = 0.2",
+                             _when(lambda v: _is_number(v) and 0 < v < 1, float))},
+    CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
+                                    "per_period = 200", _POS_INT)},
+}
+_SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "path")
+_SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
+                    "schedule": ScheduleConfig, "labels": LabelsConfig, "fit": FitConfig,
+                    "tiers": TiersConfig, "capacity": CapacityConfig}
+
+
+# --- sections --------------------------------------------------------------------
+
+def _build(cls: type, raw: Any, where: str, src: str) -> Any:
+    specs = _SPECS[cls]
+    raw = _table(raw, where, src)
+    _check_keys(raw, tuple(specs), where, src)
+    return cls(**{k: _convert(specs[k], v, f"{where}.{k}", src) for k, v in raw.items()})
+
+
+def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
+    raw = _table(raw, "data", src)
+    _check_keys(raw, ("root", "connection", *TABLES), "data", src)
+    specs = _SPECS[DataConfig]
+    kw = {k: _convert(specs[k], raw[k], f"data.{k}", src) for k in specs if k in raw}
+    kw["root"] = (base_dir / Path(kw.get("root", ".")).expanduser()).resolve()
+    kw.update({name: _build_table(name, raw[name], src) for name in TABLES if name in raw})
+    return DataConfig(**kw)
+
+
+def _build_table(name: str, raw: Any, src: str) -> TableSource:
+    where = f"data.{name}"
+    raw = _table(raw, where, src)
+    _check_keys(raw, ("source", "columns"), where, src)
+    spec = ("a non-empty string: a file path (Parquet/CSV, globs allowed), or a "
+            "table name when data.connection is set",
+            f'[{where}] source = "{name}.parquet"', _when(_is_text))
+    source = _convert(spec, raw.get("source", _MISSING), f"{where}.source", src)
+    columns = _str_map(raw.get("columns", {}), f"{where}.columns", TABLES[name].columns, src)
+    return TableSource(source=source, columns=columns)
+
+
+def _str_map(raw: Any, where: str, allowed: tuple | None, src: str) -> Mapping[str, str]:
+    """A table of non-empty strings: column renames (allowed keys) or rules (free keys)."""
+    raw = _table(raw, where, src)
+    if allowed is not None:
+        _check_keys(raw, allowed, where, src)
+    what, example = (("the source's column name", '"<source column>"') if allowed is not None
+                     else ("a boolean expression over features", '"active_users_30d >= 7"'))
+    for key, value in raw.items():
+        spec = (f"a non-empty string ({what})", f"{key} = {example}", _when(_is_text))
+        _convert(spec, value, f"{where}.{key}", src)
+    return _frozen_map(raw)
+
+
+def _check_consistency(cfg: Config, src: str) -> None:
+    start, end = cfg.schedule.start, cfg.schedule.end
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"The 'schedule.start' setting ({start}) in {src} must be before "
+                          f"'schedule.end' ({end}). Fix: e.g. start = 2024-02-01 and "
+                          "end = 2025-06-01.")
+    low, high = cfg.fit.employees_min, cfg.fit.employees_max
+    if high is not None and low > high:
+        raise ConfigError(f"The 'fit.employees_min' setting ({low}) in {src} must be <= "
+                          f"'fit.employees_max' ({high}). Fix: e.g. employees_min = 50 and "
+                          "employees_max = 5000, or remove employees_max for no maximum.")
+    rule, rules = cfg.tiers.intent_rule, cfg.rules
+    if rule and rule not in rules:
+        close = difflib.get_close_matches(rule, list(rules), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        known = (f"Rules in [rules]: {', '.join(rules)}. Fix: use one of them, or add"
+                 if rules else "[rules] is empty. Fix: add")
+        raise ConfigError(f"The 'tiers.intent_rule' setting in {src} must name a rule in "
+                          f"[rules] (or be \"\"). Got {rule!r} instead.{hint} {known} "
+                          f'{rule} = "<expression>" under [rules], or set intent_rule = "".')
