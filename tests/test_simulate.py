@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+from pqlml.config import load_config
 from pqlml.schema import TABLES
 from pqlml.simulate import simulate
 from pqlml.simulate import _params as P
@@ -36,7 +37,10 @@ def test_writes_tables_truth_and_config(company):
     out, tables, truth, drivers = company
     for name, schema in TABLES.items():
         assert set(schema.required) <= set(tables[name].columns), name
-    assert (out / "pqlml.toml").exists()
+    config = load_config(out / "pqlml.toml")
+    assert config.resolve(config.data.events.source) == out.resolve() / "events.parquet"
+    assert config.labels.horizon_days == P.HORIZON_DAYS
+    assert config.schedule.start == truth.as_of.min().date() and config.schedule.end == truth.as_of.max().date()
     assert {"driver", "distractor", "outcome_adjacent"} <= set(drivers.role)
     assert {"account_id", "as_of", "p_convert", "p_hand_raise"} <= set(truth.columns)
     assert len(set(tables["events"].event)) >= 15
