@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import PqlmlError
 from . import _params as P
 from ._activity import simulate_activity, simulate_free_mail
 from ._company import domains, draw_company
@@ -75,7 +76,7 @@ def _n_days(months: int) -> int:
 
 def _check(name, value, low):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"The {name!r} parameter of simulate must be an integer >= {low}. "
+        raise PqlmlError(f"The {name!r} parameter of simulate must be an integer >= {low}. "
                          f"Got {value!r} instead.")
 
 

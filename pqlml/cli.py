@@ -1,0 +1,83 @@
+"""``pqlml`` command line: one sub-command per pipeline stage.
+
+Every command that works on a project takes ``--config``; errors pqlml raises
+on purpose are printed as one clear message (exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import PqlmlError
+
+__all__ = ["main"]
+
+
+def _simulate(args) -> None:
+    from rich.console import Console
+
+    from .simulate import simulate
+
+    result = simulate(args.accounts, args.seed, args.out, months=args.months, progress=True)
+    counts = ", ".join(f"{v:,} {k}" for k, v in result.counts.items())
+    Console(stderr=True).print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
+                               f"config {result.config}")
+
+
+def _validate(args) -> None:
+    from rich.console import Console
+
+    from .config import load_config
+    from .sources import load_tables
+
+    config = load_config(args.config)
+    _, tables, report = load_tables(config.data)
+    console = Console()
+    for name, table in tables.items():
+        console.print(f"{name}: {table.count().execute():,} rows")
+    console.print("\n".join(report.render()) if len(report) else "no findings")
+
+
+def _demo(args) -> None:
+    from .demo import run_demo
+
+    run_demo(out=args.out, n_accounts=args.accounts, seed=args.seed)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pqlml", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo", help="run the whole flow on a small simulated company")
+    s.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
+    s.add_argument("--accounts", type=int, default=2_000)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_demo)
+
+    s = sub.add_parser("simulate", help="write a simulated product-led company with known truth")
+    s.add_argument("--accounts", type=int, required=True, help="number of company accounts")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+    s.add_argument("--months", type=int, default=18, help="length of the event log")
+    s.set_defaults(func=_simulate)
+
+    s = sub.add_parser("validate", help="load the configured tables and report what validation found")
+    s.add_argument("--config", type=Path, required=True)
+    s.set_defaults(func=_validate)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.func(args)
+    except PqlmlError as exc:
+        print(f"pqlml {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":   # pragma: no cover
+    sys.exit(main())

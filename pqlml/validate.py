@@ -1,0 +1,339 @@
+"""Checks that turn a source table into a canonical one, and the report of what they did.
+
+Every check is an aggregate ibis query (no rows are pulled into pandas), so the
+checks scale to large Parquet event logs and run on any ibis backend. Problems
+that make the data unusable raise :class:`~pqlml.errors.DataError`; changes
+pqlml makes on its own (dropping duplicate events, assuming UTC) are recorded
+as :class:`Finding` records in a :class:`ValidationReport`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+from typing import Mapping, NamedTuple
+
+import ibis
+import ibis.expr.datatypes as dt
+from ibis.common.exceptions import IbisError
+import pandas as pd
+
+from pqlml.errors import DataError
+from pqlml.schema import OUTCOME_KINDS, TABLES
+
+__all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN"]
+
+UTC = dt.Timestamp(timezone="UTC")
+#: A time of day, then an explicit zone: ``Z``, ``+02:00``, ``-05``, ``UTC``, ``Europe/Berlin``.
+AWARE_PATTERN = (r"(?i)\d:\d\d(:\d\d([.,]\d+)?)?\s*"
+                 r"(z|[+-]\d\d(:?\d\d)?|[a-z][a-z_]*(/[a-z_+-]+)*)\s*$")
+_ISO_FIX = "write ISO 8601 timestamps such as '2024-01-31T09:30:00Z', or remove those rows"
+_EPOCH_FIX = ("convert epoch numbers to timestamps upstream, e.g. "
+              "pandas.to_datetime(df[col], unit='s', utc=True), or to_timestamp(col) in SQL")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One change pqlml made to the input: which rows, why, and how to avoid it."""
+
+    table: str
+    file: str
+    column: str
+    kind: str
+    rows: int
+    action: str
+    fix: str
+
+    def __str__(self) -> str:
+        what = self.kind.replace("_", " ")
+        return (f"{self.table} ({self.file}): column {self.column!r}: {what} in "
+                f"{_rows(self.rows)}: {self.action}. Fix: {self.fix}.")
+
+
+class ValidationReport:
+    """What loading the data changed: findings plus source columns that were not used.
+
+    Examples
+    --------
+    >>> r = ValidationReport()
+    >>> r.add(Finding("events", "e.csv", "ts", "duplicate_events", 2, "kept one of each", "dedupe"))
+    >>> len(r), bool(r), r.to_frame()["rows"].tolist()
+    (1, True, [2])
+    """
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self.ignored_columns: dict[str, tuple[str, ...]] = {}
+        self.files: dict[str, str] = {}
+
+    def add(self, finding: Finding) -> None:
+        """Record one finding."""
+        self.findings.append(finding)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The findings as a DataFrame, one row each (columns as in :class:`Finding`)."""
+        return pd.DataFrame([astuple(f) for f in self.findings],
+                            columns=[f.name for f in fields(Finding)])
+
+    def render(self) -> list[str]:
+        """The findings and ignored columns as plain text lines."""
+        lines = [str(f) for f in self.findings]
+        for table, cols in self.ignored_columns.items():
+            where = self.files.get(table, "")
+            lines.append(f"{table} ({where}): ignored columns {_quote(cols)} (not canonical; "
+                         f"map one in [data.{table}.columns] to use it).")
+        return lines
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __bool__(self) -> bool:
+        return bool(self.findings)
+
+    def __iter__(self):
+        return iter(self.findings)
+
+
+class _Parsed(NamedTuple):
+    expr: ibis.Value          # the column converted to its canonical type
+    bad: ibis.Value | None    # True where a non-null value could not be converted
+    naive: ibis.Value | None  # True where a timestamp had no zone and UTC was assumed
+    what: str = ""            # what the bad values are not, for messages
+
+
+class _Ctx(NamedTuple):
+    table: str
+    file: str
+    names: Mapping[str, str]
+
+    def src(self, c: str) -> str:
+        return self.names.get(c, c)
+
+    def col(self, c: str) -> str:
+        return repr(c) if self.src(c) == c else f"{self.src(c)!r} (mapped to {c})"
+
+    def error(self, text: str) -> str:
+        return f"{self.table} ({self.file}): {text}"
+
+
+def validate_table(t: ibis.Table, name: str, *, file: str = "",
+                   source_columns: Mapping[str, str] | None = None,
+                   report: ValidationReport | None = None) -> ibis.Table:
+    """Check a table with canonical column names and return it with canonical types.
+
+    Parameters
+    ----------
+    t
+        Columns renamed to canonical names (all required ones), source types.
+    name
+        ``"events"``, ``"users"``, ``"accounts"`` or ``"outcomes"``.
+    file, source_columns
+        Where the table came from and canonical -> source column names, for messages.
+    report
+        Findings (duplicates removed, UTC assumed) are added here.
+
+    Returns
+    -------
+    ibis.Table
+        Lazy table: ids as strings, timestamps as UTC timestamps, ``employees``
+        int64, ``amount`` float64; duplicate events removed.
+
+    Raises
+    ------
+    DataError
+        Unparseable or epoch-number timestamps (or numbers), null ids / timestamps /
+        event names, duplicate user or account ids, unknown outcome values.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> t = ibis.memtable({"ts": ["2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00+02:00"],
+    ...                    "user_id": [1, 1], "event": ["login", "login"]})
+    >>> r = ValidationReport()
+    >>> clean = validate_table(t, "events", file="memory", report=r)
+    >>> clean.count().execute(), [f.kind for f in r]
+    (1, ['duplicate_events'])
+    """
+    ctx = _Ctx(name, file, dict(source_columns or {}))
+    report = ValidationReport() if report is None else report
+    _check_columns(ctx, t.columns)
+    parsed = {c: _parse(ctx, t[c], TABLES[name].kinds[c]) for c in t.columns}
+    counts = _run(ctx, t.aggregate(**_metrics(t, name, parsed)))[0]
+    problems = _problems(ctx, t, parsed, counts)
+    if problems:
+        raise DataError("\n".join(problems))
+    _report_naive(ctx, parsed, counts, report)
+    out = t.select(**{c: p.expr for c, p in parsed.items()})
+    return _dedupe_events(ctx, out, counts["n"], report) if name == "events" else out
+
+
+def _check_columns(ctx: _Ctx, columns: tuple[str, ...]) -> None:
+    if ctx.table not in TABLES:
+        raise DataError(f"unknown table {ctx.table!r}; pqlml reads {_quote(TABLES)}.")
+    schema = TABLES[ctx.table]
+    if set(schema.required) - set(columns) or set(columns) - set(schema.columns):
+        raise DataError(ctx.error(f"has columns {_quote(columns)}; expected "
+                                  f"{_quote(schema.required)} and any of {_quote(schema.optional)}."
+                                  f" Fix: rename them first."))
+
+
+def _parse(ctx: _Ctx, col: ibis.Column, kind: str) -> _Parsed:
+    typ = col.type()
+    if typ.is_null():
+        col, typ = col.cast("string"), dt.string
+    if kind == "string":
+        return _Parsed(col if typ.is_string() else col.cast("string"), None, None)
+    if kind == "timestamp":
+        return _parse_timestamp(ctx, col, typ)
+    if kind == "id" and typ.is_string():
+        return _Parsed(col, None, None)
+    if kind == "number" and typ.is_string():
+        f = col.try_cast("float64")
+        return _Parsed(f, col.notnull() & f.isnull(), None, "numbers")
+    if kind == "number" and (typ.is_integer() or typ.is_floating() or typ.is_decimal()):
+        return _Parsed(col.cast("float64"), None, None)
+    if typ.is_integer():
+        return _Parsed(col.cast("string" if kind == "id" else "int64"), None, None)
+    if typ.is_floating() or typ.is_decimal() or typ.is_string():
+        f = col.try_cast("float64") if typ.is_string() else col.cast("float64")
+        whole = f.cast("int64")
+        bad = f.isnull() | f.isnan() | f.isinf() | (f != f.floor())
+        return _Parsed(whole.cast("string") if kind == "id" else whole, col.notnull() & bad,
+                       None, "whole numbers")
+    raise DataError(ctx.error(f"column {ctx.col(col.get_name())} has type {typ}, which cannot "
+                              f"hold {kind} values. Fix: write it as text or whole numbers."))
+
+
+def _parse_timestamp(ctx: _Ctx, col: ibis.Column, typ: dt.DataType) -> _Parsed:
+    if typ.is_timestamp() or typ.is_date():
+        naive = col.notnull() if typ.is_date() or typ.timezone is None else None
+        return _Parsed(col.cast(UTC), None, naive)
+    if typ.is_string():
+        # DuckDB: TRY_CAST(.. AS TIMESTAMPTZ) honours offsets; naive values use the session
+        # zone, which connect() sets to UTC. (A cast to plain "timestamp" drops offsets.)
+        ts = col.try_cast(UTC)
+        naive = ts.notnull() & ~col.re_search(AWARE_PATTERN)
+        return _Parsed(ts, col.notnull() & ts.isnull(), naive, "timestamps")
+    what = "numbers (epoch time?)" if typ.is_numeric() else f"{typ} values"
+    raise DataError(ctx.error(f"column {ctx.col(col.get_name())} holds {what}, not timestamps; "
+                              f"epoch numbers are not converted because their unit (s, ms, us) "
+                              f"is ambiguous. Fix: {_EPOCH_FIX}."))
+
+
+def _not_null(name: str, columns) -> list[str]:
+    schema = TABLES[name]
+    keep = [c for c in schema.required if schema.kinds[c] in ("id", "timestamp")]
+    return [c for c in columns if c in keep or (name == "events" and c == "event")]
+
+
+def _metrics(t: ibis.Table, name: str, parsed: dict[str, _Parsed]) -> dict[str, ibis.Value]:
+    m = {"n": t.count()}
+    for c, p in parsed.items():
+        if p.bad is not None:
+            m[f"bad:{c}"] = p.bad.sum()
+        if p.naive is not None:
+            m[f"naive:{c}"] = p.naive.sum()
+    for c in _not_null(name, t.columns):
+        m[f"null:{c}"] = t[c].isnull().sum()
+    for k in TABLES[name].key:
+        m[f"keys:{k}"] = t[k].nunique()
+    if name == "outcomes" and "outcome" in parsed:
+        o = parsed["outcome"].expr
+        m["bad:outcome"] = (o.isnull() | ~o.isin(OUTCOME_KINDS)).sum()
+    return m
+
+
+def _problems(ctx: _Ctx, t: ibis.Table, parsed: dict[str, _Parsed], counts: dict) -> list[str]:
+    n, out = counts["n"], []
+    for c, p in parsed.items():
+        if counts.get(f"bad:{c}") and p.bad is not None:
+            out.append(_bad_values(ctx, t, c, p, counts[f"bad:{c}"], n))
+    for c in _not_null(ctx.table, t.columns):
+        if counts[f"null:{c}"]:
+            out.append(ctx.error(f"column {ctx.col(c)} is empty (null) in {counts[f'null:{c}']:,} "
+                                 f"of {n:,} rows. Fix: remove those rows or fill {ctx.src(c)} "
+                                 f"upstream; every {ctx.table} row needs one."))
+    for k in TABLES[ctx.table].key:
+        if counts[f"keys:{k}"] != n - counts[f"null:{k}"]:
+            out.append(_duplicate_keys(ctx, t, k))
+    if counts.get("bad:outcome"):
+        values = t.select(v=parsed["outcome"].expr)
+        out.append(_bad_outcomes(ctx, values, counts["bad:outcome"], n))
+    return out
+
+
+def _bad_values(ctx: _Ctx, t: ibis.Table, c: str, p: _Parsed, bad: int, n: int) -> str:
+    ex = _run(ctx, t.filter(p.bad).select(v=t[c].cast("string")).distinct().limit(3))
+    examples = [r["v"] for r in ex]
+    fix = _ISO_FIX if p.what == "timestamps" else f"write {p.what} only, or remove those rows"
+    digits = [e.strip().lstrip("-").replace(".", "").isdigit() for e in examples]
+    if p.what == "timestamps" and digits and all(digits):
+        fix = f"these look like epoch numbers; {_EPOCH_FIX}"
+    return ctx.error(f"column {ctx.col(c)} has {bad:,} of {n:,} rows that are not {p.what} "
+                     f"(e.g. {', '.join(map(repr, examples))}). Fix: {fix}.")
+
+
+def _duplicate_keys(ctx: _Ctx, t: ibis.Table, k: str) -> str:
+    g = t.group_by(k).aggregate(_n=t.count()).filter(lambda s: s._n > 1)
+    stats = _run(ctx, g.aggregate(ids=g.count(), rows=g._n.sum()))[0]
+    examples = _run(ctx, g.order_by(k).select(v=g[k].cast("string")).limit(3))
+    return ctx.error(f"column {ctx.col(k)} has {stats['ids']:,} ids that appear more than once "
+                     f"({stats['rows']:,} rows for those ids; e.g. "
+                     f"{_quote(r['v'] for r in examples)}). Fix: keep one row per {ctx.src(k)} "
+                     f"upstream.")
+
+
+def _bad_outcomes(ctx: _Ctx, rel: ibis.Table, bad: int, n: int) -> str:
+    bad_rows = rel.filter(rel.v.isnull() | ~rel.v.isin(OUTCOME_KINDS))
+    by_value = bad_rows.group_by("v").aggregate(k=ibis._.count())
+    rows = _run(ctx, by_value.order_by(ibis.desc("k"), "v").limit(10))
+    values = ", ".join(f"{r['v']!r} ({_rows(r['k'])})" for r in rows)
+    return ctx.error(f"column {ctx.col('outcome')} has {bad:,} of {n:,} rows outside the allowed "
+                     f"values {_quote(OUTCOME_KINDS)}: {values}. Fix: map them to "
+                     f"{' or '.join(map(repr, OUTCOME_KINDS))} upstream, or drop those rows.")
+
+
+def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationReport) -> None:
+    for c in parsed:
+        naive = counts.get(f"naive:{c}") or 0
+        if naive:
+            mixed = naive < counts["n"] - (counts.get(f"null:{c}") or 0)
+            report.add(Finding(ctx.table, ctx.file, ctx.src(c), "naive_timestamps_assumed_utc",
+                               naive, "normalised to UTC" if mixed else "assumed UTC",
+                               "write timestamps with an explicit offset, e.g. "
+                               "'2024-01-31T09:30:00Z'"))
+
+
+def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport) -> ibis.Table:
+    keys = [c for c in ("ts", "user_id", "event", "event_id") if c in t.columns]
+    distinct = t.select(*keys).distinct()
+    removed = n - _run(ctx, distinct.aggregate(k=distinct.count()))[0]["k"]
+    if not removed:
+        return t
+    report.add(Finding(ctx.table, ctx.file, ", ".join(ctx.src(c) for c in keys),
+                       "duplicate_events", removed, "kept one of each",
+                       f"remove duplicate events upstream (rows identical on {', '.join(keys)})"))
+    others = [c for c in t.columns if c not in keys]
+    if len(others) > 1:  # several columns may differ: keep whole rows (a slower sort)
+        rank = ibis.row_number().over(group_by=keys, order_by=others)
+        return t.mutate(_rank=rank).filter(lambda s: s._rank == 0).drop("_rank")
+    # At most one other column (account_id): min() keeps a real row, preferring a non-null one.
+    return t.group_by(keys).aggregate(**{c: t[c].min() for c in others}).select(*t.columns)
+
+
+def _run(ctx: _Ctx, expr: ibis.Table) -> list[dict]:
+    """Execute a small result (aggregates, examples) as a list of row dicts."""
+    try:
+        return expr.to_pyarrow().to_pylist()
+    except (DataError, IbisError):  # ours, or a bug in the expression: not the data's fault
+        raise
+    except Exception as err:  # backend read errors (bad CSV rows, corrupt files)
+        raise DataError(ctx.error(f"could not read the data: {err}. Fix: check that the file "
+                                  f"is valid and matches its extension.")) from err
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
+def _quote(values) -> str:
+    return ", ".join(repr(v) for v in values)

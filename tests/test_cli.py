@@ -1,0 +1,43 @@
+"""The command line: sub-commands run, and pqlml's own errors exit 2 with one clear line."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pqlml.cli import main
+
+
+def test_simulate_writes_tables_truth_and_config(tmp_path, capsys):
+    assert main(["simulate", "--accounts", "150", "--seed", "3", "--out", str(tmp_path), "--months", "6"]) == 0
+    for name in ("events", "users", "accounts", "outcomes"):
+        assert len(pd.read_parquet(tmp_path / f"{name}.parquet")) > 0
+    assert (tmp_path / "truth" / "drivers.csv").exists()
+    assert "150 accounts" in capsys.readouterr().err
+
+
+def test_validate_reports_counts(tmp_path, capsys):
+    main(["simulate", "--accounts", "100", "--out", str(tmp_path), "--months", "4"])
+    assert main(["validate", "--config", str(tmp_path / "pqlml.toml")]) == 0
+    out = capsys.readouterr().out
+    n_events = len(pd.read_parquet(tmp_path / "events.parquet"))
+    assert f"events: {n_events:,} rows" in out
+
+
+def test_config_error_is_one_line_and_exit_code_2(tmp_path, capsys):
+    bad = tmp_path / "pqlml.toml"
+    bad.write_text('[data.events]\nsource = "events.parquet"\n[labels]\nhorizon_dayz = 3\n')
+    assert main(["validate", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown key 'labels.horizon_dayz'" in err and "Traceback" not in err
+
+
+def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
+    cfg = tmp_path / "pqlml.toml"
+    cfg.write_text('[data.events]\nsource = "nowhere.parquet"\n')
+    assert main(["validate", "--config", str(cfg)]) == 2
+    assert "nowhere.parquet" in capsys.readouterr().err
+
+
+def test_simulate_bad_parameter_is_named(tmp_path, capsys):
+    assert main(["simulate", "--accounts", "0", "--out", str(tmp_path)]) == 2
+    assert "'n_accounts' parameter of simulate" in capsys.readouterr().err
