@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import pytest
 
-import pqlml.config as config_module
+import pqlml.config._load as config_module
 from pqlml.config import (
     CapacityConfig, Config, DataConfig, FitConfig, LabelsConfig, OutcomesConfig,
     ProjectConfig, ScheduleConfig, TableSource, TiersConfig, load_config,
@@ -207,7 +207,7 @@ def test_every_field_has_a_validator():
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(config_module, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(config_module, optionflags=doctest.ELLIPSIS, extraglobs={"Path": Path})
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -234,7 +234,7 @@ def test_wrong_type_message_is_exact(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ('[shedule]\nevery = "week"\n',
      r"Unknown key 'shedule' .* Did you mean 'schedule'\? Allowed keys at the top level: "
-     r"project, data, outcomes, schedule, labels, fit, rules, tiers, capacity\."),
+     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, capacity\."),
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
@@ -460,3 +460,28 @@ def test_random_corruption_only_raises_config_error(tmp_path):
             assert re.search(r" in the config passed to Config\.from_dict", str(exc))
             outcomes["error"] += 1
     assert outcomes["error"] > 200
+
+
+# --- [features] ---------------------------------------------------------------------
+
+def test_features_section_parses_counts_and_sorts_windows(tmp_path):
+    cfg = load_config(write(tmp_path, EVENTS + '[features]\nwindows = [90, 7, 30]\n'
+                            '[features.counts.legal_pages_30d]\n'
+                            'events = ["terms_page_viewed", "privacy_page_viewed"]\nwindow_days = 30\n'))
+    assert cfg.features.windows == (7, 30, 90)
+    count = cfg.features.counts["legal_pages_30d"]
+    assert count.events == ("terms_page_viewed", "privacy_page_viewed") and count.window_days == 30
+    assert "vp" in cfg.features.buyer_titles
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[features]\nwindows = [7, 14]\n", r"'features\.windows' .* includes 30"),
+    ("[features]\nwindows = [30, 30]\n", r"'features\.windows' .* distinct"),
+    ("[features.counts.Legal]\nevents = ['x']\nwindow_days = 3\n", r"'features\.counts\.Legal' .* lower_snake_case"),
+    ("[features.counts.legal]\nevents = ['x']\n", r"needs both 'events' and 'window_days'"),
+    ("[features.counts.legal]\nevents = ['x']\nwindow_days = 0\n", r"'features\.counts\.legal\.window_days' .* positive"),
+    ("[features.counts.legal]\nevents = ['x']\nwindow = 3\n", r"Unknown key 'features\.counts\.legal\.window'"),
+])
+def test_features_section_errors(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(tmp_path, EVENTS + text))

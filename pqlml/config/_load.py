@@ -1,9 +1,4 @@
-"""The project config: one TOML file, loaded into frozen dataclasses.
-
-:func:`load_config` reads a ``pqlml.toml``; :meth:`Config.from_dict` builds the
-same config from a dict. Every mistake raises :class:`~pqlml.errors.ConfigError`
-naming the file, the dotted key, what is expected, what was given and the fix.
-"""
+"""Load ``pqlml.toml`` into :class:`Config`, checking every key and value."""
 
 from __future__ import annotations
 
@@ -12,143 +7,14 @@ import datetime as dt
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from pqlml.errors import ConfigError
-from pqlml.schema import TABLES
-
-__all__ = [
-    "TableSource", "DataConfig", "OutcomesConfig", "ScheduleConfig",
-    "LabelsConfig", "FitConfig", "TiersConfig", "CapacityConfig",
-    "ProjectConfig", "Config", "load_config",
-]
-
-
-def _frozen_map(m: Mapping | None = None) -> Mapping:
-    return MappingProxyType(dict(m or {}))
-
-
-@dataclass(frozen=True)
-class TableSource:
-    """Where one canonical table comes from.
-
-    ``source`` is a file path (Parquet or CSV; globs allowed), resolved against
-    ``DataConfig.root``, or a table name when ``DataConfig.connection`` is set.
-    ``columns`` maps canonical column names to the source's own names; columns
-    not listed are expected under their canonical name.
-    """
-
-    source: str
-    columns: Mapping[str, str] = field(default_factory=_frozen_map)
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    root: Path = Path(".")
-    connection: str = ""
-    events: TableSource | None = None
-    users: TableSource | None = None
-    accounts: TableSource | None = None
-    outcomes: TableSource | None = None
-
-
-@dataclass(frozen=True)
-class OutcomesConfig:
-    hand_raise_events: tuple[str, ...] = ()
-    conversion_events: tuple[str, ...] = ()
-    target: str = "conversion"
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    start: dt.date | None = None
-    end: dt.date | None = None
-    every: str = "month"
-
-
-@dataclass(frozen=True)
-class LabelsConfig:
-    horizon_days: int = 28
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    industries: tuple[str, ...] = ()
-    employees_min: int = 0
-    employees_max: int | None = None
-    countries: tuple[str, ...] = ()
-    require_work_email: bool = True
-
-
-@dataclass(frozen=True)
-class TiersConfig:
-    intent_rule: str = ""
-    method: str = "rules"
-    precision_target: float = 0.2
-
-
-@dataclass(frozen=True)
-class CapacityConfig:
-    per_period: int = 100
-
-
-@dataclass(frozen=True)
-class ProjectConfig:
-    name: str = "pqlml"
-    entity: str = "account"
-
-
-@dataclass(frozen=True)
-class Config:
-    project: ProjectConfig = field(default_factory=ProjectConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    labels: LabelsConfig = field(default_factory=LabelsConfig)
-    fit: FitConfig = field(default_factory=FitConfig)
-    rules: Mapping[str, str] = field(default_factory=_frozen_map)
-    tiers: TiersConfig = field(default_factory=TiersConfig)
-    capacity: CapacityConfig = field(default_factory=CapacityConfig)
-    path: Path | None = None
-
-    @classmethod
-    def from_dict(cls, raw: Mapping, base_dir: str | Path,
-                  path: str | Path | None = None) -> Config:
-        """Build and validate a config from a dict shaped like ``pqlml.toml``.
-
-        Parameters
-        ----------
-        raw : Mapping
-            Sections, e.g. ``{"labels": {"horizon_days": 28}}``.
-        base_dir : str or Path
-            Folder that a relative or absent ``data.root`` is relative to.
-        path : str or Path, optional
-            The file ``raw`` came from, named in error messages.
-
-        Returns
-        -------
-        Config
-        """
-        path = Path(path).resolve() if path is not None else None
-        return _build_config(raw, Path(base_dir).expanduser().resolve(), path)
-
-    def resolve(self, source: str) -> Path:
-        """Return the file ``source`` resolved against ``data.root``.
-
-        Parameters
-        ----------
-        source : str
-            A file path or glob; an absolute one is returned unchanged.
-
-        Returns
-        -------
-        Path
-        """
-        p = Path(source).expanduser()
-        return p if p.is_absolute() else self.data.root / p
+from ..errors import ConfigError
+from ..schema import TABLES
+from ._model import (CapacityConfig, Config, CountFeature, DataConfig, FeaturesConfig, FitConfig,
+                     LabelsConfig, OutcomesConfig, ProjectConfig, ScheduleConfig, TableSource,
+                     TiersConfig, _frozen_map)
 
 
 def load_config(path: str | Path) -> Config:
@@ -348,12 +214,21 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "method": _choice("method", ("rules", "capacity", "match_rules", "precision")),
         "precision_target": ("a number strictly between 0 and 1", "precision_target = 0.2",
                              _when(lambda v: _is_number(v) and 0 < v < 1, float))},
+    FeaturesConfig: {
+        "events": _strings('events = ["task_created", "invite_sent"]'),
+        "windows": ("a list of distinct positive integers (days) that includes 30",
+                    "windows = [7, 30, 90]",
+                    _when(lambda v: isinstance(v, list | tuple) and all(_is_int(w, 1) for w in v)
+                          and 30 in v and len(set(v)) == len(v), lambda v: tuple(sorted(v)))),
+        "buyer_titles": _strings('buyer_titles = ["vp", "head of", "director"]'),
+        "counts": None},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
 }
 _SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "path")
 _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "schedule": ScheduleConfig, "labels": LabelsConfig, "fit": FitConfig,
+                    "features": FeaturesConfig,
                     "tiers": TiersConfig, "capacity": CapacityConfig}
 
 
@@ -363,7 +238,36 @@ def _build(cls: type, raw: Any, where: str, src: str) -> Any:
     specs = _SPECS[cls]
     raw = _table(raw, where, src)
     _check_keys(raw, tuple(specs), where, src)
-    return cls(**{k: _convert(specs[k], v, f"{where}.{k}", src) for k, v in raw.items()})
+    return cls(**{k: (_convert(specs[k], v, f"{where}.{k}", src) if specs[k] is not None
+                      else _NESTED[k](v, f"{where}.{k}", src)) for k, v in raw.items()})
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _build_counts(raw: Any, where: str, src: str) -> Mapping[str, CountFeature]:
+    """``[features.counts.<name>]`` tables: ``events`` (list) and ``window_days`` (int)."""
+    raw = _table(raw, where, src)
+    out = {}
+    for name, spec in raw.items():
+        key = f"{where}.{name}"
+        if not _NAME.fullmatch(name):
+            raise _bad(key, src, "named in lower_snake_case (a feature name)",
+                       f"[{where}.legal_pages_30d]", name)
+        spec = _table(spec, key, src)
+        _check_keys(spec, ("events", "window_days"), key, src)
+        if "events" not in spec or "window_days" not in spec:
+            raise ConfigError(f"The [{key}] table in {src} needs both 'events' and 'window_days'. "
+                              f'Fix: e.g. events = ["terms_page_viewed"] and window_days = 30.')
+        events = _convert(_strings('events = ["terms_page_viewed"]'), spec["events"],
+                          f"{key}.events", src)
+        days = _convert(("a positive integer (days)", "window_days = 30", _POS_INT),
+                        spec["window_days"], f"{key}.window_days", src)
+        out[name] = CountFeature(events=events, window_days=days)
+    return _frozen_map(out)
+
+
+_NESTED = {"counts": _build_counts}
 
 
 def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:

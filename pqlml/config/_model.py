@@ -1,0 +1,166 @@
+"""The config's frozen dataclasses: the settings every stage reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+
+def _frozen_map(m: Mapping | None = None) -> Mapping:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one canonical table comes from.
+
+    ``source`` is a file path (Parquet or CSV; globs allowed), resolved against
+    ``DataConfig.root``, or a table name when ``DataConfig.connection`` is set.
+    ``columns`` maps canonical column names to the source's own names; columns
+    not listed are expected under their canonical name.
+    """
+
+    source: str
+    columns: Mapping[str, str] = field(default_factory=_frozen_map)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: Path = Path(".")
+    connection: str = ""
+    events: TableSource | None = None
+    users: TableSource | None = None
+    accounts: TableSource | None = None
+    outcomes: TableSource | None = None
+
+
+@dataclass(frozen=True)
+class OutcomesConfig:
+    hand_raise_events: tuple[str, ...] = ()
+    conversion_events: tuple[str, ...] = ()
+    target: str = "conversion"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    start: dt.date | None = None
+    end: dt.date | None = None
+    every: str = "month"
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    horizon_days: int = 28
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    industries: tuple[str, ...] = ()
+    employees_min: int = 0
+    employees_max: int | None = None
+    countries: tuple[str, ...] = ()
+    require_work_email: bool = True
+
+
+BUYER_TITLES = ("vp", "vice president", "head of", "director", "chief", "cto", "ceo", "coo",
+                "cfo", "cio", "cmo", "founder", "owner", "president")
+
+
+@dataclass(frozen=True)
+class CountFeature:
+    """A user-defined count: events named ``events`` in ``[as_of - window_days, as_of)``."""
+
+    events: tuple[str, ...]
+    window_days: int
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Feature catalog settings.
+
+    ``events``: the event vocabulary for per-event volumes (empty: every event
+    in the data, sorted). ``windows``: look-back windows in days for volumes
+    (30 is required: the catalog's named features use it). ``buyer_titles``:
+    case-insensitive title fragments that mark a buyer. ``counts``: extra
+    named counts, e.g. ``legal_pages_30d = {events = ["terms_page_viewed",
+    "privacy_page_viewed"], window_days = 30}``.
+    """
+
+    events: tuple[str, ...] = ()
+    windows: tuple[int, ...] = (7, 30, 90)
+    buyer_titles: tuple[str, ...] = BUYER_TITLES
+    counts: Mapping[str, CountFeature] = field(default_factory=_frozen_map)
+
+
+@dataclass(frozen=True)
+class TiersConfig:
+    intent_rule: str = ""
+    method: str = "rules"
+    precision_target: float = 0.2
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    per_period: int = 100
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    name: str = "pqlml"
+    entity: str = "account"
+
+
+@dataclass(frozen=True)
+class Config:
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    rules: Mapping[str, str] = field(default_factory=_frozen_map)
+    tiers: TiersConfig = field(default_factory=TiersConfig)
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    path: Path | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping, base_dir: str | Path,
+                  path: str | Path | None = None) -> Config:
+        """Build and validate a config from a dict shaped like ``pqlml.toml``.
+
+        Parameters
+        ----------
+        raw : Mapping
+            Sections, e.g. ``{"labels": {"horizon_days": 28}}``.
+        base_dir : str or Path
+            Folder that a relative or absent ``data.root`` is relative to.
+        path : str or Path, optional
+            The file ``raw`` came from, named in error messages.
+
+        Returns
+        -------
+        Config
+        """
+        from ._load import _build_config
+
+        path = Path(path).resolve() if path is not None else None
+        return _build_config(raw, Path(base_dir).expanduser().resolve(), path)
+
+    def resolve(self, source: str) -> Path:
+        """Return the file ``source`` resolved against ``data.root``.
+
+        Parameters
+        ----------
+        source : str
+            A file path or glob; an absolute one is returned unchanged.
+
+        Returns
+        -------
+        Path
+        """
+        p = Path(source).expanduser()
+        return p if p.is_absolute() else self.data.root / p
