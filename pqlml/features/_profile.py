@@ -1,0 +1,56 @@
+"""Who the entity is: users signed up before ``as_of`` and firmographics (fit)."""
+
+from __future__ import annotations
+
+import re
+
+import ibis
+
+from ._activity import to_days
+from ._specs import feature_name
+
+__all__ = ["buyer_title", "account_users", "firmographics", "one_hot_values"]
+
+
+def buyer_title(title: ibis.StringValue, fragments: tuple[str, ...]) -> ibis.BooleanValue:
+    """True when a title contains a buyer fragment as whole words (case-insensitive)."""
+    pattern = r"\b(" + "|".join(re.escape(f.lower()) for f in fragments) + r")\b"
+    return title.lower().re_search(pattern).fill_null(False)
+
+
+def account_users(spine: ibis.Table, users: ibis.Table, fragments: tuple[str, ...]) -> ibis.Table:
+    """Team size, new users, buyer titles and work-email share among users signed up before as_of.
+
+    ``users`` has ``user_id``, ``account_id``, ``signup_at``, ``title`` and ``is_free_mail``.
+    """
+    u = users.filter(users.account_id.notnull()).select(
+        entity_id=users.account_id, signup_at=users.signup_at, signup_day=to_days(users.signup_at),
+        buyer=ibis.ifelse(buyer_title(users.title, fragments), 1, 0),
+        work=ibis.ifelse(users.is_free_mail, 0, 1))
+    j = spine.join(u, [spine.entity_id == u.entity_id, u.signup_at < spine.as_of])
+    return j.group_by(["entity_id", "as_of"]).aggregate(
+        users_total=j.count(),
+        new_users_7d=ibis.ifelse(j.signup_at >= j.as_of - ibis.interval(days=7), 1, 0).sum(),
+        new_users_30d=ibis.ifelse(j.signup_at >= j.as_of - ibis.interval(days=30), 1, 0).sum(),
+        buyer_title_users=j.buyer.sum(),
+        buyer_title_present=j.buyer.max(),
+        work_email_share=j.work.mean(),
+        days_since_last_signup=(j.as_day - j.signup_day).min(),
+    )
+
+
+def one_hot_values(table: ibis.Table, column: str) -> tuple[str, ...]:
+    """Sorted distinct non-null values of a small categorical column."""
+    values = table.select(v=table[column]).filter(ibis._.v.notnull()).distinct().to_pandas()["v"]
+    return tuple(sorted(str(v) for v in values))
+
+
+def firmographics(accounts: ibis.Table, categories: dict[str, tuple[str, ...]]) -> ibis.Table:
+    """Per account: employees, creation day and one-hot industry / segment columns."""
+    cols = {"entity_id": accounts.account_id, "created_day": to_days(accounts.created_at)}
+    if "employees" in accounts.columns:
+        cols["employees"] = accounts.employees.cast("float64")
+    for column, values in categories.items():
+        for v in values:
+            cols[f"{column}_{feature_name(v)}"] = ibis.ifelse(accounts[column] == v, 1, 0)
+    return accounts.select(**cols)

@@ -1,0 +1,91 @@
+"""How a user adds a feature without touching the catalog.
+
+Two kinds, both backend-portable ibis:
+
+* :class:`Count` — events of some names in ``[as_of - window_days, as_of)``;
+* :class:`Derived` — any expression over the catalog's columns.
+
+Examples
+--------
+>>> from pqlml.features import Count, Derived
+>>> legal = Count("legal_pages_30d", events=("terms_page_viewed", "privacy_page_viewed"),
+...               window_days=30)
+>>> per_user = Derived("tasks_per_active_user_30d",
+...                    lambda t: t.events_task_created_30d / t.active_users_30d.nullif(0))
+>>> legal.name, per_user.name
+('legal_pages_30d', 'tasks_per_active_user_30d')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import ibis
+
+from ..errors import PqlmlError
+
+__all__ = ["Count", "Derived", "DEFAULT_DERIVED", "feature_name"]
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def feature_name(value: str) -> str:
+    """A data value (event or industry name) as a lower_snake_case name fragment."""
+    return re.sub(r"[^a-z0-9]+", "_", str(value).strip().lower()).strip("_") or "blank"
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise PqlmlError(f"The 'name' parameter of {kind} must be lower_snake_case, e.g. "
+                         f"'legal_pages_30d'. Got {name!r} instead.")
+
+
+@dataclass(frozen=True)
+class Count:
+    """Events named ``events`` in the ``window_days`` days before ``as_of``."""
+
+    name: str
+    events: tuple[str, ...]
+    window_days: int
+
+    def __post_init__(self):
+        _check_name("Count", self.name)
+        if isinstance(self.events, str) or not self.events:
+            raise PqlmlError(f"The 'events' parameter of Count must be a non-empty tuple of event "
+                             f"names. Got {self.events!r} instead.")
+        object.__setattr__(self, "events", tuple(self.events))
+        if isinstance(self.window_days, bool) or not isinstance(self.window_days, int) \
+                or self.window_days < 1:
+            raise PqlmlError(f"The 'window_days' parameter of Count must be a positive integer. "
+                             f"Got {self.window_days!r} instead.")
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column computed from the catalog's columns: ``fn(table) -> ibis value``."""
+
+    name: str
+    fn: Callable[[ibis.Table], ibis.Value]
+
+    def __post_init__(self):
+        _check_name("Derived", self.name)
+        if not callable(self.fn):
+            raise PqlmlError(f"The 'fn' parameter of Derived must be a function of the feature "
+                             f"table. Got {self.fn!r} instead.")
+
+
+def _log_ratio(a: str, b: str):
+    return lambda t: ((t[a] + 1).cast("float64") / (t[b] + 1)).ln()
+
+
+DEFAULT_DERIVED = (
+    Derived("events_velocity_30d", _log_ratio("events_30d", "events_prev_30d")),
+    Derived("events_per_active_user_30d",
+            lambda t: t.events_30d.cast("float64") / t.active_users_30d.nullif(0)),
+)
+ACCOUNT_DERIVED = (
+    Derived("active_users_velocity_30d", _log_ratio("active_users_30d", "active_users_prev_30d")),
+    Derived("seven_plus_active_users_30d", lambda t: (t.active_users_30d >= 7).cast("int64")),
+)

@@ -1,0 +1,88 @@
+"""Assemble the feature table for a spine: activity, users, firmographics, derived."""
+
+from __future__ import annotations
+
+import ibis
+
+from ..config import FeaturesConfig
+from ._activity import active_users, event_day_grain, recency, to_days, windowed_activity
+from ._profile import account_users, buyer_title, firmographics, one_hot_values
+from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, feature_name
+
+__all__ = ["feature_table", "vocabulary"]
+
+_KEYS = ["entity_id", "as_of"]
+_NOT_COUNTS = ("days_since_", "work_email_share", "employees", "account_age_days")
+
+
+def vocabulary(events: ibis.Table, until) -> tuple[str, ...]:
+    """Event names seen strictly before ``until``, sorted."""
+    seen = events.filter(events.ts < until).select("event").distinct().to_pandas()["event"]
+    return tuple(sorted(str(e) for e in seen))
+
+
+def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | None = None,
+                  accounts: ibis.Table | None = None, settings: FeaturesConfig = FeaturesConfig(),
+                  entity: str = "account", extra=()) -> ibis.Table:
+    """The lazy ibis feature table: one row per spine row, on the spine's backend.
+
+    ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
+    ``events`` has ``ts``, ``user_id``, ``event`` and the resolved ``account_id``.
+    ``users`` (``user_id``, ``account_id``, ``signup_at``, ``title``, ``is_free_mail``)
+    and ``accounts`` (canonical) are optional: without them, their families are absent.
+    """
+    last = spine.as_of.max().execute()
+    vocab = settings.events or vocabulary(events, last)
+    counts = tuple(Count(n, c.events, c.window_days) for n, c in settings.counts.items()) + \
+        tuple(x for x in extra if isinstance(x, Count))
+    key = "account_id" if entity == "account" else "user_id"
+    ev = events.filter(events[key].notnull() & (events.ts < last)).select(
+        entity_id=events[key], user_id=events.user_id, event=events.event, day=to_days(events.ts))
+    spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
+                         as_day=to_days(spine.as_of))
+    grain = event_day_grain(ev, vocab, counts)
+    parts = [windowed_activity(spine, grain, windows=settings.windows, vocabulary=vocab,
+                               counts=counts), recency(spine, grain)]
+    if entity == "account":
+        parts.append(active_users(spine, ev, settings.windows))
+        if users is not None:
+            parts.append(account_users(spine, users, settings.buyer_titles))
+    table = spine
+    for part in parts:
+        table = table.left_join(part, _KEYS).drop("entity_id_right", "as_of_right")
+    table = _fill_counts(table)
+    table = _profile(table, users, accounts, settings, entity, last)
+    derived = DEFAULT_DERIVED + (ACCOUNT_DERIVED if entity == "account" else ())
+    derived += tuple(x for x in extra if isinstance(x, Derived))
+    table = table.mutate(distinct_events_30d=sum(
+        ibis.ifelse(table[f"events_{feature_name(e)}_30d"] > 0, 1, 0) for e in vocab)
+        if vocab else ibis.literal(0))
+    table = table.mutate(**{d.name: d.fn(table) for d in derived})
+    return table.drop("as_day").rename({key: "entity_id"})
+
+
+def _fill_counts(table: ibis.Table) -> ibis.Table:
+    """Empty windows count 0; undefined quantities (recency, shares) stay null."""
+    fill = {c: table[c].fill_null(0) for c in table.columns
+            if c not in ("entity_id", "as_of", "as_day") and not c.startswith(_NOT_COUNTS)}
+    return table.mutate(**fill)
+
+
+def _profile(table, users, accounts, settings, entity, last) -> ibis.Table:
+    if entity == "user" and users is not None:
+        u = users.select(entity_id=users.user_id, _signup_day=to_days(users.signup_at),
+                         buyer_title=ibis.ifelse(buyer_title(users.title, settings.buyer_titles), 1, 0),
+                         work_email=ibis.ifelse(users.is_free_mail, 0, 1), _account=users.account_id)
+        table = table.left_join(u, "entity_id").drop("entity_id_right")
+        table = table.mutate(tenure_days=table.as_day - table._signup_day).drop("_signup_day")
+    if accounts is None:
+        return table.drop("_account") if "_account" in table.columns else table
+    existing = accounts.filter(accounts.created_at < last)
+    cats = {c: one_hot_values(existing, c) for c in ("industry", "segment") if c in accounts.columns}
+    firm = firmographics(accounts, cats)
+    on = "entity_id" if entity == "account" else "_account"
+    table = table.left_join(firm, table[on] == firm.entity_id).drop("entity_id_right")
+    table = table.mutate(account_age_days=table.as_day - table.created_day).drop("created_day")
+    onehots = [c for c in firm.columns if c.startswith(tuple(f"{k}_" for k in cats))]
+    table = table.mutate(**{c: table[c].fill_null(0) for c in onehots})
+    return table.drop("_account") if "_account" in table.columns else table
