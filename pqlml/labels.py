@@ -1,0 +1,163 @@
+"""Labels: what happens to an entity in the horizon after each as_of.
+
+For a spine row ``(entity_id, as_of)`` and a horizon of ``h`` days, an outcome
+counts when ``as_of < ts <= as_of + h days``: strictly after the cutoff (what
+happened at or before it is history, visible to features), up to and including
+the horizon's end. Rows whose entity converted at or before ``as_of`` are
+removed (there is nothing left to predict); rows whose horizon runs past the
+end of the data are kept as censored, with null labels rather than negatives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.datatypes as dtypes
+import numpy as np
+import pandas as pd
+
+from pqlml.errors import DataError, PqlmlError
+from pqlml.validate import Finding, ValidationReport
+
+__all__ = ["build_labels", "default_data_end"]
+
+UTC = dtypes.Timestamp(timezone="UTC")
+_KEY = {"account": "account_id", "user": "user_id"}
+
+
+def default_data_end(events: ibis.Table):
+    """The end of the data: the last event's timestamp.
+
+    Examples
+    --------
+    >>> ts = pd.to_datetime(["2024-01-01 00:00", "2024-03-05 10:00"], utc=True)
+    >>> default_data_end(ibis.memtable({"ts": ts}))
+    Timestamp('2024-03-05 10:00:00+0000', tz='UTC')
+    """
+    end = events.ts.max().execute()
+    if end is None or pd.isna(end):
+        raise DataError("the events table is empty, so the data has no end. Fix: load events.")
+    return _utc(end, "data_end")
+
+
+def _utc(value, name: str) -> pd.Timestamp:
+    if isinstance(value, (str, dt.date, pd.Timestamp, np.datetime64)):
+        try:
+            ts = pd.Timestamp(value)
+        except ValueError:
+            ts = None
+        if ts is not None and not pd.isna(ts):
+            return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    raise PqlmlError(f"The {name!r} parameter of build_labels must be a timestamp or date "
+                     f"(naive values are UTC). Got {value!r} instead.")
+
+
+def _check_params(horizon_days, entity) -> None:
+    ok = isinstance(horizon_days, (int, np.integer)) and not isinstance(horizon_days, bool)
+    if not ok or horizon_days <= 0:
+        raise PqlmlError("The 'horizon_days' parameter of build_labels must be a positive int. "
+                         f"Got {horizon_days!r} instead.")
+    if entity not in _KEY:
+        raise PqlmlError("The 'entity' parameter of build_labels must be one of 'account', "
+                         f"'user'. Got {entity!r} instead.")
+
+
+def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, data_end,
+                 entity: str = "account", report: ValidationReport | None = None) -> ibis.Table:
+    """Label each spine row with the outcomes in ``(as_of, as_of + horizon_days]``.
+
+    Parameters
+    ----------
+    spine : ibis.Table
+        ``entity_id`` and ``as_of`` (:func:`pqlml.snapshots.build_spine`).
+    outcomes : ibis.Table
+        Canonical outcomes: ``ts``, ``outcome`` and ``account_id`` (or
+        ``user_id`` for ``entity="user"``, which matches outcomes on the user).
+    horizon_days : int
+        Length of the label window in days (positive).
+    data_end : timestamp or date
+        The end of the data (:func:`default_data_end`); naive values are UTC.
+    entity : {"account", "user"}
+    report : ValidationReport, optional
+        When given, gets the number of rows removed (converted before as_of),
+        censored, and (users) outcomes without a user. Counting runs one query;
+        without a report the result stays fully lazy.
+
+    Returns
+    -------
+    ibis.Table
+        ``entity_id, as_of, hand_raise, conversion, censored``: labels are 1
+        or 0 (int8), both null where ``censored`` (``as_of + horizon > data_end``).
+        Rows whose entity converted at or before ``as_of`` are left out.
+
+    Examples
+    --------
+    >>> spine = ibis.memtable({"entity_id": ["a1", "a1", "a2"],
+    ...     "as_of": pd.to_datetime(["2024-02-01", "2024-03-01", "2024-02-01"], utc=True)})
+    >>> outcomes = ibis.memtable({"account_id": ["a1", "a1"], "outcome": ["hand_raise",
+    ...     "conversion"], "ts": pd.to_datetime(["2024-02-01", "2024-02-29"], utc=True)})
+    >>> labels = build_labels(spine, outcomes, horizon_days=28, data_end="2024-03-20")
+    >>> # a1's hand-raise is at as_of (history, not a label); a1 converted before 2024-03-01,
+    >>> # so that row is removed
+    >>> df = labels.order_by(["entity_id", "as_of"]).execute()
+    >>> print(df[["entity_id", "hand_raise", "conversion", "censored"]].to_string(index=False))
+    entity_id  hand_raise  conversion  censored
+           a1           0           1     False
+           a2           0           0     False
+    """
+    _check_params(horizon_days, entity)
+    end = _utc(data_end, "data_end")
+    key = _KEY[entity]
+    missing = [c for c in (key, "ts", "outcome") if c not in outcomes.columns]
+    if missing:
+        raise DataError(f"outcomes lack column(s) {', '.join(map(repr, missing))}, needed for "
+                        f"{entity} labels. Fix: map them in [data.outcomes.columns].")
+    s = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of.cast(UTC))
+    o = outcomes.select(_eid=outcomes[key].cast("string"), _ts=outcomes.ts.cast(UTC),
+                        _outcome=outcomes.outcome)
+    if report is not None and entity == "user":
+        _report_unmatched_outcomes(o, report)
+    o = o.filter(o._eid.notnull())
+    horizon = ibis.interval(days=int(horizon_days))
+    hits = s.join(o, [s.entity_id == o._eid, o._ts > s.as_of, o._ts <= s.as_of + horizon])
+    hits = hits.group_by(["entity_id", "as_of"]).aggregate(
+        _hr=(hits._outcome == "hand_raise").any(), _conv=(hits._outcome == "conversion").any())
+    conv = o.filter(o._outcome == "conversion")
+    first = conv.group_by(_cid=conv._eid).aggregate(_first_conversion=conv._ts.min())
+    t = s.left_join(hits, ["entity_id", "as_of"]).select(s.entity_id, s.as_of, "_hr", "_conv")
+    t = t.left_join(first, t.entity_id == first._cid).drop("_cid")
+    t = t.mutate(_gone=t._first_conversion.notnull() & (t._first_conversion <= t.as_of),
+                 censored=(t.as_of + horizon) > ibis.literal(end, type=UTC))
+    if report is not None:
+        _report_rows(t, report, int(horizon_days), end)
+    t = t.filter(~t._gone)
+    return t.select("entity_id", "as_of", hand_raise=_label(t._hr, t.censored),
+                    conversion=_label(t._conv, t.censored), censored=t.censored)
+
+
+def _label(hit: ibis.BooleanValue, censored: ibis.BooleanValue) -> ibis.IntegerValue:
+    return ibis.ifelse(censored, ibis.null("int8"), hit.fill_null(False).cast("int8"))
+
+
+def _report_rows(t: ibis.Table, report: ValidationReport, horizon: int, end: pd.Timestamp):
+    n = t.aggregate(gone=t._gone.sum(), censored=(t.censored & ~t._gone).sum()).execute().iloc[0]
+    if n["gone"]:
+        report.add(Finding("snapshots", "", "as_of", "converted_before_as_of", int(n["gone"]),
+                           "removed: the entity had converted at or before as_of, so there is "
+                           "nothing left to predict", "none needed"))
+    if n["censored"]:
+        report.add(Finding("snapshots", "", "as_of", "censored_horizon", int(n["censored"]),
+                           f"kept with censored = True and null labels: as_of + {horizon} days "
+                           f"runs past the end of the data ({end})",
+                           f"use as_of dates up to {(end - pd.Timedelta(days=horizon)).date()}, "
+                           f"or a shorter [labels] horizon_days"))
+
+
+def _report_unmatched_outcomes(o: ibis.Table, report: ValidationReport) -> None:
+    n = o._eid.isnull().sum().execute()
+    if n:
+        report.add(Finding("outcomes", report.files.get("outcomes", ""), "user_id",
+                           "outcomes_without_user", int(n),
+                           "not used for user labels: the outcome has no user_id",
+                           "fill outcomes.user_id with the user who raised a hand or converted"))
