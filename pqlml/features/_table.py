@@ -62,10 +62,10 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
 
 
 def _fill_counts(table: ibis.Table) -> ibis.Table:
-    """Empty windows count 0; undefined quantities (recency, shares) stay null."""
-    fill = {c: table[c].fill_null(0) for c in table.columns
-            if c not in ("entity_id", "as_of", "as_day") and not c.startswith(_NOT_COUNTS)}
-    return table.mutate(**fill)
+    """Empty windows count 0; undefined quantities (recency, shares) are null (NaN)."""
+    cols = [c for c in table.columns if c not in ("entity_id", "as_of", "as_day")]
+    return table.mutate(**{c: (table[c].cast("float64") if c.startswith(_NOT_COUNTS)
+                               else table[c].fill_null(0)) for c in cols})
 
 
 def _profile(table, users, accounts, settings, entity, last) -> ibis.Table:
