@@ -40,6 +40,33 @@ def _validate(args) -> None:
     console.print("\n".join(report.render()) if len(report) else "no findings")
 
 
+def _write_frame(frame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    elif out.suffix in (".parquet", ".pq"):
+        frame.to_parquet(out, index=False)
+    else:
+        raise PqlmlError(f"The --out file must end in .parquet or .csv. Got {str(out)!r} instead.")
+
+
+def _features(args) -> None:
+    from rich.console import Console
+
+    from .project import build_features, open_project
+
+    console = Console(stderr=True)
+    with console.status("loading and validating the tables"):
+        project = open_project(args.config)
+    with console.status("building point-in-time features"):
+        frame = build_features(project, as_of=args.as_of, entity=args.entity)
+    _write_frame(frame, args.out)
+    for line in project.report.render():
+        console.print(f"  {line}")
+    console.print(f"wrote {len(frame):,} rows x {frame.shape[1] - 2} features "
+                  f"({frame.as_of.nunique()} as_of dates) to {args.out}")
+
+
 def _demo(args) -> None:
     from .demo import run_demo
 
@@ -62,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.add_argument("--months", type=int, default=18, help="length of the event log")
     s.set_defaults(func=_simulate)
+
+    s = sub.add_parser("features", help="point-in-time features, one row per entity and as_of")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
+    s.add_argument("--entity", choices=("account", "user"), help="default: project.entity")
+    s.add_argument("--out", type=Path, required=True, help="features.parquet or features.csv")
+    s.set_defaults(func=_features)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)

@@ -161,3 +161,26 @@ def _report_unmatched_outcomes(o: ibis.Table, report: ValidationReport) -> None:
                            "outcomes_without_user", int(n),
                            "not used for user labels: the outcome has no user_id",
                            "fill outcomes.user_id with the user who raised a hand or converted"))
+
+
+def outcome_table(tables: dict, events: ibis.Table, outcomes_config) -> ibis.Table:
+    """The outcomes labels come from: the outcomes table, else the configured events.
+
+    With ``[data.outcomes]`` the table is the label source (a CRM's closed-won
+    with amounts, say). Without it, events named in ``outcomes.hand_raise_events``
+    and ``outcomes.conversion_events`` become outcomes. ``events`` is the output
+    of :func:`pqlml.identity.account_events` (it carries the resolved account).
+    """
+    if "outcomes" in tables:
+        return tables["outcomes"]
+    hr, conv = outcomes_config.hand_raise_events, outcomes_config.conversion_events
+    if not hr and not conv:
+        raise PqlmlError("No outcomes to label with: the config has no [data.outcomes] table and "
+                         "no outcomes.hand_raise_events or outcomes.conversion_events. Fix: add "
+                         '[data.outcomes]\nsource = "outcomes.parquet"\nor name the events, e.g. '
+                         'conversion_events = ["plan_upgraded"] under [outcomes].')
+    e = events.filter(events.event.isin(list(hr) + list(conv)))
+    kind = ibis.ifelse(e.event.isin(list(conv)), "conversion", "hand_raise") if hr else \
+        ibis.literal("conversion")
+    return e.select(account_id=e.account_id, user_id=e.user_id, ts=e.ts, outcome=kind,
+                    event=e.event)

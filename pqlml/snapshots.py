@@ -83,7 +83,13 @@ def _check_entity(entity, func: str) -> None:
 
 
 def _as_date(value) -> dt.date:
-    """A date, or a midnight-UTC datetime, as a date; anything else is an error."""
+    """A date, an ISO date string, or a midnight-UTC datetime, as a date; else an error."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise PqlmlError(f"The 'as_of' parameter must be a date written YYYY-MM-DD. "
+                             f"Got {value!r} instead.") from None
     if isinstance(value, dt.datetime):
         ts = pd.Timestamp(value)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -88,7 +88,7 @@ def test_time_of_day_is_rejected():
 
 
 @pytest.mark.parametrize("as_of, error, match", [
-    ("2024-02-01", PqlmlError, "The 'as_of' parameter of build_spine must be"),
+    ("2024-13-01", PqlmlError, "The 'as_of' parameter must be a date written YYYY-MM-DD"),
     ([], PqlmlError, "The 'as_of' parameter of build_spine must be"),
     (42, PqlmlError, "Got 42 instead"),
     (pd.DataFrame({"entity_id": ["a"]}), DataError, "lack column.*'as_of'"),

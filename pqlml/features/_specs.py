@@ -82,10 +82,10 @@ def _log_ratio(a: str, b: str):
 
 DEFAULT_DERIVED = (
     Derived("events_velocity_30d", _log_ratio("events_30d", "events_prev_30d")),
-    Derived("events_per_active_user_30d",
-            lambda t: t.events_30d.cast("float64") / t.active_users_30d.nullif(0)),
 )
 ACCOUNT_DERIVED = (
+    Derived("events_per_active_user_30d",
+            lambda t: t.events_30d.cast("float64") / t.active_users_30d.nullif(0)),
     Derived("active_users_velocity_30d", _log_ratio("active_users_30d", "active_users_prev_30d")),
     Derived("seven_plus_active_users_30d", lambda t: (t.active_users_30d >= 7).cast("int64")),
 )
