@@ -1,7 +1,7 @@
 """``pqlml demo``: the whole flow on a small simulated company, with a short report.
 
 Stages are added here as they land: simulated company -> canonical tables ->
-(features -> rules -> signals -> model -> tiers -> scores).
+features and labels -> (rules -> signals -> model -> tiers -> scores).
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ __all__ = ["run_demo"]
 
 def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=None) -> dict:
     """Run every stage that exists on a simulated company; print and return a summary."""
-    import ibis
     import pandas as pd
     from rich.console import Console
-    from rich.table import Table
 
-    from .config import load_config
+    from .project import build_features, build_labels, open_project
     from .simulate import simulate
-    from .sources import load_tables
 
     console = console or Console()
     t0 = time.perf_counter()
@@ -29,35 +26,50 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     console.rule("[bold]pqlml demo")
     console.print(f"1. Simulating a product-led company: {n_accounts:,} accounts, seed {seed} -> {out}/")
     sim = simulate(n_accounts, seed, out, progress=True)
-    config = load_config(sim.config)
 
-    console.print(f"2. Loading the canonical tables named in {sim.config}")
-    _, tables, report = load_tables(config.data)
-    counts = {name: int(t.count().execute()) for name, t in tables.items()}
-    grid = Table("table", "rows", title="canonical tables")
-    for name, n in counts.items():
-        grid.add_row(name, f"{n:,}")
-    console.print(grid)
-    console.print("   validation: " + ("; ".join(report.render()) if len(report) else "no findings"))
+    console.print(f"2. Loading and validating the tables named in {sim.config}")
+    project = open_project(sim.config)
+    counts = {name: int(t.count().execute()) for name, t in project.tables.items()}
+    console.print(_table("canonical tables", ["table", "rows"],
+                         [(k, f"{v:,}") for k, v in counts.items()]))
+    console.print(_table("identity and validation", ["table", "what", "rows"],
+                         [(f.table, f.kind.replace("_", " "), f"{f.rows:,}") for f in project.report]))
 
-    o = tables["outcomes"]
-    monthly = (o.mutate(month=o.ts.truncate("M").date())
-                .group_by(["month", "outcome"]).aggregate(n=ibis._.count())
-                .to_pandas().pivot(index="month", columns="outcome", values="n").fillna(0).astype(int))
-    grid = Table("month", "hand-raises", "conversions", title="outcomes per month")
-    for month, row in monthly.tail(6).iterrows():
-        grid.add_row(str(month)[:7], f"{row.get('hand_raise', 0):,}", f"{row.get('conversion', 0):,}")
-    console.print(grid)
+    console.print("3. Point-in-time features and labels on the monthly schedule")
+    t = time.perf_counter()
+    X = build_features(project)
+    y = build_labels(project)
+    seconds = time.perf_counter() - t
+    console.print(f"   {len(X):,} (account, as_of) rows x {X.shape[1] - 2} features over "
+                  f"{X.as_of.nunique()} months in {seconds:.1f} s; features see only events "
+                  f"before each as_of, labels look at ({project.config.labels.horizon_days} days after it]")
+    per_month = y.groupby(y.as_of.dt.strftime("%Y-%m")).agg(
+        accounts=("account_id", "size"), hand_raise=("hand_raise", "mean"),
+        conversion=("conversion", "mean")).tail(6)
+    console.print(_table("labels per as_of (last 6)", ["as_of", "eligible accounts", "hand-raise rate",
+                                                       "conversion rate"],
+                         [(m, f"{int(r.accounts):,}", f"{r.hand_raise:.1%}", f"{r.conversion:.1%}")
+                          for m, r in per_month.iterrows()]))
+    last = X[X.as_of == X.as_of.max()].nlargest(5, "active_users_30d")
+    console.print(_table(f"most active accounts at {X.as_of.max().date()}",
+                         ["account", "active_users_30d", "events_30d", "days_since_last_event"],
+                         [(r.account_id, str(r.active_users_30d), f"{r.events_30d:,}",
+                           f"{r.days_since_last_event:.0f}") for r in last.itertuples()]))
 
     truth = pd.read_csv(out / "truth" / "drivers.csv")
-    grid = Table("signal", "role", "transform", "effect on log-odds",
-                 title="the simulator's truth (truth/drivers.csv)")
-    for r in truth[truth.role != "intercept"].itertuples():
-        grid.add_row(r.name, r.role, r.transform, f"{r.effect:+.2f}")
-    console.print(grid)
-    snaps = pd.read_parquet(out / "truth" / "snapshots.parquet", columns=["as_of", "p_convert"])
-    console.print(f"   {len(snaps):,} eligible (account, as_of) snapshots over {snaps.as_of.nunique()} months; "
-                  f"true conversion rate per month {snaps.p_convert.mean():.2%}")
+    console.print(_table("the simulator's truth (truth/drivers.csv)",
+                         ["signal", "role", "transform", "effect on log-odds"],
+                         [(r.name, r.role, r.transform, f"{r.effect:+.2f}")
+                          for r in truth[truth.role != "intercept"].itertuples()]))
     elapsed = time.perf_counter() - t0
     console.rule(f"demo finished in {elapsed:.1f} s")
-    return {"counts": counts, "findings": len(report), "seconds": elapsed}
+    return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed}
+
+
+def _table(title, columns, rows):
+    from rich.table import Table
+
+    grid = Table(*columns, title=title)
+    for row in rows:
+        grid.add_row(*row)
+    return grid

@@ -16,5 +16,8 @@ def test_demo_runs_and_reports(tmp_path):
     text = buf.getvalue()
     assert summary["counts"]["events"] == len(pd.read_parquet(tmp_path / "events.parquet"))
     assert summary["counts"]["accounts"] == 300
-    for heading in ("canonical tables", "outcomes per month", "the simulator's truth", "demo finished"):
+    for heading in ("canonical tables", "labels per as_of", "most active accounts",
+                    "the simulator's truth", "demo finished"):
         assert heading in text
+    features = summary["features"]
+    assert features[1] - 2 >= 80 and features[0] > 300
