@@ -66,3 +66,26 @@ def test_feature_table_is_identical_on_duckdb_and_pyspark(spark, company):
     for c in duck.columns.drop(["account_id", "as_of", "events_weekly_slope_8w"]):
         np.testing.assert_allclose(duck[c].astype(float), sp[c].astype(float), rtol=1e-12,
                                    equal_nan=True, err_msg=c)
+
+
+def test_labels_are_identical_on_duckdb_and_pyspark(spark, tmp_path_factory):
+    from pqlml.labels import build_labels
+
+    out = tmp_path_factory.mktemp("sim")
+    simulate(n_accounts=80, seed=9, out=out, months=6)
+    outcomes = pd.read_parquet(out / "outcomes.parquet")
+    outcomes["user_id"] = outcomes.user_id.astype(object).where(outcomes.user_id.notna(), None)
+    spine = pd.read_parquet(out / "truth" / "snapshots.parquet", columns=["account_id", "as_of"])
+    spine = spine.rename(columns={"account_id": "entity_id"})
+    end = pd.Timestamp("2024-06-15", tz="UTC")          # some horizons run past it: censored
+
+    def run(con):
+        s = con.create_table("pqlml_spine", spine, overwrite=True)
+        o = con.create_table("pqlml_outcomes", outcomes, overwrite=True)
+        t = build_labels(s, o, horizon_days=28, data_end=end).to_pandas()
+        t["as_of"] = pd.to_datetime(t.as_of, utc=True)
+        return t.sort_values(["entity_id", "as_of"]).reset_index(drop=True)
+
+    duck, sp = run(ibis.duckdb.connect()), run(ibis.pyspark.connect(spark))
+    assert duck.censored.any() and duck.conversion.sum() > 0
+    pd.testing.assert_frame_equal(duck, sp, check_dtype=False)
