@@ -14,24 +14,16 @@ from hypothesis import strategies as st
 from features_reference import reference_features
 from pqlml.config import BUYER_TITLES, CountFeature, FeaturesConfig
 from pqlml.features import Count, Derived, feature_table
-from pqlml.identity import FREE_MAIL_DOMAINS
-from pqlml.simulate import simulate
+from simulated import simulated_frames
 
 UTC = dt.timezone.utc
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim")
-    simulate(n_accounts=120, seed=4, out=out, months=6)
-    events = pd.read_parquet(out / "events.parquet")
-    users = pd.read_parquet(out / "users.parquet")
-    users["is_free_mail"] = users.email.str.split("@").str[1].isin(FREE_MAIL_DOMAINS)
-    accounts = pd.read_parquet(out / "accounts.parquet")
-    cutoffs = pd.to_datetime(["2024-04-01", "2024-05-15", "2024-06-01"], utc=True)
-    spine = accounts[["account_id"]].merge(pd.DataFrame({"as_of": cutoffs}), how="cross")
-    spine = spine[spine.account_id.map(accounts.set_index("account_id").created_at) < spine.as_of]
-    return events, users, accounts, spine.reset_index(drop=True)
+    f = simulated_frames(tmp_path_factory.mktemp("sim"), n_accounts=120, seed=4, months=6,
+                         cutoffs=["2024-04-01", "2024-05-15", "2024-06-01"])
+    return f["events"], f["users"], f["accounts"], f["spine"]
 
 
 def _compute(events, spine, users=None, accounts=None, **kw):

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from pqlml.features import feature_table
-from pqlml.identity import FREE_MAIL_DOMAINS
 from pqlml.simulate import simulate
+from simulated import simulated_frames
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -39,16 +39,10 @@ def spark(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def company(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim")
-    simulate(n_accounts=60, seed=8, out=out, months=5)
-    events = pd.read_parquet(out / "events.parquet")
-    users = pd.read_parquet(out / "users.parquet")
-    users["is_free_mail"] = users.email.str.split("@").str[1].isin(FREE_MAIL_DOMAINS)
-    accounts = pd.read_parquet(out / "accounts.parquet")
-    cutoffs = pd.to_datetime(["2024-03-01", "2024-04-01", "2024-05-01"], utc=True)
-    spine = accounts[["account_id", "created_at"]].merge(pd.DataFrame({"as_of": cutoffs}), how="cross")
-    spine = spine[spine.created_at < spine.as_of][["account_id", "as_of"]].rename(columns={"account_id": "entity_id"})
-    return {"events": events, "users": users, "accounts": accounts, "spine": spine}
+    f = simulated_frames(tmp_path_factory.mktemp("sim"), n_accounts=60, seed=8, months=5,
+                         cutoffs=["2024-03-01", "2024-04-01", "2024-05-01"])
+    f["spine"] = f["spine"].rename(columns={"account_id": "entity_id"})
+    return f
 
 
 def _run(con, data):

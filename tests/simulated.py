@@ -1,0 +1,21 @@
+"""Small simulated companies as pandas frames, for tests that feed feature_table directly."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pqlml.identity import FREE_MAIL_DOMAINS
+from pqlml.simulate import simulate
+
+
+def simulated_frames(out, *, n_accounts: int, seed: int, months: int, cutoffs: list[str]) -> dict:
+    """events, users (with is_free_mail), accounts and an (account_id, as_of) spine."""
+    simulate(n_accounts=n_accounts, seed=seed, out=out, months=months)
+    events = pd.read_parquet(out / "events.parquet")
+    users = pd.read_parquet(out / "users.parquet")
+    users["is_free_mail"] = users.email.str.split("@").str[1].isin(FREE_MAIL_DOMAINS)
+    accounts = pd.read_parquet(out / "accounts.parquet")
+    spine = accounts[["account_id", "created_at"]].merge(
+        pd.DataFrame({"as_of": pd.to_datetime(cutoffs, utc=True)}), how="cross")
+    spine = spine[spine.created_at < spine.as_of][["account_id", "as_of"]].reset_index(drop=True)
+    return {"events": events, "users": users, "accounts": accounts, "spine": spine}
