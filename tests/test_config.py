@@ -17,7 +17,7 @@ import pytest
 import pqlml.config._load as config_module
 from pqlml.config import (
     CapacityConfig, Config, DataConfig, FitConfig, LabelsConfig, OutcomesConfig,
-    ProjectConfig, ScheduleConfig, TableSource, TiersConfig, load_config,
+    ProjectConfig, ScheduleConfig, TableSource, TiersConfig, config_from_dict, load_config,
 )
 from pqlml.errors import ConfigError
 
@@ -162,16 +162,16 @@ def test_connection_keeps_sources_as_table_names(tmp_path):
 
 def test_from_dict_without_file(tmp_path):
     raw = tomllib.loads(FULL)
-    cfg = Config.from_dict(raw, base_dir=tmp_path)
+    cfg = config_from_dict(raw, base_dir=tmp_path)
     assert cfg.path is None
     assert cfg.data.root == (tmp_path / "warehouse").resolve()
-    assert Config.from_dict({}, tmp_path).data.events is None  # only load_config requires it
+    assert config_from_dict({}, tmp_path).data.events is None  # only load_config requires it
     with pytest.raises(ConfigError, match=r"Unknown key 'labels\.horizon' in the config "
-                                          r"passed to Config\.from_dict"):
-        Config.from_dict({"labels": {"horizon": 3}}, tmp_path)
-    with pytest.raises(ConfigError, match=r"Config\.from_dict needs a mapping of sections, "
+                                          r"passed to config_from_dict"):
+        config_from_dict({"labels": {"horizon": 3}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"config_from_dict needs a mapping of sections, "
                                           r"as parsed from TOML\. Got \[1\] instead"):
-        Config.from_dict([1], tmp_path)  # type: ignore[arg-type]
+        config_from_dict([1], tmp_path)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("make", [
@@ -454,10 +454,10 @@ def test_random_corruption_only_raises_config_error(tmp_path):
         target = raw if section is None else raw[section]
         target[key] = rng.choice(junk)
         try:
-            Config.from_dict(raw, tmp_path)
+            config_from_dict(raw, tmp_path)
             outcomes["ok"] += 1
         except ConfigError as exc:
-            assert re.search(r" in the config passed to Config\.from_dict", str(exc))
+            assert re.search(r" in the config passed to config_from_dict", str(exc))
             outcomes["error"] += 1
     assert outcomes["error"] > 200
 

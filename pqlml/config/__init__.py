@@ -1,11 +1,11 @@
 """The project config: one TOML file, loaded into frozen dataclasses.
 
-:func:`load_config` reads a ``pqlml.toml``; :meth:`Config.from_dict` builds the
+:func:`load_config` reads a ``pqlml.toml``; :func:`config_from_dict` builds the
 same config from a dict. Every mistake raises :class:`~pqlml.errors.ConfigError`
 naming the file, the dotted key, what is expected, what was given and the fix.
 """
 
-from ._load import load_config
+from ._load import config_from_dict, load_config
 from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataConfig,
                      FeaturesConfig, FitConfig, LabelsConfig, OutcomesConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig)
@@ -13,5 +13,5 @@ from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataCon
 __all__ = [
     "TableSource", "DataConfig", "OutcomesConfig", "ScheduleConfig", "LabelsConfig",
     "FitConfig", "FeaturesConfig", "CountFeature", "BUYER_TITLES", "TiersConfig",
-    "CapacityConfig", "ProjectConfig", "Config", "load_config",
+    "CapacityConfig", "ProjectConfig", "Config", "load_config", "config_from_dict",
 ]

@@ -17,6 +17,31 @@ from ._model import (CapacityConfig, Config, CountFeature, DataConfig, FeaturesC
                      TiersConfig, _frozen_map)
 
 
+def config_from_dict(raw: Mapping, base_dir: str | Path, path: str | Path | None = None) -> Config:
+    """Build and validate a config from a dict shaped like ``pqlml.toml``.
+
+    Parameters
+    ----------
+    raw : Mapping
+        Sections, e.g. ``{"labels": {"horizon_days": 28}}``.
+    base_dir : str or Path
+        Folder that a relative or absent ``data.root`` is relative to.
+    path : str or Path, optional
+        The file ``raw`` came from, named in error messages.
+
+    Returns
+    -------
+    Config
+
+    Examples
+    --------
+    >>> config_from_dict({"labels": {"horizon_days": 14}}, ".").labels.horizon_days
+    14
+    """
+    path = Path(path).resolve() if path is not None else None
+    return _build_config(raw, Path(base_dir).expanduser().resolve(), path)
+
+
 def load_config(path: str | Path) -> Config:
     r"""Load and validate a ``pqlml.toml`` project config.
 
@@ -50,7 +75,7 @@ def load_config(path: str | Path) -> Config:
     'events.parquet'
     """
     path = Path(path).expanduser().resolve()
-    cfg = Config.from_dict(_read_toml(path), path.parent, path)
+    cfg = config_from_dict(_read_toml(path), path.parent, path)
     if cfg.data.events is None:
         raise ConfigError(f"No [data.events] table in {path}: pqlml needs to know where the "
                           'product events are. Fix: add\n[data.events]\nsource = "events.parquet"')
@@ -73,9 +98,9 @@ def _read_toml(path: Path) -> dict:
 
 
 def _build_config(raw: Mapping, base_dir: Path, path: Path | None) -> Config:
-    src = str(path) if path is not None else "the config passed to Config.from_dict"
+    src = str(path) if path is not None else "the config passed to config_from_dict"
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"Config.from_dict needs a mapping of sections, as parsed from "
+        raise ConfigError(f"config_from_dict needs a mapping of sections, as parsed from "
                           f"TOML. Got {_show(raw)} instead. Fix: e.g. {{'labels': {{...}}}}.")
     _check_keys(raw, _SECTIONS, "", src)
     kw: dict[str, Any] = {name: _build(cls, raw[name], name, src)

@@ -127,29 +127,6 @@ class Config:
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     path: Path | None = None
 
-    @classmethod
-    def from_dict(cls, raw: Mapping, base_dir: str | Path,
-                  path: str | Path | None = None) -> Config:
-        """Build and validate a config from a dict shaped like ``pqlml.toml``.
-
-        Parameters
-        ----------
-        raw : Mapping
-            Sections, e.g. ``{"labels": {"horizon_days": 28}}``.
-        base_dir : str or Path
-            Folder that a relative or absent ``data.root`` is relative to.
-        path : str or Path, optional
-            The file ``raw`` came from, named in error messages.
-
-        Returns
-        -------
-        Config
-        """
-        from ._load import _build_config
-
-        path = Path(path).resolve() if path is not None else None
-        return _build_config(raw, Path(base_dir).expanduser().resolve(), path)
-
     def resolve(self, source: str) -> Path:
         """Return the file ``source`` resolved against ``data.root``.
 
