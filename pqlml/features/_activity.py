@@ -65,10 +65,13 @@ def windowed_activity(spine: ibis.Table, grain: ibis.Table, *, windows: tuple[in
     m["active_days_30d"] = _flag(j.age <= 30).sum()
     m["active_days_prev_30d"] = _flag((j.age > 30) & (j.age <= 60)).sum()
     # least-squares slope of the last 8 weekly totals, in events per week per week
+    # Weights (centre - week) / ssx, scaled by 2 * ssx to stay integer: engines that
+    # do decimal arithmetic on literals (Spark) then agree with DuckDB to the last bit.
     week = (j.age - 1) // 7                       # 0 = the 7 days before as_of
-    centre = (SLOPE_WEEKS - 1) / 2
-    ssx = sum((k - centre) ** 2 for k in range(SLOPE_WEEKS))
-    m["events_weekly_slope_8w"] = (j.n_all * (centre - week) / ssx).sum(where=j.age <= 7 * SLOPE_WEEKS)
+    twice_ssx = 2 * sum((k - (SLOPE_WEEKS - 1) / 2) ** 2 for k in range(SLOPE_WEEKS))
+    weighted = j.n_all * ((SLOPE_WEEKS - 1) - 2 * week)
+    m["events_weekly_slope_8w"] = (weighted.sum(where=j.age <= 7 * SLOPE_WEEKS).cast("float64")
+                                   / int(twice_ssx))
     for c in counts:
         m[c.name] = j[f"c__{c.name}"].sum(where=j.age <= c.window_days)
     return j.group_by(["entity_id", "as_of"]).aggregate(**m)
