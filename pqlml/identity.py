@@ -170,7 +170,8 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
     account = ibis.ifelse(u._explicit.notnull(), u._explicit,
                           ibis.ifelse(work, via_domain, ibis.null("string")))
     out = u.mutate(account_id=account.cast("string"), _route=route)
-    _report_routes(out, "_route", _USER_ROUTES, "users", "account_id", report)
+    _add_route_findings(_route_counts(out, "_route"), _USER_ROUTES, "users", "account_id",
+                        report)
     return out.select(*_USER_COLUMNS)
 
 
@@ -214,38 +215,51 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
     [('events_by_user_account', 1), ('free_mail_user_events', 1), ('unknown_user_events', 1)]
     """
     own = events.account_id.cast("string") if "account_id" in events.columns else None
-    if users_map is None:
-        if own is None:
-            raise DataError("events have no account_id column and no users table was given, so "
-                            "no event can be attributed to an account. Fix: add [data.users] "
-                            "(user_id, email, signup_at) or an account_id column to the events.")
-        e = events.mutate(_own=own, _user_account=ibis.null("string"), _known=False,
-                          _free=False)
-    else:
-        m = users_map.select(_uid=users_map.user_id, _user_account=users_map.account_id,
-                             _free=users_map.is_free_mail, _known=ibis.literal(True))
-        e = events.mutate(_own=ibis.null("string") if own is None else own)
-        e = e.left_join(m, e.user_id == m._uid).drop("_uid")
-    known = e._known.fill_null(False)
-    route = ibis.cases((e._own.notnull(), "own"),
-                       (~known, "unknown_user"),
-                       (e._user_account.notnull(), "user"),
-                       (e._free.fill_null(False), "free_mail"), else_="user_without_account")
-    out = e.mutate(account_id=e._own.coalesce(e._user_account), _route=route)
+    if users_map is None and own is None:
+        raise DataError("events have no account_id column and no users table was given, so "
+                        "no event can be attributed to an account. Fix: add [data.users] "
+                        "(user_id, email, signup_at) or an account_id column to the events.")
     routes = dict(_EVENT_ROUTES)
+    if own is None:
+        own_part, rest = None, events
+    else:
+        # An event's own account_id wins, so only events without one need the user lookup
+        # (a join of every event with every user is the costliest step of a feature build).
+        e = events.mutate(_own=own)
+        own_part = e.filter(e._own.notnull()).select("ts", "user_id", account_id="_own",
+                                                     event="event")
+        rest = e.filter(e._own.isnull()).drop("_own", "account_id")
     if users_map is None:
         routes["unknown_user"] = ("events_without_account", "kept with no account: the event "
                                   "has no account_id and there is no users table", _UNKNOWN_FIX)
-    _report_routes(out, "_route", routes, "events", "account_id", report)
-    return out.select("ts", "user_id", "account_id", "event")
+        rest = rest.mutate(_user_account=ibis.null("string"), _known=False, _free=False)
+    else:
+        m = users_map.select(_uid=users_map.user_id, _user_account=users_map.account_id,
+                             _free=users_map.is_free_mail, _known=ibis.literal(True))
+        rest = rest.left_join(m, rest.user_id == m._uid).drop("_uid")
+    known = rest._known.fill_null(False)
+    route = ibis.cases((~known, "unknown_user"),
+                       (rest._user_account.notnull(), "user"),
+                       (rest._free.fill_null(False), "free_mail"), else_="user_without_account")
+    rest = rest.mutate(account_id=rest._user_account, _route=route)
+    counts = _route_counts(rest, "_route")
+    if own_part is not None:
+        counts["own"] = int(own_part.count().execute())
+    _add_route_findings(counts, routes, "events", "account_id", report)
+    rest = rest.select("ts", "user_id", "account_id", "event")
+    return rest if own_part is None else own_part.union(rest, distinct=False)
 
 
-def _report_routes(t: ibis.Table, col: str, routes: dict, table: str, column: str,
-                   report: ValidationReport) -> None:
-    """Count rows per route (one query) and add a finding for each route that took any."""
+def _route_counts(t: ibis.Table, col: str) -> dict[str, int]:
+    """Rows per route, in one query."""
     counts = t.group_by(col).aggregate(n=t.count()).execute()
-    by_route = dict(zip(counts[col], counts["n"]))
+    return {k: int(v) for k, v in zip(counts[col], counts["n"])}
+
+
+def _add_route_findings(counts: dict[str, int], routes: dict, table: str, column: str,
+                        report: ValidationReport) -> None:
+    """A finding for each route that took any rows, in the routes' order."""
     for route, (kind, action, fix) in routes.items():
-        if by_route.get(route):
+        if counts.get(route):
             report.add(Finding(table, report.files.get(table, ""), column, kind,
-                               int(by_route[route]), action, fix))
+                               counts[route], action, fix))

@@ -39,10 +39,10 @@ def reference_features(events, spine, users=None, accounts=None, windows=(7, 30,
         prev = e[(age > 30) & (age <= 60)]
         out["events_prev_30d"] = len(prev)
         out["active_users_prev_30d"] = prev.user_id.nunique()
-        out["active_days_30d"] = e[age <= 30].day.nunique()
-        out["active_days_prev_30d"] = prev.day.nunique()
-        weekly = [len(e[(age > 7 * k) & (age <= 7 * (k + 1))]) for k in range(8)]
-        out["events_weekly_slope_8w"] = np.polyfit(-np.arange(8), weekly, 1)[0]
+        # least-squares trend of the daily counts over the last 56 days, as weekly events
+        # per week (49 x events a day per day)
+        daily = [int((age == a).sum()) for a in range(1, 57)]
+        out["events_weekly_slope_8w"] = 49 * np.polyfit(-np.arange(1, 57), daily, 1)[0]
         out["days_since_last_event"] = age.min() if len(e) else np.nan
         out["days_since_first_event"] = age.max() if len(e) else np.nan
         out["distinct_events_30d"] = e[(age <= 30) & e.event.isin(vocab)].event.nunique()

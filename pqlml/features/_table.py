@@ -5,8 +5,10 @@ from __future__ import annotations
 import ibis
 
 from ..config import FeaturesConfig
-from ._activity import active_users, event_day_grain, recency, to_days, windowed_activity
+from ._activity import (active_users, offsets, recency, segment_grain, to_days,
+                        windowed_activity, with_segments)
 from ._profile import account_users, buyer_title, firmographics, one_hot_values
+from ._segments import Segments
 from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, feature_name
 
 __all__ = ["feature_table", "vocabulary"]
@@ -36,20 +38,35 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     counts = tuple(Count(n, c.events, c.window_days) for n, c in settings.counts.items()) + \
         tuple(x for x in extra if isinstance(x, Count))
     key = "account_id" if entity == "account" else "user_id"
-    ev = events.filter(events[key].notnull() & (events.ts < last)).select(
-        entity_id=events[key], user_id=events.user_id, event=events.event, day=to_days(events.ts))
     spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
                          as_day=to_days(spine.as_of))
-    grain = event_day_grain(ev, vocab, counts)
-    parts = [windowed_activity(spine, grain, windows=settings.windows, vocabulary=vocab,
-                               counts=counts), recency(spine, grain)]
-    if entity == "account":
-        parts.append(active_users(spine, ev, settings.windows))
-        if users is not None:
-            parts.append(account_users(spine, users, settings.buyer_titles))
+    # Small integer keys: grouping and joining on them is 2x faster than on strings.
+    ids = spine.select("entity_id").distinct()
+    ids = ids.mutate(_k=ibis.row_number().cast("int32")).cache()
+    spine = spine.join(ids, "entity_id").cache()
+    as_days = spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist()
+    segments = Segments.build(as_days, offsets(settings.windows, counts))
+    ev = events.filter(events[key].notnull() & (events.ts < last)).select(
+        entity_id=events[key], user_id=events.user_id, event=events.event, day=to_days(events.ts))
+    ev = with_segments(ev, segments)
+    # The grain is read by three parts: materialise it once (a temp table, a Spark cache),
+    # keyed by integers and in key order, so that the window sums update neighbouring groups.
+    grain = segment_grain(ev, vocab, counts)
+    grain = grain.join(ids, "entity_id").drop("entity_id").rename(entity_id="_k")
+    grain = grain.order_by(["entity_id", "seg"]).cache()
     table = spine
-    for part in parts:
-        table = table.left_join(part, _KEYS).drop("entity_id_right", "as_of_right")
+    for part in (windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
+                                   counts=counts), recency(grain, segments)):
+        part = part.rename(_k="entity_id")
+        table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
+    if entity == "account":
+        part = active_users(ev, segments, settings.windows)
+        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
+                                                                     "as_day_right")
+    table = table.drop("_k")
+    if entity == "account" and users is not None:
+        table = table.left_join(account_users(spine, users, settings.buyer_titles), _KEYS) \
+            .drop("entity_id_right", "as_of_right")
     table = _fill_counts(table)
     table = _profile(table, users, accounts, settings, entity, last)
     derived = DEFAULT_DERIVED + (ACCOUNT_DERIVED if entity == "account" else ())
