@@ -305,6 +305,13 @@ def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationRepor
 
 def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport) -> ibis.Table:
     keys = [c for c in ("ts", "user_id", "event", "event_id") if c in t.columns]
+    if "event_id" in t.columns:
+        # Rows with different event ids are never identical: when no id repeats (the usual
+        # case) one integer group-by settles it, about twice as fast as the full check.
+        ids = t.group_by("event_id").aggregate(c=t.count())
+        repeated = ids.filter(ids.c > 1)
+        if not _run(ctx, repeated.aggregate(k=repeated.count()))[0]["k"]:
+            return t
     distinct = t.select(*keys).distinct()
     removed = n - _run(ctx, distinct.aggregate(k=distinct.count()))[0]["k"]
     if not removed:
