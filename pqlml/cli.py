@@ -67,6 +67,27 @@ def _features(args) -> None:
                   f"({frame.as_of.nunique()} as_of dates) to {args.out}")
 
 
+def _rules(args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .rules import report
+
+    console = Console(stderr=True)
+    with console.status("rules, fit, funnels and tiers per snapshot, with their outcomes"):
+        rates = report(args.config, args.out, as_of=args.as_of)
+    pooled = rates[rates.period == "all"]
+    table = Table(title="pooled over all periods: conversion within the horizon (95% Wilson)")
+    for col in ("kind", "group", "entities", "conversions", "rate", "95% CI"):
+        table.add_column(col, justify="left" if col in ("kind", "group") else "right")
+    for r in pooled.itertuples():
+        ci = "" if r.entities == 0 else f"{r.conversion_low:.1%}-{r.conversion_high:.1%}"
+        rate = "empty" if r.entities == 0 else f"{r.conversion_rate:.1%}"
+        table.add_row(r.kind, r.group, f"{r.entities:,}", f"{r.conversion:,}", rate, ci)
+    Console().print(table)
+    console.print(f"wrote rates.csv, tiers.csv, rates.png, hand_raise_rates.png to {args.out}")
+
+
 def _demo(args) -> None:
     from .demo import run_demo
 
@@ -96,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--entity", choices=("account", "user"), help="default: project.entity")
     s.add_argument("--out", type=Path, required=True, help="features.parquet or features.csv")
     s.set_defaults(func=_features)
+
+    s = sub.add_parser("rules", help="today's rules, funnels and tiers and how each converts")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+    s.set_defaults(func=_rules)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)

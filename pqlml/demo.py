@@ -1,7 +1,7 @@
 """``pqlml demo``: the whole flow on a small simulated company, with a short report.
 
 Stages are added here as they land: simulated company -> canonical tables ->
-features and labels -> (rules -> signals -> model -> tiers -> scores).
+features and labels -> rules, funnels and tiers -> (signals -> model -> scores).
 """
 
 from __future__ import annotations
@@ -55,6 +55,21 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                          ["account", "active_users_30d", "events_30d", "days_since_last_event"],
                          [(r.account_id, str(r.active_users_30d), f"{r.events_30d:,}",
                            f"{r.days_since_last_event:.0f}") for r in last.itertuples()]))
+
+    console.print("4. Today's hand-set rules, funnels and tiers (the baseline a model must beat)")
+    from .rules import report
+    rates = report(project, out / "rules", features=X)
+    pooled = rates[(rates.period == "all") & rates.kind.isin(["tier", "funnel"])]
+    console.print(f"   rules: {', '.join(f'{k} = {v!r}' for k, v in project.config.rules.items())}; "
+                  f"tier 1 = {project.config.tiers.intent_rule} and ICP fit")
+    console.print(_table("conversion within the horizon per tier and funnel, all months "
+                         f"(95% Wilson; plot: {out / 'rules' / 'rates.png'})",
+                         ["kind", "group", "account-months", "conversion rate", "95% CI"],
+                         [(r.kind, r.group, f"{r.entities:,}",
+                           "empty" if not r.entities else f"{r.conversion_rate:.1%}",
+                           "" if not r.entities else
+                           f"{r.conversion_low:.1%}-{r.conversion_high:.1%}")
+                          for r in pooled.itertuples()]))
 
     truth = pd.read_csv(out / "truth" / "drivers.csv")
     console.print(_table("the simulator's truth (truth/drivers.csv)",

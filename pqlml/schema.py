@@ -1,7 +1,7 @@
 """The canonical tables every pqlml stage reads.
 
 Sources (Parquet/CSV files, warehouse tables, vendor exports) are mapped onto
-these four tables; nothing downstream knows the source's own column names.
+these tables; nothing downstream knows the source's own column names.
 
 ==========  =========================================================  =========================
 table       required columns                                           optional columns
@@ -12,10 +12,13 @@ accounts    ``account_id``, ``domain``, ``created_at``                 ``employe
                                                                        ``country``, ``segment``
 outcomes    ``account_id``, ``ts``, ``outcome``                        ``user_id``, ``amount``,
                                                                        ``event``
+leads       ``account_id``, ``ts``                                     ``email``, ``source``
 ==========  =========================================================  =========================
 
 ``ts``, ``signup_at`` and ``created_at`` are UTC timestamps. ``outcome`` is
-``"hand_raise"`` or ``"conversion"``.
+``"hand_raise"`` or ``"conversion"``. ``leads`` (optional) are the CRM's
+leads / MQLs: an account became a lead at ``ts``, from ``email`` (a person, who
+may or may not use the product) and ``source`` (e.g. "webinar", "outbound").
 """
 
 from dataclasses import dataclass
@@ -83,5 +86,11 @@ TABLES: dict[str, TableSchema] = {
         optional=("user_id", "amount", "event"),
         kinds={"account_id": "id", "ts": "timestamp", "outcome": "string",
                "user_id": "id", "amount": "number", "event": "string"},
+    ),
+    "leads": TableSchema(
+        name="leads",
+        required=("account_id", "ts"),
+        optional=("email", "source"),
+        kinds={"account_id": "id", "ts": "timestamp", "email": "string", "source": "string"},
     ),
 }

@@ -234,11 +234,11 @@ def test_wrong_type_message_is_exact(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ('[shedule]\nevery = "week"\n',
      r"Unknown key 'shedule' .* Did you mean 'schedule'\? Allowed keys at the top level: "
-     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, capacity\."),
+     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, capacity\."),
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
-     r"root, connection, events, users, accounts, outcomes\."),
+     r"root, connection, events, users, accounts, outcomes, leads\."),
     ("[data.users]\nsource = 'u.csv'\nsorce = 'x'\n",
      r"Unknown key 'data\.users\.sorce'.*Did you mean 'data\.users\.source'"),
     ("[data.users]\nsource = 'u.csv'\n[data.users.columns]\nemial = 'mail'\n",

@@ -17,7 +17,9 @@ def test_demo_runs_and_reports(tmp_path):
     assert summary["counts"]["events"] == len(pd.read_parquet(tmp_path / "events.parquet"))
     assert summary["counts"]["accounts"] == 300
     for heading in ("canonical tables", "labels per as_of", "most active accounts",
-                    "the simulator's truth", "demo finished"):
+                    "the simulator's truth", "demo finished",
+                    "conversion within the horizon per tier and funnel"):
         assert heading in text
+    assert (tmp_path / "rules" / "rates.png").exists() and "tier_1" in text
     features = summary["features"]
     assert features[1] - 2 >= 80 and features[0] > 300

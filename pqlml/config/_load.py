@@ -13,8 +13,8 @@ from typing import Any, Callable, Mapping
 from ..errors import ConfigError
 from ..schema import TABLES
 from ._model import (CapacityConfig, Config, CountFeature, DataConfig, FeaturesConfig, FitConfig,
-                     LabelsConfig, OutcomesConfig, ProjectConfig, ScheduleConfig, TableSource,
-                     TiersConfig, _frozen_map)
+                     FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
+                     ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 
 
 def config_from_dict(raw: Mapping, base_dir: str | Path, path: str | Path | None = None) -> Config:
@@ -247,6 +247,14 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                           and 30 in v and len(set(v)) == len(v), lambda v: tuple(sorted(v)))),
         "buyer_titles": _strings('buyer_titles = ["vp", "head of", "director"]'),
         "counts": None},
+    FunnelsConfig: {k: ("a rule expression over feature names", f'{k} = "{v}"', _STR)
+                    for k, v in (("usage", "events_30d >= 10"),
+                                 ("several_users", "active_users_30d >= 2"),
+                                 ("small_company", "employees < 200"),
+                                 ("buyer_in_product", "buyer_title_present >= 1"))},
+    PlaybookConfig: {
+        "complexity": _choice("complexity", ("simple", "intermediate", "complex")),
+        "motions": None},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
 }
@@ -254,7 +262,8 @@ _SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "path"
 _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "schedule": ScheduleConfig, "labels": LabelsConfig, "fit": FitConfig,
                     "features": FeaturesConfig,
-                    "tiers": TiersConfig, "capacity": CapacityConfig}
+                    "tiers": TiersConfig, "capacity": CapacityConfig,
+                    "funnels": FunnelsConfig, "playbook": PlaybookConfig}
 
 
 # --- sections --------------------------------------------------------------------
@@ -292,7 +301,17 @@ def _build_counts(raw: Any, where: str, src: str) -> Mapping[str, CountFeature]:
     return _frozen_map(out)
 
 
-_NESTED = {"counts": _build_counts}
+def _build_motions(raw: Any, where: str, src: str) -> Mapping[str, str]:
+    """``[playbook.motions]``: ``"<tier>/<segment>/<complexity>" = "<motion>"``, ``*`` for any."""
+    out = _str_map(raw, where, None, src)
+    for key in out:
+        if key.count("/") != 2:
+            raise _bad(f"{where}.{key}", src, "a key of the form tier/segment/complexity",
+                       '"tier_1/enterprise/*" = "enterprise outreach"', key)
+    return out
+
+
+_NESTED = {"counts": _build_counts, "motions": _build_motions}
 
 
 def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:

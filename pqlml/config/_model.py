@@ -35,6 +35,7 @@ class DataConfig:
     users: TableSource | None = None
     accounts: TableSource | None = None
     outcomes: TableSource | None = None
+    leads: TableSource | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,29 @@ class TiersConfig:
 
 
 @dataclass(frozen=True)
+class FunnelsConfig:
+    """Conditions (rule expressions over features) that route an entity to a funnel."""
+
+    usage: str = "events_30d >= 10"
+    several_users: str = "active_users_30d >= 2"
+    small_company: str = "employees < 200"
+    buyer_in_product: str = "buyer_title_present >= 1"
+
+
+@dataclass(frozen=True)
+class PlaybookConfig:
+    """The product's complexity and overrides of the default motion table.
+
+    ``motions`` keys are ``"<tier>/<segment>/<complexity>"`` with ``*`` for any,
+    e.g. ``"tier_1/enterprise/*" = "enterprise outreach"``; the most specific
+    matching key wins.
+    """
+
+    complexity: str = "intermediate"
+    motions: Mapping[str, str] = field(default_factory=_frozen_map)
+
+
+@dataclass(frozen=True)
 class CapacityConfig:
     per_period: int = 100
 
@@ -124,6 +148,8 @@ class Config:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     rules: Mapping[str, str] = field(default_factory=_frozen_map)
     tiers: TiersConfig = field(default_factory=TiersConfig)
+    funnels: FunnelsConfig = field(default_factory=FunnelsConfig)
+    playbook: PlaybookConfig = field(default_factory=PlaybookConfig)
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     path: Path | None = None
 

@@ -62,6 +62,19 @@ intent_rule = "folk_pqa"
 method = "rules"
 precision_target = 0.2
 
+[funnels]
+# Self-serve unless ICP fit and real usage. Then PQL when several users and a small company
+# or a buyer in the product (a buyer title, or buyer actions); PQA when several users of a
+# larger company with no buyer in sight.
+usage = "events_30d >= 20"
+several_users = "active_users_30d >= 3"
+small_company = "employees < 200"
+buyer_in_product = "buyer_title_present >= 1 or events_pricing_page_viewed_30d >= 1 or events_paid_trial_started_90d >= 1 or events_invite_sent_30d >= 3"
+
+[playbook]
+# simple | intermediate | complex: how much help the product needs to be bought.
+complexity = "intermediate"
+
 [capacity]
 # Sales touches per snapshot period.
 per_period = {capacity}

@@ -1,0 +1,113 @@
+"""Fit, funnels, tiers and the playbook: the lists sales already works from.
+
+* **fit** (the ICP): industry, employee range, country and work email, each a
+  criterion only when the config sets it; ``fit_score`` is the share met,
+  ``fit`` is all of them met;
+* **funnel**: ``self_serve`` (not ICP, or no real usage) · ``pql`` (ICP, real
+  usage, several users, and a small company or a buyer among the users) ·
+  ``pqa`` (ICP, real usage, several users, a larger company with no buyer in
+  the product) · else ``self_serve``;
+* **tier**: ``tier_1`` high intent and good fit · ``tier_2`` good fit, low
+  intent · ``tier_3`` high intent, poor fit · ``self_serve``. Intent is the
+  config's ``tiers.intent_rule`` now; a model's probability later;
+* **motion**: the playbook's recommendation for tier x segment x product
+  complexity.
+
+Examples
+--------
+>>> tier_of(pd.Series([True, True, False, False]), pd.Series([True, False, True, False])).tolist()
+['tier_1', 'tier_3', 'tier_2', 'self_serve']
+>>> motion_for("tier_1", "enterprise", "complex", {})
+'enterprise outreach'
+>>> motion_for("tier_1", "smb", "simple", {"tier_1/smb/*": "founder call"})
+'founder call'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..config import FitConfig, FunnelsConfig
+from ._expr import Rule
+
+__all__ = ["TIERS", "FUNNELS", "fit_flags", "funnel_of", "tier_of", "motion_for"]
+
+TIERS = ("tier_1", "tier_2", "tier_3", "self_serve")
+FUNNELS = ("pql", "pqa", "self_serve")
+_LARGE = ("mid_market", "mid-market", "enterprise")
+
+
+def fit_flags(frame: pd.DataFrame, fit: FitConfig) -> pd.DataFrame:
+    """``fit_score`` (share of the configured ICP criteria met) and ``fit`` (all met).
+
+    ``frame`` holds the account attributes it needs: ``industry``, ``country``,
+    ``employees`` and ``work_email_share``; a missing value fails its criterion.
+    """
+    criteria = {}
+    if fit.industries:
+        criteria["industry"] = _col(frame, "industry").str.lower().isin(
+            [i.lower() for i in fit.industries])
+    if fit.employees_min or fit.employees_max is not None:
+        emp = pd.to_numeric(_col(frame, "employees"), errors="coerce")
+        hi = np.inf if fit.employees_max is None else fit.employees_max
+        criteria["employees"] = emp.between(fit.employees_min, hi).fillna(False)
+    if fit.countries:
+        criteria["country"] = _col(frame, "country").str.upper().isin(
+            [c.upper() for c in fit.countries])
+    if fit.require_work_email:
+        criteria["work_email"] = pd.to_numeric(_col(frame, "work_email_share"),
+                                               errors="coerce").ge(0.5).fillna(False)
+    if not criteria:
+        ones = pd.Series(1.0, index=frame.index)
+        return pd.DataFrame({"fit_score": ones, "fit": ones.astype(bool)})
+    met = pd.DataFrame(criteria).fillna(False).astype(bool)
+    return pd.DataFrame({"fit_score": met.mean(axis=1), "fit": met.all(axis=1)})
+
+
+def _col(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame.columns:
+        return pd.Series(pd.NA, index=frame.index, dtype="object")
+    return frame[name].astype("string")
+
+
+def funnel_of(frame: pd.DataFrame, fit: pd.Series, funnels: FunnelsConfig) -> pd.Series:
+    """``pql`` / ``pqa`` / ``self_serve`` per row, from the fit flag and the funnel conditions."""
+    cond = {k: Rule.parse(f"funnels.{k}", getattr(funnels, k)).evaluate(frame)
+            for k in ("usage", "several_users", "small_company", "buyer_in_product")}
+    engaged = fit & cond["usage"] & cond["several_users"]
+    pql = engaged & (cond["small_company"] | cond["buyer_in_product"])
+    pqa = engaged & ~pql
+    out = np.select([pql, pqa], ["pql", "pqa"], default="self_serve")
+    return pd.Series(out, index=frame.index, name="funnel")
+
+
+def tier_of(intent: pd.Series, fit: pd.Series) -> pd.Series:
+    """Tier 1 (intent and fit), 2 (fit only), 3 (intent only), else self-serve."""
+    intent, fit = intent.fillna(False).astype(bool), fit.fillna(False).astype(bool)
+    out = np.select([intent & fit, fit, intent], list(TIERS[:3]), default="self_serve")
+    return pd.Series(out, index=intent.index, name="tier")
+
+
+def _default_motion(tier: str, segment: str, complexity: str) -> str:
+    large = str(segment).lower() in _LARGE
+    if tier == "tier_1":
+        return "enterprise outreach" if large or complexity == "complex" else "sales assist"
+    if tier == "tier_2":
+        return "sales assist" if large and complexity != "simple" else "self-serve nudge"
+    if tier == "tier_3":
+        return "sales assist" if complexity == "complex" else "self-serve nudge"
+    return "self-serve nudge"
+
+
+def motion_for(tier: str, segment, complexity: str, overrides) -> str:
+    """The playbook's motion: the most specific matching override, else the default table."""
+    best, best_score = None, -1
+    for key, motion in overrides.items():
+        parts = key.split("/")
+        values = (tier, str(segment), complexity)
+        if all(p == "*" or p == v for p, v in zip(parts, values)):
+            score = sum(p != "*" for p in parts)
+            if score > best_score:
+                best, best_score = motion, score
+    return best if best is not None else _default_motion(tier, segment, complexity)
