@@ -1,0 +1,82 @@
+"""One timed run of one tool in a fresh process, for bench_features.py.
+
+    .venv/bin/python benchmarks/_run_one.py TOOL DATA '["2025-06-01", ...]' [OUT.parquet]
+
+TOOL is scan_arrow, scan_duckdb, pqlml, pandas or polars. Imports happen before
+the clock starts; the clock stops when the result is in memory (an Arrow table for
+the scans, a DataFrame for the others). The result is then written to OUT, if
+given, for the equality checks. Prints one line ``@@RESULT {json}``: seconds,
+rss_mb (this process's peak RSS), rows, features.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _catalog import EVENT_COLUMNS  # noqa: E402
+
+
+def _scan_arrow():
+    import pyarrow.parquet as pq
+    return lambda data, dates: pq.read_table(data / "events.parquet", columns=EVENT_COLUMNS)
+
+
+def _scan_duckdb():
+    import duckdb
+
+    def run(data, dates):
+        cols = ", ".join(EVENT_COLUMNS)
+        return duckdb.connect().execute(
+            f"select {cols} from read_parquet('{data / 'events.parquet'}')").to_arrow_table()
+    return run
+
+
+def _pqlml():
+    from pqlml.project import build_features
+    return lambda data, dates: build_features(data / "pqlml.toml", as_of=dates)
+
+
+def _pandas():
+    from _handwritten_pandas import features
+    return features
+
+
+def _polars():
+    from _handwritten_polars import features
+    return features
+
+
+TOOLS = {"scan_arrow": _scan_arrow, "scan_duckdb": _scan_duckdb, "pqlml": _pqlml,
+         "pandas": _pandas, "polars": _polars}
+
+
+def _write(result, out: str) -> None:
+    if hasattr(result, "write_parquet"):          # polars
+        result.write_parquet(out)
+    elif hasattr(result, "to_parquet"):           # pandas
+        result.to_parquet(out)
+
+
+def main() -> None:
+    tool, data, dates = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+    run = TOOLS[tool]()
+    t = time.perf_counter()
+    result = run(data, dates)
+    seconds = time.perf_counter() - t
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows = result.num_rows if hasattr(result, "num_rows") else len(result)
+    features = None if tool.startswith("scan") else result.shape[1] - 2
+    if len(sys.argv) > 4:
+        _write(result, sys.argv[4])
+    print("@@RESULT " + json.dumps({"seconds": seconds, "rss_mb": rss_mb, "rows": rows,
+                                    "features": features}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
