@@ -85,7 +85,43 @@ def _rules(args) -> None:
         rate = "empty" if r.entities == 0 else f"{r.conversion_rate:.1%}"
         table.add_row(r.kind, r.group, f"{r.entities:,}", f"{r.conversion:,}", rate, ci)
     Console().print(table)
+    empty = pooled[pooled.entities == 0]
+    if len(empty):
+        console.print("[yellow]empty groups (no labelled account-month): "
+                      + ", ".join(f"{r.kind} {r.group}" for r in empty.itertuples()))
     console.print(f"wrote rates.csv, tiers.csv, rates.png, hand_raise_rates.png to {args.out}")
+
+
+def _discover(args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .discover import discover
+
+    console = Console(stderr=True)
+    with console.status(f"scanning every feature against {args.outcome}"):
+        found = discover(args.config, args.outcome, as_of=args.as_of)
+    with console.status("writing the tables and heatmaps"):
+        plots = found.write(args.out)
+    table = Table(title=f"best rule per signal for {args.outcome} ({found.rows:,} labelled "
+                        f"snapshots, {found.positives:,} positive)")
+    for col in ("rule", "support", "rate with", "lift", "phi", "q", "adjacent"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for r in found.best.head(args.top).itertuples():
+        table.add_row(r.rule, f"{r.support:,}", f"{r.rate_with:.1%}", f"{r.lift:.1f}x",
+                      f"{r.phi:.3f}", f"{r.q_value:.1g}", "yes" if r.adjacent else "")
+    Console().print(table)
+    gone = found.adjusted[found.adjusted.vanishes].feature.tolist()
+    if gone:
+        console.print(f"significant alone, not once size, activity and the others are "
+                      f"controlled: {', '.join(gone)}")
+    for note in found.notes:
+        console.print(f"[yellow]{note}")
+    if len(found.skipped):
+        console.print("not scanned: " + ", ".join(f"{r.feature} ({r.reason})"
+                                                  for r in found.skipped.itertuples()))
+    console.print(f"wrote {args.out}, its .best/.adjusted/.adjacent/.skipped tables and "
+                  f"{plots}/")
 
 
 def _demo(args) -> None:
@@ -123,6 +159,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.set_defaults(func=_rules)
+
+    s = sub.add_parser("discover", help="which signals separate hand-raisers or converters")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--outcome", choices=("hand_raise", "conversion"),
+                   help="default: outcomes.target")
+    s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
+    s.add_argument("--out", type=Path, required=True, help="signals.csv or signals.parquet")
+    s.add_argument("--top", type=int, default=15, help="signals shown in the terminal")
+    s.set_defaults(func=_discover)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)

@@ -1,7 +1,7 @@
 """``pqlml demo``: the whole flow on a small simulated company, with a short report.
 
 Stages are added here as they land: simulated company -> canonical tables ->
-features and labels -> rules, funnels and tiers -> (signals -> model -> scores).
+features and labels -> rules, funnels and tiers -> signals -> (model -> scores).
 """
 
 from __future__ import annotations
@@ -70,6 +70,22 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                            "" if not r.entities else
                            f"{r.conversion_low:.1%}-{r.conversion_high:.1%}")
                           for r in pooled.itertuples()]))
+
+    console.print("5. Signal discovery: which signals go with a hand-raise, alone and adjusted")
+    from .discover import discover
+    found = discover(project, "hand_raise")
+    found.write(out / "signals" / "signals.csv")
+    side = found.adjusted.set_index("feature")
+    rows = []
+    shown = found.best[found.best.feature.isin(side.index) | found.best.adjacent]
+    for r in shown.head(12).itertuples():
+        adj = side.q_value_adjusted.get(r.feature)
+        rows.append((r.rule, f"{r.lift:.1f}x", f"{r.q_value:.0e}",
+                     "adjacent" if r.adjacent else ("-" if adj is None or pd.isna(adj) else
+                                                    ("kept" if adj <= 0.05 else "vanishes"))))
+    console.print(_table(f"top signals for hand-raise ({found.positives:,} of {found.rows:,} "
+                         f"account-months; heatmaps in {out / 'signals'})",
+                         ["best rule", "lift", "q", "adjusted for size and activity"], rows))
 
     truth = pd.read_csv(out / "truth" / "drivers.csv")
     console.print(_table("the simulator's truth (truth/drivers.csv)",

@@ -41,3 +41,18 @@ def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
 def test_simulate_bad_parameter_is_named(tmp_path, capsys):
     assert main(["simulate", "--accounts", "0", "--out", str(tmp_path)]) == 2
     assert "'n_accounts' parameter of simulate" in capsys.readouterr().err
+
+
+def test_rules_writes_the_report_and_names_a_bad_rule(tmp_path, capsys):
+    main(["simulate", "--accounts", "400", "--seed", "4", "--out", str(tmp_path), "--months", "5"])
+    cfg = tmp_path / "pqlml.toml"
+    assert main(["rules", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 0
+    captured = capsys.readouterr()
+    assert "tier_1" in captured.out and "wrote rates.csv" in captured.err
+    tiers = pd.read_csv(tmp_path / "r" / "tiers.csv")
+    assert {"rule_folk_pqa", "fit", "fit_score", "funnel", "tier", "motion"} <= set(tiers.columns)
+    cfg.write_text(cfg.read_text().replace('seven_active_users = "active_users_30d >= 7"',
+                                           'seven_active_users = "active_user_30d >= 7"'))
+    assert main(["rules", "--config", str(cfg), "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert "'active_user_30d' (closest: active_users_30d" in err and "Traceback" not in err

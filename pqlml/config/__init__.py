@@ -6,12 +6,12 @@ naming the file, the dotted key, what is expected, what was given and the fix.
 """
 
 from ._load import config_from_dict, load_config
-from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataConfig,
+from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, FunnelsConfig, LabelsConfig, OutcomesConfig,
                      PlaybookConfig, ProjectConfig, ScheduleConfig, TableSource, TiersConfig)
 
 __all__ = [
     "TableSource", "DataConfig", "OutcomesConfig", "ScheduleConfig", "LabelsConfig",
     "FitConfig", "FeaturesConfig", "CountFeature", "BUYER_TITLES", "TiersConfig",
-    "CapacityConfig", "FunnelsConfig", "PlaybookConfig", "ProjectConfig", "Config", "load_config", "config_from_dict",
+    "CapacityConfig", "DiscoverConfig", "FunnelsConfig", "PlaybookConfig", "ProjectConfig", "Config", "load_config", "config_from_dict",
 ]

@@ -12,7 +12,8 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError
 from ..schema import TABLES
-from ._model import (CapacityConfig, Config, CountFeature, DataConfig, FeaturesConfig, FitConfig,
+from ._model import (CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
+                     FeaturesConfig, FitConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 
@@ -255,6 +256,21 @@ _SPECS: dict[type, dict[str, _Spec]] = {
     PlaybookConfig: {
         "complexity": _choice("complexity", ("simple", "intermediate", "complex")),
         "motions": None},
+    DiscoverConfig: {
+        "counts": ("a list of distinct positive integers", "counts = [1, 3, 10]",
+                   _when(lambda v: isinstance(v, list | tuple) and v and all(_is_int(n, 1) for n in v)
+                         and len(set(v)) == len(v), lambda v: tuple(sorted(v)))),
+        "quantiles": ("a list of numbers strictly between 0 and 1", "quantiles = [0.5, 0.9]",
+                      _when(lambda v: isinstance(v, list | tuple) and v
+                            and all(_is_number(q) and 0 < q < 1 for q in v),
+                            lambda v: tuple(sorted(float(q) for q in v)))),
+        "min_positives": ("a positive integer", "min_positives = 20", _POS_INT),
+        "alpha": ("a number strictly between 0 and 1", "alpha = 0.05",
+                  _when(lambda v: _is_number(v) and 0 < v < 1, float)),
+        "adjacent_gap_days": ("a positive integer (days)", "adjacent_gap_days = 2", _POS_INT),
+        "adjacent_ratio": ("a number > 1", "adjacent_ratio = 3",
+                           _when(lambda v: _is_number(v) and v > 1, float)),
+        "adjacent_events": _strings('adjacent_events = ["pricing_page_viewed"]')},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
 }
@@ -263,7 +279,8 @@ _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "schedule": ScheduleConfig, "labels": LabelsConfig, "fit": FitConfig,
                     "features": FeaturesConfig,
                     "tiers": TiersConfig, "capacity": CapacityConfig,
-                    "funnels": FunnelsConfig, "playbook": PlaybookConfig}
+                    "funnels": FunnelsConfig, "playbook": PlaybookConfig,
+                    "discover": DiscoverConfig}
 
 
 # --- sections --------------------------------------------------------------------

@@ -127,6 +127,27 @@ class PlaybookConfig:
 
 
 @dataclass(frozen=True)
+class DiscoverConfig:
+    """Signal discovery settings.
+
+    ``counts``: the "at least n times" grid for per-event volumes; ``quantiles``:
+    thresholds for other numeric features; ``min_positives``: fewer outcomes than
+    this is an error; ``alpha``: the q-value (Benjamini-Hochberg) cut;
+    ``adjacent_gap_days`` / ``adjacent_ratio``: an event whose occurrences pile up
+    in the days just before outcomes (``ratio`` times more than a month earlier)
+    is outcome-adjacent; ``adjacent_events``: events declared adjacent.
+    """
+
+    counts: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 50, 100)
+    quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95)
+    min_positives: int = 20
+    alpha: float = 0.05
+    adjacent_gap_days: int = 2
+    adjacent_ratio: float = 3.0
+    adjacent_events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CapacityConfig:
     per_period: int = 100
 
@@ -150,6 +171,7 @@ class Config:
     tiers: TiersConfig = field(default_factory=TiersConfig)
     funnels: FunnelsConfig = field(default_factory=FunnelsConfig)
     playbook: PlaybookConfig = field(default_factory=PlaybookConfig)
+    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     path: Path | None = None
 

@@ -1,0 +1,142 @@
+"""Signal discovery: which product signals separate hand-raisers and converters.
+
+:func:`discover` pools every labelled (account, as_of) snapshot of the
+config's schedule, scans every feature as "did X at least n times within d
+days" (:mod:`._scan`), marks outcome-adjacent events (:mod:`._adjacent`), picks
+each signal's best rule (highest phi among significant cells; the rule string
+goes straight into ``[rules]``) and fits the adjusted model on the best rules'
+features plus company size (:mod:`._infer`).
+
+Examples
+--------
+>>> import tempfile
+>>> from pqlml.simulate import simulate
+>>> sim = simulate(n_accounts=600, seed=3, out=tempfile.mkdtemp(), months=8)
+>>> d = discover(sim.config, outcome="conversion")
+>>> list(d.best.columns[:3])
+['signal', 'feature', 'rule']
+>>> bool(d.best.q_value.iloc[0] <= 0.05)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import PqlmlError
+from ..labels import outcome_table
+from ..project import build_features, build_labels, open_project
+from ._adjacent import adjacent_events
+from ._infer import adjusted_effects, design, side_by_side
+from ._plots import heatmap, top_signals_chart
+from ._scan import candidates, event_volumes, scan
+
+__all__ = ["Discovery", "signal_frame", "discover", "adjusted_effects", "side_by_side",
+           "design", "scan", "candidates", "adjacent_events"]
+
+_KEYS = ("account_id", "user_id", "as_of")
+_LABELS = ("hand_raise", "conversion", "censored")
+_SIZE = ("employees", "active_users_30d", "events_30d")
+
+
+@dataclass
+class Discovery:
+    """Everything one discovery run found; :meth:`write` saves it."""
+
+    outcome: str
+    signals: pd.DataFrame            # every rule scanned
+    best: pd.DataFrame               # the best rule per signal, ranked
+    skipped: pd.DataFrame            # features not scanned, with the reason
+    adjacent: pd.DataFrame           # per event: near / earlier outcomes, adjacent, reason
+    adjusted: pd.DataFrame           # univariate vs adjusted effects (side by side)
+    notes: list[str] = field(default_factory=list)
+    rows: int = 0
+    positives: int = 0
+
+    def write(self, out: str | Path, *, alpha: float = 0.05) -> Path:
+        """``out`` (a .csv or .parquet path) gets the scan; beside it ``<stem>.best.csv``,
+        ``.adjusted.csv``, ``.skipped.csv``, ``.adjacent.csv`` and ``<stem>_plots/`` (a
+        heatmap per event signal and ``top_signals.png``)."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix in (".parquet", ".pq"):
+            self.signals.to_parquet(out, index=False)
+        elif out.suffix == ".csv":
+            self.signals.to_csv(out, index=False)
+        else:
+            raise PqlmlError(f"The --out file must end in .csv or .parquet. Got {str(out)!r} "
+                             "instead.")
+        stem = out.with_suffix("")
+        for name in ("best", "adjusted", "skipped", "adjacent"):
+            getattr(self, name).to_csv(f"{stem}.{name}.csv", index=False)
+        plots = Path(f"{stem}_plots")
+        plots.mkdir(exist_ok=True)
+        for signal, rows in self.signals[self.signals.days.notna()].groupby("signal"):
+            heatmap(rows, plots / f"{signal}.png", outcome=self.outcome, alpha=alpha)
+        top_signals_chart(self.best, plots / "top_signals.png", outcome=self.outcome)
+        return plots
+
+
+def signal_frame(config, outcome: str, *, as_of=None) -> tuple[pd.DataFrame, list[str]]:
+    """Labelled snapshots (censored and already-converted rows left out) and the features."""
+    project = open_project(config)
+    if outcome not in ("hand_raise", "conversion"):
+        raise PqlmlError(f"The 'outcome' parameter must be 'hand_raise' or 'conversion'. "
+                         f"Got {outcome!r} instead.")
+    X = build_features(project, as_of=as_of)
+    y = build_labels(project, as_of=as_of)
+    keys = [k for k in _KEYS if k in X.columns]
+    frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
+    frame = frame[frame[outcome].notna()].reset_index(drop=True)
+    frame[outcome] = frame[outcome].astype(bool)
+    features = [c for c in X.columns if c not in keys]
+    return frame, features
+
+
+def discover(config, outcome: str | None = None, *, as_of=None, features=None,
+             controls=_SIZE) -> Discovery:
+    """Scan, mark adjacency, rank, and adjust. ``features``: the adjusted model's features
+    (default: each significant non-adjacent signal's best feature); ``controls`` are
+    always in it (company size, team size and activity, when present)."""
+    project = open_project(config)
+    cfg = project.config.discover
+    outcome = outcome or project.config.outcomes.target
+    frame, feats = signal_frame(project, outcome, as_of=as_of)
+    positives = int(frame[outcome].sum())
+    if positives < cfg.min_positives:
+        raise PqlmlError(f"Only {positives:,} of {len(frame):,} labelled snapshots have "
+                         f"{outcome} = true, fewer than discover.min_positives = "
+                         f"{cfg.min_positives}: too few to tell signals from noise. Fix: "
+                         f"widen the schedule, use the other outcome, or lower min_positives.")
+    windows = project.config.features.windows
+    cands, skipped = candidates(frame, feats, cfg.counts, cfg.quantiles, windows)
+    signals = scan(frame, outcome, cands)
+    declared = set(cfg.adjacent_events)
+    declared |= set(project.config.outcomes.hand_raise_events if outcome == "hand_raise"
+                    else project.config.outcomes.conversion_events)
+    outcomes = outcome_table(project.tables, project.events, project.config.outcomes)
+    adj = adjacent_events(project.events, outcomes, outcome, gap_days=cfg.adjacent_gap_days,
+                          ratio=cfg.adjacent_ratio, declared=sorted(declared))
+    adjacent = set(adj.event[adj.adjacent])
+    signals["adjacent"] = signals.signal.isin(adjacent)
+    signals = signals.sort_values(["q_value", "phi"], ascending=[True, False],
+                                  ignore_index=True)
+    best = _best(signals, cfg.alpha)
+    if features is None:       # the behaviours: significant, not adjacent, one per event
+        volumes = event_volumes(feats, windows)
+        keep = (best.q_value <= cfg.alpha) & ~best.adjacent & best.feature.isin(volumes)
+        features = list(best.feature[keep])
+    features = list(dict.fromkeys([*features, *(c for c in controls if c in frame)]))
+    side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha)
+    return Discovery(outcome, signals, best, skipped, adj, side, notes, len(frame), positives)
+
+
+def _best(signals: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Per signal, its highest-phi significant rule (else its lowest-q one), ranked by phi."""
+    sig = signals.assign(_ok=signals.q_value <= alpha)
+    sig = sig.sort_values(["signal", "_ok", "phi"], ascending=[True, False, False])
+    best = sig.groupby("signal", sort=False).head(1).drop(columns="_ok")
+    return best.sort_values(["adjacent", "phi"], ascending=[True, False], ignore_index=True)

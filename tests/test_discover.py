@@ -1,0 +1,185 @@
+"""Signal discovery, checked against the simulator's known truth and independent fits."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from pqlml.cli import main
+from pqlml.discover import adjusted_effects, design, discover, scan, signal_frame
+from pqlml.discover._scan import Candidate
+from pqlml.errors import PqlmlError
+from pqlml.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory):
+    out = tmp_path_factory.mktemp("disc")
+    sim = simulate(n_accounts=12_000, seed=21, out=out)
+    drivers = pd.read_csv(out / "truth" / "drivers.csv")
+    return sim.config, drivers[drivers.role != "intercept"]
+
+
+@pytest.fixture(scope="module")
+def conversion(company):
+    config, _ = company
+    return discover(config, "conversion")
+
+
+def test_every_true_driver_is_found(company, conversion):
+    """Found = q <= 0.05 in the scan, in the right direction. One driver may be too weak
+    alone: industry_fintech (fintech vs everyone else, and everyone else includes software,
+    which converts even more) is found once adjusted, which is what the adjusted model is for."""
+    config, drivers = company
+    sig = conversion.signals
+    masked = []
+    for name in drivers.name[drivers.role == "driver"]:
+        rows = sig[sig.feature == name]
+        assert len(rows), name
+        best = rows.sort_values("q_value").iloc[0]
+        if best.q_value <= 0.05:
+            assert best.lift > 1 and best.or_low > 1, name       # the right direction
+        else:
+            masked.append(name)
+    assert masked in ([], ["industry_fintech"])
+    frame, _ = signal_frame(config, "conversion")
+    table, _ = adjusted_effects(frame, "conversion", list(drivers.name[drivers.role == "driver"]),
+                                transforms=dict(zip(drivers["name"], drivers["transform"])))
+    adjusted = table.set_index("feature")
+    for name in masked:
+        assert adjusted.loc[name, "q_value"] <= 0.05 and adjusted.loc[name, "coef"] > 0
+
+
+def test_the_scan_matches_an_independent_two_by_two(conversion, company):
+    config, _ = company
+    frame, _ = signal_frame(config, "conversion")
+    row = conversion.signals[conversion.signals.rule == "events_terms_page_viewed_30d >= 1"].iloc[0]
+    flag = frame.events_terms_page_viewed_30d >= 1
+    y = frame.conversion
+    a, b, c, d = (flag & y).sum(), (flag & ~y).sum(), (~flag & y).sum(), (~flag & ~y).sum()
+    assert row.support == a + b and row.rate_with == pytest.approx(a / (a + b))
+    assert row.odds_ratio == pytest.approx(a * d / (b * c))
+    assert row.phi == pytest.approx(np.corrcoef(flag, y)[0, 1])
+    assert row.recall == pytest.approx(a / (a + c))
+
+
+def test_adjusted_model_finds_drivers_drops_distractors_and_controls_fdr(company):
+    """With the truth's own transforms the conversion model is the true one: every driver
+    keeps its sign, distractors and other behaviours are null, and among features reported
+    (q <= 0.05) at most 10% are not drivers."""
+    config, drivers = company
+    frame, features = signal_frame(config, "conversion")
+    others = [f for f in features if f.startswith("events_") and f.endswith("_30d")
+              and f not in set(drivers.name) and "velocity" not in f and "prev" not in f
+              and "per_active" not in f and f != "events_30d"
+              and "talk_to_sales" not in f and "demo_requested" not in f]
+    candidates = list(drivers.name) + others
+    transforms = dict(zip(drivers["name"], drivers["transform"]))
+    table, notes = adjusted_effects(frame, "conversion", candidates, transforms=transforms)
+    t = table.set_index("feature")
+    reported = set(t.index[t.q_value <= 0.05])
+    is_driver = set(drivers.name[drivers.role == "driver"])
+    false = reported - is_driver
+    assert len(false) / max(len(reported), 1) <= 0.10, (false, reported)
+    for name, effect in zip(drivers.name, drivers.effect):
+        if effect > 0:
+            assert t.loc[name, "coef"] > 0, name
+    for name in drivers.name[drivers.role != "driver"]:
+        assert t.loc[name, "q_value"] > 0.05, name
+    assert len(reported & is_driver) >= len(is_driver) - 2     # power: nearly all found
+
+
+def test_distractors_vanish_once_adjusted(conversion):
+    side = conversion.adjusted.set_index("feature")
+    assert side.loc["events_help_center_viewed_30d", "vanishes"] \
+        or "events_help_center_viewed_30d" not in side.index or \
+        side.loc["events_help_center_viewed_30d", "q_value_adjusted"] > 0.05
+
+
+def test_statsmodels_matches_unpenalised_scikit_learn(company):
+    config, drivers = company
+    frame, _ = signal_frame(config, "conversion")
+    feats = ["active_users_30d", "events_30d", "employees", "events_terms_page_viewed_30d"]
+    table, _ = adjusted_effects(frame, "conversion", feats, cluster=None)
+    X = design(frame, feats)
+    sk = LogisticRegression(penalty=None, max_iter=5000, tol=1e-10).fit(X, frame.conversion)
+    np.testing.assert_allclose(table.coef, sk.coef_[0], rtol=1e-4, atol=1e-6)
+
+
+def test_clustered_errors_are_wider_than_naive_when_snapshots_repeat(company):
+    config, _ = company
+    frame, _ = signal_frame(config, "conversion")
+    feats = ["active_users_30d", "employees"]
+    clustered, _ = adjusted_effects(frame, "conversion", feats)
+    naive, _ = adjusted_effects(frame, "conversion", feats, cluster=None)
+    np.testing.assert_allclose(clustered.coef, naive.coef)
+    assert ((clustered.or_high - clustered.or_low) > (naive.or_high - naive.or_low)).all()
+
+
+def test_pricing_is_outcome_adjacent_for_hand_raise_and_no_driver_is(company):
+    config, drivers = company
+    found = discover(config, "hand_raise")
+    adj = found.adjacent.set_index("event")
+    assert adj.loc["pricing_page_viewed", "adjacent"]
+    events = {n.removeprefix("events_").rsplit("_", 1)[0] for n in drivers.name[
+        drivers.role == "driver"] if n.startswith("events_")}
+    assert not adj.adjacent.reindex(sorted(events)).fillna(False).any()
+    assert found.best.set_index("signal").loc["pricing_page_viewed", "adjacent"]
+
+
+def test_separation_is_detected_and_refitted_with_a_penalty():
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.3
+    frame = pd.DataFrame({"account_id": np.arange(400) % 50, "y": y,
+                          "leak": y.astype(float) * 5, "noise": rng.normal(size=400)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table, notes = adjusted_effects(frame, "y", ["leak", "noise"])
+    assert table.method.str.startswith("L2").all() and table.p_value.isna().all()
+    assert any("separation" in n for n in notes)
+
+
+def test_collinear_and_constant_features_are_reported():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=500)
+    frame = pd.DataFrame({"account_id": np.arange(500), "y": rng.random(500) < 0.3, "a": a,
+                          "b": a + rng.normal(scale=0.05, size=500), "c": 2 * a, "k": 1.0})
+    table, notes = adjusted_effects(frame, "y", ["a", "b", "c", "k"])
+    assert set(table.feature) == {"a", "b"}
+    text = " ".join(notes)
+    assert "k is constant" in text and "c is a linear combination" in text and "VIF" in text
+
+
+def test_scan_skips_constant_features_and_too_few_positives_is_an_error(company, tmp_path):
+    from scipy.stats import fisher_exact
+
+    from pqlml.discover import candidates
+
+    config, _ = company
+    frame = pd.DataFrame({"x": [1, 2, 3, 4], "k": [5] * 4, "y": [True, False, False, False]})
+    out = scan(frame, "y", [Candidate("x", "x", 2.0)])
+    assert out.support.iloc[0] == 3
+    assert out.p_value.iloc[0] == pytest.approx(fisher_exact([[0, 3], [1, 0]])[1])
+    cands, skipped = candidates(frame, ["x", "k"], (1, 2), (0.5,))
+    assert skipped.to_dict("records") == [{"feature": "k", "reason": "constant"}]
+    assert [c.feature for c in cands] == ["x"]
+    text = config.read_text() + "\n[discover]\nmin_positives = 100000\n"
+    (tmp_path / "pqlml.toml").write_text(text.replace('root = "."', f'root = "{config.parent}"'))
+    with pytest.raises(PqlmlError, match="fewer than discover.min_positives = 100000"):
+        discover(tmp_path / "pqlml.toml", "conversion")
+
+
+def test_cli_writes_the_table_and_heatmaps(company, tmp_path, capsys):
+    config, _ = company
+    assert main(["discover", "--config", str(config), "--outcome", "hand_raise",
+                 "--out", str(tmp_path / "signals.csv")]) == 0
+    table = pd.read_csv(tmp_path / "signals.csv")
+    assert {"rule", "support", "lift", "phi", "odds_ratio", "or_low", "or_high", "p_value",
+            "q_value", "adjacent"} <= set(table.columns)
+    assert (tmp_path / "signals_plots" / "soc2_report_downloaded.png").stat().st_size > 5000
+    assert (tmp_path / "signals.best.csv").exists() and "best rule per signal" in \
+        capsys.readouterr().out
