@@ -106,7 +106,7 @@ def test_statsmodels_matches_unpenalised_scikit_learn(company):
     feats = ["active_users_30d", "events_30d", "employees", "events_terms_page_viewed_30d"]
     table, _ = adjusted_effects(frame, "conversion", feats, cluster=None)
     X = design(frame, feats)
-    sk = LogisticRegression(penalty=None, max_iter=5000, tol=1e-10).fit(X, frame.conversion)
+    sk = LogisticRegression(C=np.inf, max_iter=5000, tol=1e-10).fit(X, frame.conversion)
     np.testing.assert_allclose(table.coef, sk.coef_[0], rtol=1e-4, atol=1e-6)
 
 
@@ -183,3 +183,19 @@ def test_cli_writes_the_table_and_heatmaps(company, tmp_path, capsys):
     assert (tmp_path / "signals_plots" / "soc2_report_downloaded.png").stat().st_size > 5000
     assert (tmp_path / "signals.best.csv").exists() and "best rule per signal" in \
         capsys.readouterr().out
+
+
+def test_declared_adjacent_events_are_marked_even_when_never_seen():
+    import ibis
+
+    from pqlml.discover import adjacent_events
+
+    day = pd.Timestamp("2024-03-01", tz="UTC")
+    events = ibis.memtable({"account_id": ["a1"] * 2, "event": ["login", "pricing"],
+                            "ts": [day - pd.Timedelta(days=40), day - pd.Timedelta(hours=5)]})
+    outcomes = ibis.memtable({"account_id": ["a1"], "ts": [day], "outcome": ["hand_raise"]})
+    table = adjacent_events(events, outcomes, "hand_raise", gap_days=2, ratio=3,
+                            declared=["pricing", "demo_requested"]).set_index("event")
+    assert table.adjacent.to_dict() == {"pricing": True, "demo_requested": True}
+    assert table.loc["demo_requested", "reason"] == "declared in the config"
+    assert table.loc["pricing", "near"] == 1      # login is 40 days before: in neither window

@@ -46,12 +46,14 @@ def adjacent_events(events: ibis.Table, outcomes: ibis.Table, outcome: str, *, g
     table["reason"] = [f"precedes {n:,} {outcome} outcomes within {gap_days} d vs {m:,} "
                        f"four weeks earlier" if adj else ""
                        for n, m, adj in zip(table.near, table.earlier, table.adjacent)]
+    unseen = [n for n in declared if n not in set(table.event)]
+    if unseen:
+        table = pd.concat([table, pd.DataFrame({"event": unseen, "near": 0, "earlier": 0,
+                                                "ratio": 0.0, "p_value": 1.0,
+                                                "adjacent": False, "reason": ""})],
+                          ignore_index=True)
     for name in declared:
         row = table.event == name
-        if not row.any():
-            table.loc[len(table), ["event", "near", "earlier", "ratio", "p_value"]] = \
-                [name, 0, 0, 0.0, 1.0]
-            row = table.event == name
         table.loc[row, "adjacent"] = True
         table.loc[row, "reason"] = "declared in the config"
     return table.sort_values("ratio", ascending=False).reset_index(drop=True)
