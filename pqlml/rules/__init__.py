@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from ..project import build_features, build_labels, open_project
 from ._expr import Rule, evaluate_rules, parse_rules
 from ._report import group_rates, plot_rates, wilson
-from ._tiers import FUNNELS, TIERS, fit_flags, funnel_of, motion_for, tier_of
+from ._tiers import FUNNELS, TIERS, fit_flags, funnel_conditions, funnel_of, motion_for, tier_of
 
 __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "attribution",
            "fit_flags", "funnel_of", "tier_of", "motion_for", "group_rates", "wilson",
@@ -100,8 +100,8 @@ def attribution(frame: pd.DataFrame, project, funnels) -> pd.Series:
     by_row = j.groupby("index").agg(lead=("ts", "size"), outside=("outside", "any"))
     lead = by_row["lead"].reindex(frame.index).fillna(0).gt(0)
     outside = by_row["outside"].reindex(frame.index).fillna(False).astype(bool)
-    usage = Rule.parse("funnels.usage", funnels.usage).evaluate(frame)
-    buyer = Rule.parse("funnels.buyer_in_product", funnels.buyer_in_product).evaluate(frame)
+    cond = funnel_conditions(frame, funnels)
+    usage, buyer = cond["usage"], cond["buyer_in_product"]
     out = pd.Series("none", index=frame.index, name="bucket")
     out[lead & ~usage] = "sales_led"
     out[usage & ~buyer] = "pqa"

@@ -31,7 +31,8 @@ import pandas as pd
 from ..config import FitConfig, FunnelsConfig
 from ._expr import Rule
 
-__all__ = ["TIERS", "FUNNELS", "fit_flags", "funnel_of", "tier_of", "motion_for"]
+__all__ = ["TIERS", "FUNNELS", "fit_flags", "funnel_conditions", "funnel_of", "tier_of",
+           "motion_for"]
 
 TIERS = ("tier_1", "tier_2", "tier_3", "self_serve")
 FUNNELS = ("pql", "pqa", "self_serve")
@@ -71,10 +72,16 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame[name].astype("string")
 
 
+def funnel_conditions(frame: pd.DataFrame, funnels: FunnelsConfig) -> dict[str, pd.Series]:
+    """The ``[funnels]`` conditions evaluated per row: usage, several_users, small_company,
+    buyer_in_product."""
+    return {k: Rule.parse(f"funnels.{k}", getattr(funnels, k)).evaluate(frame)
+            for k in ("usage", "several_users", "small_company", "buyer_in_product")}
+
+
 def funnel_of(frame: pd.DataFrame, fit: pd.Series, funnels: FunnelsConfig) -> pd.Series:
     """``pql`` / ``pqa`` / ``self_serve`` per row, from the fit flag and the funnel conditions."""
-    cond = {k: Rule.parse(f"funnels.{k}", getattr(funnels, k)).evaluate(frame)
-            for k in ("usage", "several_users", "small_company", "buyer_in_product")}
+    cond = funnel_conditions(frame, funnels)
     engaged = fit & cond["usage"] & cond["several_users"]
     pql = engaged & (cond["small_company"] | cond["buyer_in_product"])
     pqa = engaged & ~pql
