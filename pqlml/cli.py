@@ -124,6 +124,48 @@ def _discover(args) -> None:
                   f"{plots}/")
 
 
+def _backtest(args) -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .backtest import backtest, write_report
+
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("building features and labels", total=None)
+
+        def step(i, n, as_of):
+            bar.update(task, total=n, completed=i, description=f"fold {i + 1}/{n}: test {as_of}")
+        metrics, rows = backtest(args.config, kind=args.kind, outcome=args.outcome, progress=step)
+    write_report(metrics, rows, args.out)
+    m, r, b = metrics["model"], metrics["rules"], metrics["best_single_rule"]
+    lines = [f"model ({metrics['kind']}): ROC-AUC {m['roc_auc']:.3f} "
+             f"[{m['roc_auc_ci'][0]:.3f}, {m['roc_auc_ci'][1]:.3f}], ECE {m['ece']:.4f}",
+             f"at the rules' volume ({r['volume']:,} touches over {len(metrics['folds'])} periods): "
+             f"model {m['converters_captured']:,} converters, rules {r['converters_captured']:,}, "
+             f"best single signal {b['converters_captured']:,}"]
+    if "oracle" in metrics:
+        lines.append(f"oracle (the simulator's truth): ROC-AUC {metrics['oracle']['roc_auc']:.3f}, "
+                     f"{metrics['oracle']['converters_captured']:,} converters")
+    Console().print("\n".join(lines))
+    console.print(f"wrote metrics.json, report.md, gains.png, calibration.png, tiers.png to {args.out}")
+
+
+def _train(args) -> None:
+    from rich.console import Console
+
+    from .model import train
+
+    console = Console(stderr=True)
+    with console.status("training on every labelled snapshot"):
+        model = train(args.config, kind=args.kind, outcome=args.outcome)
+    model.save(args.out)
+    info = model.trained_on
+    console.print(f"trained a {model.kind} model for {model.outcome} on {info['rows']:,} snapshots "
+                  f"({info['positives']:,} positive, {info['as_of_first']} .. {info['as_of_last']}), "
+                  f"{len(model.features)} features; saved {args.out}")
+
+
 def _demo(args) -> None:
     from .demo import run_demo
 
@@ -168,6 +210,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="signals.csv or signals.parquet")
     s.add_argument("--top", type=int, default=15, help="signals shown in the terminal")
     s.set_defaults(func=_discover)
+
+    s = sub.add_parser("backtest", help="forward-in-time folds: the model vs the rules at the same volume")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True, help="output folder")
+    s.add_argument("--kind", choices=("logistic", "gradient_boosting"), help="default: model.kind")
+    s.add_argument("--outcome", choices=("hand_raise", "conversion"), help="default: outcomes.target")
+    s.set_defaults(func=_backtest)
+
+    s = sub.add_parser("train", help="fit the model on every labelled snapshot and save it")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--out", type=Path, default=Path("model.joblib"), help="model file")
+    s.add_argument("--kind", choices=("logistic", "gradient_boosting"), help="default: model.kind")
+    s.add_argument("--outcome", choices=("hand_raise", "conversion"), help="default: outcomes.target")
+    s.set_defaults(func=_train)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)

@@ -1,13 +1,15 @@
 """``pqlml demo``: the whole flow on a small simulated company, with a short report.
 
 Stages are added here as they land: simulated company -> canonical tables ->
-features and labels -> rules, funnels and tiers -> signals -> (model -> scores).
+features and labels -> rules, funnels and tiers -> signals -> model backtest -> (scores).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+
+from .errors import PqlmlError
 
 __all__ = ["run_demo"]
 
@@ -87,6 +89,14 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                          f"account-months; heatmaps in {out / 'signals'})",
                          ["best rule", "lift", "q", "adjusted for size and activity"], rows))
 
+    console.print("6. A model instead of the thresholds: forward-in-time backtest at the rules' volume")
+    from .backtest import backtest
+    try:
+        metrics, rows = backtest(project, kind="logistic")
+        _show_backtest(console, metrics, rows, out)
+    except PqlmlError as err:          # a company too small for monthly folds
+        console.print(f"   skipped: {err}")
+
     truth = pd.read_csv(out / "truth" / "drivers.csv")
     console.print(_table("the simulator's truth (truth/drivers.csv)",
                          ["signal", "role", "transform", "effect on log-odds"],
@@ -95,6 +105,21 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     elapsed = time.perf_counter() - t0
     console.rule(f"demo finished in {elapsed:.1f} s")
     return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed}
+
+
+def _show_backtest(console, metrics, rows, out) -> None:
+    from .backtest import write_report
+
+    write_report(metrics, rows, out / "backtest")
+    names = [n for n in ("model", "rules", "best_single_rule", "oracle") if n in metrics]
+    console.print(_table(f"{len(metrics['folds'])} monthly folds, {metrics['rules']['volume']:,} "
+                         f"touches (the rules' volume); report: {out / 'backtest' / 'report.md'}",
+                         ["", "ROC-AUC", "ECE", "converters found", "per 100 touches"],
+                         [(n.replace("_", " "),
+                           f"{metrics[n]['roc_auc']:.3f}" if "roc_auc" in metrics[n] else "-",
+                           f"{metrics[n]['ece']:.4f}" if "ece" in metrics[n] else "-",
+                           f"{metrics[n]['converters_captured']:,}",
+                           f"{metrics[n]['converters_per_100_touches']:.1f}") for n in names]))
 
 
 def _table(title, columns, rows):

@@ -18,7 +18,8 @@ def test_demo_runs_and_reports(tmp_path):
     assert summary["counts"]["accounts"] == 300
     for heading in ("canonical tables", "labels per as_of", "most active accounts",
                     "the simulator's truth", "demo finished",
-                    "conversion within the horizon per tier and funnel", "top signals for hand-raise"):
+                    "conversion within the horizon per tier and funnel", "top signals for hand-raise",
+                    "A model instead of the thresholds"):
         assert heading in text
     assert (tmp_path / "rules" / "rates.png").exists() and "tier_1" in text
     features = summary["features"]

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from ..errors import ConfigError
 from ..schema import TABLES
 from ._model import (CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
-                     FeaturesConfig, FitConfig,
+                     FeaturesConfig, FitConfig, ModelConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 
@@ -271,6 +271,11 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "adjacent_ratio": ("a number > 1", "adjacent_ratio = 3",
                            _when(lambda v: _is_number(v) and v > 1, float)),
         "adjacent_events": _strings('adjacent_events = ["pricing_page_viewed"]')},
+    ModelConfig: {
+        "kind": _choice("kind", ("logistic", "gradient_boosting")),
+        "calibration": _choice("calibration", ("isotonic", "platt", "none")),
+        "test_periods": ("a positive integer (as_of dates tested)", "test_periods = 6", _POS_INT),
+        "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT)},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
 }
@@ -280,7 +285,7 @@ _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "features": FeaturesConfig,
                     "tiers": TiersConfig, "capacity": CapacityConfig,
                     "funnels": FunnelsConfig, "playbook": PlaybookConfig,
-                    "discover": DiscoverConfig}
+                    "discover": DiscoverConfig, "model": ModelConfig}
 
 
 # --- sections --------------------------------------------------------------------

@@ -148,6 +148,19 @@ class DiscoverConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """``kind``: logistic or gradient_boosting; ``calibration``: isotonic, platt or none
+    (fitted on the latest quarter of the training snapshots); ``test_periods``: how many
+    of the last as_of dates the backtest tests on, each after training on the snapshots
+    whose labels were complete by then; ``bootstrap``: resamples for the CIs."""
+
+    kind: str = "logistic"
+    calibration: str = "isotonic"
+    test_periods: int = 6
+    bootstrap: int = 200
+
+
+@dataclass(frozen=True)
 class CapacityConfig:
     per_period: int = 100
 
@@ -172,6 +185,7 @@ class Config:
     funnels: FunnelsConfig = field(default_factory=FunnelsConfig)
     playbook: PlaybookConfig = field(default_factory=PlaybookConfig)
     discover: DiscoverConfig = field(default_factory=DiscoverConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     path: Path | None = None
 

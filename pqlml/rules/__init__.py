@@ -31,6 +31,7 @@ from ._report import group_rates, plot_rates, wilson
 from ._tiers import FUNNELS, TIERS, fit_flags, funnel_conditions, funnel_of, motion_for, tier_of
 
 __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "attribution",
+           "with_attributes",
            "fit_flags", "funnel_of", "tier_of", "motion_for", "group_rates", "wilson",
            "TIERS", "FUNNELS", "BUCKETS"]
 
@@ -51,7 +52,7 @@ def assign(config, *, as_of=None, features: pd.DataFrame | None = None) -> pd.Da
                           "config has project.entity = \"user\". Fix: run them with "
                           "entity = \"account\".")
     X = build_features(project, as_of=as_of) if features is None else features
-    frame = _with_attributes(X, project)
+    frame = with_attributes(X, project)
     rules = parse_rules(cfg.rules)
     flags = evaluate_rules(rules, frame)
     fit = fit_flags(frame, cfg.fit)
@@ -70,7 +71,7 @@ def assign(config, *, as_of=None, features: pd.DataFrame | None = None) -> pd.Da
     return out
 
 
-def _with_attributes(X: pd.DataFrame, project) -> pd.DataFrame:
+def with_attributes(X: pd.DataFrame, project) -> pd.DataFrame:
     """Features plus the accounts' raw industry / country / segment (for fit and motion)."""
     accounts = project.tables.get("accounts")
     cols = [c for c in _ATTRS if accounts is not None and c in accounts.columns]

@@ -1,0 +1,149 @@
+"""Models that replace hand-set thresholds while keeping the tiers sales uses.
+
+:class:`Model` wraps a calibrated scikit-learn estimator with the feature list it
+was trained on; :func:`training_frame` pools the labelled snapshots of a config;
+:func:`train` fits on all of them; :func:`model_tiers` turns probabilities (intent)
+and fit into the same Tier 1/2/3/self-serve labels the rules give, with the
+cutpoint chosen by sales capacity, by the rules' volume or by a precision target.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> p = pd.Series([.9, .5, .4, .1]); fit = pd.Series([True, False, True, False])
+>>> model_tiers(p, fit, cutpoint=0.45).tolist()
+['tier_1', 'tier_3', 'tier_2', 'self_serve']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from ..errors import PqlmlError
+from ..rules import tier_of
+from ._estimators import KINDS, fit_calibrated, make_estimator
+from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, score_metrics,
+                       top_k_capture)
+
+__all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "training_frame", "train",
+           "model_tiers", "capacity_cutpoint", "precision_cutpoint", "score_metrics",
+           "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
+           "FORMAT"]
+
+FORMAT = "pqlml-model/1"
+_KEYS = ("account_id", "user_id", "as_of")
+_LABELS = ("hand_raise", "conversion", "censored")
+
+
+@dataclass
+class Model:
+    """A fitted, calibrated model and the exact feature list it expects."""
+
+    kind: str
+    features: list[str]
+    estimator: object
+    outcome: str = "conversion"
+    trained_on: dict = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, outcome: str, *, kind: str = "gradient_boosting",
+            features=None, calibration: str = "isotonic", seed: int = 0) -> "Model":
+        """Fit on labelled snapshots (``as_of``, the features, ``outcome``)."""
+        features = list(features or feature_columns(frame))
+        y = frame[outcome].astype(int).to_numpy()
+        est = fit_calibrated(kind, frame[features], y, frame.as_of, calibration=calibration,
+                             seed=seed)
+        info = {"rows": len(frame), "positives": int(y.sum()),
+                "as_of_first": str(frame.as_of.min().date()),
+                "as_of_last": str(frame.as_of.max().date())}
+        return cls(kind, features, est, outcome, info)
+
+    def check_features(self, frame: pd.DataFrame) -> None:
+        """The schema guard: the frame must hold every training feature."""
+        missing = [f for f in self.features if f not in frame.columns]
+        if missing:
+            raise PqlmlError(f"The data lacks {len(missing)} feature(s) the model was trained "
+                             f"on: {', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}."
+                             " Fix: build features with the same config (events, windows, "
+                             "counts) as training.")
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities of the outcome within the horizon."""
+        self.check_features(frame)
+        return self.estimator.predict_proba(frame[self.features])[:, 1]
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump({"format": FORMAT, "model": self}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Model":
+        try:
+            obj = joblib.load(path)
+        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+            raise PqlmlError(f"{path} is not a pqlml model ({type(err).__name__}: {err}). Fix: "
+                             "pass a file written by `pqlml train`.") from err
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise PqlmlError(f"{path} is not a pqlml model (no '{FORMAT}' marker). Fix: pass a "
+                             "file written by `pqlml train`.")
+        return obj["model"]
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric columns that are neither keys nor labels."""
+    skip = set(_KEYS) | set(_LABELS)
+    return [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])]
+
+
+def training_frame(config, outcome: str | None = None, *, as_of=None):
+    """Labelled snapshots of the config's schedule: features + labels, censored and
+    already-converted rows left out. Returns (project, frame, outcome)."""
+    from ..project import build_features, build_labels, open_project
+
+    project = open_project(config)
+    outcome = outcome or project.config.outcomes.target
+    X = build_features(project, as_of=as_of)
+    y = build_labels(project, as_of=as_of)
+    keys = [k for k in _KEYS if k in X.columns]
+    frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
+    frame = frame[frame[outcome].notna()].reset_index(drop=True)
+    frame[outcome] = frame[outcome].astype(int)
+    return project, frame, outcome
+
+
+def train(config, *, kind: str | None = None, outcome: str | None = None) -> Model:
+    """Fit on every labelled snapshot of the config's schedule (``kind``: model.kind)."""
+    project, frame, outcome = training_frame(config, outcome)
+    model = Model.fit(frame, outcome, kind=kind or project.config.model.kind,
+                      calibration=project.config.model.calibration)
+    model.trained_on["config_sha256"] = hashlib.sha256(
+        json.dumps(repr(project.config), sort_keys=True).encode()).hexdigest()
+    return model
+
+
+def model_tiers(probability: pd.Series, fit: pd.Series, *, cutpoint: float) -> pd.Series:
+    """Intent = probability >= cutpoint; with fit, the rules' Tier 1/2/3/self-serve labels."""
+    return tier_of(pd.Series(np.asarray(probability) >= cutpoint, index=fit.index), fit)
+
+
+def capacity_cutpoint(probability, k: int) -> float:
+    """The probability of the k-th best-scored entity (top k get intent); inf when k = 0."""
+    p = np.sort(np.asarray(probability, float))[::-1]
+    return float(p[k - 1]) if 0 < k <= len(p) else (float(p[-1]) if k > len(p) else np.inf)
+
+
+def precision_cutpoint(y, probability, target: float) -> float:
+    """The lowest cutpoint whose flagged set still converts at ``target`` or better."""
+    y, p = np.asarray(y, float), np.asarray(probability, float)
+    order = np.argsort(-p, kind="stable")
+    precision = np.cumsum(y[order]) / np.arange(1, len(p) + 1)
+    ok = np.flatnonzero(precision >= target)
+    return float(p[order][ok[-1]]) if len(ok) else np.inf
