@@ -87,7 +87,12 @@ def _entity(project: Project, entity) -> str:
 def spine_for(project: Project, *, as_of=None, entity=None) -> ibis.Table:
     """The (entity_id, as_of) rows: ``as_of`` dates, or the config's schedule when None."""
     entity = _entity(project, entity)
-    if isinstance(as_of, (pd.DataFrame, ibis.Table)):
+    if isinstance(as_of, pd.DataFrame):
+        # On the project's own connection: a free-standing memtable would be cached on
+        # ibis's default backend, and joining it with the project's tables then fails.
+        as_of = project.con.create_table(ibis.util.gen_name("pqlml_spine"), obj=as_of,
+                                         temp=True)
+    if isinstance(as_of, ibis.Table):
         return build_spine(None, as_of=as_of, entity=entity)
     dates = schedule_dates(project.config.schedule) if as_of is None else as_of
     dates = [dates] if isinstance(dates, str) or not hasattr(dates, "__iter__") else list(dates)

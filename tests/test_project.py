@@ -84,3 +84,13 @@ def test_cli_features_writes_one_row_per_account_and_as_of(sim, tmp_path, capsys
     assert set(X.account_id) == set(existing.account_id) and X.as_of.nunique() == 1
     assert {"events_30d", "active_users_30d", "days_since_last_event"} <= set(X.columns)
     assert "wrote" in capsys.readouterr().err
+
+
+def test_an_explicit_pandas_spine_gives_the_same_rows_as_the_schedule(sim):
+    project = open_project(sim / "pqlml.toml")
+    X = build_features(project, as_of="2024-05-01")
+    spine = X[["account_id", "as_of"]].rename(columns={"account_id": "entity_id"}).head(40)
+    Y = build_features(project, as_of=spine)
+    y = build_labels(project, as_of=spine)
+    pd.testing.assert_frame_equal(Y, X.head(40).reset_index(drop=True), check_dtype=False)
+    assert len(y) <= 40 and set(y.account_id) <= set(spine.entity_id)

@@ -38,6 +38,10 @@ MIN_POSITIVES = 10
 
 def rolling_folds(as_of_dates, *, horizon_days: int, test_periods: int, min_train: int = 3):
     """(training as_of dates, test as_of) pairs, oldest test first."""
+    if horizon_days < 1:
+        raise PqlmlError(f"The 'horizon_days' parameter of rolling_folds must be at least 1 "
+                         f"(a label window of 0 days would let training see the test date). "
+                         f"Got {horizon_days!r} instead.")
     dates = sorted({str(pd.Timestamp(d).date()) for d in as_of_dates})
     out = []
     for test in dates[-test_periods:]:
