@@ -149,13 +149,14 @@ class DiscoverConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """``kind``: logistic or gradient_boosting; ``calibration``: isotonic, platt or none
+    """``kind``: logistic or gradient_boosting; ``calibration``: platt (default: monotone, so
+    it keeps the ranking and never says 0 or 1), isotonic or none
     (fitted on the latest quarter of the training snapshots); ``test_periods``: how many
     of the last as_of dates the backtest tests on, each after training on the snapshots
     whose labels were complete by then; ``bootstrap``: resamples for the CIs."""
 
     kind: str = "logistic"
-    calibration: str = "isotonic"
+    calibration: str = "platt"
     test_periods: int = 6
     bootstrap: int = 200
 

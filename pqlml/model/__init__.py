@@ -53,7 +53,7 @@ class Model:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, outcome: str, *, kind: str = "gradient_boosting",
-            features=None, calibration: str = "isotonic", seed: int = 0) -> "Model":
+            features=None, calibration: str = "platt", seed: int = 0) -> "Model":
         """Fit on labelled snapshots (``as_of``, the features, ``outcome``)."""
         features = list(features or feature_columns(frame))
         y = frame[outcome].astype(int).to_numpy()

@@ -49,7 +49,7 @@ def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
 
 
 def fit_calibrated(kind: str, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series, *,
-                   calibration: str = "isotonic", class_weight=None, seed: int = 0):
+                   calibration: str = "platt", class_weight=None, seed: int = 0):
     """Fit on the earlier snapshots, calibrate on the latest ones (time order, never shuffled).
 
     The latest quarter of the training ``as_of`` dates (at least one) is held out
