@@ -83,7 +83,7 @@ def test_backtest_writes_metrics_report_and_plots(company, tmp_path):
     for name in ("model", "rules", "best_single_rule", "oracle"):
         for key in ("volume", "converters_captured"):
             assert key in m[name], (name, key)
-    for name in ("model", "rules", "oracle"):
+    for name in ("model", "rules", "best_single_rule", "oracle"):
         for key in ("roc_auc", "pr_auc", "brier", "ece"):
             assert key in m[name] and len(m[name][f"{key}_ci"]) == 2
     assert m["model"]["volume"] == m["rules"]["volume"] == int(rows.rule_flag.sum())

@@ -65,8 +65,9 @@ def _rule_probability(flag_train, y_train, flag_test):
     return np.where(flag_test, hit, miss)
 
 
-def _best_single(train: pd.DataFrame, outcome: str, features, cfg) -> tuple[str, str]:
-    """The training data's best non-trivial threshold rule (highest phi): (feature, rule)."""
+def _best_single(train: pd.DataFrame, outcome: str, features, cfg) -> pd.Series:
+    """The training data's best threshold rule (highest phi among significant ones with
+    support >= 20): its ``feature``, ``threshold`` and ``rule``."""
     cands, _ = candidates(train, features, cfg.discover.counts, cfg.discover.quantiles,
                           cfg.features.windows)
     table = scan(train, outcome, cands)
@@ -75,7 +76,7 @@ def _best_single(train: pd.DataFrame, outcome: str, features, cfg) -> tuple[str,
         raise PqlmlError("No single-threshold rule is significant on a fold's training data. "
                          "Fix: train on a longer schedule.")
     best = table.sort_values("phi", ascending=False).iloc[0]
-    return best.feature, best.rule
+    return best
 
 
 def _oracle(project, rows: pd.DataFrame, outcome: str) -> np.ndarray | None:
@@ -117,8 +118,16 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
         flag_train, flag_test = rule.evaluate(train).to_numpy(), rule.evaluate(test).to_numpy()
         test["rule_flag"] = flag_test
         test["p_rules"] = _rule_probability(flag_train, train[outcome].to_numpy(bool), flag_test)
-        feature, best_rule = _best_single(train, outcome, features, cfg)
-        test["best_single_score"] = pd.to_numeric(test[feature], errors="coerce").fillna(-np.inf)
+        best = _best_single(train, outcome, features, cfg)
+        value = {n: pd.to_numeric(d[best.feature], errors="coerce") for n, d in
+                 (("train", train), ("test", test))}
+        # ranked by the signal's value (its threshold moved to the rules' volume) and, for the
+        # probability figures, as a step score like the rules
+        test["best_single_score"] = value["test"].fillna(-np.inf)
+        test["p_best"] = _rule_probability((value["train"] >= best.threshold).to_numpy(),
+                                           train[outcome].to_numpy(bool),
+                                           (value["test"] >= best.threshold).to_numpy())
+        best_rule = best.rule
         test["fold"] = i
         parts.append(test)
         fold_info.append({"fold": i, "as_of": test_date, "train_as_of": [train_dates[0],
@@ -175,7 +184,8 @@ def _block(data: pd.DataFrame, outcome: str, p: str | None, ranking: str, reps: 
 
 
 _RANKINGS = {"model": ("p_model", "p_model"), "rules": ("p_rules", "rule_flag"),
-             "best_single_rule": (None, "best_single_score"), "oracle": ("p_oracle", "p_oracle")}
+             "best_single_rule": ("p_best", "best_single_score"),
+             "oracle": ("p_oracle", "p_oracle")}
 
 
 def _metrics(rows: pd.DataFrame, outcome: str, folds: list, cfg) -> dict:
