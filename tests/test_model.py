@@ -159,3 +159,10 @@ def test_model_intent_by_each_tier_method(method):
             seen = rows[rows.fold < f]
             cut = rows.p_model[(rows.fold == f) & flags].min()
             assert seen.conversion[seen.p_model >= cut].mean() >= 0.5 - 0.05
+
+
+def test_a_horizon_longer_than_the_data_is_a_clear_error(tmp_path):
+    sim = simulate(n_accounts=200, seed=1, out=tmp_path, months=4)
+    sim.config.write_text(sim.config.read_text().replace("horizon_days = 28", "horizon_days = 400"))
+    with pytest.raises(PqlmlError, match="every as_of's 400-day horizon runs past the end"):
+        backtest(sim.config)

@@ -115,6 +115,12 @@ def training_frame(config, outcome: str | None = None, *, as_of=None):
     keys = [k for k in _KEYS if k in X.columns]
     frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
     frame = frame[frame[outcome].notna()].reset_index(drop=True)
+    if frame.empty:
+        horizon = project.config.labels.horizon_days
+        raise PqlmlError(f"No labelled snapshot to learn from: every as_of's {horizon}-day "
+                         f"horizon runs past the end of the data ({project.data_end.date()}), "
+                         f"or no entity is eligible. Fix: a shorter labels.horizon_days or an "
+                         f"earlier schedule.end.")
     frame[outcome] = frame[outcome].astype(int)
     return project, frame, outcome
 
