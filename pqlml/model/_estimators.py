@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ..errors import PqlmlError
 
-__all__ = ["KINDS", "make_estimator", "fit_calibrated"]
+__all__ = ["KINDS", "make_estimator", "fit_calibrated", "Recalibrated"]
 
 KINDS = ("logistic", "gradient_boosting")
 
@@ -48,12 +47,60 @@ def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
                      "instead.")
 
 
+class Recalibrated:
+    """A model refitted on every training row, mapped to probabilities by a calibrator that
+    learned, on the latest months, what the scores of a model fitted on the earlier ones
+    meant. So the model sees the newest data (under drift it matters most) and the
+    probabilities still come from a fit it was not trained on."""
+
+    def __init__(self, base, calibrator):
+        self.base, self.calibrator = base, calibrator
+        self.classes_ = np.array([0, 1])
+
+    def predict_proba(self, X):
+        p = self.calibrator(self.base.predict_proba(X)[:, 1])
+        return np.column_stack([1 - p, p])
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, float), 1e-9, 1 - 1e-9)
+    return np.log(p / (1 - p))[:, None]
+
+
+class _Platt:
+    """Platt scaling: a logistic curve on the logit of the score."""
+
+    def __init__(self, score, y):
+        self.curve = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score), y)
+
+    def __call__(self, score):
+        return self.curve.predict_proba(_logit(score))[:, 1]
+
+
+class _Isotonic:
+    """A non-decreasing step function of the score, clipped to the seen range."""
+
+    def __init__(self, score, y):
+        self.steps = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
+
+    def __call__(self, score):
+        return self.steps.predict(score)
+
+
+def _calibrator(method: str, score: np.ndarray, y: np.ndarray):
+    """score -> probability, fitted on held-out (score, outcome) pairs."""
+    return (_Isotonic if method == "isotonic" else _Platt)(score, y)
+
+
 def fit_calibrated(kind: str, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series, *,
                    calibration: str = "platt", class_weight=None, seed: int = 0):
-    """Fit on the earlier snapshots, calibrate on the latest ones (time order, never shuffled).
+    """Calibrate on the latest snapshots, then refit on all of them (time order, never shuffled).
 
-    The latest quarter of the training ``as_of`` dates (at least one) is held out
-    for calibration; the base model is then frozen and calibrated there.
+    The latest quarter of the training ``as_of`` dates (at least one) is held out: a
+    model fitted on the earlier dates scores it, and the calibrator (Platt: a logistic
+    curve on the logit of the score; isotonic: a step function) is fitted there. The
+    returned model is refitted on every row and passes its scores through that
+    calibrator (:class:`Recalibrated`).
     """
     dates = np.sort(as_of.unique())
     if len(dates) < 2 or calibration == "none":
@@ -66,6 +113,7 @@ def fit_calibrated(kind: str, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series, 
             raise PqlmlError(f"The {name} part of the training data ({int(mask.sum()):,} "
                              f"snapshots) has {pos:,} positives: one class only. Fix: train on "
                              f"a longer schedule.")
-    base = make_estimator(kind, class_weight=class_weight, seed=seed).fit(X[early], y[early])
-    method = "sigmoid" if calibration == "platt" else calibration
-    return CalibratedClassifierCV(FrozenEstimator(base), method=method).fit(X[late], y[late])
+    early_model = make_estimator(kind, class_weight=class_weight, seed=seed).fit(X[early], y[early])
+    calibrator = _calibrator(calibration, early_model.predict_proba(X[late])[:, 1], y[late])
+    return Recalibrated(make_estimator(kind, class_weight=class_weight, seed=seed).fit(X, y),
+                        calibrator)
