@@ -129,15 +129,22 @@ def _backtest(args) -> None:
     from rich.progress import Progress
 
     from .backtest import backtest, write_report
+    from .project import open_project
 
     console = Console(stderr=True)
+    project = open_project(args.config)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("building features and labels", total=None)
 
         def step(i, n, as_of):
             bar.update(task, total=n, completed=i, description=f"fold {i + 1}/{n}: test {as_of}")
-        metrics, rows = backtest(args.config, kind=args.kind, outcome=args.outcome, progress=step)
+        metrics, rows = backtest(project, kind=args.kind, outcome=args.outcome, progress=step)
     write_report(metrics, rows, args.out)
+    if not args.no_track:
+        from .track import log_backtest, tracked_run, tracking_uri
+        with tracked_run(project, "backtest") as run:
+            log_backtest(metrics, args.out)
+        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
     m, r, b = metrics["model"], metrics["rules"], metrics["best_single_rule"]
     lines = [f"model ({metrics['kind']}): ROC-AUC {m['roc_auc']:.3f} "
              f"[{m['roc_auc_ci'][0]:.3f}, {m['roc_auc_ci'][1]:.3f}], ECE {m['ece']:.4f}",
@@ -155,11 +162,18 @@ def _train(args) -> None:
     from rich.console import Console
 
     from .model import train
+    from .project import open_project
 
     console = Console(stderr=True)
+    project = open_project(args.config)
     with console.status("training on every labelled snapshot"):
-        model = train(args.config, kind=args.kind, outcome=args.outcome)
+        model = train(project, kind=args.kind, outcome=args.outcome)
     model.save(args.out)
+    if not args.no_track:
+        from .track import log_train, tracked_run, tracking_uri
+        with tracked_run(project, "train") as run:
+            log_train(model, args.out)
+        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
     info = model.trained_on
     console.print(f"trained a {model.kind} model for {model.outcome} on {info['rows']:,} snapshots "
                   f"({info['positives']:,} positive, {info['as_of_first']} .. {info['as_of_last']}), "
@@ -216,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.add_argument("--kind", choices=("logistic", "gradient_boosting"), help="default: model.kind")
     s.add_argument("--outcome", choices=("hand_raise", "conversion"), help="default: outcomes.target")
+    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     s.set_defaults(func=_backtest)
 
     s = sub.add_parser("train", help="fit the model on every labelled snapshot and save it")
@@ -223,6 +238,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("model.joblib"), help="model file")
     s.add_argument("--kind", choices=("logistic", "gradient_boosting"), help="default: model.kind")
     s.add_argument("--outcome", choices=("hand_raise", "conversion"), help="default: outcomes.target")
+    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     s.set_defaults(func=_train)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")

@@ -108,7 +108,7 @@ def test_backtest_writes_metrics_report_and_plots(company, tmp_path):
 
 def test_train_saves_a_model_that_guards_its_schema(company, tmp_path, capsys):
     assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib"),
-                 "--kind", "logistic"]) == 0
+                 "--kind", "logistic", "--no-track"]) == 0
     model = Model.load(tmp_path / "m.joblib")
     assert model.kind == "logistic" and len(model.features) > 80
     frame = pd.DataFrame({f: [0.0] for f in model.features[:-2]})

@@ -1,0 +1,141 @@
+"""MLflow tracking for ``train`` and ``backtest`` runs: which data, definitions and settings
+produced a model, and how it scored.
+
+The store is ``MLFLOW_TRACKING_URI`` when set (a real server), else a sqlite file
+``mlflow.db`` with artifacts in ``mlartifacts/``, both in the working directory: no
+server, no network (telemetry is switched off before MLflow is imported).
+
+Each run logs: the config file and its SHA-256, the feature definitions (windows,
+event vocabulary setting, custom counts, buyer titles) and their SHA-256, a
+fingerprint of the input data (per table: rows, and for files their SHA-256), the
+snapshot range, the metrics (pooled, and per fold as steps) and the artifacts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+__all__ = ["tracking_uri", "tracked_run", "data_fingerprint", "definitions", "log_backtest",
+           "log_train"]
+
+DB, ARTIFACTS = "mlflow.db", "mlartifacts"
+
+
+def tracking_uri(workdir: str | Path | None = None) -> str:
+    """``MLFLOW_TRACKING_URI``, else ``sqlite:///<workdir>/mlflow.db``."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    return uri or f"sqlite:///{Path(workdir or Path.cwd()).resolve() / DB}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_fingerprint(project) -> dict:
+    """Per configured table: its source, row count and, for files, their SHA-256."""
+    out = {}
+    for name, table in project.tables.items():
+        source = getattr(project.config.data, name).source
+        entry = {"source": source, "rows": int(table.count().execute())}
+        files = sorted(Path(p) for p in _glob(project.config.resolve(source)))
+        if files and not project.config.data.connection:
+            entry["sha256"] = [_sha256(f) for f in files]
+        out[name] = entry
+    return out
+
+
+def _glob(path: Path):
+    import glob
+    return glob.glob(str(path))
+
+
+def definitions(config) -> dict:
+    """The feature, label and rule definitions a model depends on."""
+    f = config.features
+    return {"windows": list(f.windows), "events": list(f.events), "buyer_titles": list(f.buyer_titles),
+            "counts": {k: {"events": list(v.events), "window_days": v.window_days}
+                       for k, v in f.counts.items()},
+            "horizon_days": config.labels.horizon_days, "target": config.outcomes.target,
+            "rules": dict(config.rules), "intent_rule": config.tiers.intent_rule}
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextmanager
+def tracked_run(project, run_name: str, *, workdir: str | Path | None = None):
+    """An MLflow run in the project's experiment (``project.name``), with the config,
+    definitions, data fingerprint and schedule logged; yields the active run."""
+    import mlflow
+
+    workdir = Path(workdir or Path.cwd())
+    server = os.environ.get("MLFLOW_TRACKING_URI")   # read first: set_tracking_uri exports it
+    mlflow.set_tracking_uri(tracking_uri(workdir))
+    name = project.config.project.name
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        location = None if server else (workdir.resolve() / ARTIFACTS / name).as_uri()
+        exp_id = mlflow.create_experiment(name, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    cfg = project.config
+    defs = definitions(cfg)
+    fingerprint = data_fingerprint(project)
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as run:
+        config_text = Path(cfg.path).read_text() if cfg.path else repr(cfg)
+        mlflow.log_params({
+            "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
+            "definitions_sha256": _digest(defs), "data_sha256": _digest(fingerprint),
+            "entity": cfg.project.entity, "outcome": cfg.outcomes.target,
+            "horizon_days": cfg.labels.horizon_days,
+            "schedule": f"{cfg.schedule.start}..{cfg.schedule.end} every {cfg.schedule.every}",
+            "data_start": str(project.data_start), "data_end": str(project.data_end)})
+        mlflow.log_text(config_text, "config/pqlml.toml")
+        mlflow.log_dict(defs, "config/definitions.json")
+        mlflow.log_dict(fingerprint, "data/fingerprint.json")
+        yield run
+
+
+def _numbers(block: dict, prefix: str) -> dict:
+    return {f"{prefix}_{k}": float(v) for k, v in block.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
+
+
+def log_backtest(metrics: dict, out: str | Path) -> None:
+    """Pooled figures (``model_roc_auc``, ``rules_converters_captured``, ...), the same per
+    fold as steps, the CIs as params, and the report folder as artifacts."""
+    import mlflow
+
+    names = [n for n in ("model", "rules", "best_single_rule", "oracle") if n in metrics]
+    mlflow.log_params({"kind": metrics["kind"], "folds": len(metrics["folds"]),
+                       "rule": metrics["intent_rule"], "tier_method": metrics["tier_method"]})
+    for n in names:
+        mlflow.log_metrics(_numbers(metrics[n], n))
+    for fold in metrics["folds"]:
+        for n in names:
+            mlflow.log_metrics(_numbers(fold[n], f"fold_{n}"), step=fold["fold"])
+    mlflow.log_artifacts(str(out), "backtest")
+
+
+def log_train(model, path: str | Path) -> None:
+    """The model's kind, features and training window, and the model file."""
+    import mlflow
+
+    mlflow.log_params({"kind": model.kind, "features": len(model.features),
+                       "as_of_first": model.trained_on["as_of_first"],
+                       "as_of_last": model.trained_on["as_of_last"]})
+    mlflow.log_metrics({"train_rows": model.trained_on["rows"],
+                        "train_positives": model.trained_on["positives"]})
+    mlflow.log_dict({"features": model.features}, "model/features.json")
+    mlflow.log_artifact(str(path), "model")
