@@ -161,19 +161,22 @@ def _backtest(args) -> None:
 def _train(args) -> None:
     from rich.console import Console
 
-    from .model import train
+    from .model import fit_snapshots
     from .project import open_project
 
     console = Console(stderr=True)
     project = open_project(args.config)
+    cfg = project.config.model
     with console.status("training on every labelled snapshot"):
-        model = train(project, kind=args.kind, outcome=args.outcome)
+        model, frame = fit_snapshots(project, kind=args.kind, outcome=args.outcome)
     model.save(args.out)
     if not args.no_track:
-        from .track import log_train, tracked_run, tracking_uri
+        from .track import log_train, register, tracked_run, tracking_uri
         with tracked_run(project, "train") as run:
-            log_train(model, args.out)
-        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
+            uri = log_train(model, args.out, frame)
+            version, alias = register(uri, cfg.registered_name)
+        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}; registered "
+                      f"{cfg.registered_name} version {version} as @{alias}")
     info = model.trained_on
     console.print(f"trained a {model.kind} model for {model.outcome} on {info['rows']:,} snapshots "
                   f"({info['positives']:,} positive, {info['as_of_first']} .. {info['as_of_last']}), "

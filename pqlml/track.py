@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 __all__ = ["tracking_uri", "tracked_run", "data_fingerprint", "definitions", "log_backtest",
-           "log_train"]
+           "log_train", "register"]
 
 DB, ARTIFACTS = "mlflow.db", "mlartifacts"
 
@@ -128,9 +129,19 @@ def log_backtest(metrics: dict, out: str | Path) -> None:
     mlflow.log_artifacts(str(out), "backtest")
 
 
-def log_train(model, path: str | Path) -> None:
-    """The model's kind, features and training window, and the model file."""
+def _requirements() -> list[str]:
+    """Explicit pins of what the pyfunc needs at load time (MLflow's own inference is slow
+    and lists unrelated packages). pqlml itself must be installed where the model is served."""
+    from importlib.metadata import version
+    return ["pqlml"] + [f"{p}=={version(p)}" for p in
+                        ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "mlflow-skinny")]
+
+
+def log_train(model, path: str | Path, example) -> str:
+    """The model's kind, features and training window; the model file; the model as an
+    MLflow pyfunc with a signature and pinned requirements. Returns the pyfunc's URI."""
     import mlflow
+    from mlflow.models import infer_signature
 
     mlflow.log_params({"kind": model.kind, "features": len(model.features),
                        "as_of_first": model.trained_on["as_of_first"],
@@ -139,3 +150,37 @@ def log_train(model, path: str | Path) -> None:
                         "train_positives": model.trained_on["positives"]})
     mlflow.log_dict({"features": model.features}, "model/features.json")
     mlflow.log_artifact(str(path), "model")
+    example = example[model.features].head(5)
+    with warnings.catch_warnings():
+        # counts are integers and never missing (empty windows count 0); the explicit
+        # signature makes type hints on predict moot
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
+        signature = infer_signature(example, _probability_frame(model.predict(example)))
+        from .model._pyfunc import PqlmlPyfunc
+        info = mlflow.pyfunc.log_model(name="pyfunc", python_model=PqlmlPyfunc(),
+                                       artifacts={"model": str(path)}, signature=signature,
+                                       input_example=example, pip_requirements=_requirements())
+    return info.model_uri
+
+
+def _probability_frame(p):
+    import pandas as pd
+    return pd.DataFrame({"probability": p})
+
+
+def register(model_uri: str, name: str) -> tuple[int, str]:
+    """Register the pyfunc under ``name``; the first version becomes ``champion``, later ones
+    ``challenger`` (promotion is retraining's decision). Returns (version, alias)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        client.get_model_version_by_alias(name, "champion")
+        alias = "challenger"
+    except mlflow.exceptions.MlflowException:
+        alias = "champion"
+    version = mlflow.register_model(model_uri, name).version
+    client.set_registered_model_alias(name, alias, version)
+    return int(version), alias

@@ -48,3 +48,30 @@ def test_the_tracking_uri_environment_variable_is_respected(company, tmp_path, m
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp_path):
+    import pandas as pd
+
+    from pqlml.model import Model
+    from pqlml.project import build_features
+
+    for _ in range(2):
+        assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient()
+    assert int(client.get_model_version_by_alias("pqlml", "champion").version) == 1
+    assert int(client.get_model_version_by_alias("pqlml", "challenger").version) == 2
+    pyfunc = mlflow.pyfunc.load_model("models:/pqlml@champion")
+    X = build_features(company, as_of="2024-10-01")
+    got = pyfunc.predict(X)
+    model = Model.load(tmp_path / "m.joblib")
+    assert list(got.columns) == ["probability"] and len(got) == len(X)
+    assert pyfunc.metadata.get_input_schema().input_names()[:3] == model.features[:3]
+    version = client.get_model_version_by_alias("pqlml", "champion")
+    local = mlflow.artifacts.download_artifacts(version.source, dst_path=str(tmp_path / "dl"))
+    text = open(f"{local}/requirements.txt").read()
+    assert "scikit-learn==" in text and "pqlml" in text
+    with pytest.raises(Exception, match=rf"missing inputs \['{model.features[0]}'\]"):
+        pyfunc.predict(X.drop(columns=[model.features[0]]))
+    assert isinstance(got, pd.DataFrame)

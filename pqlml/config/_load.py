@@ -275,7 +275,8 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "kind": _choice("kind", ("logistic", "gradient_boosting")),
         "calibration": _choice("calibration", ("isotonic", "platt", "none")),
         "test_periods": ("a positive integer (as_of dates tested)", "test_periods = 6", _POS_INT),
-        "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT)},
+        "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT),
+        "registered_name": ("a non-empty string", 'registered_name = "pqlml"', _when(_is_text))},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
 }

@@ -153,12 +153,14 @@ class ModelConfig:
     it keeps the ranking and never says 0 or 1), isotonic or none
     (fitted on the latest quarter of the training snapshots); ``test_periods``: how many
     of the last as_of dates the backtest tests on, each after training on the snapshots
-    whose labels were complete by then; ``bootstrap``: resamples for the CIs."""
+    whose labels were complete by then; ``bootstrap``: resamples for the CIs;
+    ``registered_name``: the MLflow registry name ``train`` registers under."""
 
     kind: str = "logistic"
     calibration: str = "platt"
     test_periods: int = 6
     bootstrap: int = 200
+    registered_name: str = "pqlml"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, 
                        top_k_capture)
 
 __all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "training_frame", "train",
+           "fit_snapshots",
            "model_tiers", "capacity_cutpoint", "precision_cutpoint", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
@@ -125,14 +126,20 @@ def training_frame(config, outcome: str | None = None, *, as_of=None):
     return project, frame, outcome
 
 
-def train(config, *, kind: str | None = None, outcome: str | None = None) -> Model:
-    """Fit on every labelled snapshot of the config's schedule (``kind``: model.kind)."""
+def fit_snapshots(config, *, kind: str | None = None, outcome: str | None = None
+                  ) -> tuple[Model, pd.DataFrame]:
+    """:func:`train`, also returning the labelled snapshots it was fitted on."""
     project, frame, outcome = training_frame(config, outcome)
     model = Model.fit(frame, outcome, kind=kind or project.config.model.kind,
                       calibration=project.config.model.calibration)
     model.trained_on["config_sha256"] = hashlib.sha256(
         json.dumps(repr(project.config), sort_keys=True).encode()).hexdigest()
-    return model
+    return model, frame
+
+
+def train(config, *, kind: str | None = None, outcome: str | None = None) -> Model:
+    """Fit on every labelled snapshot of the config's schedule (``kind``: model.kind)."""
+    return fit_snapshots(config, kind=kind, outcome=outcome)[0]
 
 
 def model_tiers(probability: pd.Series, fit: pd.Series, *, cutpoint: float) -> pd.Series:
