@@ -14,7 +14,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup demo test test-fast lock clean
+.PHONY: setup demo test test-fast ui lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -35,6 +35,12 @@ test: setup
 
 test-fast: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -m "not slow"
+
+# The MLflow UI over the default store that train/retrain/backtest/drift write here
+# (needs the full `mlflow` package: the `ui` extra).
+ui: setup
+	$(UV) sync --frozen --extra ui
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 lock: | $(UV)
 	$(UV) lock

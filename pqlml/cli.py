@@ -141,8 +141,9 @@ def _backtest(args) -> None:
         metrics, rows = backtest(project, kind=args.kind, outcome=args.outcome, progress=step)
     write_report(metrics, rows, args.out)
     if not args.no_track:
-        from .track import log_backtest, tracked_run, tracking_uri
-        with tracked_run(project, "backtest") as run:
+        from .track import log_backtest, tracked_run, tracking_errors, tracking_uri
+        with tracking_errors("logging the backtest run", f"The report was written to {args.out}."), \
+                tracked_run(project, "backtest") as run:
             log_backtest(metrics, args.out)
         console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
     m, r, b = metrics["model"], metrics["rules"], metrics["best_single_rule"]
@@ -171,8 +172,9 @@ def _train(args) -> None:
         model, frame = fit_snapshots(project, kind=args.kind, outcome=args.outcome)
     model.save(args.out)
     if not args.no_track:
-        from .track import log_train, register, tracked_run, tracking_uri
-        with tracked_run(project, "train") as run:
+        from .track import log_train, register, tracked_run, tracking_errors, tracking_uri
+        with tracking_errors("logging the train run", f"The model was saved to {args.out}; "
+                             "nothing was registered."), tracked_run(project, "train") as run:
             uri = log_train(model, args.out, frame)
             version, alias = register(uri, cfg.registered_name)
         console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}; registered "
@@ -181,6 +183,85 @@ def _train(args) -> None:
     console.print(f"trained a {model.kind} model for {model.outcome} on {info['rows']:,} snapshots "
                   f"({info['positives']:,} positive, {info['as_of_first']} .. {info['as_of_last']}), "
                   f"{len(model.features)} features; saved {args.out}")
+
+
+def _retrain(args) -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .project import open_project
+    from .retrain import run_retrain
+    from .track import tracking_uri
+
+    console = Console(stderr=True)
+    project = open_project(args.config)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("building features and labels", total=None)
+
+        def step(i, n, as_of):
+            bar.update(task, total=n, completed=i, description=f"period {i + 1}/{n}: {as_of}")
+        decision, registered, run_id = run_retrain(project, args.out, progress=step)
+    console.print(f"MLflow run {run_id} in {tracking_uri()}")
+    word = {"promoted": "PROMOTED", "first_champion": "FIRST CHAMPION", "kept": "KEPT the champion",
+            "failed": "FAILED", "not_compared": "NOT COMPARED"}[decision.action]
+    Console().print(f"retrain: {word}: {decision.reason}")
+    if registered:
+        console.print(f"registered {project.config.model.registered_name} version {registered[0]} "
+                      f"as @{registered[1]}; wrote {args.out / 'model.joblib'} and decision.json")
+    if decision.action == "failed":
+        raise PqlmlError(f"retraining failed, the champion was kept: {decision.reason}")
+
+
+def _drift(args) -> None:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .drift import drift, plot_drift
+    from .errors import PqlmlError
+    from .project import open_project
+
+    console = Console(stderr=True)
+    project = open_project(args.config)
+    cfg = project.config
+    if args.model:
+        from .model import Model
+        model, source = Model.load(args.model), str(args.model)
+    else:
+        from .track import champion, tracking_errors, use_store
+        with tracking_errors("reading the champion"):
+            use_store()
+            found = champion(cfg.model.registered_name)
+        if found is None:
+            raise PqlmlError(f"No model is registered as {cfg.model.registered_name}@champion in "
+                             f"the MLflow store. Fix: run `pqlml retrain --config {args.config}` "
+                             "(or `pqlml train`) first, or pass --model FILE.")
+        model, source = found[2], f"models:/{cfg.model.registered_name}@champion (version {found[0]})"
+    with console.status("building the reference and current snapshots"):
+        table, summary = drift(project, model=model, as_of=args.as_of)
+    summary["model"] = source
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "drift.csv", index=False)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot_drift(table, args.out / "drift.png", threshold=cfg.drift.threshold, warn=cfg.drift.warn)
+    if not args.no_track:
+        from .track import log_drift, tracked_run, tracking_errors, tracking_uri
+        with tracking_errors("logging the drift run", f"The table was written to {args.out}."), \
+                tracked_run(project, "drift") as run:
+            log_drift(table, summary, args.out)
+        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
+    shown = Table(title=f"Drift of {source}: {summary['reference'][0]} .. {summary['reference'][1]} "
+                        f"vs {summary['as_of']}")
+    for col in ("feature", "psi", "status", "reference_mean", "current_mean"):
+        shown.add_column(col, justify="left" if col in ("feature", "status") else "right")
+    for r in table[table.status != "stable"].head(args.top).itertuples():
+        shown.add_row(r.feature, f"{r.psi:.3f}", r.status, f"{r.reference_mean:.3g}",
+                      f"{r.current_mean:.3g}")
+    Console().print(shown)
+    Console().print(f"score PSI {summary['psi_score']:.3f}; {summary['features_flagged']} feature(s) "
+                    f"over {cfg.drift.threshold:g}, {summary['features_moderate']} moderate")
+    console.print(f"wrote drift.csv, drift.png and summary.json to {args.out}")
 
 
 def _demo(args) -> None:
@@ -243,6 +324,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--outcome", choices=("hand_raise", "conversion"), help="default: outcomes.target")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     s.set_defaults(func=_train)
+
+    s = sub.add_parser("retrain", help="train a challenger, compare it with the champion, promote if better")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--out", type=Path, default=Path("retrain"), help="output folder")
+    s.set_defaults(func=_retrain)
+
+    s = sub.add_parser("drift", help="population stability (PSI) of features and score since training")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--as-of", dest="as_of", help="current snapshot YYYY-MM-DD (default: the schedule's last)")
+    s.add_argument("--model", type=Path, help="a model file (default: the registered champion)")
+    s.add_argument("--out", type=Path, default=Path("drift"), help="output folder")
+    s.add_argument("--top", type=int, default=15, help="drifting features shown in the terminal")
+    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    s.set_defaults(func=_drift)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)

@@ -1,7 +1,8 @@
 """``pqlml demo``: the whole flow on a small simulated company, with a short report.
 
 Stages are added here as they land: simulated company -> canonical tables ->
-features and labels -> rules, funnels and tiers -> signals -> model backtest -> (scores).
+features and labels -> rules, funnels and tiers -> signals -> model backtest ->
+retraining into the MLflow registry and drift -> (scores).
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     except PqlmlError as err:          # a company too small for monthly folds
         console.print(f"   skipped: {err}")
 
+    console.print("7. Monthly retraining: challenger vs champion in the MLflow registry, then drift")
+    try:
+        _retrain_and_drift(console, project, out)
+    except PqlmlError as err:
+        console.print(f"   skipped: {err}")
+
     truth = pd.read_csv(out / "truth" / "drivers.csv")
     console.print(_table("the simulator's truth (truth/drivers.csv)",
                          ["signal", "role", "transform", "effect on log-odds"],
@@ -105,6 +112,32 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     elapsed = time.perf_counter() - t0
     console.rule(f"demo finished in {elapsed:.1f} s")
     return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed}
+
+
+def _retrain_and_drift(console, project, out) -> None:
+    from .drift import drift, plot_drift
+    from .retrain import run_retrain
+    from .track import champion, tracking_uri
+
+    decision, registered, run_id = run_retrain(project, out / "retrain")
+    name = project.config.model.registered_name
+    console.print(f"   {decision.action.replace('_', ' ')}: {decision.reason}")
+    if registered:
+        console.print(f"   registered {name} version {registered[0]} as @{registered[1]}")
+    version, _, model = champion(name)
+    table, summary = drift(project, model=model)
+    table.to_csv(out / "retrain" / "drift.csv", index=False)
+    plot_drift(table, out / "retrain" / "drift.png", threshold=project.config.drift.threshold,
+               warn=project.config.drift.warn)
+    top = table[table.feature != "score"].head(3)
+    console.print(f"   drift of {name}@champion (version {version}) at {summary['as_of']} vs its "
+                  f"training window: score PSI {summary['psi_score']:.3f}; largest: "
+                  + ", ".join(f"{r.feature} {r.psi:.2f}" for r in top.itertuples())
+                  + f" ({out / 'retrain' / 'drift.png'})")
+    uri = tracking_uri()
+    console.print(f"   MLflow store: {uri} (run {run_id}); look with `make ui` or "
+                  f"`mlflow ui --backend-store-uri {uri}`; serve the champion with "
+                  f"`mlflow models serve -m models:/{name}@champion --env-manager local`")
 
 
 def _show_backtest(console, metrics, rows, out) -> None:

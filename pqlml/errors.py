@@ -5,7 +5,7 @@ file, key or column, what was expected, what was found, and the fix.
 They subclass :class:`ValueError` so callers that catch ``ValueError`` keep working.
 """
 
-__all__ = ["PqlmlError", "ConfigError", "DataError"]
+__all__ = ["PqlmlError", "ConfigError", "DataError", "TrackingError"]
 
 
 class PqlmlError(ValueError):
@@ -18,3 +18,7 @@ class ConfigError(PqlmlError):
 
 class DataError(PqlmlError):
     """Input data does not fit the canonical tables (missing columns, bad values)."""
+
+
+class TrackingError(PqlmlError):
+    """The MLflow store could not be reached, was locked, or refused a write."""

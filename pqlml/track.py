@@ -20,10 +20,17 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+from .errors import PqlmlError, TrackingError
 
-__all__ = ["tracking_uri", "tracked_run", "data_fingerprint", "definitions", "log_backtest",
-           "log_train", "register"]
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow's INFO/WARNING chatter (pip inference, cloudpickle notes) drowns pqlml's own report.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+# An unreachable server fails in seconds (MLflow's default retries for minutes).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+__all__ = ["tracking_uri", "tracked_run", "tracking_errors", "data_fingerprint", "definitions",
+           "log_backtest", "log_train", "log_retrain", "log_drift", "register", "champion", "champion_version", "use_store"]
 
 DB, ARTIFACTS = "mlflow.db", "mlartifacts"
 
@@ -32,6 +39,15 @@ def tracking_uri(workdir: str | Path | None = None) -> str:
     """``MLFLOW_TRACKING_URI``, else ``sqlite:///<workdir>/mlflow.db``."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     return uri or f"sqlite:///{Path(workdir or Path.cwd()).resolve() / DB}"
+
+
+def use_store(workdir: str | Path | None = None) -> str:
+    """Point MLflow at :func:`tracking_uri` and return it."""
+    import mlflow
+
+    uri = tracking_uri(workdir)
+    mlflow.set_tracking_uri(uri)
+    return uri
 
 
 def _sha256(path: Path) -> str:
@@ -75,6 +91,23 @@ def _digest(obj) -> str:
 
 
 @contextmanager
+def tracking_errors(what: str, saved: str = ""):
+    """Turn any MLflow or store failure into a :class:`~pqlml.errors.TrackingError` that
+    names the store, says what was already written locally (``saved``) and the fix."""
+    try:
+        yield
+    except PqlmlError:
+        raise
+    except Exception as err:  # noqa: BLE001 - sqlite locks, HTTP errors, MLflow errors alike
+        reason = " ".join(str(err).split())[:300]
+        raise TrackingError(
+            f"Tracking failed while {what} in the MLflow store {tracking_uri()} "
+            f"({type(err).__name__}: {reason}).{(' ' + saved) if saved else ''} Fix: check "
+            "that the store is reachable and not locked by another process (or unset "
+            "MLFLOW_TRACKING_URI to use ./mlflow.db), then rerun; or pass --no-track.") from err
+
+
+@contextmanager
 def tracked_run(project, run_name: str, *, workdir: str | Path | None = None):
     """An MLflow run in the project's experiment (``project.name``), with the config,
     definitions, data fingerprint and schedule logged; yields the active run."""
@@ -82,7 +115,7 @@ def tracked_run(project, run_name: str, *, workdir: str | Path | None = None):
 
     workdir = Path(workdir or Path.cwd())
     server = os.environ.get("MLFLOW_TRACKING_URI")   # read first: set_tracking_uri exports it
-    mlflow.set_tracking_uri(tracking_uri(workdir))
+    use_store(workdir)
     name = project.config.project.name
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
@@ -152,10 +185,8 @@ def log_train(model, path: str | Path, example) -> str:
     mlflow.log_artifact(str(path), "model")
     example = example[model.features].head(5)
     with warnings.catch_warnings():
-        # counts are integers and never missing (empty windows count 0); the explicit
-        # signature makes type hints on predict moot
+        # counts are integers and never missing (empty windows count 0)
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
         signature = infer_signature(example, _probability_frame(model.predict(example)))
         from .model._pyfunc import PqlmlPyfunc
         info = mlflow.pyfunc.log_model(name="pyfunc", python_model=PqlmlPyfunc(),
@@ -164,23 +195,97 @@ def log_train(model, path: str | Path, example) -> str:
     return info.model_uri
 
 
+def log_retrain(decision, config, path: str | Path, out: str | Path):
+    """The comparison and the decision (params, metrics, a tag and ``retrain/decision.json``);
+    then, when a challenger was trained, its pyfunc, registered as ``champion`` if promoted
+    (the replaced champion keeps the alias ``previous``, for rollback) or ``challenger``.
+    Returns (version, alias) or None."""
+    import math
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    r = config.retrain
+    mlflow.log_params({"retrain_metric": r.metric, "retrain_margin": r.margin,
+                       "retrain_periods": ",".join(decision.periods) or "-",
+                       "decision": decision.action,
+                       "champion_version": decision.champion_version or "none"})
+    mlflow.set_tag("pqlml.decision", decision.action)
+    values = {f"challenger_{r.metric}": decision.challenger, f"champion_{r.metric}": decision.champion}
+    mlflow.log_metrics({k: float(v) for k, v in values.items() if math.isfinite(v)})
+    mlflow.log_dict(decision.as_dict(), "retrain/decision.json")
+    if decision.model is None:
+        return None
+    uri = log_train(decision.model, path, decision.frame)
+    name = config.model.registered_name
+    version, alias = register(uri, name, "champion" if decision.promoted else "challenger")
+    if decision.action == "promoted" and decision.champion_version is not None:
+        MlflowClient().set_registered_model_alias(name, "previous", decision.champion_version)
+    return version, alias
+
+
+def log_drift(table, summary: dict, out: str | Path) -> None:
+    """PSI of the score and of every feature (``psi_<feature>``), the counts flagged, the
+    reference window and current as_of, and the table and plot as artifacts."""
+    import mlflow
+
+    mlflow.log_params({"drift_as_of": summary["as_of"],
+                       "drift_reference": "..".join(summary["reference"]),
+                       "drift_threshold": summary["threshold"], "drift_model": summary["model"]})
+    mlflow.log_metrics({"psi_score": summary["psi_score"],
+                        "features_flagged": summary["features_flagged"],
+                        "features_moderate": summary["features_moderate"]})
+    mlflow.log_metrics({f"psi_{f}": float(v) for f, v in zip(table.feature, table.psi)
+                        if f != "score"})
+    mlflow.log_artifacts(str(out), "drift")
+
+
 def _probability_frame(p):
     import pandas as pd
     return pd.DataFrame({"probability": p})
 
 
-def register(model_uri: str, name: str) -> tuple[int, str]:
-    """Register the pyfunc under ``name``; the first version becomes ``champion``, later ones
-    ``challenger`` (promotion is retraining's decision). Returns (version, alias)."""
+def register(model_uri: str, name: str, alias: str | None = None) -> tuple[int, str]:
+    """Register the pyfunc under ``name`` with ``alias``; by default the first version
+    becomes ``champion`` and later ones ``challenger`` (promotion is retraining's
+    decision). A version whose alias cannot be set is deleted again: nothing is left
+    half-registered. Returns (version, alias)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    try:
-        client.get_model_version_by_alias(name, "champion")
-        alias = "challenger"
-    except mlflow.exceptions.MlflowException:
-        alias = "champion"
+    if alias is None:
+        alias = "challenger" if champion_version(name) is not None else "champion"
     version = mlflow.register_model(model_uri, name).version
-    client.set_registered_model_alias(name, alias, version)
+    try:
+        client.set_registered_model_alias(name, alias, version)
+    except Exception:
+        client.delete_model_version(name, version)
+        raise
     return int(version), alias
+
+
+def champion_version(name: str):
+    """The registered ``name@champion`` version (an MLflow ``ModelVersion``), or None."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return MlflowClient().get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException as err:
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(err, "error_code", "")) or \
+                "not found" in str(err).lower() or "does not exist" in str(err).lower():
+            return None
+        raise
+
+
+def champion(name: str):
+    """``(version, pyfunc, model)`` of ``models:/<name>@champion``, or None: the served
+    pyfunc, and pqlml's own model inside it (its features and training window)."""
+    import mlflow
+
+    version = champion_version(name)
+    if version is None:
+        return None
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    return int(version.version), pyfunc, pyfunc.unwrap_python_model().model

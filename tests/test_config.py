@@ -234,7 +234,7 @@ def test_wrong_type_message_is_exact(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ('[shedule]\nevery = "week"\n',
      r"Unknown key 'shedule' .* Did you mean 'schedule'\? Allowed keys at the top level: "
-     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity\."),
+     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift\."),
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
@@ -306,12 +306,33 @@ def test_precision_target_outside_open_interval(tmp_path, value):
         load(tmp_path, EVENTS + f"[tiers]\nprecision_target = {value}\n")
 
 
+@pytest.mark.parametrize("text, match", [
+    ("[retrain]\nmargin = -0.1\n", r"'retrain\.margin' .* must be a number >= 0"),
+    ("[retrain]\nperiods = 0\n", r"'retrain\.periods' .* must be a positive integer"),
+    ("[drift]\nbins = 1\n", r"'drift\.bins' .* must be an integer >= 2"),
+    ("[drift]\nthreshold = 0\n", r"'drift\.threshold' .* must be a number > 0"),
+    ("[drift]\nwarn = 0.3\nthreshold = 0.2\n", r"'drift\.warn' setting \(0\.3\) .* must be <= "
+                                                r"'drift\.threshold' \(0\.2\)"),
+])
+def test_bad_retrain_and_drift_settings(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load(tmp_path, EVENTS + text)
+
+
+def test_retrain_and_drift_settings_load(tmp_path):
+    cfg = load(tmp_path, EVENTS + '[retrain]\nmetric = "pr_auc"\nmargin = 0\nperiods = 2\n'
+                                  "[drift]\nthreshold = 0.2\nwarn = 0.05\nbins = 5\n")
+    assert (cfg.retrain.metric, cfg.retrain.margin, cfg.retrain.periods) == ("pr_auc", 0.0, 2)
+    assert (cfg.drift.threshold, cfg.drift.warn, cfg.drift.bins) == (0.2, 0.05, 5)
+
+
 @pytest.mark.parametrize("text, key, allowed", [
     ('[project]\nentity = "company"\n', "project.entity", r'"account", "user"'),
     ('[outcomes]\ntarget = "revenue"\n', "outcomes.target", r'"conversion", "hand_raise"'),
     ('[tiers]\nmethod = "ml"\n', "tiers.method",
      r'"rules", "capacity", "match_rules", "precision"'),
     ("[tiers]\nmethod = 1\n", "tiers.method", r'"rules", "capacity"'),
+    ('[retrain]\nmetric = "auc"\n', "retrain.metric", r'"captured_at_capacity", "pr_auc"'),
 ])
 def test_bad_enum_lists_allowed_values(tmp_path, text, key, allowed):
     with pytest.raises(ConfigError, match=rf"'{re.escape(key)}' .* must be one of {allowed}"):

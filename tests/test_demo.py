@@ -10,7 +10,9 @@ from rich.console import Console
 from pqlml.demo import run_demo
 
 
-def test_demo_runs_and_reports(tmp_path):
+def test_demo_runs_and_reports(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)                  # the MLflow store lands in the working dir
     buf = io.StringIO()
     summary = run_demo(out=tmp_path, n_accounts=300, seed=2, console=Console(file=buf, width=120))
     text = buf.getvalue()
@@ -19,7 +21,8 @@ def test_demo_runs_and_reports(tmp_path):
     for heading in ("canonical tables", "labels per as_of", "most active accounts",
                     "the simulator's truth", "demo finished",
                     "conversion within the horizon per tier and funnel", "top signals for hand-raise",
-                    "A model instead of the thresholds"):
+                    "A model instead of the thresholds", "Monthly retraining",
+                    "first champion", "registered pqlml version 1 as @champion", "mlflow ui"):
         assert heading in text
     assert (tmp_path / "rules" / "rates.png").exists() and "tier_1" in text
     features = summary["features"]

@@ -67,6 +67,8 @@ def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp
     got = pyfunc.predict(X)
     model = Model.load(tmp_path / "m.joblib")
     assert list(got.columns) == ["probability"] and len(got) == len(X)
+    # version 1 (champion) and the file of version 2 were fitted identically: same scores
+    assert got.probability.to_numpy() == pytest.approx(model.predict(X), rel=1e-12)
     assert pyfunc.metadata.get_input_schema().input_names()[:3] == model.features[:3]
     version = client.get_model_version_by_alias("pqlml", "champion")
     local = mlflow.artifacts.download_artifacts(version.source, dst_path=str(tmp_path / "dl"))
@@ -75,3 +77,109 @@ def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp
     with pytest.raises(Exception, match=rf"missing inputs \['{model.features[0]}'\]"):
         pyfunc.predict(X.drop(columns=[model.features[0]]))
     assert isinstance(got, pd.DataFrame)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_for_the_champion(company, tmp_path):
+    """`mlflow models serve` on 127.0.0.1 for models:/pqlml@champion: one request, the same
+    scores as pqlml's scorer, the server stopped by its PID."""
+    import json
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from pqlml.model import Model
+    from pqlml.project import build_features
+
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+    X = build_features(company, as_of="2024-10-01").head(20)
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)          # the server execs uvicorn from PATH
+    mlflow_cli = shutil.which("mlflow", path=bin_dir)
+    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    server = subprocess.Popen([mlflow_cli, "models", "serve", "-m", "models:/pqlml@champion",
+                               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "the server did not answer /ping in 90 s"
+                time.sleep(0.5)
+        body = {"dataframe_split": json.loads(X.to_json(orient="split", index=False,
+                                                          date_format="iso"))}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
+                                         json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    served = [row["probability"] for row in answer["predictions"]]
+    assert served == pytest.approx(Model.load(tmp_path / "m.joblib").predict(X).tolist(), rel=1e-9)
+    assert server.returncode is not None
+
+
+def test_an_unreachable_store_fails_clearly_after_writing_local_outputs(company, tmp_path,
+                                                                        monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Tracking failed while logging the train run" in err and "127.0.0.1" in err
+    assert "saved to" in err and "nothing was registered" in err and "--no-track" in err
+    assert (tmp_path / "m.joblib").exists()
+
+
+def test_a_locked_store_fails_clearly_and_registers_nothing(company, tmp_path, capsys):
+    import sqlite3
+
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+    lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=0)
+    lock.execute("BEGIN EXCLUSIVE")                  # another process holds the store
+    try:
+        assert main(["train", "--config", str(company), "--out", str(tmp_path / "m2.joblib")]) == 2
+    finally:
+        lock.rollback()
+        lock.close()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Tracking failed" in err and "locked" in err and (tmp_path / "m2.joblib").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    versions = MlflowClient().search_model_versions("name='pqlml'")
+    assert [int(v.version) for v in versions] == [1]
+
+
+def test_no_email_or_user_id_reaches_the_store(company, tmp_path):
+    """Privacy: artifacts and params hold domains and ids of accounts at most."""
+    import pandas as pd
+
+    assert main(["backtest", "--config", str(company), "--out", str(tmp_path / "bt")]) == 0
+    assert main(["retrain", "--config", str(company), "--out", str(tmp_path / "rt")]) == 0
+    users = pd.read_parquet(company.parent / "users.parquet")
+    emails = set(users.email.dropna())
+    ids = set(users.user_id)
+    texts = [p.read_bytes().decode("utf-8", "ignore") for p in (tmp_path / "mlartifacts").rglob("*")
+             if p.is_file() and p.suffix in (".json", ".md", ".csv", ".txt", ".toml", ".yaml", "")]
+    assert len(texts) > 10
+    import re
+    found = {m for text in texts for m in re.findall(r"[\w.+-]+@[\w-]+\.[\w.-]+", text)}
+    assert not (found & emails) and not {i for i in ids if any(i in t for t in texts)}

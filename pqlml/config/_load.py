@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from ..errors import ConfigError
 from ..schema import TABLES
 from ._model import (CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
-                     FeaturesConfig, FitConfig, ModelConfig,
+                     FeaturesConfig, FitConfig, ModelConfig, RetrainConfig, DriftConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 
@@ -277,6 +277,17 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "test_periods": ("a positive integer (as_of dates tested)", "test_periods = 6", _POS_INT),
         "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT),
         "registered_name": ("a non-empty string", 'registered_name = "pqlml"', _when(_is_text))},
+    RetrainConfig: {
+        "metric": _choice("metric", ("captured_at_capacity", "pr_auc", "roc_auc", "brier",
+                                     "log_loss")),
+        "margin": ("a number >= 0 (relative: 0.02 = 2% better)", "margin = 0.02",
+                   _when(lambda v: _is_number(v) and v >= 0, float)),
+        "periods": ("a positive integer (as_of dates compared)", "periods = 3", _POS_INT)},
+    DriftConfig: {
+        "threshold": ("a number > 0 (PSI)", "threshold = 0.25",
+                      _when(lambda v: _is_number(v) and v > 0, float)),
+        "warn": ("a number > 0 (PSI)", "warn = 0.1", _when(lambda v: _is_number(v) and v > 0, float)),
+        "bins": ("an integer >= 2", "bins = 10", _when(lambda v: _is_int(v, 2)))},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
 }
@@ -286,7 +297,8 @@ _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "features": FeaturesConfig,
                     "tiers": TiersConfig, "capacity": CapacityConfig,
                     "funnels": FunnelsConfig, "playbook": PlaybookConfig,
-                    "discover": DiscoverConfig, "model": ModelConfig}
+                    "discover": DiscoverConfig, "model": ModelConfig,
+                    "retrain": RetrainConfig, "drift": DriftConfig}
 
 
 # --- sections --------------------------------------------------------------------
@@ -378,6 +390,10 @@ def _check_consistency(cfg: Config, src: str) -> None:
         raise ConfigError(f"The 'schedule.start' setting ({start}) in {src} must be before "
                           f"'schedule.end' ({end}). Fix: e.g. start = 2024-02-01 and "
                           "end = 2025-06-01.")
+    if cfg.drift.warn > cfg.drift.threshold:
+        raise ConfigError(f"The 'drift.warn' setting ({cfg.drift.warn}) in {src} must be <= "
+                          f"'drift.threshold' ({cfg.drift.threshold}). Fix: e.g. warn = 0.1 and "
+                          "threshold = 0.25.")
     low, high = cfg.fit.employees_min, cfg.fit.employees_max
     if high is not None and low > high:
         raise ConfigError(f"The 'fit.employees_min' setting ({low}) in {src} must be <= "

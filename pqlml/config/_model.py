@@ -164,6 +164,30 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class RetrainConfig:
+    """How ``pqlml retrain`` decides. ``metric``: captured_at_capacity (converters among
+    each period's top ``capacity.per_period``, the default), pr_auc, roc_auc, brier or
+    log_loss; ``margin``: how much better the challenger must be, relative (0.02 = 2%
+    better; for brier and log_loss, 2% lower); ``periods``: the latest as_of dates both
+    models are scored on (only those after the champion's training window count)."""
+
+    metric: str = "captured_at_capacity"
+    margin: float = 0.02
+    periods: int = 3
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """``pqlml drift``: population stability index (PSI) per feature and for the score;
+    ``threshold`` flags drift (0.25: the usual "significant shift"), ``warn`` marks a
+    moderate one (0.1); ``bins``: reference quantile bins."""
+
+    threshold: float = 0.25
+    warn: float = 0.1
+    bins: int = 10
+
+
+@dataclass(frozen=True)
 class CapacityConfig:
     per_period: int = 100
 
@@ -190,6 +214,8 @@ class Config:
     discover: DiscoverConfig = field(default_factory=DiscoverConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     path: Path | None = None
 
     def resolve(self, source: str) -> Path:

@@ -20,6 +20,6 @@ class PqlmlPyfunc(mlflow.pyfunc.PythonModel):
         from . import Model
         self.model = Model.load(context.artifacts["model"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         return pd.DataFrame({"probability": self.model.predict(frame)})

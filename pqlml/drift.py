@@ -1,0 +1,135 @@
+"""Drift: has the population the champion scores moved away from the one it learned on?
+
+The population stability index compares a feature's distribution now with its
+distribution in a reference (the champion's training window):
+``PSI = sum over bins of (current% - reference%) * ln(current% / reference%)``.
+Bins are the reference's quantiles (ties merged, so a count that is mostly 0 gets a
+bin of its own), plus one bin for missing values; empty bins count as 0.01% so the
+logarithm stays finite. Below ``drift.warn`` (0.1) is stable, above
+``drift.threshold`` (0.25) is flagged. The score gets the same treatment.
+
+Examples
+--------
+>>> import numpy as np
+>>> ref = np.repeat([0, 1, 2, 3], 25)
+>>> round(psi(ref, ref), 6)
+0.0
+>>> round(psi(ref, np.repeat([0, 1, 2, 3], [10, 20, 30, 40])), 3)
+0.228
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import PqlmlError
+
+__all__ = ["psi", "drift_table", "drift", "plot_drift", "EPSILON"]
+
+EPSILON = 1e-4
+
+
+def _edges(reference: np.ndarray, bins: int) -> np.ndarray:
+    values = reference[np.isfinite(reference)]
+    if values.size == 0:
+        return np.array([])
+    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of ``values`` per bin: right-closed quantile bins, then a missing-value bin."""
+    values = np.asarray(values, float)
+    missing = ~np.isfinite(values)
+    counts = np.bincount(np.searchsorted(edges, values[~missing], side="left"),
+                         minlength=len(edges) + 1).astype(float)
+    counts = np.append(counts, missing.sum())
+    return counts / max(len(values), 1)
+
+
+def psi(reference, current, bins: int = 10) -> float:
+    """Population stability index of ``current`` against ``reference`` (see module)."""
+    reference, current = np.asarray(reference, float), np.asarray(current, float)
+    edges = _edges(reference, bins)
+    r = np.clip(_shares(reference, edges), EPSILON, None)
+    c = np.clip(_shares(current, edges), EPSILON, None)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def drift_table(reference: pd.DataFrame, current: pd.DataFrame, columns, *, bins: int = 10,
+                threshold: float = 0.25, warn: float = 0.1) -> pd.DataFrame:
+    """One row per column: ``psi``, ``status`` (stable / moderate / drift), ``flagged``,
+    the means and the share of zeros in each population; worst first."""
+    rows = []
+    for col in columns:
+        ref = pd.to_numeric(reference[col], errors="coerce").to_numpy(float)
+        cur = pd.to_numeric(current[col], errors="coerce").to_numpy(float)
+        value = psi(ref, cur, bins)
+        rows.append({"feature": col, "psi": value,
+                     "status": "drift" if value > threshold else
+                     "moderate" if value > warn else "stable",
+                     "flagged": value > threshold,
+                     "reference_mean": float(np.nanmean(ref)) if np.isfinite(ref).any() else np.nan,
+                     "current_mean": float(np.nanmean(cur)) if np.isfinite(cur).any() else np.nan,
+                     "reference_zero_share": float(np.mean(ref == 0)),
+                     "current_zero_share": float(np.mean(cur == 0))})
+    return pd.DataFrame(rows).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def drift(config, *, model, as_of=None) -> tuple[pd.DataFrame, dict]:
+    """PSI of every feature ``model`` uses and of its score, between the snapshots of its
+    training window (``model.trained_on``) and the snapshot at ``as_of`` (default: the
+    schedule's last date). Returns (table, summary)."""
+    from .project import build_features, open_project
+    from .snapshots import schedule_dates
+
+    project = open_project(config)
+    cfg = project.config
+    first, last = (pd.Timestamp(model.trained_on[k]) for k in ("as_of_first", "as_of_last"))
+    dates = [pd.Timestamp(d) for d in schedule_dates(cfg.schedule)]
+    window = [d.date() for d in dates if first <= d <= last]
+    if not window:
+        raise PqlmlError(f"None of the config's snapshot dates falls inside the model's "
+                         f"training window ({first.date()} .. {last.date()}). Fix: use the config "
+                         f"the model was trained with, or widen [schedule].")
+    as_of = pd.Timestamp(as_of or dates[-1])
+    reference = build_features(project, as_of=window)
+    current = build_features(project, as_of=[as_of.date()])
+    model.check_features(current)
+    reference["score"], current["score"] = model.predict(reference), model.predict(current)
+    d = cfg.drift
+    table = drift_table(reference, current, ["score", *model.features], bins=d.bins,
+                        threshold=d.threshold, warn=d.warn)
+    summary = {"as_of": str(as_of.date()), "reference": [str(first.date()), str(last.date())],
+               "reference_rows": len(reference), "current_rows": len(current),
+               "threshold": d.threshold, "warn": d.warn, "bins": d.bins,
+               "psi_score": float(table.loc[table.feature == "score", "psi"].iloc[0]),
+               "features_flagged": int(table.flagged[table.feature != "score"].sum()),
+               "features_moderate": int((table.status == "moderate").sum())}
+    return table, summary
+
+
+def plot_drift(table: pd.DataFrame, path: str | Path, *, threshold: float, warn: float,
+               top: int = 25) -> Path:
+    """Horizontal bars of the ``top`` largest PSIs with the warn and flag lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = table.head(top).iloc[::-1]
+    colors = ["#c0392b" if s == "drift" else "#e67e22" if s == "moderate" else "#7f8c8d"
+              for s in shown.status]
+    fig, ax = plt.subplots(figsize=(8, 0.28 * len(shown) + 1.5))
+    ax.barh(shown.feature, shown.psi, color=colors)
+    ax.axvline(warn, color="#e67e22", ls=":", label=f"moderate > {warn:g}")
+    ax.axvline(threshold, color="#c0392b", ls="--", label=f"drift > {threshold:g}")
+    ax.set_xlabel("population stability index (PSI)")
+    ax.set_title("Drift since the champion's training window")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,208 @@
+"""Monthly retraining with champion and challenger.
+
+:func:`retrain` trains a challenger on the latest data with the config's recipe and
+compares it with the registered champion (``models:/<name>@champion``, the model
+sales is using) on the latest labelled periods:
+
+- the **challenger** is scored as a backtest: for each test period, the recipe is
+  fitted on the snapshots whose labels had closed by then (what it would have done);
+- the **champion** is scored as deployed, but only on periods after its training
+  window (``as_of >= its last training as_of + horizon``), so it is never credited
+  for outcomes it was fitted on. The challenger is held to the same periods.
+
+The challenger replaces the champion only when it is better by ``retrain.margin``
+(relative) on ``retrain.metric``; a worse, tied or failed challenger never does.
+With no champion yet, the first model becomes champion. The final challenger is
+fitted on every labelled snapshot, saved, logged and registered either way, with
+the alias ``champion`` (promoted) or ``challenger`` (not), so the decision is
+auditable in MLflow.
+
+Examples
+--------
+>>> better("captured_at_capacity", 120, 100, margin=0.1), better("brier", 0.05, 0.05, margin=0)
+(True, False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .backtest import rolling_folds
+from .errors import PqlmlError
+from .model import Model, bootstrap_ci, score_metrics, top_k_capture, training_frame
+
+__all__ = ["retrain", "run_retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER"]
+
+LOWER_IS_BETTER = ("brier", "log_loss")
+
+
+@dataclass
+class Decision:
+    """What :func:`retrain` decided and why."""
+
+    action: str                     # promoted | first_champion | kept | failed | not_compared
+    reason: str
+    metric: str
+    challenger: float = float("nan")
+    champion: float = float("nan")
+    difference_ci: list = field(default_factory=lambda: [float("nan"), float("nan")])
+    periods: list = field(default_factory=list)
+    champion_version: int | None = None
+    model: Model | None = None
+    frame: pd.DataFrame | None = None
+
+    @property
+    def promoted(self) -> bool:
+        return self.action in ("promoted", "first_champion")
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("action", "reason", "metric", "challenger",
+                                              "champion", "difference_ci", "periods",
+                                              "champion_version")} | {"promoted": self.promoted}
+
+
+def better(metric: str, challenger: float, champion: float, *, margin: float) -> bool:
+    """Is ``challenger`` better than ``champion`` by the relative ``margin``?"""
+    if not (np.isfinite(challenger) and np.isfinite(champion)):
+        return False
+    if metric in LOWER_IS_BETTER:
+        return challenger < champion * (1 - margin)
+    return challenger > champion * (1 + margin) if champion > 0 else challenger > champion
+
+
+def metric_value(metric: str, y, p, period, capacity: int) -> float:
+    """``metric`` of scores ``p`` on outcomes ``y``; captured_at_capacity sums the
+    converters among each period's top ``capacity``."""
+    y, p, period = np.asarray(y, int), np.asarray(p, float), np.asarray(period)
+    if metric == "captured_at_capacity":
+        return float(sum(top_k_capture(y[period == d], p[period == d], capacity)
+                         for d in np.unique(period)))
+    return score_metrics(y, p)[metric]
+
+
+def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
+            progress=None) -> Decision:
+    """Train and backtest a challenger, compare it with the registered champion on the
+    same latest periods, and decide. ``fit(frame, outcome) -> Model`` replaces the
+    config's recipe (e.g. a different estimator to try); the registry and the saving
+    are the caller's (:mod:`pqlml.cli` ``retrain``). The returned decision carries the
+    final challenger model (fitted on every labelled snapshot) and its frame."""
+    from .track import champion as registered_champion
+    from .track import tracking_errors, use_store
+
+    project, frame, outcome = training_frame(config)
+    cfg = project.config
+    recipe = fit or (lambda f, o: Model.fit(f, o, kind=cfg.model.kind,
+                                            calibration=cfg.model.calibration))
+    with tracking_errors("reading the champion"):
+        use_store()
+        current = registered_champion(cfg.model.registered_name)
+    day = frame.as_of.dt.strftime("%Y-%m-%d")
+    folds = rolling_folds(day, horizon_days=cfg.labels.horizon_days,
+                          test_periods=cfg.retrain.periods)
+    decision = Decision("", "", cfg.retrain.metric)
+    if current is not None:
+        version, pyfunc, deployed = current
+        decision.champion_version = version
+        if deployed.outcome != outcome:
+            return _no(decision, "not_compared", f"the champion (version {version}) predicts "
+                       f"{deployed.outcome}, the config's target is {outcome}")
+        after = pd.Timestamp(deployed.trained_on["as_of_last"]) + pd.Timedelta(
+            days=cfg.labels.horizon_days)
+        folds = [(train, test) for train, test in folds if pd.Timestamp(test) >= after]
+        if not folds:
+            return _no(decision, "not_compared",
+                       f"no labelled period after the champion's training window (version "
+                       f"{version}: as_of up to {deployed.trained_on['as_of_last']}, labels "
+                       f"to {after.date()}); the latest labelled as_of is {day.max()}. Run "
+                       f"retrain again once a new period's {cfg.labels.horizon_days}-day "
+                       f"labels have closed")
+    decision.periods = [test for _, test in folds]
+    rows = []
+    try:
+        for i, (train_dates, test_date) in enumerate(folds):
+            if progress:
+                progress(i, len(folds), test_date)
+            test = frame[day == test_date].copy()
+            test["p_challenger"] = recipe(frame[day.isin(train_dates)], outcome).predict(test)
+            if current is not None:
+                test["p_champion"] = _scores(current[1], test)
+            rows.append(test)
+        scored = pd.concat(rows, ignore_index=True)
+        final = recipe(frame, outcome)
+    except PqlmlError as err:
+        if "champion" in str(err):
+            raise
+        return _no(decision, "failed", f"the challenger failed: {err}")
+    except Exception as err:  # noqa: BLE001 - any failure of a trial model is a refusal
+        return _no(decision, "failed", f"the challenger failed: {type(err).__name__}: {err}")
+    decision.model, decision.frame = final, frame
+    cap = cfg.capacity.per_period
+    score = lambda col, idx=slice(None): metric_value(  # noqa: E731
+        cfg.retrain.metric, scored[outcome].to_numpy()[idx], scored[col].to_numpy()[idx],
+        scored.as_of.to_numpy()[idx], cap)
+    decision.challenger = score("p_challenger")
+    if current is None:
+        decision.action = "first_champion"
+        decision.reason = "no champion is registered yet: the first model becomes champion"
+        return decision
+    decision.champion = score("p_champion")
+    decision.difference_ci = bootstrap_ci(
+        lambda i: score("p_challenger", i) - score("p_champion", i), scored.account_id,
+        reps=cfg.model.bootstrap)
+    won = better(cfg.retrain.metric, decision.challenger, decision.champion,
+                 margin=cfg.retrain.margin)
+    decision.action = "promoted" if won else "kept"
+    direction = "lower" if cfg.retrain.metric in LOWER_IS_BETTER else "higher"
+    decision.reason = (f"{cfg.retrain.metric} on {len(folds)} period(s) "
+                       f"({', '.join(decision.periods)}): challenger {decision.challenger:.4g} vs "
+                       f"champion {decision.champion:.4g} (version {decision.champion_version}); "
+                       f"{'better' if won else 'not better'} by the required "
+                       f"{cfg.retrain.margin:.0%} ({direction} is better; difference "
+                       f"{decision.challenger - decision.champion:+.4g}, 95% bootstrap CI "
+                       f"{decision.difference_ci[0]:+.4g} to {decision.difference_ci[1]:+.4g})")
+    return decision
+
+
+def _scores(pyfunc, test: pd.DataFrame) -> np.ndarray:
+    try:
+        return pyfunc.predict(test)["probability"].to_numpy(float)
+    except Exception as err:  # noqa: BLE001 - schema errors come as MLflow exceptions
+        raise PqlmlError(f"The champion cannot score the current features ({err}). It was "
+                         "trained on other feature definitions; nothing was promoted. Fix: "
+                         "compare by hand with `pqlml backtest`, then move the champion alias "
+                         "in MLflow.") from err
+
+
+def _no(decision: Decision, action: str, reason: str) -> Decision:
+    decision.action, decision.reason = action, reason
+    return decision
+
+
+def run_retrain(config, out, *, fit=None, progress=None):
+    """:func:`retrain`, then the local outputs (``out/decision.json`` and, when a challenger
+    was trained, ``out/model.joblib``) and the MLflow run ``retrain`` with the comparison,
+    the decision and the registered version. Returns (decision, (version, alias) or None,
+    run id)."""
+    import json
+    from pathlib import Path
+
+    from .project import open_project
+    from .track import log_retrain, tracked_run, tracking_errors
+
+    project = open_project(config)
+    decision = retrain(project, fit=fit, progress=progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "model.joblib"
+    if decision.model is not None:
+        decision.model.save(path)
+    (out / "decision.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
+    with tracking_errors("logging the retrain run", f"The decision was written to {out}; "
+                         "nothing was registered."), tracked_run(project, "retrain") as run:
+        registered = log_retrain(decision, project.config, path, out)
+    return decision, registered, run.info.run_id
