@@ -264,6 +264,52 @@ def _drift(args) -> None:
     console.print(f"wrote drift.csv, drift.png and summary.json to {args.out}")
 
 
+def _score(args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .project import open_project
+    from .score import Scorer
+
+    if not (args.out or args.to_table):
+        raise PqlmlError("Say where the scores go: --out scores.csv|scores.parquet and/or "
+                         "--to-table NAME.")
+    console = Console(stderr=True)
+    project = open_project(args.config)
+    scorer = Scorer.load(args.model)
+    with console.status(f"scoring with {scorer.version}"):
+        scores, gone = scorer.score(project, as_of=args.as_of, with_not_scored=True)
+    key = scores.columns[0]
+    if args.to_table:
+        if not project.config.data.connection:
+            raise PqlmlError("--to-table writes into the configured database (data.connection), "
+                             "but this config reads files. Fix: set data.connection = "
+                             '"duckdb:///warehouse.db" (and table names as sources), or use --out.')
+        project.con.create_table(args.to_table, scores, overwrite=True)
+        project.con.create_table(f"{args.to_table}_not_scored", gone, overwrite=True)
+        where = f"tables {args.to_table} and {args.to_table}_not_scored in {project.config.data.connection}"
+    if args.out:
+        _write_frame(scores, args.out)
+        side = args.out.with_name(f"{args.out.stem}.not_scored.csv")
+        gone.to_csv(side, index=False)
+        where = f"{args.out} and {side}" + (f"; {where}" if args.to_table else "")
+    counts = gone.code.value_counts()
+    as_of = scores.as_of.iloc[0].date() if len(scores) else args.as_of
+    table = Table(title=f"Tier 1 at {as_of} ({scorer.version})")
+    for col in (key, "probability", "reason_1", "reason_2"):
+        table.add_column(col)
+    for r in scores[scores.tier == "tier_1"].head(args.top).itertuples():
+        table.add_row(str(getattr(r, key)), f"{r.probability:.1%}", r.reason_1, r.reason_2)
+    Console().print(table)
+    tiers = scores.tier.value_counts()
+    Console().print(f"scored {len(scores):,} {key.split('_')[0]}s ("
+                    + ", ".join(f"{t} {tiers.get(t, 0):,}" for t in
+                                ("tier_1", "tier_2", "tier_3", "self_serve")) + f"); not scored "
+                    f"{len(gone):,}" + ("" if gone.empty else ": " + ", ".join(
+                        f"{n:,} {r}" for r, n in counts.items())))
+    console.print(f"wrote {where}")
+
+
 def _demo(args) -> None:
     from .demo import run_demo
 
@@ -338,6 +384,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=15, help="drifting features shown in the terminal")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     s.set_defaults(func=_drift)
+
+    s = sub.add_parser("score", help="scores, tiers and reasons for every account, ready for the CRM")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--model", required=True,
+                   help="model file, or MLflow URI such as models:/pqlml@champion")
+    s.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD (default: the day after the last event)")
+    s.add_argument("--out", type=Path, help="scores.csv or scores.parquet (+ <name>.not_scored.csv)")
+    s.add_argument("--to-table", dest="to_table",
+                   help="also write table NAME (and NAME_not_scored) into data.connection")
+    s.add_argument("--top", type=int, default=10, help="Tier-1 accounts shown in the terminal")
+    s.set_defaults(func=_score)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)

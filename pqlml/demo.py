@@ -2,7 +2,7 @@
 
 Stages are added here as they land: simulated company -> canonical tables ->
 features and labels -> rules, funnels and tiers -> signals -> model backtest ->
-retraining into the MLflow registry and drift -> (scores).
+retraining into the MLflow registry and drift -> scores, tiers and reasons.
 """
 
 from __future__ import annotations
@@ -109,9 +109,41 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                          ["signal", "role", "transform", "effect on log-odds"],
                          [(r.name, r.role, r.transform, f"{r.effect:+.2f}")
                           for r in truth[truth.role != "intercept"].itertuples()]))
+
+    console.print("8. Scores for sales: the champion scores every account, with tiers and reasons")
+    scored = 0
+    try:
+        scored = _score(console, project, out)
+    except PqlmlError as err:
+        console.print(f"   skipped: {err}")
     elapsed = time.perf_counter() - t0
     console.rule(f"demo finished in {elapsed:.1f} s")
-    return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed}
+    return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed,
+            "scored": scored}
+
+
+def _score(console, project, out) -> int:
+    from .score import Scorer
+
+    name = project.config.model.registered_name
+    scorer = Scorer.load(f"models:/{name}@champion")
+    scores, gone = scorer.score(project, with_not_scored=True)
+    path = out / "scores.csv"
+    scores.to_csv(path, index=False)
+    gone.to_csv(out / "scores.not_scored.csv", index=False)
+    tiers = scores.tier.value_counts()
+    console.print(f"   {len(scores):,} accounts scored at {scores.as_of.iloc[0].date()} by {scorer.version}"
+                  f" (" + ", ".join(f"{t} {tiers.get(t, 0):,}" for t in
+                                    ("tier_1", "tier_2", "tier_3", "self_serve"))
+                  + f"); {len(gone):,} not scored: "
+                  + ", ".join(f"{n:,} {c.replace('_', ' ')}" for c, n in gone.code.value_counts().items())
+                  + f"; {path} and scores.not_scored.csv")
+    top = scores[scores.tier == "tier_1"].head(10)
+    console.print(_table("top 10 Tier-1 accounts to call, and why", ["account", "domain", "probability",
+                                                                    "motion", "reasons"],
+                         [(r.account_id, r.domain, f"{r.probability:.0%}", r.motion,
+                           "\n".join((r.reason_1, r.reason_2, r.reason_3))) for r in top.itertuples()]))
+    return len(scores)
 
 
 def _retrain_and_drift(console, project, out) -> None:

@@ -22,8 +22,14 @@ def test_demo_runs_and_reports(tmp_path, monkeypatch):
                     "the simulator's truth", "demo finished",
                     "conversion within the horizon per tier and funnel", "top signals for hand-raise",
                     "A model instead of the thresholds", "Monthly retraining",
-                    "first champion", "registered pqlml version 1 as @champion", "mlflow ui"):
+                    "first champion", "registered pqlml version 1 as @champion", "mlflow ui",
+                    "top 10 Tier-1 accounts to call, and why", "by pqlml/1"):
         assert heading in text
     assert (tmp_path / "rules" / "rates.png").exists() and "tier_1" in text
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
+    assert summary["scored"] == len(scores) > 0
+    assert len(scores) + gone.account_id.notna().sum() == 300           # nobody lost
+    assert text.rstrip().splitlines()[-1].count("demo finished") == 1
     features = summary["features"]
     assert features[1] - 2 >= 80 and features[0] > 300

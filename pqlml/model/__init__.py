@@ -56,7 +56,7 @@ class Model:
     def fit(cls, frame: pd.DataFrame, outcome: str, *, kind: str = "gradient_boosting",
             features=None, calibration: str = "platt", seed: int = 0) -> "Model":
         """Fit on labelled snapshots (``as_of``, the features, ``outcome``)."""
-        features = list(features or feature_columns(frame))
+        features = list(features or [c for c in feature_columns(frame) if c != outcome])
         y = frame[outcome].astype(int).to_numpy()
         est = fit_calibrated(kind, frame[features], y, frame.as_of, calibration=calibration,
                              seed=seed)
@@ -132,6 +132,7 @@ def fit_snapshots(config, *, kind: str | None = None, outcome: str | None = None
     project, frame, outcome = training_frame(config, outcome)
     model = Model.fit(frame, outcome, kind=kind or project.config.model.kind,
                       calibration=project.config.model.calibration)
+    model.trained_on["entity"] = project.config.project.entity
     model.trained_on["config_sha256"] = hashlib.sha256(
         json.dumps(repr(project.config), sort_keys=True).encode()).hexdigest()
     return model, frame

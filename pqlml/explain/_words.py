@@ -1,0 +1,156 @@
+"""Feature columns -> business signals -> sentences sales can read.
+
+Every catalog column belongs to one signal: the windows and velocities of a volume are
+one signal ("task created"), the one-hot columns of a category are one ("industry"),
+active users now, a month earlier and their ratio are one ("active users"). A reason
+is a signal with its summed contribution, written with its values, e.g.
+"+ 9 active users in the last 30 days (3 a month earlier)".
+
+Examples
+--------
+>>> signal_of("events_soc2_report_downloaded_7d"), signal_of("industry_fintech")
+('soc2_report_downloaded', 'industry')
+>>> times(1), times(2), times(12)
+('once', 'twice', '12 times')
+>>> phrase("soc2_report_downloaded", 2, 7)
+'downloaded the SOC 2 report twice in the last 7 days'
+>>> phrase("file_uploaded", 0, 30)
+'no file uploaded in the last 30 days'
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["signal_of", "render", "times", "phrase", "EVENT_PHRASES"]
+
+_FIXED = {
+    "active_users": ("active_users_7d", "active_users_30d", "active_users_90d",
+                     "active_users_prev_30d", "active_users_velocity_30d",
+                     "seven_plus_active_users_30d", "events_per_active_user_30d"),
+    "activity": ("events_7d", "events_30d", "events_90d", "events_prev_30d",
+                 "events_velocity_30d", "events_weekly_slope_8w"),
+    "new_users": ("new_users_7d", "new_users_30d", "days_since_last_signup"),
+    "breadth": ("distinct_events_30d",),
+    "recency": ("days_since_last_event",),
+    "tenure": ("days_since_first_event", "account_age_days", "tenure_days"),
+    "company_size": ("employees",),
+    "team_size": ("users_total",),
+    "work_email": ("work_email_share", "work_email"),
+    "buyer": ("buyer_title_present", "buyer_title_users", "buyer_title"),
+}
+_GROUP = {col: sig for sig, cols in _FIXED.items() for col in cols}
+_WINDOWED = re.compile(r"^(?:events|active_users|new_users)_(.+)_(\d+)d$")
+_CATEGORY = re.compile(r"^(industry|segment|country)_(.+)$")
+
+# What the person did, as a verb phrase; the count and window are appended.
+EVENT_PHRASES = {
+    "soc2_report_downloaded": "downloaded the SOC 2 report",
+    "pricing_page_viewed": "viewed the pricing page",
+    "terms_page_viewed": "read the terms",
+    "privacy_page_viewed": "read the privacy policy",
+    "invite_sent": "invited teammates",
+    "admin_role_changed": "changed admin roles",
+    "paid_trial_started": "started a paid-plan trial",
+    "addon_trial_started": "started an add-on trial",
+    "integration_connected": "connected an integration",
+    "demo_requested": "requested a demo",
+    "talk_to_sales_clicked": "clicked 'talk to sales'",
+    "webinar_attended": "attended a webinar",
+    "help_center_viewed": "read the help centre",
+    "report_exported": "exported a report",
+    "phone_number_purchased": "bought a phone number",
+}
+
+
+def signal_of(column: str) -> str:
+    """The business signal a feature column belongs to (its own name if unknown)."""
+    if column in _GROUP:
+        return _GROUP[column]
+    m = _CATEGORY.match(column)
+    if m:
+        return m.group(1)
+    m = _WINDOWED.match(column)
+    return m.group(1) if m else column
+
+
+def times(n: float) -> str:
+    n = int(round(n))
+    return {1: "once", 2: "twice"}.get(n, f"{n:,} times")
+
+
+def phrase(event: str, count: float, days: int) -> str:
+    """``count`` occurrences of ``event`` in the last ``days`` days, in words."""
+    window = f"in the last {days} days"
+    if event in EVENT_PHRASES:
+        verb = EVENT_PHRASES[event]
+        return f"never {verb} {window}" if count == 0 else f"{verb} {times(count)} {window}"
+    name = event.replace("_", " ")
+    return f"no {name} {window}" if count == 0 else f"{name} {times(count)} {window}"
+
+
+def _n(v) -> str:
+    return "?" if pd.isna(v) else f"{v:,.0f}"
+
+
+def _col(X: pd.DataFrame, *names) -> np.ndarray:
+    for name in names:
+        if name in X.columns:
+            return X[name].to_numpy(float)
+    return np.full(len(X), np.nan)
+
+
+def render(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
+    """The reason text of ``signal`` for each row: direction (``+`` raises the score, ``-``
+    lowers it) and the signal in words. ``X``: feature values; ``C``: contributions of the
+    signal's columns (same rows)."""
+    signs = np.where(C.sum(axis=1).to_numpy() >= 0, "+", "-")
+    return [f"{s} {t}" for s, t in zip(signs, _texts(signal, X, C))]
+
+
+def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
+    if signal == "active_users":
+        return [f"{_n(a)} active users in the last 30 days ({_n(b)} a month earlier)"
+                for a, b in zip(_col(X, "active_users_30d"), _col(X, "active_users_prev_30d"))]
+    if signal == "activity":
+        return [f"{_n(a)} product events in the last 30 days ({_n(b)} the month before)"
+                for a, b in zip(_col(X, "events_30d"), _col(X, "events_prev_30d"))]
+    if signal == "new_users":
+        return [f"{_n(a)} new users signed up in the last 30 days" for a in _col(X, "new_users_30d")]
+    if signal == "breadth":
+        return [f"used {_n(a)} different features in the last 30 days"
+                for a in _col(X, "distinct_events_30d")]
+    if signal == "recency":
+        return ["no product activity yet" if np.isnan(d) else f"last active {d:,.0f} days ago"
+                for d in _col(X, "days_since_last_event")]
+    if signal == "tenure":
+        return [f"signed up {_n(d)} days ago" for d in _col(X, "account_age_days", "tenure_days",
+                                                           "days_since_first_event")]
+    if signal == "company_size":
+        return [f"{_n(a)} employees" for a in _col(X, "employees")]
+    if signal == "team_size":
+        return [f"{_n(a)} users in total" for a in _col(X, "users_total")]
+    if signal == "work_email":
+        return ["work-email share unknown" if np.isnan(v) else f"{v:.0%} of users on a work email"
+                for v in _col(X, "work_email_share", "work_email")]
+    if signal == "buyer":
+        return ["no user with a buyer title (VP, head of, director, founder, ...)"
+                if not (n > 0) else f"{_n(n)} user(s) with a buyer title"
+                for n in _col(X, "buyer_title_users", "buyer_title")]
+    if signal in ("industry", "segment", "country"):
+        cols = list(C.columns)
+        values = X[cols].to_numpy(float)
+        names = np.array([c[len(signal) + 1:].replace("_", " ") for c in cols] + ["other"])
+        hot = np.where((values == 1).any(axis=1), (values == 1).argmax(axis=1), len(cols))
+        return [f"{signal}: {v}" for v in names[hot]]
+    windowed = [c for c in C.columns if _WINDOWED.match(c)]
+    if windowed:
+        pick = np.abs(C[windowed].to_numpy(float)).argmax(axis=1)
+        days = np.array([int(_WINDOWED.match(c).group(2)) for c in windowed])[pick]
+        counts = X[windowed].to_numpy(float)[np.arange(len(X)), pick]
+        return [phrase(signal, n, d) for n, d in zip(counts, days)]
+    col = C.columns[0]
+    return [f"{col.replace('_', ' ')}: {_n(v)}" for v in _col(X, col)]

@@ -1,0 +1,256 @@
+"""Scoring: one call from a saved model (file or MLflow URI) to the list sales works from.
+
+``Scorer.load(path_or_uri).score(config, as_of=...)`` builds the features with the same
+code as training (events strictly before ``as_of``; default: the day after the last
+event, so every event counts), refuses a feature set that differs from the model's,
+and returns one row per scored entity: ``probability``, ``percentile``, the model's
+``tier`` (intent by ``tiers.method`` x ICP fit), the rules' ``funnel``, the playbook's
+``motion``, three ``reason_*`` sentences and ``model_version``. No entity is lost:
+whoever is not scored is listed with the reason (no events before as_of, created
+after it, already a customer, a user on a free-mail or unknown domain).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import PqlmlError
+from .model import Model, capacity_cutpoint, feature_columns, model_tiers
+
+__all__ = ["Scorer", "SCORE_COLUMNS", "default_as_of"]
+
+SCORE_COLUMNS = ("as_of", "probability", "percentile", "tier", "funnel", "motion", "reason_1",
+                 "reason_2", "reason_3", "model_version")
+_URI = re.compile(r"^(models|runs|mlflow-artifacts):/")
+
+
+def default_as_of(project) -> pd.Timestamp:
+    """The day after the last event (UTC midnight): every event is before it."""
+    return project.data_end.tz_convert("UTC").normalize() + pd.Timedelta(days=1)
+
+
+@dataclass
+class Scorer:
+    """A pqlml model ready to score, and where it came from (``model_version``)."""
+
+    model: Model
+    version: str
+
+    @classmethod
+    def load(cls, source) -> "Scorer":
+        """A model file written by ``pqlml train`` / ``retrain``, or an MLflow model URI
+        (``models:/pqlml@champion``, ``models:/pqlml/3``, ``runs:/<id>/pyfunc``) of a
+        model pqlml logged."""
+        text = str(source)
+        if _URI.match(text):
+            return cls(*_from_mlflow(text))
+        path = Path(text)
+        if not path.exists():
+            raise PqlmlError(f"No model at {path}. Fix: pass a file written by `pqlml train` "
+                             "or an MLflow URI such as models:/pqlml@champion.")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        return cls(Model.load(path), f"{path.name}@{digest}")
+
+    def score(self, data, *, as_of=None, features: pd.DataFrame | None = None,
+              with_not_scored: bool = False):
+        """Scores at ``as_of`` for every eligible entity of ``data`` (a config, its path
+        or an open project), best first. ``features``: an already built feature table for
+        that as_of (``build_features`` output). With ``with_not_scored``, returns
+        ``(scores, not_scored)``."""
+        from .project import build_features, open_project
+
+        project = open_project(data)
+        entity = self.model.trained_on.get("entity", project.config.project.entity)
+        key = "account_id" if entity == "account" else "user_id"
+        if features is not None:
+            dates = pd.to_datetime(features["as_of"], utc=True).unique()
+            if len(dates) != 1 or (as_of is not None and pd.Timestamp(dates[0]) != _utc(as_of)):
+                raise PqlmlError(f"The features table holds as_of {', '.join(str(d.date()) for d in dates[:5])}"
+                                 f"; scoring needs exactly one{'' if as_of is None else f' ({as_of})'}. "
+                                 "Fix: pass build_features(config, as_of=[DATE]).")
+            as_of = dates[0]
+        as_of = _utc(default_as_of(project) if as_of is None else as_of)
+        X = build_features(project, as_of=[as_of.date()], entity=entity) if features is None \
+            else features
+        self.check(X)
+        X = X.reset_index(drop=True)
+        gone = _not_scored(project, X, key, entity, as_of)
+        X = X[~X[key].isin(gone[key])].reset_index(drop=True)
+        scores = self._score_rows(project, X, key, entity)
+        if with_not_scored:
+            return scores, gone
+        return scores
+
+    def check(self, X: pd.DataFrame) -> None:
+        """The schema guard: the feature columns must be exactly the model's."""
+        have = feature_columns(X)
+        missing = [f for f in self.model.features if f not in X.columns]
+        extra = [f for f in have if f not in set(self.model.features)]
+        if missing or extra:
+            def show(cols):
+                return ", ".join(cols[:15]) + (f" ... ({len(cols)} in all)" if len(cols) > 15 else "")
+            raise PqlmlError(
+                f"The features differ from those model {self.version} was trained on: "
+                + (f"missing {show(missing)}" if missing else "")
+                + ("; " if missing and extra else "") + (f"extra {show(extra)}" if extra else "")
+                + ". Fix: build features with the training config (the same [features] events, "
+                  "windows and counts), or retrain the model on the current definitions.")
+
+    def _score_rows(self, project, X: pd.DataFrame, key: str, entity: str) -> pd.DataFrame:
+        from .explain import reasons
+
+        p = self.model.predict(X) if len(X) else np.array([])
+        out = X[[key, "as_of"]].copy()
+        if entity == "account" and "accounts" in project.tables:
+            domains = project.tables["accounts"].select("account_id", "domain").to_pyarrow()
+            out = out.merge(domains.to_pandas().astype({"account_id": str}), on="account_id",
+                            how="left")[["account_id", "domain", "as_of"]]
+        out["probability"] = p
+        out["percentile"] = (pd.Series(p).rank(method="max", pct=True) * 100).round(1).to_numpy()
+        tiers = _tiers(project, X, p, entity)
+        for col in ("tier", "funnel", "motion"):
+            out[col] = tiers[col].to_numpy()
+        out = pd.concat([out, reasons(self.model, X)], axis=1)
+        out["model_version"] = self.version
+        # best first; ties (and floating-point near-ties: DuckDB's parallel float sums may
+        # differ in the last bit between runs) broken by the key, so the order is reproducible
+        order = pd.DataFrame({"p": -out.probability.round(12), "k": out[key].astype(str)})
+        return out.loc[order.sort_values(["p", "k"]).index].reset_index(drop=True)
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _from_mlflow(uri: str) -> tuple[Model, str]:
+    import mlflow
+
+    from .model._pyfunc import PqlmlPyfunc
+    from .track import tracking_errors, use_store
+
+    with tracking_errors(f"loading {uri}"):
+        use_store()
+        try:
+            pyfunc = mlflow.pyfunc.load_model(uri)
+        except mlflow.exceptions.MlflowException as err:
+            raise PqlmlError(f"MLflow has no model at {uri} ({' '.join(str(err).split())[:200]}). "
+                             "Fix: check the name and alias/version (`pqlml retrain` registers "
+                             "models:/<model.registered_name>@champion).") from err
+        inner = pyfunc.unwrap_python_model() if hasattr(pyfunc, "unwrap_python_model") else None
+        if not isinstance(inner, PqlmlPyfunc):
+            raise PqlmlError(f"{uri} is not a pqlml model (flavour "
+                             f"{type(inner).__name__ if inner is not None else 'not a python model'}). "
+                             "Fix: pass a model logged by `pqlml train` or `pqlml retrain`.")
+        version = uri
+        m = re.match(r"^models:/([^/@]+)(?:@(.+)|/(\d+))$", uri)
+        if m:
+            from mlflow.tracking import MlflowClient
+            client = MlflowClient()
+            name, alias, number = m.groups()
+            number = client.get_model_version_by_alias(name, alias).version if alias else number
+            version = f"{name}/{number}"
+    return inner.model, version
+
+
+def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Entities of the input without a score, and why; one row each."""
+    rows = []
+    no_events = X[key][X["days_since_last_event"].isna()] if "days_since_last_event" in X else []
+    rows += [(e, None, "no_events", "no product events before as_of") for e in no_events]
+    spined = set(X[key])
+    if entity == "account":
+        if "accounts" in project.tables:
+            a = project.tables["accounts"].select("account_id", "created_at").to_pyarrow().to_pandas()
+            late = a[~a.account_id.astype(str).isin(spined)]
+            rows += [(str(r.account_id), None, "created_after_as_of", f"created {pd.Timestamp(r.created_at).date()}, "
+                      "on or after as_of") for r in late.itertuples()]
+        rows += _customers(project, spined, as_of)
+        if project.users is not None:
+            u = project.users.filter(project.users.account_id.isnull()).select(
+                "user_id", "email_domain", "is_free_mail").to_pyarrow().to_pandas()
+            rows += [(None, r.user_id, *_orphan_reason(r)) for r in u.itertuples()]
+    else:
+        if "users" in project.tables:
+            u = project.tables["users"].select("user_id", "signup_at").to_pyarrow().to_pandas()
+            late = u[~u.user_id.astype(str).isin(spined)]
+            rows += [(str(r.user_id), None, "created_after_as_of", f"signed up {pd.Timestamp(r.signup_at).date()}, "
+                      "on or after as_of") for r in late.itertuples()]
+        rows += _customers(project, spined, as_of, entity="user")
+    out = pd.DataFrame(rows, columns=[key, "user_id" if entity == "account" else "_", "code", "reason"])
+    out = out.drop(columns="_", errors="ignore").drop_duplicates(subset=[key], keep="first") \
+        if entity == "user" else out
+    if entity == "account":
+        # an account both without events and already a customer: listed once, first reason
+        keyed = out[out.account_id.notnull()].drop_duplicates("account_id")
+        out = pd.concat([keyed, out[out.account_id.isnull()]], ignore_index=True)
+    # a stable order (DuckDB's group-by order is not): by reason, then by id
+    order = {c: i for i, c in enumerate(("no_events", "created_after_as_of", "customer", "free_mail",
+                                         "unmatched_domain", "no_domain"))}
+    ids = out[key].fillna(out["user_id"] if "user_id" in out else "").astype(str)
+    out = out.assign(_o=out.code.map(order), _k=ids).sort_values(["_o", "_k"])
+    return out.drop(columns=["_o", "_k"]).reset_index(drop=True)
+
+
+def _orphan_reason(r) -> str:
+    if r.email_domain is None or pd.isna(r.email_domain):
+        return "no_domain", "user without an email domain or account id: belongs to no account"
+    if r.is_free_mail:
+        return ("free_mail", f"user on a free-mail domain ({r.email_domain}): free mail never "
+                "forms an account")
+    return "unmatched_domain", f"user on {r.email_domain}, which matches no account in the accounts table"
+
+
+def _customers(project, spined: set, as_of: pd.Timestamp, entity: str = "account") -> list:
+    if "outcomes" not in project.tables:
+        return []
+    key = "account_id" if entity == "account" else "user_id"
+    o = project.tables["outcomes"]
+    if key not in o.columns:
+        return []
+    conv = o.filter((o.outcome == "conversion") & (o.ts <= as_of.to_pydatetime()))
+    first = conv.group_by(key).aggregate(first=conv.ts.min()).to_pyarrow().to_pandas()
+    first = first[first[key].astype(str).isin(spined)]
+    return [(str(getattr(r, key)), None, "customer", f"already a customer (converted {pd.Timestamp(r.first).date()})")
+            for r in first.itertuples()]
+
+
+def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame:
+    """The model's tier (intent by tiers.method x fit), the rules' funnel and the motion."""
+    from .model import precision_cutpoint
+    from .rules import Rule, fit_flags, funnel_of, motion_for, with_attributes
+
+    cfg = project.config
+    out = pd.DataFrame(index=X.index)
+    if not len(X):
+        return out.assign(tier=[], funnel=[], motion=[])
+    frame = with_attributes(X, project) if entity == "account" else X
+    fit = fit_flags(frame, cfg.fit)["fit"]
+    method = cfg.tiers.method
+    if method == "capacity":
+        cut = capacity_cutpoint(p, min(cfg.capacity.per_period, len(p)))
+    elif method == "precision":
+        # calibrated probabilities are expected rates: the lowest cutpoint whose flagged
+        # set is expected to convert at the target (no labels needed at scoring time)
+        cut = precision_cutpoint(p, p, cfg.tiers.precision_target)
+    elif cfg.tiers.intent_rule and entity == "account":
+        flagged = int(Rule.parse(cfg.tiers.intent_rule, cfg.rules[cfg.tiers.intent_rule])
+                      .evaluate(frame).sum())
+        cut = capacity_cutpoint(p, flagged)
+    else:                        # no rule, or a user model (the rules are about accounts)
+        cut = capacity_cutpoint(p, min(cfg.capacity.per_period, len(p)))
+    out["tier"] = model_tiers(pd.Series(p, index=X.index), fit, cutpoint=cut).to_numpy()
+    try:
+        out["funnel"] = funnel_of(frame, fit, cfg.funnels).to_numpy()
+    except PqlmlError:           # funnel rules use account features a user model lacks
+        out["funnel"] = pd.NA
+    segment = frame["segment"] if "segment" in frame else pd.Series(pd.NA, index=X.index)
+    out["motion"] = [motion_for(t, s, cfg.playbook.complexity, cfg.playbook.motions)
+                     for t, s in zip(out.tier, segment.astype("object"))]
+    return out

@@ -1,0 +1,236 @@
+"""Scoring: saved == in memory, exact reasons, leak-free, nobody lost, schema guard, CLI."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from pqlml.cli import main
+from pqlml.errors import PqlmlError
+from pqlml.explain import contributions, reasons, signal_contributions
+from pqlml.model import fit_snapshots
+from pqlml.project import build_features, open_project
+from pqlml.score import SCORE_COLUMNS, Scorer
+from pqlml.simulate import simulate
+
+AS_OF = "2024-11-01"
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory):
+    root = tmp_path_factory.mktemp("score")
+    sim = simulate(n_accounts=1_200, seed=8, out=root / "sim", months=12)
+    models = {}
+    for kind in ("logistic", "gradient_boosting"):
+        model, _ = fit_snapshots(sim.config, kind=kind)
+        models[kind] = model
+        model.save(root / f"{kind}.joblib")
+    return sim.config, models, root
+
+
+def logit(p):
+    return np.log(p / (1 - p))
+
+
+def test_scores_from_a_saved_model_equal_the_in_memory_model(company):
+    config, models, root = company
+    for kind, model in models.items():
+        saved = Scorer.load(root / f"{kind}.joblib").score(config, as_of=AS_OF)
+        memory = Scorer(model, "in-memory").score(config, as_of=AS_OF)
+        assert list(saved.columns) == ["account_id", "domain", *SCORE_COLUMNS]
+        pd.testing.assert_frame_equal(saved.drop(columns="model_version"),
+                                      memory.drop(columns="model_version"))
+        assert saved.model_version.iloc[0].startswith(f"{kind}.joblib@")
+        X = build_features(config, as_of=AS_OF).set_index("account_id").loc[saved.account_id]
+        assert saved.probability.to_numpy() == pytest.approx(model.predict(X), rel=1e-12)
+
+
+def test_logistic_reasons_sum_with_the_intercept_to_the_log_odds(company):
+    config, models, _ = company
+    model = models["logistic"]
+    X = build_features(config, as_of=AS_OF)
+    C, base, exact = contributions(model, X)
+    assert exact and list(C.columns) == model.features
+    p = model.predict(X)
+    assert base + C.sum(axis=1).to_numpy() == pytest.approx(logit(p), abs=1e-9)
+    # independently: the pipeline's own decision function, through the Platt curve
+    pipe, curve = model.estimator.base, model.estimator.calibrator.curve
+    raw = pipe.decision_function(X[model.features])
+    assert base + C.sum(axis=1).to_numpy() == pytest.approx(
+        curve.coef_[0, 0] * raw + curve.intercept_[0], abs=1e-9)
+    G = signal_contributions(model, X, C)
+    assert G.sum(axis=1).to_numpy() == pytest.approx(C.sum(axis=1).to_numpy(), abs=1e-9)
+    assert G.shape[1] < len(model.features) / 2                # windows summed to signals
+    assert {"active_users", "activity", "industry", "segment", "task_created"} <= set(G.columns)
+
+
+def test_boosting_reasons_are_shap_values_that_add_up(company):
+    config, models, _ = company
+    model = models["gradient_boosting"]
+    X = build_features(config, as_of=AS_OF).head(300)
+    C, base, exact = contributions(model, X)
+    assert exact
+    assert base + C.sum(axis=1).to_numpy() == pytest.approx(logit(model.predict(X)), abs=1e-6)
+
+
+def test_reasons_are_sentences_with_direction_and_value(company):
+    config, models, _ = company
+    model = models["logistic"]
+    X = build_features(config, as_of=AS_OF)
+    R = reasons(model, X)
+    G = signal_contributions(model, X)
+    top = G.abs().idxmax(axis=1)
+    assert (R.reason_1.str[:2].isin(["+ ", "- "])).all()
+    # the strongest signal's sentence, and its sign, for an account led by active users
+    i = int(np.flatnonzero((top == "active_users").to_numpy())[0])
+    row = X.iloc[i]
+    sign = "+" if G.active_users.iloc[i] >= 0 else "-"
+    assert R.reason_1.iloc[i] == (f"{sign} {row.active_users_30d:,.0f} active users in the last 30 "
+                                  f"days ({row.active_users_prev_30d:,.0f} a month earlier)")
+    # reason_1 is never weaker than reason_2
+    strength = {s: G[s].abs() for s in G.columns}
+    assert all(strength[a].iloc[k] >= strength[b].iloc[k] for k, (a, b) in
+               enumerate(zip(G.abs().apply(lambda r: r.nlargest(2).index[0], axis=1),
+                             G.abs().apply(lambda r: r.nlargest(2).index[1], axis=1))))
+
+
+def test_events_after_as_of_change_no_score(company, tmp_path):
+    config, models, _ = company
+    later = tmp_path / "later"
+    shutil.copytree(config.parent, later)
+    events = pd.read_parquet(later / "events.parquet")
+    cut = pd.Timestamp(AS_OF, tz="UTC")
+    after = events[events.ts >= cut - pd.Timedelta(days=40)].copy()
+    after["ts"] = cut + pd.Timedelta(hours=1) + (after.ts - after.ts.min())     # all after as_of
+    after["event_id"] = after.event_id + 10**9
+    pd.concat([events, after]).to_parquet(later / "events.parquet")
+    scorer = Scorer(models["logistic"], "m")
+    a, gone_a = scorer.score(config, as_of=AS_OF, with_not_scored=True)
+    b, gone_b = scorer.score(later / config.name, as_of=AS_OF, with_not_scored=True)
+    assert len(after) > 1_000
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(gone_a, gone_b)
+
+
+def test_every_account_and_orphan_user_is_scored_or_listed(company, tmp_path):
+    config, models, _ = company
+    data = tmp_path / "data"
+    shutil.copytree(config.parent, data)
+    accounts = pd.read_parquet(data / "accounts.parquet")
+    quiet = accounts.iloc[[0]].assign(account_id="a_quiet", domain="quiet-example.io",
+                                      created_at=pd.Timestamp("2024-01-05", tz="UTC"))
+    pd.concat([accounts, quiet]).to_parquet(data / "accounts.parquet")   # no events, ever
+    as_of = "2024-06-01"
+    scores, gone = Scorer(models["logistic"], "m").score(data / config.name, as_of=as_of,
+                                                         with_not_scored=True)
+    accounts = set(pd.read_parquet(data / "accounts.parquet").account_id)
+    listed = set(gone.account_id.dropna())
+    assert set(scores.account_id) | listed == accounts and not set(scores.account_id) & listed
+    assert len(gone.account_id.dropna()) == len(listed)                 # each listed once
+    codes = gone.set_index("account_id").code
+    assert codes["a_quiet"] == "no_events"
+    created = pd.read_parquet(data / "accounts.parquet").set_index("account_id").created_at
+    assert set(codes[codes == "created_after_as_of"].index) == set(
+        created[created >= pd.Timestamp(as_of, tz="UTC")].index) - {"a_quiet"}
+    outcomes = pd.read_parquet(data / "outcomes.parquet")
+    conv = outcomes[(outcomes.outcome == "conversion") & (outcomes.ts <= pd.Timestamp(as_of, tz="UTC"))]
+    assert set(codes[codes == "customer"].index) == set(conv.account_id)
+    users = open_project(data / config.name).users.execute()
+    orphans = users[users.account_id.isnull()]
+    assert set(gone.user_id.dropna()) == set(orphans.user_id) and len(orphans) > 0
+    assert gone.loc[gone.user_id.notnull(), "code"].isin(["free_mail", "no_domain",
+                                                          "unmatched_domain"]).all()
+
+
+def test_schema_guard_lists_missing_and_extra_columns(company, tmp_path):
+    config, models, root = company
+    scorer = Scorer.load(root / "logistic.joblib")
+    X = build_features(config, as_of=AS_OF)
+    bad = X.drop(columns=["events_30d", "active_users_30d"]).assign(new_signal_30d=1)
+    with pytest.raises(PqlmlError, match=r"missing events_30d, active_users_30d; extra "
+                                         r"new_signal_30d\. Fix: build features with the training"):
+        scorer.score(config, as_of=AS_OF, features=bad)
+    (tmp_path / "x.joblib").write_bytes(b"not a model")
+    with pytest.raises(PqlmlError, match=r"x\.joblib is not a pqlml model"):
+        Scorer.load(tmp_path / "x.joblib")
+    with pytest.raises(PqlmlError, match=r"No model at .*nowhere\.joblib"):
+        Scorer.load(tmp_path / "nowhere.joblib")
+
+
+def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_path, capsys):
+    config, _, root = company
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--config", str(config), "--model", str(root / "logistic.joblib"),
+                 "--out", str(out)]) == 0
+    scores = pd.read_csv(out)
+    gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
+    assert list(scores.columns) == ["account_id", "domain", *SCORE_COLUMNS]
+    assert scores.as_of.nunique() == 1 and scores.as_of.iloc[0].startswith("2024-12-30")
+    assert len(scores) + gone.account_id.notna().sum() == 1_200
+    printed = capsys.readouterr().out
+    assert f"scored {len(scores):,} accounts" in printed and "Tier 1 at 2024-12-30" in printed
+
+    # a warehouse config: the same tables in a DuckDB file, scores written back as a table
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as db:
+        for t in ("events", "users", "accounts", "outcomes"):
+            db.execute(f"CREATE TABLE {t} AS SELECT * FROM read_parquet('{config.parent / t}.parquet')")
+    text = config.read_text().replace('root = "."', f'root = "."\nconnection = "duckdb:///{wh}"')
+    for t in ("events", "users", "accounts", "outcomes"):
+        text = text.replace(f'source = "{t}.parquet"', f'source = "{t}"')
+    (tmp_path / "wh.toml").write_text(text.replace('root = "."', f'root = "{config.parent}"'))
+    assert main(["score", "--config", str(tmp_path / "wh.toml"), "--model",
+                 str(root / "logistic.joblib"), "--to-table", "pqa_scores"]) == 0
+    with duckdb.connect(str(wh), read_only=True) as db:
+        back = db.sql("SELECT * FROM pqa_scores ORDER BY probability DESC").to_arrow_table().to_pandas()
+        n_gone = db.execute("SELECT count(*) FROM pqa_scores_not_scored").fetchone()[0]
+    assert back.probability.to_numpy() == pytest.approx(scores.probability.to_numpy())
+    assert n_gone == len(gone)
+    assert main(["score", "--config", str(config), "--model", str(root / "logistic.joblib"),
+                 "--to-table", "t"]) == 2
+    assert "--to-table writes into the configured database" in capsys.readouterr().err
+
+
+def test_scorer_loads_the_registered_champion(company, tmp_path, monkeypatch):
+    import mlflow
+
+    config, _, root = company
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "m.joblib")]) == 0
+    from_registry = Scorer.load("models:/pqlml@champion")
+    assert from_registry.version == "pqlml/1"
+    a = from_registry.score(config, as_of=AS_OF)
+    b = Scorer.load(tmp_path / "m.joblib").score(config, as_of=AS_OF)
+    pd.testing.assert_frame_equal(a.drop(columns="model_version"), b.drop(columns="model_version"))
+    with pytest.raises(PqlmlError, match=r"MLflow has no model at models:/pqlml@nope"):
+        Scorer.load("models:/pqlml@nope")
+
+    class Other(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input: pd.DataFrame) -> pd.DataFrame:
+            return model_input
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="other", python_model=Other(), pip_requirements=[])
+    with pytest.raises(PqlmlError, match=r"is not a pqlml model \(flavour Other\)"):
+        Scorer.load(info.model_uri)
+
+
+def test_a_user_level_model_scores_users(company, tmp_path):
+    config, _, _ = company
+    user_cfg = tmp_path / "users.toml"
+    user_cfg.write_text(config.read_text().replace('entity = "account"', 'entity = "user"')
+                        .replace('root = "."', f'root = "{config.parent}"'))
+    model, _ = fit_snapshots(user_cfg, kind="logistic")
+    scores, gone = Scorer(model, "m").score(user_cfg, as_of=AS_OF, with_not_scored=True)
+    assert scores.columns[0] == "user_id" and scores.user_id.is_unique
+    users = pd.read_parquet(config.parent / "users.parquet")
+    assert set(scores.user_id) | set(gone.user_id) == set(users.user_id)
+    assert not set(scores.user_id) & set(gone.user_id)
+    assert scores.tier.isin(["tier_1", "tier_2", "tier_3", "self_serve"]).all()
+    assert (scores.reason_1.str[:2].isin(["+ ", "- "])).all()
