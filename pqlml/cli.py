@@ -24,6 +24,10 @@ def _simulate(args) -> None:
     counts = ", ".join(f"{v:,} {k}" for k, v in result.counts.items())
     Console(stderr=True).print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
                                f"config {result.config}")
+    if args.export:
+        from .simulate._export import export_company
+        config = export_company(result.out, args.export, result.out / args.export)
+        Console(stderr=True).print(f"exported as {args.export} to {config.parent}; config {config}")
 
 
 def _validate(args) -> None:
@@ -331,6 +335,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.add_argument("--months", type=int, default=18, help="length of the event log")
+    s.add_argument("--export", choices=("segment", "amplitude", "mixpanel"),
+                   help="also write the company as this vendor's export, with a config reading it")
     s.set_defaults(func=_simulate)
 
     s = sub.add_parser("features", help="point-in-time features, one row per entity and as_of")

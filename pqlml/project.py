@@ -72,7 +72,8 @@ def open_project(config) -> Project:
     events = account_events(tables["events"], users, report=report)
     span = tables["events"].aggregate(lo=ibis._.ts.min(), hi=ibis._.ts.max()).execute().iloc[0]
     if pd.isna(span["lo"]):
-        raise PqlmlError(f"The events table ({config.data.events.source}) has no rows: "
+        where = (config.data.events or config.data.export).source
+        raise PqlmlError(f"The events table ({where}) has no rows: "
                          "there is nothing to build features from.")
     return Project(config, con, tables, users, events, report, span["lo"], span["hi"])
 

@@ -281,9 +281,17 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
     >>> [(f.kind, f.rows) for f in report.findings]
     [('naive_timestamps_assumed_utc', 2), ('duplicate_events', 1)]
     """
-    _source(data, "events")
+    if data.export is None:
+        _source(data, "events")
     con = connect(data) if con is None else _use_utc(con)
     report = ValidationReport() if report is None else report
-    tables = {name: canonical_table(con, data, name, report)
-              for name in TABLES if getattr(data, name) is not None}
+    tables = {}
+    if data.export is not None:
+        from .readers import read_export
+        where = f"{data.export.format} export {data.export.source}"
+        for name, t in read_export(con, data.export, Path(data.root), report).items():
+            report.files[name] = where
+            tables[name] = validate_table(t, name, file=where, report=report)
+    tables |= {name: canonical_table(con, data, name, report)
+               for name in TABLES if getattr(data, name) is not None}
     return con, tables, report

@@ -62,7 +62,9 @@ def data_fingerprint(project) -> dict:
     """Per configured table: its source, row count and, for files, their SHA-256."""
     out = {}
     for name, table in project.tables.items():
-        source = getattr(project.config.data, name).source
+        data = project.config.data
+        table_source = getattr(data, name)
+        source = table_source.source if table_source is not None else data.export.source
         entry = {"source": source, "rows": int(table.count().execute())}
         files = sorted(Path(p) for p in _glob(project.config.resolve(source)))
         if files and not project.config.data.connection:

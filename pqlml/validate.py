@@ -157,7 +157,8 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
     report = ValidationReport() if report is None else report
     _check_columns(ctx, t.columns)
     parsed = {c: _parse(ctx, t[c], TABLES[name].kinds[c]) for c in t.columns}
-    counts = _run(ctx, t.aggregate(**_metrics(t, name, parsed)))[0]
+    # sums over an empty table are null, not 0
+    counts = {k: 0 if v is None else v for k, v in _run(ctx, t.aggregate(**_metrics(t, name, parsed)))[0].items()}
     problems = _problems(ctx, t, parsed, counts)
     if problems:
         raise DataError("\n".join(problems))

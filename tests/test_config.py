@@ -238,7 +238,7 @@ def test_wrong_type_message_is_exact(tmp_path):
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
-     r"root, connection, events, users, accounts, outcomes, leads\."),
+     r"root, connection, export, events, users, accounts, outcomes, leads\."),
     ("[data.users]\nsource = 'u.csv'\nsorce = 'x'\n",
      r"Unknown key 'data\.users\.sorce'.*Did you mean 'data\.users\.source'"),
     ("[data.users]\nsource = 'u.csv'\n[data.users.columns]\nemial = 'mail'\n",
@@ -457,7 +457,8 @@ def test_events_table_is_required(tmp_path, text):
         load_config(path)
     message = str(info.value)
     assert str(path.resolve()) in message
-    assert message.endswith('Fix: add\n[data.events]\nsource = "events.parquet"')
+    assert 'Fix: add\n[data.events]\nsource = "events.parquet"\n' in message
+    assert message.endswith('[data.export]\nformat = "segment"\nsource = "segment-logs/**/*.gz"')
 
 
 def test_random_corruption_only_raises_config_error(tmp_path):

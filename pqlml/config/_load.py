@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from ..errors import ConfigError
 from ..schema import TABLES
 from ._model import (CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
-                     FeaturesConfig, FitConfig, ModelConfig, RetrainConfig, DriftConfig,
+                     FeaturesConfig, FitConfig, ModelConfig, RetrainConfig, DriftConfig, ExportConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 
@@ -77,9 +77,11 @@ def load_config(path: str | Path) -> Config:
     """
     path = Path(path).expanduser().resolve()
     cfg = config_from_dict(_read_toml(path), path.parent, path)
-    if cfg.data.events is None:
+    if cfg.data.events is None and cfg.data.export is None:
         raise ConfigError(f"No [data.events] table in {path}: pqlml needs to know where the "
-                          'product events are. Fix: add\n[data.events]\nsource = "events.parquet"')
+                          'product events are. Fix: add\n[data.events]\nsource = "events.parquet"\n'
+                          'or, for a Segment / Amplitude / Mixpanel export,\n[data.export]\n'
+                          'format = "segment"\nsource = "segment-logs/**/*.gz"')
     return cfg
 
 
@@ -277,6 +279,18 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "test_periods": ("a positive integer (as_of dates tested)", "test_periods = 6", _POS_INT),
         "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT),
         "registered_name": ("a non-empty string", 'registered_name = "pqlml"', _when(_is_text))},
+    ExportConfig: {
+        "format": _choice("format", ("segment", "amplitude", "mixpanel")),
+        "source": ("a non-empty file path or glob (relative to data.root; ** allowed)",
+                   'source = "segment-logs/**/*.gz"', _when(_is_text)),
+        "group_key": ("a non-empty string (the group type naming the account)",
+                      'group_key = "company_id"', _when(_is_text)),
+        "people": ("a file path or glob of Mixpanel user profiles, or \"\"", 'people = "people.json"', _STR),
+        "groups": ("a file path or glob of Mixpanel group profiles, or \"\"", 'groups = "groups.json"', _STR),
+        "signup_event": ("an event name, or \"\" for each user's first event",
+                         'signup_event = "signed_up"', _STR),
+        "max_reject_rate": ("a number from 0 to 1", "max_reject_rate = 0.01",
+                            _when(lambda v: _is_number(v) and 0 <= v <= 1, float))},
     RetrainConfig: {
         "metric": _choice("metric", ("captured_at_capacity", "pr_auc", "roc_auc", "brier",
                                      "log_loss")),
@@ -351,12 +365,31 @@ _NESTED = {"counts": _build_counts, "motions": _build_motions}
 
 def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
     raw = _table(raw, "data", src)
-    _check_keys(raw, ("root", "connection", *TABLES), "data", src)
+    _check_keys(raw, ("root", "connection", "export", *TABLES), "data", src)
     specs = _SPECS[DataConfig]
     kw = {k: _convert(specs[k], raw[k], f"data.{k}", src) for k in specs if k in raw}
     kw["root"] = (base_dir / Path(kw.get("root", ".")).expanduser()).resolve()
     kw.update({name: _build_table(name, raw[name], src) for name in TABLES if name in raw})
+    if "export" in raw:
+        kw["export"] = _build_export(raw["export"], src)
+        clash = [t for t in ("events", "users", "accounts") if t in raw]
+        if clash:
+            raise ConfigError(f"[data.export] in {src} provides events, users and accounts, so "
+                              f"[data.{clash[0]}] cannot be set as well. Fix: remove "
+                              f"[data.{clash[0]}] (outcomes and leads may stay), or remove "
+                              "[data.export].")
     return DataConfig(**kw)
+
+
+def _build_export(raw: Any, src: str) -> ExportConfig:
+    raw = _table(raw, "data.export", src)
+    specs = _SPECS[ExportConfig]
+    _check_keys(raw, tuple(specs), "data.export", src)
+    for key in ("format", "source"):
+        if key not in raw:
+            raise ConfigError(f"[data.export] in {src} needs '{key}'. Fix: e.g. format = "
+                              '"segment" and source = "segment-logs/**/*.gz".')
+    return ExportConfig(**{k: _convert(specs[k], v, f"data.export.{k}", src) for k, v in raw.items()})
 
 
 def _build_table(name: str, raw: Any, src: str) -> TableSource:

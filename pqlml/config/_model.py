@@ -28,9 +28,23 @@ class TableSource:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """A product-analytics export read by :mod:`pqlml.readers` (``[data.export]``)."""
+
+    format: str
+    source: str
+    group_key: str = "company_id"
+    people: str = ""
+    groups: str = ""
+    signup_event: str = "signed_up"
+    max_reject_rate: float = 0.01
+
+
+@dataclass(frozen=True)
 class DataConfig:
     root: Path = Path(".")
     connection: str = ""
+    export: ExportConfig | None = None
     events: TableSource | None = None
     users: TableSource | None = None
     accounts: TableSource | None = None

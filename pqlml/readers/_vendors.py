@@ -1,0 +1,184 @@
+"""Each vendor's lines -> one "calls" shape, parsed by DuckDB's JSON functions.
+
+A call is one of: ``event`` (a product event), ``identify`` (a user's traits or an
+anonymous -> user link), ``group`` (a user's membership in an account, with the
+account's traits) or ``ignored`` (valid but not used, e.g. Segment page calls).
+Columns: :data:`COLUMNS` (``user_created``: when the user's account was created, e.g.
+Segment's ``createdAt`` trait; ``created_at``: when the company account was). ``reject`` names why
+a line cannot be used (malformed_json, not_an_object, unknown_shape, missing_fields,
+unparseable_time); such lines are counted and reported, never used.
+
+The field names are the vendors' documented ones: Segment's Spec (track / identify /
+group with ``userId``, ``anonymousId``, ``groupId``, ``traits``, ``timestamp``),
+Amplitude's Export API (``event_type``, ``user_id``, ``device_id``, ``amplitude_id``,
+``event_time`` as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC, ``groups``, ``group_properties``,
+``user_properties``, ``$insert_id``) and Mixpanel's raw export (``event``,
+``properties.time`` in epoch seconds or milliseconds, ``distinct_id``,
+``$device_id``, ``$user_id``, ``$insert_id``, group keys as event properties).
+"""
+
+from __future__ import annotations
+
+__all__ = ["segment_sql", "amplitude_sql", "mixpanel_sql", "mixpanel_profiles_sql", "COLUMNS"]
+
+COLUMNS = ("file", "line", "kind", "ts", "user_id", "anon_id", "event", "group_id", "email",
+           "title", "user_created", "domain", "employees", "industry", "country", "segment",
+           "created_at", "msg_id", "reject")
+
+_PARSED = """
+    SELECT file, line, raw, json_valid(raw) AS ok,
+           CASE WHEN json_valid(raw) THEN CAST(raw AS JSON) END AS j
+    FROM {lines}
+"""
+
+
+def _key(name: str) -> str:
+    return '"' + name.replace('"', '') + '"'
+
+
+def _first(j: str, path: str) -> str:
+    """A JSON value that may be a string or a list of strings: the first string."""
+    return (f"CASE WHEN json_type({j}, '{path}') = 'ARRAY' THEN json_extract_string({j}, '{path}[0]') "
+            f"ELSE json_extract_string({j}, '{path}') END")
+
+
+def _reject(required: str, time_ok: str, shape_ok: str) -> str:
+    return f"""CASE WHEN NOT ok THEN 'malformed_json'
+                    WHEN json_type(j) <> 'OBJECT' THEN 'not_an_object'
+                    WHEN NOT ({shape_ok}) THEN 'unknown_shape'
+                    WHEN NOT ({required}) THEN 'missing_fields'
+                    WHEN NOT ({time_ok}) THEN 'unparseable_time' END"""
+
+
+def _domain(expr: str) -> str:
+    """``https://www.acme.io/about`` -> ``acme.io``."""
+    return (f"nullif(lower(regexp_replace(regexp_replace({expr}, '^[a-zA-Z]+://', ''), "
+            f"'^www\\.|[/:?#].*$', '', 'g')), '')")
+
+
+def segment_sql(lines: str) -> str:
+    """Segment Spec messages (the raw S3 archive: every call type, one JSON per line)."""
+    ts = "TRY_CAST(json_extract_string(j, '$.timestamp') AS TIMESTAMPTZ)"
+    kind = "json_extract_string(j, '$.type')"
+    created = ("TRY_CAST(coalesce(json_extract_string(j, '$.traits.createdAt'), "
+               "json_extract_string(j, '$.traits.created_at')) AS TIMESTAMPTZ)")
+    shape = f"{kind} IN ('track', 'identify', 'group', 'page', 'screen', 'alias')"
+    required = (f"(json_extract_string(j, '$.userId') IS NOT NULL OR json_extract_string(j, '$.anonymousId') IS NOT NULL)"
+                f" AND json_extract_string(j, '$.timestamp') IS NOT NULL"
+                f" AND ({kind} <> 'track' OR json_extract_string(j, '$.event') IS NOT NULL)"
+                f" AND ({kind} <> 'group' OR json_extract_string(j, '$.groupId') IS NOT NULL)")
+    return f"""
+    WITH p AS ({_PARSED.format(lines=lines)})
+    SELECT file, line,
+           CASE {kind} WHEN 'track' THEN 'event' WHEN 'identify' THEN 'identify'
+                       WHEN 'group' THEN 'group' ELSE 'ignored' END AS kind,
+           {ts} AS ts,
+           json_extract_string(j, '$.userId') AS user_id,
+           json_extract_string(j, '$.anonymousId') AS anon_id,
+           json_extract_string(j, '$.event') AS event,
+           json_extract_string(j, '$.groupId') AS group_id,
+           json_extract_string(j, '$.traits.email') AS email,
+           json_extract_string(j, '$.traits.title') AS title,
+           CASE WHEN {kind} = 'identify' THEN {created} END AS user_created,
+           {_domain("coalesce(json_extract_string(j, '$.traits.domain'), json_extract_string(j, '$.traits.website'))")} AS domain,
+           TRY_CAST(json_extract_string(j, '$.traits.employees') AS BIGINT) AS employees,
+           json_extract_string(j, '$.traits.industry') AS industry,
+           json_extract_string(j, '$.traits.country') AS country,
+           json_extract_string(j, '$.traits.segment') AS segment,
+           CASE WHEN {kind} = 'group' THEN {created} END AS created_at,
+           json_extract_string(j, '$.messageId') AS msg_id,
+           {_reject(required, f"{ts} IS NOT NULL", shape)} AS reject
+    FROM p"""
+
+
+def amplitude_sql(lines: str, group_key: str) -> str:
+    """Amplitude Export API rows (every row an event; ``$identify`` / ``$groupidentify``
+    rows carry properties only)."""
+    g = f"$.groups.{_key(group_key)}"
+    gid = _first("j", g)
+    gp = f"json_extract(j, '$.group_properties.{_key(group_key)}')"
+    ts = "TRY_CAST(json_extract_string(j, '$.event_time') AS TIMESTAMP)::TIMESTAMPTZ"
+    etype = "json_extract_string(j, '$.event_type')"
+    required = ("(json_extract_string(j, '$.user_id') IS NOT NULL OR json_extract_string(j, '$.device_id') IS NOT NULL)"
+                " AND json_extract_string(j, '$.event_time') IS NOT NULL")
+    account = f"json_extract({gp}, '$.' || to_json({gid})::VARCHAR)"
+    return f"""
+    WITH p AS ({_PARSED.format(lines=lines)})
+    SELECT file, line,
+           CASE WHEN {etype} LIKE '$%' THEN 'identify' ELSE 'event' END AS kind,
+           {ts} AS ts,
+           json_extract_string(j, '$.user_id') AS user_id,
+           coalesce(json_extract_string(j, '$.amplitude_id'), json_extract_string(j, '$.device_id')) AS anon_id,
+           {etype} AS event,
+           {gid} AS group_id,
+           coalesce(json_extract_string(j, '$.user_properties.email'),
+                    json_extract_string(j, '$.user_properties."$email"')) AS email,
+           json_extract_string(j, '$.user_properties.title') AS title,
+           TRY_CAST(json_extract_string(j, '$.user_creation_time') AS TIMESTAMP)::TIMESTAMPTZ AS user_created,
+           {_domain(f"coalesce(json_extract_string({account}, '$.domain'), json_extract_string({account}, '$.website'))")} AS domain,
+           TRY_CAST(json_extract_string({account}, '$.employees') AS BIGINT) AS employees,
+           json_extract_string({account}, '$.industry') AS industry,
+           json_extract_string({account}, '$.country') AS country,
+           json_extract_string({account}, '$.segment') AS segment,
+           TRY_CAST(json_extract_string({account}, '$.created_at') AS TIMESTAMPTZ) AS created_at,
+           json_extract_string(j, '$."$insert_id"') AS msg_id,
+           {_reject(required, f"{ts} IS NOT NULL", f"{etype} IS NOT NULL")} AS reject
+    FROM p"""
+
+
+def mixpanel_sql(lines: str, group_key: str) -> str:
+    """Mixpanel raw export events; ``time`` above 1e11 is milliseconds (newer exports),
+    else seconds. A ``$device:<id>`` distinct_id is an anonymous device."""
+    t = "TRY_CAST(json_extract_string(j, '$.properties.time') AS DOUBLE)"
+    ts = f"CASE WHEN {t} > 1e11 THEN to_timestamp({t} / 1000) ELSE to_timestamp({t}) END"
+    did = "json_extract_string(j, '$.properties.distinct_id')"
+    user = (f"coalesce(json_extract_string(j, '$.properties.\"$user_id\"'), "
+            f"CASE WHEN {did} NOT LIKE '$device:%' THEN {did} END)")
+    anon = (f"coalesce(json_extract_string(j, '$.properties.\"$device_id\"'), "
+            f"CASE WHEN {did} LIKE '$device:%' THEN substr({did}, 9) END)")
+    required = f"json_extract_string(j, '$.event') IS NOT NULL AND {did} IS NOT NULL"
+    shape = "json_type(j, '$.properties') = 'OBJECT'"
+    return f"""
+    WITH p AS ({_PARSED.format(lines=lines)})
+    SELECT file, line, 'event' AS kind,
+           {ts} AS ts,
+           {user} AS user_id,
+           {anon} AS anon_id,
+           json_extract_string(j, '$.event') AS event,
+           {_first("j", f"$.properties.{_key(group_key)}")} AS group_id,
+           NULL::VARCHAR AS email, NULL::VARCHAR AS title, NULL::TIMESTAMPTZ AS user_created,
+           NULL::VARCHAR AS domain, NULL::BIGINT AS employees, NULL::VARCHAR AS industry,
+           NULL::VARCHAR AS country, NULL::VARCHAR AS segment, NULL::TIMESTAMPTZ AS created_at,
+           json_extract_string(j, '$.properties."$insert_id"') AS msg_id,
+           {_reject(required, f"{t} IS NOT NULL AND {t} > 0", shape)} AS reject
+    FROM p"""
+
+
+def mixpanel_profiles_sql(lines: str, kind: str) -> str:
+    """Mixpanel Engage profiles, one ``{"$distinct_id", "$properties"}`` object per line:
+    user profiles (``identify``: ``$email``, ``title``) or group profiles (``group``:
+    ``domain`` / ``website``, ``employees``, ``industry``, ``country``, ``segment``)."""
+    props = "json_extract(j, '$.\"$properties\"')"
+    ident = "json_extract_string(j, '$.\"$distinct_id\"')"
+
+    def prop(name):
+        return f"json_extract_string({props}, '$.{name}')"
+    user, group = (ident, "NULL::VARCHAR") if kind == "identify" else ("NULL::VARCHAR", ident)
+    email = f"coalesce({prop(chr(34) + '$email' + chr(34))}, {prop('email')})" if kind == "identify" \
+        else "NULL::VARCHAR"
+    created = f"TRY_CAST({prop(chr(34) + '$created' + chr(34))} AS TIMESTAMP)::TIMESTAMPTZ"
+    account = kind == "group"
+    return f"""
+    WITH p AS ({_PARSED.format(lines=lines)})
+    SELECT file, line, '{kind}' AS kind, {created} AS ts, {user} AS user_id,
+           NULL::VARCHAR AS anon_id, NULL::VARCHAR AS event, {group} AS group_id,
+           {email} AS email, {prop('title') if not account else 'NULL::VARCHAR'} AS title,
+           {created if not account else 'NULL::TIMESTAMPTZ'} AS user_created,
+           {_domain(f"coalesce({prop('domain')}, {prop('website')})") if account else 'NULL::VARCHAR'} AS domain,
+           {f"TRY_CAST({prop('employees')} AS BIGINT)" if account else 'NULL::BIGINT'} AS employees,
+           {prop('industry') if account else 'NULL::VARCHAR'} AS industry,
+           {prop('country') if account else 'NULL::VARCHAR'} AS country,
+           {prop('segment') if account else 'NULL::VARCHAR'} AS segment,
+           {created if account else 'NULL::TIMESTAMPTZ'} AS created_at, NULL::VARCHAR AS msg_id,
+           {_reject(f"{ident} IS NOT NULL", "TRUE", f"json_type({props}) = 'OBJECT'")} AS reject
+    FROM p"""

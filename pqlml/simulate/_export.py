@@ -1,0 +1,134 @@
+"""Write a simulated company as a Segment, Amplitude or Mixpanel export, in each vendor's
+documented shape, with a ``pqlml.toml`` that reads it back through :mod:`pqlml.readers`.
+
+Users become identify calls (email, title, ``createdAt`` = sign-up) and group calls
+(membership, company traits); events become track calls / export rows. Outcomes stay a
+canonical table. Reading the export back must give the same features as the original
+(a test checks it).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["export_company", "EXPORT_FORMATS"]
+
+EXPORT_FORMATS = ("segment", "amplitude", "mixpanel")
+
+
+def _iso(ts) -> str:
+    return pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _amp_time(ts) -> str:
+    return pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _none(v):
+    """A JSON-ready scalar: None for missing, Python ints and floats for numpy ones."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _traits(a) -> dict:
+    return {k: _none(getattr(a, k)) for k in ("domain", "employees", "industry", "country", "segment")
+            if hasattr(a, k)}
+
+
+def _tables(folder: Path):
+    ev = pd.read_parquet(folder / "events.parquet").sort_values(["ts", "event_id"])
+    users = pd.read_parquet(folder / "users.parquet")
+    accounts = pd.read_parquet(folder / "accounts.parquet").set_index("account_id", drop=False)
+    return ev, users, accounts
+
+
+def _segment(folder: Path, out: Path) -> dict:
+    ev, users, accounts = _tables(folder)
+    lines = []
+    for u in users.itertuples():
+        lines.append({"type": "identify", "userId": u.user_id, "messageId": f"id-{u.user_id}",
+                      "timestamp": _iso(u.signup_at), "traits": {"email": u.email, "title": _none(u.title),
+                                                                 "createdAt": _iso(u.signup_at)}})
+        if isinstance(u.account_id, str):
+            a = accounts.loc[u.account_id]
+            lines.append({"type": "group", "userId": u.user_id, "groupId": u.account_id,
+                          "messageId": f"gr-{u.user_id}", "timestamp": _iso(u.signup_at),
+                          "traits": _traits(a) | {"createdAt": _iso(a.created_at)}})
+    with gzip.open(out / "segment.jsonl.gz", "wt") as f:
+        for line in lines:
+            f.write(json.dumps(line) + "\n")
+        for e in ev.itertuples():
+            f.write(json.dumps({"type": "track", "userId": e.user_id, "event": e.event,
+                                "messageId": str(e.event_id), "timestamp": _iso(e.ts),
+                                "properties": {}}) + "\n")
+    return {"format": "segment", "source": "segment.jsonl.gz"}
+
+
+def _amplitude(folder: Path, out: Path) -> dict:
+    ev, users, accounts = _tables(folder)
+    u = users.set_index("user_id")
+    with zipfile.ZipFile(out / "amplitude.zip", "w") as z:
+        for day, part in ev.groupby(ev.ts.dt.strftime("%Y-%m-%d")):
+            rows = []
+            for e in part.itertuples():
+                who = u.loc[e.user_id]
+                acct = who.account_id if isinstance(who.account_id, str) else None
+                rows.append(json.dumps({
+                    "$insert_id": str(e.event_id), "event_type": e.event, "user_id": e.user_id,
+                    "device_id": None, "amplitude_id": None, "event_time": _amp_time(e.ts),
+                    "user_creation_time": _amp_time(who.signup_at),
+                    "user_properties": {"email": who.email, "title": _none(who.title)},
+                    "groups": {"company_id": [acct]} if acct else {},
+                    "group_properties": ({"company_id": {acct: _traits(accounts.loc[acct]) | {
+                        "created_at": _iso(accounts.loc[acct].created_at)}}} if acct else {})}))
+            z.writestr(f"123456/123456_{day}_0#0.json.gz", gzip.compress("\n".join(rows).encode()))
+    return {"format": "amplitude", "source": "amplitude.zip"}
+
+
+def _mixpanel(folder: Path, out: Path) -> dict:
+    ev, users, accounts = _tables(folder)
+    acct = users.set_index("user_id").account_id
+    with open(out / "mixpanel.jsonl", "w") as f:
+        for e in ev.itertuples():
+            props = {"time": int(pd.Timestamp(e.ts).value // 1_000_000), "distinct_id": e.user_id,
+                     "$user_id": e.user_id, "$insert_id": str(e.event_id)}
+            a = acct.get(e.user_id)
+            if isinstance(a, str):
+                props["company_id"] = a
+            f.write(json.dumps({"event": e.event, "properties": props}) + "\n")
+    people = [{"$distinct_id": u.user_id, "$properties": {"$email": u.email, "title": _none(u.title),
+              "$created": pd.Timestamp(u.signup_at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")}}
+              for u in users.itertuples()]
+    (out / "people.json").write_text(json.dumps({"page": 0, "page_size": len(people), "results": people}))
+    used = set(acct.dropna())
+    groups = [{"$distinct_id": a.account_id, "$properties": _traits(a) | {
+        "$created": pd.Timestamp(a.created_at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")}}
+        for a in accounts.itertuples() if a.account_id in used]
+    (out / "groups.json").write_text(json.dumps({"page": 0, "results": groups}))
+    return {"format": "mixpanel", "source": "mixpanel.jsonl", "people": "people.json",
+            "groups": "groups.json"}
+
+
+def export_company(folder, fmt: str, out) -> Path:
+    """Write the simulated company in ``folder`` as a ``fmt`` export into ``out``; return
+    the path of a ``pqlml.toml`` that reads it (outcomes copied as they are)."""
+    folder, out = Path(folder), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    export = {"segment": _segment, "amplitude": _amplitude, "mixpanel": _mixpanel}[fmt](folder, out)
+    shutil.copy(folder / "outcomes.parquet", out / "outcomes.parquet")
+    text = (folder / "pqlml.toml").read_text()
+    block = "[data.export]\n" + "".join(f'{k} = "{v}"\n' for k, v in export.items())
+    for name in ("events", "users", "accounts"):
+        text = text.replace(f'[data.{name}]\nsource = "{name}.parquet"\n', "")
+    text = text.replace("[data.outcomes]", block + "\n[data.outcomes]")
+    (out / "pqlml.toml").write_text(text)
+    return out / "pqlml.toml"
