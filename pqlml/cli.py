@@ -335,7 +335,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.add_argument("--months", type=int, default=18, help="length of the event log")
-    s.add_argument("--export", choices=("segment", "amplitude", "mixpanel"),
+    s.add_argument("--export", choices=("segment", "amplitude", "mixpanel", "segment_warehouse"),
                    help="also write the company as this vendor's export, with a config reading it")
     s.set_defaults(func=_simulate)
 

@@ -289,7 +289,8 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
     if data.export is not None:
         from .readers import read_export
         where = f"{data.export.format} export {data.export.source}"
-        for name, t in read_export(con, data.export, Path(data.root), report).items():
+        for name, t in read_export(con, data.export, Path(data.root), report,
+                                   connected=bool(data.connection)).items():
             report.files[name] = where
             tables[name] = validate_table(t, name, file=where, report=report)
     tables |= {name: canonical_table(con, data, name, report)

@@ -27,11 +27,13 @@ SOURCES = [("segment", "segment/events.jsonl", {}),
            ("amplitude", "amplitude/*.zip", {}),
            ("mixpanel", "mixpanel/export.jsonl", MIXPANEL),
            ("mixpanel", "mixpanel/export_premerge.jsonl", MIXPANEL),
-           ("mixpanel", "mixpanel/export_time_ms.jsonl", MIXPANEL)]
+           ("mixpanel", "mixpanel/export_time_ms.jsonl", MIXPANEL),
+           ("segment_warehouse", "segment_warehouse", {})]
 
 
-def canonical(root, fmt, source, **extra):
-    _, tables, report = load_tables(DataConfig(root=root, export=ExportConfig(fmt, source, **extra)))
+def canonical(root, fmt, source, connection="", **extra):
+    _, tables, report = load_tables(DataConfig(root=root, connection=connection,
+                                               export=ExportConfig(fmt, source, **extra)))
     out = {}
     for name, t in tables.items():
         df = t.execute().drop(columns=["event_id"], errors="ignore")
@@ -79,13 +81,34 @@ def test_the_same_activity_gives_identical_tables_in_every_shape():
             pd.testing.assert_frame_equal(reference[name], other[name], obj=f"{source} {name}")
 
 
+def test_segment_warehouse_tables_are_read_in_the_warehouse(tmp_path):
+    import duckdb
+
+    db = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE SCHEMA segment_prod")
+        for name in ("tracks", "identifies", "groups"):
+            con.execute(f"CREATE TABLE segment_prod.{name} AS SELECT * FROM read_csv("
+                        f"'{FIXTURES / 'segment_warehouse' / name}.csv')")
+        con.execute("UPDATE segment_prod.tracks SET timestamp = NULL WHERE event = 'invite_sent'")
+    tables, report = canonical(tmp_path, "segment_warehouse", "segment_prod",
+                               connection=f"duckdb:///{db}", max_reject_rate=0.5)
+    reference, _ = canonical(FIXTURES, *SOURCES[0][:2])
+    kept = reference["events"][reference["events"].event != "invite_sent"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tables["events"], kept)
+    pd.testing.assert_frame_equal(tables["users"], reference["users"])
+    assert {f.kind: f.rows for f in report if f.kind.startswith("rejected_")} == {
+        "rejected_unparseable_time": 1}
+    assert pd.read_csv(tmp_path / "rejects.csv").file.tolist() == ["tracks"]
+
+
 @pytest.fixture(scope="module")
 def company(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     return simulate(n_accounts=300, seed=5, out=root / "sim", months=8).config
 
 
-@pytest.mark.parametrize("fmt", ["segment", "amplitude", "mixpanel"])
+@pytest.mark.parametrize("fmt", ["segment", "amplitude", "mixpanel", "segment_warehouse"])
 def test_a_simulated_company_exported_and_read_back_has_the_same_features(company, tmp_path, fmt):
     dates = ["2024-05-01", "2024-07-01"]
     original = build_features(company, as_of=dates)

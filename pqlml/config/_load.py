@@ -280,8 +280,9 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT),
         "registered_name": ("a non-empty string", 'registered_name = "pqlml"', _when(_is_text))},
     ExportConfig: {
-        "format": _choice("format", ("segment", "amplitude", "mixpanel")),
-        "source": ("a non-empty file path or glob (relative to data.root; ** allowed)",
+        "format": _choice("format", ("segment", "amplitude", "mixpanel", "segment_warehouse")),
+        "source": ("a non-empty file path or glob (relative to data.root; ** allowed); for "
+                   "segment_warehouse a folder, or the schema with data.connection set",
                    'source = "segment-logs/**/*.gz"', _when(_is_text)),
         "group_key": ("a non-empty string (the group type naming the account)",
                       'group_key = "company_id"', _when(_is_text)),

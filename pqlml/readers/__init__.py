@@ -3,7 +3,7 @@
 Chosen in the config with ``[data.export]`` (instead of ``[data.events]`` etc.)::
 
     [data.export]
-    format = "segment"             # segment | amplitude | mixpanel
+    format = "segment"             # segment | amplitude | mixpanel | segment_warehouse
     source = "segment-logs/**/*.gz"
     group_key = "company_id"       # Amplitude / Mixpanel group type naming the account
     people = "people.json"         # Mixpanel user profiles (optional)
@@ -25,7 +25,6 @@ rule in :mod:`pqlml.identity` (free mail never forms an account).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
@@ -38,19 +37,12 @@ from ._vendors import amplitude_sql, mixpanel_profiles_sql, mixpanel_sql, segmen
 
 __all__ = ["read_export", "FORMATS", "REJECTS_KEPT"]
 
-FORMATS = ("segment", "amplitude", "mixpanel")
+FORMATS = ("segment", "amplitude", "mixpanel", "segment_warehouse")
 REJECTS_KEPT = 1_000
 _REASONS = {"malformed_json": "not valid JSON", "not_an_object": "valid JSON but not an object",
             "unknown_shape": "not a shape the format documents (e.g. unknown call type)",
             "missing_fields": "required fields missing (ids, event name, time)",
             "unparseable_time": "the time cannot be parsed"}
-
-
-@dataclass(frozen=True)
-class _Ctx:
-    con: object            # the raw DuckDB connection
-    fmt: str
-    root: Path
 
 
 def _do(con, sql: str, params=None) -> None:
@@ -79,117 +71,128 @@ def _profile_lines(files) -> pa.Table:
                      "raw": pa.array(texts, pa.string())})
 
 
-def _calls(ctx: _Ctx, export) -> list[str]:
-    """Temp table ``pqlml_calls``: every line of every file in the calls shape. Returns the
-    names of the registered line tables (for the rejects file's text)."""
-    con, key = ctx.con, export.group_key
-    con.register("pqlml_lines", read_lines(expand(ctx.root, export.source)))
-    sql = {"segment": lambda: segment_sql("pqlml_lines"),
-           "amplitude": lambda: amplitude_sql("pqlml_lines", key),
-           "mixpanel": lambda: mixpanel_sql("pqlml_lines", key)}[ctx.fmt]()
-    _do(con, f"CREATE OR REPLACE TEMP TABLE pqlml_calls AS {sql}")
-    names = ["pqlml_lines"]
+def _json_calls(con, export, root: Path) -> ibis.Table:
+    """Temp table ``pqlml_calls``: every line of every export file in the calls shape."""
+    raw, key = con.con, export.group_key
+    raw.register("pqlml_lines", read_lines(expand(root, export.source)))
+    try:
+        sql = {"segment": lambda: segment_sql("pqlml_lines"),
+               "amplitude": lambda: amplitude_sql("pqlml_lines", key),
+               "mixpanel": lambda: mixpanel_sql("pqlml_lines", key)}[export.format]()
+        _do(raw, f"CREATE OR REPLACE TEMP TABLE pqlml_calls AS {sql}")
+    finally:
+        raw.unregister("pqlml_lines")
     for option, kind in (("people", "identify"), ("groups", "group")):
         pattern = getattr(export, option)
-        if pattern and ctx.fmt != "mixpanel":
+        if pattern and export.format != "mixpanel":
             raise DataError(f"[data.export] {option} is for Mixpanel profile exports; format "
-                            f"{ctx.fmt!r} carries {option} in its own calls. Fix: remove it.")
+                            f"{export.format!r} carries {option} in its own calls. Fix: remove it.")
         if pattern:
-            name = f"pqlml_{option}"
-            con.register(name, _profile_lines(expand(ctx.root, pattern)))
-            _do(con, f"INSERT INTO pqlml_calls {mixpanel_profiles_sql(name, kind)}")
-            names.append(name)
-    return names
+            raw.register("pqlml_profiles", _profile_lines(expand(root, pattern)))
+            try:
+                _do(raw, f"INSERT INTO pqlml_calls {mixpanel_profiles_sql('pqlml_profiles', kind)}")
+            finally:
+                raw.unregister("pqlml_profiles")
+    return con.table("pqlml_calls")
 
 
-def _rejects(ctx: _Ctx, export, report: ValidationReport, lines: list[str]) -> None:
-    con = ctx.con
-    total, bad = con.execute("SELECT count(*), count(reject) FROM pqlml_calls").fetchall()[0]
-    counts = dict(con.execute("SELECT reject, count(*) FROM pqlml_calls WHERE reject IS NOT NULL "
-                              "GROUP BY 1 ORDER BY 2 DESC").fetchall())
-    ignored = con.execute("SELECT count(*) FROM pqlml_calls WHERE reject IS NULL AND kind = 'ignored'"
-                          ).fetchall()[0][0]
-    where = f"{ctx.fmt} export {export.source}"
+def _rejects(calls: ibis.Table, export, root: Path, report: ValidationReport) -> None:
+    """Count unusable lines per reason, write the first ones to rejects.csv, stop above the
+    configured rate."""
+    totals = calls.aggregate(total=calls.count(), bad=calls.reject.count(),
+                             ignored=((calls.kind == "ignored") & calls.reject.isnull()).sum()
+                             ).execute().iloc[0]
+    total, bad, ignored = int(totals.total), int(totals.bad), int(totals.ignored or 0)
+    where = f"{export.format} export {export.source}"
     if ignored:
-        report.add(Finding("events", where, "type", "calls_not_used", int(ignored),
+        report.add(Finding("events", where, "type", "calls_not_used", ignored,
                            "not used: page, screen and alias calls are not product events",
                            "send product events as track calls"))
     if not bad:
         return
-    path = ctx.root / "rejects.csv"
-    raw = " UNION ALL ".join(f"SELECT file, line, raw FROM {n}" for n in lines)
-    _do(con, f"COPY (SELECT c.file, c.line, c.reject AS reason, left(l.raw, 500) AS text "
-                f"FROM pqlml_calls c LEFT JOIN ({raw}) l USING (file, line) "
-                f"WHERE c.reject IS NOT NULL ORDER BY c.file, c.line LIMIT {REJECTS_KEPT}) "
-                f"TO '{path}' (HEADER)")
-    first = con.execute("SELECT file, line, reject FROM pqlml_calls WHERE reject IS NOT NULL "
-                        "ORDER BY file, line LIMIT 5").fetchall()
-    for reason, n in counts.items():
+    rejected = calls.filter(calls.reject.notnull())
+    counts = (rejected.group_by("reject").aggregate(n=rejected.count()).order_by(ibis.desc("n"))
+              .execute())
+    first = (rejected.select("file", "line", reason=rejected.reject, id=rejected.msg_id,
+                             text=rejected.text).order_by(["file", "line", "id"])
+             .limit(REJECTS_KEPT).execute())
+    path = root / "rejects.csv"
+    first.to_csv(path, index=False)
+    for reason, n in zip(counts.reject, counts.n):
         report.add(Finding("events", where, "line", f"rejected_{reason}", int(n),
                            f"rejected ({_REASONS[reason]}); the first {REJECTS_KEPT:,} rejects are in "
                            f"{path}", "fix the export, or re-export the affected files"))
     rate = bad / max(total, 1)
     if rate > export.max_reject_rate:
-        shown = "; ".join(f"{f}:{n} {r}" for f, n, r in first)
+        shown = "; ".join(f"{r.file}:{r.id if r.line != r.line or r.line is None else r.line} {r.reason}"
+                          for r in first.head(5).itertuples())
         raise DataError(f"{bad:,} of {total:,} lines of the {where} were rejected ({rate:.1%}, "
                         f"above [data.export] max_reject_rate = {export.max_reject_rate:g}): "
-                        + ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in counts.items())
+                        + ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in zip(counts.reject, counts.n))
                         + f". First: {shown}. All reasons and the first {REJECTS_KEPT:,} lines: "
                         f"{path}. Fix: repair or re-export those files, or raise max_reject_rate "
                         "if losing them is acceptable.")
 
 
-_CANONICAL = """
-CREATE OR REPLACE TEMP TABLE pqlml_links AS
-  SELECT anon_id, arg_min(user_id, ts) AS linked FROM pqlml_calls
-  WHERE reject IS NULL AND anon_id IS NOT NULL AND user_id IS NOT NULL GROUP BY anon_id;
-CREATE OR REPLACE TEMP TABLE pqlml_resolved AS
-  SELECT c.*, coalesce(c.user_id, l.linked, c.anon_id) AS uid,
-         coalesce(c.ts, TIMESTAMPTZ 'infinity') AS ord
-  FROM pqlml_calls c LEFT JOIN pqlml_links l USING (anon_id) WHERE c.reject IS NULL;
-CREATE OR REPLACE TEMP TABLE pqlml_export_events AS
-  SELECT coalesce(msg_id, file || ':' || line) AS event_id, ts, uid AS user_id, event
-  FROM pqlml_resolved WHERE kind = 'event';
-CREATE OR REPLACE TEMP TABLE pqlml_export_users AS
-  SELECT uid AS user_id,
-         arg_max(email, ord) FILTER (WHERE email IS NOT NULL) AS email,
-         arg_max(title, ord) FILTER (WHERE title IS NOT NULL) AS title,
-         coalesce(min(ts) FILTER (WHERE kind = 'event' AND event = $signup), min(user_created),
-                  min(ts) FILTER (WHERE kind = 'event'), min(ts)) AS signup_at,
-         arg_max(group_id, ord) FILTER (WHERE group_id IS NOT NULL AND kind IN ('event', 'group'))
-           AS account_id
-  FROM pqlml_resolved WHERE uid IS NOT NULL GROUP BY uid;
-CREATE OR REPLACE TEMP TABLE pqlml_export_accounts AS
-  WITH seen AS (SELECT u.account_id, min(e.ts) AS first_seen FROM pqlml_export_events e
-                JOIN pqlml_export_users u USING (user_id) GROUP BY 1),
-       traits AS (SELECT group_id AS account_id,
-         arg_max(domain, ord) FILTER (WHERE domain IS NOT NULL) AS domain,
-         arg_max(employees, ord) FILTER (WHERE employees IS NOT NULL) AS employees,
-         arg_max(industry, ord) FILTER (WHERE industry IS NOT NULL) AS industry,
-         arg_max(country, ord) FILTER (WHERE country IS NOT NULL) AS country,
-         arg_max(segment, ord) FILTER (WHERE segment IS NOT NULL) AS segment,
-         min(created_at) AS created_trait, min(ts) AS first_call
-         FROM pqlml_resolved WHERE group_id IS NOT NULL GROUP BY group_id)
-  SELECT t.account_id, t.domain, coalesce(t.created_trait, s.first_seen, t.first_call)
-         AS created_at, t.employees, t.industry, t.country, t.segment
-  FROM traits t LEFT JOIN seen s USING (account_id);
-"""
+_FAR = "2999-01-01 00:00:00"
 
 
-def read_export(con: ibis.BaseBackend, export, root: Path, report: ValidationReport) -> dict:
-    """Canonical ``events``, ``users`` and ``accounts`` ibis tables (DuckDB temp tables on
-    ``con``) from the export ``[data.export]`` describes; rejects counted in ``report``."""
-    if con.name != "duckdb":
-        raise DataError("Export files are read with DuckDB's JSON functions; this config's "
-                        f"connection is {con.name}. Fix: drop [data] connection for file exports.")
-    ctx = _Ctx(con.con, export.format, Path(root))
-    lines = _calls(ctx, export)
-    try:
-        _rejects(ctx, export, report, lines)
-    finally:
-        for name in lines:
-            ctx.con.unregister(name)
-    for statement in _CANONICAL.replace("$signup", "?").split(";"):
-        if statement.strip():
-            _do(ctx.con, statement, [export.signup_event] if "?" in statement else None)
-    return {name: con.table(f"pqlml_export_{name}") for name in ("events", "users", "accounts")}
+def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up") -> dict[str, ibis.Table]:
+    """Canonical ``events``, ``users`` and ``accounts`` from the calls shape (lazy ibis
+    expressions, so a warehouse computes them)."""
+    ok = calls.filter(calls.reject.isnull())
+    both = ok.filter(ok.anon_id.notnull() & ok.user_id.notnull())
+    links = both.group_by(_anon=both.anon_id).aggregate(_linked=both.user_id.argmin(both.ts))
+    r = ok.left_join(links, ok.anon_id == links._anon)
+    far = ibis.literal(_FAR).cast(r.ts.type())
+    r = r.mutate(uid=ibis.coalesce(r.user_id, r._linked, r.anon_id), ord=r.ts.fill_null(far))
+    is_event = r.kind == "event"
+    events = r.filter(is_event).select(
+        event_id=ibis.coalesce(r.msg_id, r.file.concat(":", r.line.cast("string"))),
+        ts=r.ts, user_id=r.uid, event=r.event)
+    u = r.filter(r.uid.notnull())
+    users = u.group_by(user_id=u.uid).aggregate(
+        email=u.email.argmax(u.ord, where=u.email.notnull()),
+        title=u.title.argmax(u.ord, where=u.title.notnull()),
+        signup_at=ibis.coalesce(u.ts.min(where=(u.kind == "event") & (u.event == signup_event)),
+                                u.user_created.min(), u.ts.min(where=u.kind == "event"), u.ts.min()),
+        account_id=u.group_id.argmax(u.ord, where=u.group_id.notnull() & u.kind.isin(["event", "group"])))
+    member = events.join(users.select("user_id", "account_id"), "user_id")
+    seen = member.group_by(_acct=member.account_id).aggregate(_first_seen=member.ts.min())
+    g = r.filter(r.group_id.notnull())
+    traits = g.group_by(account_id=g.group_id).aggregate(
+        domain=g.domain.argmax(g.ord, where=g.domain.notnull()),
+        employees=g.employees.argmax(g.ord, where=g.employees.notnull()),
+        industry=g.industry.argmax(g.ord, where=g.industry.notnull()),
+        country=g.country.argmax(g.ord, where=g.country.notnull()),
+        segment=g.segment.argmax(g.ord, where=g.segment.notnull()),
+        _created=g.created_at.min(), _first_call=g.ts.min())
+    a = traits.left_join(seen, traits.account_id == seen._acct)
+    accounts = a.select("account_id", "domain",
+                        created_at=ibis.coalesce(a._created, a._first_seen, a._first_call),
+                        employees=a.employees, industry=a.industry, country=a.country,
+                        segment=a.segment)
+    return {"events": events, "users": users, "accounts": accounts}
+
+
+def read_export(con: ibis.BaseBackend, export, root: Path, report: ValidationReport, *,
+                connected: bool = False) -> dict:
+    """Canonical ``events``, ``users`` and ``accounts`` ibis tables from the export
+    ``[data.export]`` describes; rejects counted in ``report``. JSON exports are parsed
+    into DuckDB temp tables; Segment's warehouse layout stays lazy on ``con``."""
+    root = Path(root)
+    if export.format == "segment_warehouse":
+        from ._warehouse import warehouse_calls
+        calls = warehouse_calls(con, export, root, connected=connected)
+    else:
+        if con.name != "duckdb":
+            raise DataError("Export files are read with DuckDB's JSON functions; this config's "
+                            f"connection is {con.name}. Fix: drop [data] connection for file exports.")
+        calls = _json_calls(con, export, root)
+    _rejects(calls, export, root, report)
+    tables = canonical_tables(calls, export.signup_event)
+    if export.format == "segment_warehouse":
+        return tables
+    # parsed files: computed once, not once per downstream query
+    return {name: con.create_table(f"pqlml_export_{name}", t, temp=True, overwrite=True)
+            for name, t in tables.items()}

@@ -3,7 +3,8 @@
 A call is one of: ``event`` (a product event), ``identify`` (a user's traits or an
 anonymous -> user link), ``group`` (a user's membership in an account, with the
 account's traits) or ``ignored`` (valid but not used, e.g. Segment page calls).
-Columns: :data:`COLUMNS` (``user_created``: when the user's account was created, e.g.
+Columns: :data:`COLUMNS` (``text``: the line itself, kept for rejected lines only;
+``user_created``: when the user's account was created, e.g.
 Segment's ``createdAt`` trait; ``created_at``: when the company account was). ``reject`` names why
 a line cannot be used (malformed_json, not_an_object, unknown_shape, missing_fields,
 unparseable_time); such lines are counted and reported, never used.
@@ -19,17 +20,51 @@ Amplitude's Export API (``event_type``, ``user_id``, ``device_id``, ``amplitude_
 
 from __future__ import annotations
 
+import json
+import re
+
 __all__ = ["segment_sql", "amplitude_sql", "mixpanel_sql", "mixpanel_profiles_sql", "COLUMNS"]
 
 COLUMNS = ("file", "line", "kind", "ts", "user_id", "anon_id", "event", "group_id", "email",
            "title", "user_created", "domain", "employees", "industry", "country", "segment",
-           "created_at", "msg_id", "reject")
+           "created_at", "msg_id", "reject", "text")
 
 _PARSED = """
-    SELECT file, line, raw, json_valid(raw) AS ok,
-           CASE WHEN json_valid(raw) THEN CAST(raw AS JSON) END AS j
+    SELECT file, line, raw, CASE WHEN json_valid(raw) THEN raw END AS j, json_valid(raw) AS ok,
+           CASE WHEN json_valid(raw) THEN json_type(raw) END AS jtype,
+           CASE WHEN json_valid(raw) AND json_type(raw) = 'OBJECT'
+                THEN json_transform(raw, '{schema}') END AS s
     FROM {lines}
 """
+_STATIC = re.compile(r"json_extract_string\(j, '\$\.((?:[A-Za-z_]\w*|\"[^\"]+\")(?:\.(?:[A-Za-z_]\w*|\"[^\"]+\"))*)'\)")
+
+
+def _structify(sql: str, lines: str) -> str:
+    """Parse each line once: every static ``json_extract_string(j, '$.a.b')`` becomes a
+    field of one ``json_transform`` struct (all VARCHAR; a list or object comes out as its
+    JSON text), instead of one JSON parse per extracted field."""
+    schema: dict = {}
+
+    def field(match):
+        parts = [p.strip('"') for p in re.findall(r'"[^"]+"|[^.]+', match.group(1))]
+        node = schema
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                return match.group(0)          # used as a leaf elsewhere: keep the extract
+        if isinstance(node.get(parts[-1]), dict):
+            return match.group(0)
+        node[parts[-1]] = "VARCHAR"
+        return "s" + "".join(f"['{p}']" for p in parts)
+    body = _STATIC.sub(field, sql)
+    parsed = _PARSED.format(lines=lines, schema=json.dumps(schema).replace("'", "''"))
+    return body.replace("{parsed}", parsed)
+
+
+# the line, for the rejects file, on rejected lines only (a parse failure is the only case
+# where the text is needed, and keeping it for every line would double the memory)
+# (DuckDB lets a select list use an alias defined before it: ``reject``)
+_TEXT = "CASE WHEN reject IS NOT NULL THEN left(rtrim(raw, chr(13) || chr(10)), 500) END AS text"
 
 
 def _key(name: str) -> str:
@@ -38,13 +73,14 @@ def _key(name: str) -> str:
 
 def _first(j: str, path: str) -> str:
     """A JSON value that may be a string or a list of strings: the first string."""
-    return (f"CASE WHEN json_type({j}, '{path}') = 'ARRAY' THEN json_extract_string({j}, '{path}[0]') "
-            f"ELSE json_extract_string({j}, '{path}') END")
+    value = f"json_extract_string({j}, '{path}')"
+    return (f"CASE WHEN left({value}, 1) = '[' THEN json_extract_string({value}, '$[0]') "
+            f"ELSE {value} END")
 
 
 def _reject(required: str, time_ok: str, shape_ok: str) -> str:
     return f"""CASE WHEN NOT ok THEN 'malformed_json'
-                    WHEN json_type(j) <> 'OBJECT' THEN 'not_an_object'
+                    WHEN jtype <> 'OBJECT' THEN 'not_an_object'
                     WHEN NOT ({shape_ok}) THEN 'unknown_shape'
                     WHEN NOT ({required}) THEN 'missing_fields'
                     WHEN NOT ({time_ok}) THEN 'unparseable_time' END"""
@@ -67,8 +103,8 @@ def segment_sql(lines: str) -> str:
                 f" AND json_extract_string(j, '$.timestamp') IS NOT NULL"
                 f" AND ({kind} <> 'track' OR json_extract_string(j, '$.event') IS NOT NULL)"
                 f" AND ({kind} <> 'group' OR json_extract_string(j, '$.groupId') IS NOT NULL)")
-    return f"""
-    WITH p AS ({_PARSED.format(lines=lines)})
+    return _structify(f"""
+    WITH p AS ({{parsed}})
     SELECT file, line,
            CASE {kind} WHEN 'track' THEN 'event' WHEN 'identify' THEN 'identify'
                        WHEN 'group' THEN 'group' ELSE 'ignored' END AS kind,
@@ -87,8 +123,8 @@ def segment_sql(lines: str) -> str:
            json_extract_string(j, '$.traits.segment') AS segment,
            CASE WHEN {kind} = 'group' THEN {created} END AS created_at,
            json_extract_string(j, '$.messageId') AS msg_id,
-           {_reject(required, f"{ts} IS NOT NULL", shape)} AS reject
-    FROM p"""
+           {_reject(required, f"{ts} IS NOT NULL", shape)} AS reject, {_TEXT}
+    FROM p""", lines)
 
 
 def amplitude_sql(lines: str, group_key: str) -> str:
@@ -102,8 +138,8 @@ def amplitude_sql(lines: str, group_key: str) -> str:
     required = ("(json_extract_string(j, '$.user_id') IS NOT NULL OR json_extract_string(j, '$.device_id') IS NOT NULL)"
                 " AND json_extract_string(j, '$.event_time') IS NOT NULL")
     account = f"json_extract({gp}, '$.' || to_json({gid})::VARCHAR)"
-    return f"""
-    WITH p AS ({_PARSED.format(lines=lines)})
+    return _structify(f"""
+    WITH p AS ({{parsed}})
     SELECT file, line,
            CASE WHEN {etype} LIKE '$%' THEN 'identify' ELSE 'event' END AS kind,
            {ts} AS ts,
@@ -122,8 +158,8 @@ def amplitude_sql(lines: str, group_key: str) -> str:
            json_extract_string({account}, '$.segment') AS segment,
            TRY_CAST(json_extract_string({account}, '$.created_at') AS TIMESTAMPTZ) AS created_at,
            json_extract_string(j, '$."$insert_id"') AS msg_id,
-           {_reject(required, f"{ts} IS NOT NULL", f"{etype} IS NOT NULL")} AS reject
-    FROM p"""
+           {_reject(required, f"{ts} IS NOT NULL", f"{etype} IS NOT NULL")} AS reject, {_TEXT}
+    FROM p""", lines)
 
 
 def mixpanel_sql(lines: str, group_key: str) -> str:
@@ -138,8 +174,8 @@ def mixpanel_sql(lines: str, group_key: str) -> str:
             f"CASE WHEN {did} LIKE '$device:%' THEN substr({did}, 9) END)")
     required = f"json_extract_string(j, '$.event') IS NOT NULL AND {did} IS NOT NULL"
     shape = "json_type(j, '$.properties') = 'OBJECT'"
-    return f"""
-    WITH p AS ({_PARSED.format(lines=lines)})
+    return _structify(f"""
+    WITH p AS ({{parsed}})
     SELECT file, line, 'event' AS kind,
            {ts} AS ts,
            {user} AS user_id,
@@ -150,8 +186,8 @@ def mixpanel_sql(lines: str, group_key: str) -> str:
            NULL::VARCHAR AS domain, NULL::BIGINT AS employees, NULL::VARCHAR AS industry,
            NULL::VARCHAR AS country, NULL::VARCHAR AS segment, NULL::TIMESTAMPTZ AS created_at,
            json_extract_string(j, '$.properties."$insert_id"') AS msg_id,
-           {_reject(required, f"{t} IS NOT NULL AND {t} > 0", shape)} AS reject
-    FROM p"""
+           {_reject(required, f"{t} IS NOT NULL AND {t} > 0", shape)} AS reject, {_TEXT}
+    FROM p""", lines)
 
 
 def mixpanel_profiles_sql(lines: str, kind: str) -> str:
@@ -168,8 +204,8 @@ def mixpanel_profiles_sql(lines: str, kind: str) -> str:
         else "NULL::VARCHAR"
     created = f"TRY_CAST({prop(chr(34) + '$created' + chr(34))} AS TIMESTAMP)::TIMESTAMPTZ"
     account = kind == "group"
-    return f"""
-    WITH p AS ({_PARSED.format(lines=lines)})
+    return _structify(f"""
+    WITH p AS ({{parsed}})
     SELECT file, line, '{kind}' AS kind, {created} AS ts, {user} AS user_id,
            NULL::VARCHAR AS anon_id, NULL::VARCHAR AS event, {group} AS group_id,
            {email} AS email, {prop('title') if not account else 'NULL::VARCHAR'} AS title,
@@ -180,5 +216,5 @@ def mixpanel_profiles_sql(lines: str, kind: str) -> str:
            {prop('country') if account else 'NULL::VARCHAR'} AS country,
            {prop('segment') if account else 'NULL::VARCHAR'} AS segment,
            {created if account else 'NULL::TIMESTAMPTZ'} AS created_at, NULL::VARCHAR AS msg_id,
-           {_reject(f"{ident} IS NOT NULL", "TRUE", f"json_type({props}) = 'OBJECT'")} AS reject
-    FROM p"""
+           {_reject(f"{ident} IS NOT NULL", "TRUE", f"json_type({props}) = 'OBJECT'")} AS reject, {_TEXT}
+    FROM p""", lines)

@@ -1,5 +1,5 @@
-"""Write a simulated company as a Segment, Amplitude or Mixpanel export, in each vendor's
-documented shape, with a ``pqlml.toml`` that reads it back through :mod:`pqlml.readers`.
+"""Write a simulated company as a Segment, Amplitude or Mixpanel export (or Segment's
+warehouse tables), in each vendor's documented shape, with a ``pqlml.toml`` that reads it back through :mod:`pqlml.readers`.
 
 Users become identify calls (email, title, ``createdAt`` = sign-up) and group calls
 (membership, company traits); events become track calls / export rows. Outcomes stay a
@@ -19,7 +19,7 @@ import pandas as pd
 
 __all__ = ["export_company", "EXPORT_FORMATS"]
 
-EXPORT_FORMATS = ("segment", "amplitude", "mixpanel")
+EXPORT_FORMATS = ("segment", "amplitude", "mixpanel", "segment_warehouse")
 
 
 def _iso(ts) -> str:
@@ -118,12 +118,34 @@ def _mixpanel(folder: Path, out: Path) -> dict:
             "groups": "groups.json"}
 
 
+def _segment_warehouse(folder: Path, out: Path) -> dict:
+    """Segment's warehouse tables as Parquet files (the layout a warehouse holds)."""
+    ev, users, accounts = _tables(folder)
+    tables = out / "segment_prod"
+    tables.mkdir(exist_ok=True)
+    pd.DataFrame({"id": ev.event_id.astype(str), "timestamp": ev.ts, "user_id": ev.user_id,
+                  "anonymous_id": None, "event": ev.event, "event_text": ev.event}
+                 ).to_parquet(tables / "tracks.parquet")
+    pd.DataFrame({"id": "id-" + users.user_id, "timestamp": users.signup_at, "user_id": users.user_id,
+                  "email": users.email, "title": users.title, "created_at": users.signup_at}
+                 ).to_parquet(tables / "identifies.parquet")
+    members = users[users.account_id.notna()].merge(accounts.reset_index(drop=True), on="account_id",
+                                                    suffixes=("", "_account"))
+    cols = [c for c in ("domain", "employees", "industry", "country", "segment") if c in members]
+    pd.DataFrame({"id": "gr-" + members.user_id, "timestamp": members.signup_at,
+                  "user_id": members.user_id, "group_id": members.account_id,
+                  **{c: members[c] for c in cols}, "created_at": members.created_at}
+                 ).to_parquet(tables / "groups.parquet")
+    return {"format": "segment_warehouse", "source": "segment_prod"}
+
+
 def export_company(folder, fmt: str, out) -> Path:
     """Write the simulated company in ``folder`` as a ``fmt`` export into ``out``; return
     the path of a ``pqlml.toml`` that reads it (outcomes copied as they are)."""
     folder, out = Path(folder), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    export = {"segment": _segment, "amplitude": _amplitude, "mixpanel": _mixpanel}[fmt](folder, out)
+    export = {"segment": _segment, "amplitude": _amplitude, "mixpanel": _mixpanel,
+              "segment_warehouse": _segment_warehouse}[fmt](folder, out)
     shutil.copy(folder / "outcomes.parquet", out / "outcomes.parquet")
     text = (folder / "pqlml.toml").read_text()
     block = "[data.export]\n" + "".join(f'{k} = "{v}"\n' for k, v in export.items())

@@ -1,0 +1,101 @@
+"""Segment's warehouse layout -> the calls shape, as lazy ibis expressions.
+
+Segment loads each source into a schema with ``tracks`` (one row per track call:
+``id``, ``timestamp``, ``user_id``, ``anonymous_id``, ``event`` (slug), ``event_text``
+(the name as sent)), ``identifies`` (traits as snake_case columns: ``email``,
+``title``, ``created_at``) and ``groups`` (``group_id`` and the group's traits:
+``domain`` / ``website``, ``employees``, ``industry``, ``country``, ``segment``,
+``created_at``). ``[data.export] source`` names where they are: with ``[data]
+connection`` set, a schema prefix (``"segment_prod"`` -> ``segment_prod.tracks``; ``""``
+for the connection's default); without one, a folder holding ``tracks``,
+``identifies`` and ``groups`` as ``.parquet`` or ``.csv`` files. The warehouse does the
+work: nothing is pulled out but the canonical tables' queries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+
+from ..errors import DataError
+
+__all__ = ["warehouse_calls", "TABLES"]
+
+TABLES = ("tracks", "identifies", "groups")
+
+
+def _table(con, export, root: Path, name: str, connected: bool) -> ibis.Table:
+    if not connected:
+        folder = Path(export.source)
+        folder = folder if folder.is_absolute() else root / folder
+        for suffix in (".parquet", ".csv"):
+            path = folder / f"{name}{suffix}"
+            if path.exists():
+                return (con.read_parquet(path) if suffix == ".parquet" else con.read_csv(path))
+        raise DataError(f"No {name}.parquet or {name}.csv in {folder} (Segment's warehouse layout "
+                        f"needs {', '.join(TABLES)}). Fix: export those tables there, or point "
+                        "[data.export] source at the folder that has them.")
+    try:
+        return con.table(name, database=export.source or None)
+    except Exception as err:  # noqa: BLE001 - every backend has its own not-found error
+        raise DataError(f"The warehouse has no table {name!r}"
+                        f"{' in ' + repr(export.source) if export.source else ''} ({type(err).__name__}). "
+                        "Fix: set [data.export] source to the schema Segment loads this source "
+                        "into.") from err
+
+
+def _col(t: ibis.Table, *names, kind="string"):
+    for n in names:
+        if n in t.columns:
+            return t[n].cast(kind)
+    return ibis.null(kind)
+
+
+def _ts(t: ibis.Table, name: str = "timestamp"):
+    if name not in t.columns:
+        return ibis.null("timestamp('UTC')")
+    col = t[name]
+    return (col.cast("string").try_cast("timestamp('UTC')") if not col.type().is_timestamp()
+            else col.cast("timestamp('UTC')"))
+
+
+def warehouse_calls(con, export, root: Path, *, connected: bool) -> ibis.Table:
+    """``tracks`` / ``identifies`` / ``groups`` in the calls shape (``file`` = table name,
+    ``line`` null, ``msg_id`` = the row's ``id``)."""
+    parts = []
+    for name, kind in (("tracks", "event"), ("identifies", "identify"), ("groups", "group")):
+        t = _table(con, export, root, name, connected)
+        ts = _ts(t)
+        user, anon = _col(t, "user_id"), _col(t, "anonymous_id")
+        event = _col(t, "event_text", "event")
+        group = _col(t, "group_id")
+        missing = user.isnull() & anon.isnull()
+        if kind == "event":
+            missing |= event.isnull()
+        if kind == "group":
+            missing |= group.isnull()
+        reject = ibis.cases((missing, "missing_fields"), (ts.isnull(), "unparseable_time"),
+                            else_=ibis.null("string"))
+        identify, grp = kind == "identify", kind == "group"
+        parts.append(t.select(
+            file=ibis.literal(name), line=ibis.null("int64"), kind=ibis.literal(kind), ts=ts,
+            user_id=user, anon_id=anon, event=event if kind == "event" else ibis.null("string"),
+            group_id=group if grp else ibis.null("string"),
+            email=_col(t, "email") if identify else ibis.null("string"),
+            title=_col(t, "title") if identify else ibis.null("string"),
+            user_created=_ts(t, "created_at") if identify else ibis.null("timestamp('UTC')"),
+            domain=(_domain(_col(t, "domain", "website")) if grp else ibis.null("string")),
+            employees=_col(t, "employees", kind="int64") if grp else ibis.null("int64"),
+            industry=_col(t, "industry") if grp else ibis.null("string"),
+            country=_col(t, "country") if grp else ibis.null("string"),
+            segment=_col(t, "segment") if grp else ibis.null("string"),
+            created_at=_ts(t, "created_at") if grp else ibis.null("timestamp('UTC')"),
+            msg_id=_col(t, "id"), reject=reject, text=ibis.null("string")))
+    return ibis.union(*parts)
+
+
+def _domain(col):
+    """``https://www.acme.io/about`` -> ``acme.io``."""
+    bare = col.re_replace(r"^[a-zA-Z]+://", "").re_replace(r"^www\.", "").re_replace(r"[/:?#].*$", "")
+    return bare.lower().nullif("")
