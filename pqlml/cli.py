@@ -156,6 +156,9 @@ def _backtest(args) -> None:
              f"at the rules' volume ({r['volume']:,} touches over {len(metrics['folds'])} periods): "
              f"model {m['converters_captured']:,} converters, rules {r['converters_captured']:,}, "
              f"best single signal {b['converters_captured']:,}"]
+    if "activation_engagement" in metrics:
+        lines.append("activated, then ranked by engagement: "
+                     f"{metrics['activation_engagement']['converters_captured']:,} converters")
     if "oracle" in metrics:
         lines.append(f"oracle (the simulator's truth): ROC-AUC {metrics['oracle']['roc_auc']:.3f}, "
                      f"{metrics['oracle']['converters_captured']:,} converters")

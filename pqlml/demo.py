@@ -176,7 +176,8 @@ def _show_backtest(console, metrics, rows, out) -> None:
     from .backtest import write_report
 
     write_report(metrics, rows, out / "backtest")
-    names = [n for n in ("model", "rules", "best_single_rule", "oracle") if n in metrics]
+    names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle")
+             if n in metrics]
     console.print(_table(f"{len(metrics['folds'])} monthly folds, {metrics['rules']['volume']:,} "
                          f"touches (the rules' volume); report: {out / 'backtest' / 'report.md'}",
                          ["", "ROC-AUC", "ECE", "converters found", "per 100 touches"],

@@ -84,6 +84,9 @@ def definitions(config) -> dict:
     return {"windows": list(f.windows), "events": list(f.events), "buyer_titles": list(f.buyer_titles),
             "counts": {k: {"events": list(v.events), "window_days": v.window_days}
                        for k, v in f.counts.items()},
+            "activation": list(f.activation), "activation_within_days": f.activation_within_days,
+            "engagement_weights": dict(f.engagement_weights),
+            "engagement_half_life_days": f.engagement_half_life_days,
             "horizon_days": config.labels.horizon_days, "target": config.outcomes.target,
             "rules": dict(config.rules), "intent_rule": config.tiers.intent_rule}
 
@@ -153,7 +156,7 @@ def log_backtest(metrics: dict, out: str | Path) -> None:
     fold as steps, the CIs as params, and the report folder as artifacts."""
     import mlflow
 
-    names = [n for n in ("model", "rules", "best_single_rule", "oracle") if n in metrics]
+    names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle") if n in metrics]
     mlflow.log_params({"kind": metrics["kind"], "folds": len(metrics["folds"]),
                        "rule": metrics["intent_rule"], "tier_method": metrics["tier_method"]})
     for n in names:

@@ -6,8 +6,10 @@ the snapshots whose label window had closed by then (``as_of + horizon <= test
 as_of``: a gap of at least the horizon, nothing shuffled). In every fold the
 configured rule (``tiers.intent_rule``) flags some accounts; the model is scored
 at that same volume (its top ones), and so is the best single-threshold signal
-chosen on the fold's training data (the strongest honest baseline). On a
-simulated company the truth's probabilities give the oracle.
+chosen on the fold's training data (the strongest honest baseline). With activation
+checkpoints and engagement weights configured, the "activated, then ranked by
+engagement" playbook is scored the same way. On a simulated company the truth's
+probabilities give the oracle.
 
 Examples
 --------
@@ -128,6 +130,13 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
                                            train[outcome].to_numpy(bool),
                                            (value["test"] >= best.threshold).to_numpy())
         best_rule = best.rule
+        if {"activated", "engagement_score"} <= set(test.columns):
+            # the activation + engagement playbook: activated accounts first, each group ranked
+            # by engagement; its probability is the training rate of its group, like the rules'
+            test["act_score"] = test.activated * 1e12 + test.engagement_score.fillna(0)
+            test["p_act"] = _rule_probability(train.activated.to_numpy(bool),
+                                              train[outcome].to_numpy(bool),
+                                              test.activated.to_numpy(bool))
         test["fold"] = i
         parts.append(test)
         fold_info.append({"fold": i, "as_of": test_date, "train_as_of": [train_dates[0],
@@ -185,13 +194,15 @@ def _block(data: pd.DataFrame, outcome: str, p: str | None, ranking: str, reps: 
 
 _RANKINGS = {"model": ("p_model", "p_model"), "rules": ("p_rules", "rule_flag"),
              "best_single_rule": ("p_best", "best_single_score"),
+             "activation_engagement": ("p_act", "act_score"),
              "oracle": ("p_oracle", "p_oracle")}
 
 
 def _metrics(rows: pd.DataFrame, outcome: str, folds: list, cfg) -> dict:
     """Pooled figures with CIs, the same per fold, and capture / lift at sales capacity."""
     rows = rows.assign(rule_flag=rows.rule_flag.astype(bool))
-    names = [n for n in _RANKINGS if n != "oracle" or rows.p_oracle.notna().all()]
+    names = [n for n in _RANKINGS if (n != "oracle" or rows.p_oracle.notna().all())
+             and (n != "activation_engagement" or "act_score" in rows)]
 
     def blocks(data, reps):
         return {n: _block(data, outcome, *_RANKINGS[n], reps) for n in names}
@@ -265,7 +276,8 @@ def _markdown(m: dict, tiers: pd.DataFrame, outcome: str) -> str:
         text = f"{v:.3f}" if isinstance(v, float) else f"{v:,}"
         return text + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and not isinstance(v, int)
                        else (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else ""))
-    names = [n for n in ("model", "rules", "best_single_rule", "oracle") if n in m]
+    names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle")
+             if n in m]
     keys = ("roc_auc", "pr_auc", "brier", "ece", "volume", "converters_captured",
             "converters_per_100_touches")
     lines = [f"# Backtest: {m['kind']} model vs the rules ({outcome})", "",

@@ -23,7 +23,8 @@ def gains_plot(rows: pd.DataFrame, outcome: str, path: Path) -> Path:
     y = rows[outcome].to_numpy(float)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for col, label in (("p_model", "model"), ("p_oracle", "oracle (truth)"),
-                       ("best_single_score", "best single signal")):
+                       ("best_single_score", "best single signal"),
+                       ("act_score", "activated, then by engagement")):
         if col in rows and rows[col].notna().all():
             order = np.argsort(-rows[col].to_numpy(float), kind="stable")
             found = np.cumsum(y[order]) / y.sum()

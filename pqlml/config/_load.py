@@ -249,7 +249,21 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                     _when(lambda v: isinstance(v, list | tuple) and all(_is_int(w, 1) for w in v)
                           and 30 in v and len(set(v)) == len(v), lambda v: tuple(sorted(v)))),
         "buyer_titles": _strings('buyer_titles = ["vp", "head of", "director"]'),
-        "counts": None},
+        "counts": None,
+        "activation": ('a list of "<event> >= <n>" strings, in funnel order',
+                       'activation = ["board_created >= 1", "invite_sent >= 1"]',
+                       _when(lambda v: isinstance(v, list | tuple) and all(
+                           isinstance(x, str) and re.fullmatch(r"\s*[A-Za-z_][\w.:$-]*\s*>=\s*[1-9][0-9]*\s*", x)
+                           for x in v), tuple)),
+        "activation_within_days": ("a positive integer (days)", "activation_within_days = 14",
+                                   _POS_INT),
+        "engagement_weights": ("a table of event name = number",
+                               "engagement_weights = {task_created = 1, invite_sent = 5}",
+                               _when(lambda v: isinstance(v, dict) and v and all(
+                                   isinstance(k, str) and k and _is_number(x) for k, x in v.items()),
+                                   lambda v: _frozen_map({k: float(x) for k, x in v.items()}))),
+        "engagement_half_life_days": ("a number > 0 (days)", "engagement_half_life_days = 14",
+                                      _when(lambda v: _is_number(v) and v > 0, float))},
     FunnelsConfig: {k: ("a rule expression over feature names", f'{k} = "{v}"', _STR)
                     for k, v in (("usage", "events_30d >= 10"),
                                  ("several_users", "active_users_30d >= 2"),

@@ -101,13 +101,21 @@ class FeaturesConfig:
     (30 is required: the catalog's named features use it). ``buyer_titles``:
     case-insensitive title fragments that mark a buyer. ``counts``: extra
     named counts, e.g. ``legal_pages_30d = {events = ["terms_page_viewed",
-    "privacy_page_viewed"], window_days = 30}``.
+    "privacy_page_viewed"], window_days = 30}``. ``activation``: ordered checkpoints
+    ``"<event> >= <n>"`` (:mod:`pqlml.features._activation`); ``activation_within_days``:
+    the "activated soon after sign-up" horizon. ``engagement_weights`` (event -> weight)
+    and ``engagement_half_life_days``: the decaying ``engagement_score``
+    (:mod:`pqlml.features._engagement`).
     """
 
     events: tuple[str, ...] = ()
     windows: tuple[int, ...] = (7, 30, 90)
     buyer_titles: tuple[str, ...] = BUYER_TITLES
     counts: Mapping[str, CountFeature] = field(default_factory=_frozen_map)
+    activation: tuple[str, ...] = ()
+    activation_within_days: int = 14
+    engagement_weights: Mapping[str, float] = field(default_factory=_frozen_map)
+    engagement_half_life_days: float = 14.0
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ def signal_of(column: str) -> str:
     """The business signal a feature column belongs to (its own name if unknown)."""
     if column in _GROUP:
         return _GROUP[column]
+    if column.startswith(("activation_", "days_to_", "activated")):
+        return "activation"
     m = _CATEGORY.match(column)
     if m:
         return m.group(1)
@@ -140,6 +142,11 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
         return ["no user with a buyer title (VP, head of, director, founder, ...)"
                 if not (n > 0) else f"{_n(n)} user(s) with a buyer title"
                 for n in _col(X, "buyer_title_users", "buyer_title")]
+    if signal == "activation":
+        passed = _col(X, "activation_checkpoints_passed")
+        total = sum(1 for c in X.columns if c.startswith("days_to_"))
+        return [f"activation stage {_n(a)} of {total} ({_n(b)} checkpoint(s) reached)"
+                for a, b in zip(_col(X, "activation_stage"), passed)]
     if signal in ("industry", "segment", "country"):
         cols = list(C.columns)
         values = X[cols].to_numpy(float)

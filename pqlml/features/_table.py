@@ -5,6 +5,8 @@ from __future__ import annotations
 import ibis
 
 from ..config import FeaturesConfig
+from ._activation import activation
+from ._engagement import engagement
 from ._activity import (active_users, offsets, recency, segment_grain, to_days,
                         windowed_activity, with_segments)
 from ._profile import account_users, buyer_title, firmographics, one_hot_values
@@ -14,7 +16,8 @@ from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, feature_na
 __all__ = ["feature_table", "vocabulary"]
 
 _KEYS = ["entity_id", "as_of"]
-_NOT_COUNTS = ("days_since_", "work_email_share", "employees", "account_age_days")
+_NOT_COUNTS = ("days_since_", "days_to_", "work_email_share", "employees", "account_age_days",
+               "engagement_score")
 
 
 def vocabulary(events: ibis.Table, until) -> tuple[str, ...]:
@@ -64,6 +67,16 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     table = table.drop("_k")
+    if settings.activation:
+        created = _created(users, accounts, entity)
+        part = activation(ev, spine, created, settings.activation, settings.activation_within_days)
+        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
+                                                                     "as_day_right")
+    if settings.engagement_weights:
+        part = engagement(ev, spine, dict(settings.engagement_weights),
+                          settings.engagement_half_life_days)
+        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
+                                                                     "as_day_right")
     if entity == "account" and users is not None:
         table = table.left_join(account_users(spine, users, settings.buyer_titles), _KEYS) \
             .drop("entity_id_right", "as_of_right")
@@ -76,6 +89,16 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         if vocab else ibis.literal(0))
     table = table.mutate(**{d.name: d.fn(table) for d in derived})
     return table.drop("as_day").rename({key: "entity_id"})
+
+
+def _created(users, accounts, entity):
+    """Sign-up day per entity (account creation, a user's sign-up), or None."""
+    if entity == "account" and accounts is not None:
+        return accounts.select(entity_id=accounts.account_id.cast("string"),
+                               created_day=to_days(accounts.created_at))
+    if entity == "user" and users is not None:
+        return users.select(entity_id=users.user_id.cast("string"), created_day=to_days(users.signup_at))
+    return None
 
 
 def _fill_counts(table: ibis.Table) -> ibis.Table:
