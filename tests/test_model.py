@@ -166,3 +166,19 @@ def test_a_horizon_longer_than_the_data_is_a_clear_error(tmp_path):
     sim.config.write_text(sim.config.read_text().replace("horizon_days = 28", "horizon_days = 400"))
     with pytest.raises(PqlmlError, match="every as_of's 400-day horizon runs past the end"):
         backtest(sim.config)
+
+
+def test_platt_never_inverts_the_ranking_when_the_held_out_months_disagree():
+    """Under drift the calibration months can rank the other way round; the calibrator keeps
+    the model's order (slope fixed at 1) and only matches the held-out rate."""
+    from pqlml.model._estimators import _Platt
+
+    rng = np.random.default_rng(0)
+    score = rng.uniform(0.01, 0.99, 2_000)
+    y = (rng.uniform(size=2_000) < 1 - score).astype(int)        # high scores convert less
+    platt = _Platt(score, y)
+    p = platt(score)
+    assert np.all(np.diff(p[np.argsort(score)]) >= 0)             # order kept
+    assert p.mean() == pytest.approx(y.mean(), abs=1e-6)          # level matched
+    normal = _Platt(score, 1 - y)                                 # agreeing months: a real fit
+    assert normal.curve.coef_[0, 0] > 0

@@ -71,10 +71,20 @@ def _logit(p):
 
 
 class _Platt:
-    """Platt scaling: a logistic curve on the logit of the score."""
+    """Platt scaling: a logistic curve on the logit of the score, never decreasing.
+
+    Under drift the held-out months can rank the other way round (a fitted slope <= 0);
+    a calibrator must not invert the model's ranking, so the slope is then fixed at 1
+    and only the intercept is fitted (the score's log-odds shifted to the held-out rate).
+    """
 
     def __init__(self, score, y):
         self.curve = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score), y)
+        if self.curve.coef_[0, 0] <= 0:
+            from scipy.optimize import brentq
+            z, rate = _logit(score)[:, 0], float(np.mean(y))
+            shift = brentq(lambda c: np.mean(1 / (1 + np.exp(-(z + c)))) - rate, -50, 50)
+            self.curve.coef_[0, 0], self.curve.intercept_[0] = 1.0, shift
 
     def __call__(self, score):
         return self.curve.predict_proba(_logit(score))[:, 1]
