@@ -183,22 +183,21 @@ def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Times
             rows += [(str(r.user_id), None, "created_after_as_of", f"signed up {pd.Timestamp(r.signup_at).date()}, "
                       "on or after as_of") for r in late.itertuples()]
         rows += _customers(project, spined, as_of, entity="user")
-    out = pd.DataFrame(rows, columns=[key, "user_id" if entity == "account" else "_", "code", "reason"])
-    out = out.drop(columns="_", errors="ignore").drop_duplicates(subset=[key], keep="first") \
-        if entity == "user" else out
-    if entity == "account":
-        # an account both without events and already a customer: listed once, first reason
-        keyed = out[out.account_id.notnull()].drop_duplicates("account_id")
-        out = pd.concat([keyed, out[out.account_id.isnull()]], ignore_index=True)
+    out = pd.DataFrame(rows, columns=["_id", "_user", "code", "reason"])
+    out = (out.rename(columns={"_id": key, "_user": "user_id"}) if entity == "account"
+           else out.drop(columns="_user").rename(columns={"_id": key}))
+    # an entity with two reasons (no events and already a customer, say) is listed once
+    keyed = out[out[key].notnull()].drop_duplicates(key)
+    out = pd.concat([keyed, out[out[key].isnull()]], ignore_index=True)
     # a stable order (DuckDB's group-by order is not): by reason, then by id
     order = {c: i for i, c in enumerate(("no_events", "created_after_as_of", "customer", "free_mail",
                                          "unmatched_domain", "no_domain"))}
-    ids = out[key].fillna(out["user_id"] if "user_id" in out else "").astype(str)
+    ids = (out[key].fillna(out["user_id"]) if "user_id" in out else out[key]).astype(str)
     out = out.assign(_o=out.code.map(order), _k=ids).sort_values(["_o", "_k"])
     return out.drop(columns=["_o", "_k"]).reset_index(drop=True)
 
 
-def _orphan_reason(r) -> str:
+def _orphan_reason(r) -> tuple[str, str]:
     if r.email_domain is None or pd.isna(r.email_domain):
         return "no_domain", "user without an email domain or account id: belongs to no account"
     if r.is_free_mail:
