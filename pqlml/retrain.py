@@ -123,23 +123,22 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
                        f"labels have closed")
     decision.periods = [test for _, test in folds]
     rows = []
-    try:
-        for i, (train_dates, test_date) in enumerate(folds):
-            if progress:
-                progress(i, len(folds), test_date)
-            test = frame[day == test_date].copy()
+    for i, (train_dates, test_date) in enumerate(folds):
+        if progress:
+            progress(i, len(folds), test_date)
+        test = frame[day == test_date].copy()
+        if current is not None:             # a champion that cannot score is an error, not a refusal
+            test["p_champion"] = _scores(current[1], test)
+        try:
             test["p_challenger"] = recipe(frame[day.isin(train_dates)], outcome).predict(test)
-            if current is not None:
-                test["p_champion"] = _scores(current[1], test)
-            rows.append(test)
-        scored = pd.concat(rows, ignore_index=True)
+        except Exception as err:  # noqa: BLE001 - any failure of a trial model is a refusal
+            return _failed(decision, err)
+        rows.append(test)
+    scored = pd.concat(rows, ignore_index=True)
+    try:
         final = recipe(frame, outcome)
-    except PqlmlError as err:
-        if "champion" in str(err):
-            raise
-        return _no(decision, "failed", f"the challenger failed: {err}")
-    except Exception as err:  # noqa: BLE001 - any failure of a trial model is a refusal
-        return _no(decision, "failed", f"the challenger failed: {type(err).__name__}: {err}")
+    except Exception as err:  # noqa: BLE001
+        return _failed(decision, err)
     decision.model, decision.frame = final, frame
     cap = cfg.capacity.per_period
     score = lambda col, idx=slice(None): metric_value(  # noqa: E731
@@ -176,6 +175,11 @@ def _scores(pyfunc, test: pd.DataFrame) -> np.ndarray:
                          "trained on other feature definitions; nothing was promoted. Fix: "
                          "compare by hand with `pqlml backtest`, then move the champion alias "
                          "in MLflow.") from err
+
+
+def _failed(decision: Decision, err: Exception) -> Decision:
+    what = str(err) if isinstance(err, PqlmlError) else f"{type(err).__name__}: {err}"
+    return _no(decision, "failed", f"the challenger failed: {what}")
 
 
 def _no(decision: Decision, action: str, reason: str) -> Decision:
