@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import PqlmlError
@@ -128,20 +129,27 @@ def _discover(args) -> None:
                   f"{plots}/")
 
 
+@contextmanager
+def _periods(console, label: str):
+    """A progress bar over test periods: yields ``step(i, n, as_of)`` for the stage's
+    ``progress`` callback; ``label`` is formatted with ``i`` (1-based), ``n`` and ``as_of``."""
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("building features and labels", total=None)
+        yield lambda i, n, as_of: bar.update(task, total=n, completed=i,
+                                             description=label.format(i=i + 1, n=n, as_of=as_of))
+
+
 def _backtest(args) -> None:
     from rich.console import Console
-    from rich.progress import Progress
 
     from .backtest import backtest, write_report
     from .project import open_project
 
     console = Console(stderr=True)
     project = open_project(args.config)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("building features and labels", total=None)
-
-        def step(i, n, as_of):
-            bar.update(task, total=n, completed=i, description=f"fold {i + 1}/{n}: test {as_of}")
+    with _periods(console, "fold {i}/{n}: test {as_of}") as step:
         metrics, rows = backtest(project, kind=args.kind, outcome=args.outcome, progress=step)
     write_report(metrics, rows, args.out)
     if not args.no_track:
@@ -194,7 +202,6 @@ def _train(args) -> None:
 
 def _retrain(args) -> None:
     from rich.console import Console
-    from rich.progress import Progress
 
     from .project import open_project
     from .retrain import run_retrain
@@ -202,11 +209,7 @@ def _retrain(args) -> None:
 
     console = Console(stderr=True)
     project = open_project(args.config)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("building features and labels", total=None)
-
-        def step(i, n, as_of):
-            bar.update(task, total=n, completed=i, description=f"period {i + 1}/{n}: {as_of}")
+    with _periods(console, "period {i}/{n}: {as_of}") as step:
         decision, registered, run_id = run_retrain(project, args.out, progress=step)
     console.print(f"MLflow run {run_id} in {tracking_uri()}")
     word = {"promoted": "PROMOTED", "first_champion": "FIRST CHAMPION", "kept": "KEPT the champion",
