@@ -45,9 +45,9 @@ _REASONS = {"malformed_json": "not valid JSON", "not_an_object": "valid JSON but
             "unparseable_time": "the time cannot be parsed"}
 
 
-def _do(con, sql: str, params=None) -> None:
+def _do(con, sql: str) -> None:
     """Run a statement to completion (DuckDB keeps an unfinished result otherwise)."""
-    (con.execute(sql, params) if params else con.execute(sql)).fetchall()
+    con.execute(sql).fetchall()
 
 
 def _profile_lines(files) -> pa.Table:
