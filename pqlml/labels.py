@@ -20,7 +20,10 @@ import pandas as pd
 from pqlml.errors import DataError, PqlmlError
 from pqlml.validate import Finding, ValidationReport
 
-__all__ = ["build_labels", "default_data_end"]
+__all__ = ["build_labels", "default_data_end", "OUTCOMES", "LABEL_COLUMNS", "check_outcome"]
+
+OUTCOMES = ("hand_raise", "conversion", "accepted")
+LABEL_COLUMNS = OUTCOMES + ("censored",)
 
 UTC = dtypes.Timestamp(timezone="UTC")
 _KEY = {"account": "account_id", "user": "user_id"}
@@ -53,6 +56,18 @@ def _utc(value, name: str) -> pd.Timestamp:
                      f"(naive values are UTC). Got {value!r} instead.")
 
 
+def check_outcome(outcome, tables: dict) -> str:
+    """``outcome`` if it is a label pqlml can build from ``tables``, else a clear error."""
+    if outcome not in OUTCOMES:
+        raise PqlmlError(f"The 'outcome' parameter must be one of {', '.join(map(repr, OUTCOMES))}. "
+                         f"Got {outcome!r} instead.")
+    if outcome == "accepted" and "dispositions" not in tables:
+        raise PqlmlError("The outcome 'accepted' comes from sales' dispositions, but the config "
+                         "has no [data.dispositions] table. Fix: add\n[data.dispositions]\n"
+                         'source = "dispositions.csv"\n(entity_id, at, disposition, reason, rep).')
+    return outcome
+
+
 def _check_params(horizon_days, entity) -> None:
     ok = isinstance(horizon_days, (int, np.integer)) and not isinstance(horizon_days, bool)
     if not ok or horizon_days <= 0:
@@ -64,7 +79,8 @@ def _check_params(horizon_days, entity) -> None:
 
 
 def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, data_end,
-                 entity: str = "account", report: ValidationReport | None = None) -> ibis.Table:
+                 entity: str = "account", report: ValidationReport | None = None,
+                 dispositions: ibis.Table | None = None) -> ibis.Table:
     """Label each spine row with the outcomes in ``(as_of, as_of + horizon_days]``.
 
     Parameters
@@ -87,7 +103,8 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
     Returns
     -------
     ibis.Table
-        ``entity_id, as_of, hand_raise, conversion, censored``: labels are 1
+        ``entity_id, as_of, hand_raise, conversion, censored`` (and ``accepted``
+        with dispositions): labels are 1
         or 0 (int8), both null where ``censored`` (``as_of + horizon > data_end``).
         Rows whose entity converted at or before ``as_of`` are left out.
 
@@ -132,8 +149,22 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
     if report is not None:
         _report_rows(t, report, int(horizon_days), end)
     t = t.filter(~t._gone)
-    return t.select("entity_id", "as_of", hand_raise=_label(t._hr, t.censored),
-                    conversion=_label(t._conv, t.censored), censored=t.censored)
+    cols = {"hand_raise": _label(t._hr, t.censored), "conversion": _label(t._conv, t.censored),
+            "censored": t.censored}
+    if dispositions is not None:
+        t = t.left_join(_verdicts(s, dispositions, horizon), ["entity_id", "as_of"]) \
+            .drop("entity_id_right", "as_of_right")
+        cols["accepted"] = ibis.ifelse(t.censored | t._seen.isnull(), ibis.null("int8"),
+                                       t._ok.cast("int8"))
+    return t.select("entity_id", "as_of", **cols)
+
+
+def _verdicts(s: ibis.Table, dispositions: ibis.Table, horizon) -> ibis.Table:
+    """Per spine row with a disposition in (as_of, as_of + horizon]: whether one was accepted."""
+    d = dispositions.select(_did=dispositions.entity_id.cast("string"), _at=dispositions.at.cast(UTC),
+                            _yes=dispositions.disposition.isin(["accepted", "converted"]))
+    j = s.join(d, [s.entity_id == d._did, d._at > s.as_of, d._at <= s.as_of + horizon])
+    return j.group_by(["entity_id", "as_of"]).aggregate(_seen=j.count(), _ok=j._yes.any())
 
 
 def _label(hit: ibis.BooleanValue, censored: ibis.BooleanValue) -> ibis.IntegerValue:

@@ -14,7 +14,7 @@ Examples
 >>> X = build_features(project, as_of="2024-04-01")
 >>> y = build_labels(project, as_of="2024-04-01")
 >>> int(X.active_users_30d.ge(0).all()), list(y.columns)
-(1, ['account_id', 'as_of', 'hand_raise', 'conversion', 'censored'])
+(1, ['account_id', 'as_of', 'hand_raise', 'conversion', 'censored', 'accepted'])
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ import pandas as pd
 from .config import Config, load_config
 from .errors import PqlmlError
 from .features import feature_table
+from .features._fit import read_domain_list
 from .identity import account_events, user_accounts
 from .labels import build_labels as label_table
 from .labels import outcome_table
+from .schema import SIGNUP_ANSWERS
 from .snapshots import build_spine, check_as_of, entities_from_tables, schedule_dates
 from .sources import load_tables
-from .validate import ValidationReport
+from .validate import Finding, ValidationReport
 
 __all__ = ["Project", "open_project", "spine_for", "build_features", "build_labels"]
 
@@ -70,12 +72,43 @@ def open_project(config) -> Project:
     users = (user_accounts(tables["users"], tables.get("accounts"), report=report).cache()
              if "users" in tables else None)
     events = account_events(tables["events"], users, report=report)
+    if "enrichment" in tables:
+        _report_enrichment_duplicates(tables["enrichment"], report)
+    if "signups" in tables:
+        _report_unknown_signups(tables["signups"], tables.get("users"), report)
     span = tables["events"].aggregate(lo=ibis._.ts.min(), hi=ibis._.ts.max()).execute().iloc[0]
     if pd.isna(span["lo"]):
         where = (config.data.events or config.data.export).source
         raise PqlmlError(f"The events table ({where}) has no rows: "
                          "there is nothing to build features from.")
     return Project(config, con, tables, users, events, report, span["lo"], span["hi"])
+
+
+def _report_enrichment_duplicates(enrichment: ibis.Table, report: ValidationReport) -> None:
+    from .features._fit import normalise_domain
+
+    d = enrichment.select(_d=normalise_domain(enrichment.domain))
+    n = d.aggregate(rows=d.count(), distinct=d._d.nunique()).execute().iloc[0]
+    if n["rows"] > n["distinct"]:
+        report.add(Finding("enrichment", report.files.get("enrichment", ""), "domain",
+                           "enrichment_duplicate_domains", int(n["rows"] - n["distinct"]),
+                           "merged: rows whose domains differ only by case, spaces or 'www.' "
+                           "describe one company; each field keeps its largest value",
+                           "keep one row per domain in the enrichment file"))
+
+
+def _report_unknown_signups(signups: ibis.Table, users: ibis.Table | None,
+                            report: ValidationReport) -> None:
+    if users is None:
+        n = signups.count().execute()
+    else:
+        known = users.select(_u=users.user_id)
+        n = signups.anti_join(known, signups.user_id == known._u).count().execute()
+    if n:
+        report.add(Finding("signups", report.files.get("signups", ""), "user_id",
+                           "signups_without_user", int(n),
+                           "not used: no user with this user_id in the users table",
+                           "export sign-up answers keyed by the same user ids as the users"))
 
 
 def _entity(project: Project, entity) -> str:
@@ -120,10 +153,40 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
     project = open_project(config)
     entity = _entity(project, entity)
     spine = spine_for(project, as_of=as_of, entity=entity)
+    settings = project.config.features
     table = feature_table(spine, project.events, users=project.users,
                           accounts=project.tables.get("accounts"),
-                          settings=project.config.features, entity=entity, extra=extra)
+                          settings=settings, entity=entity, extra=extra,
+                          answers=signup_answers_table(project),
+                          enrichment_table=project.tables.get("enrichment"),
+                          enterprise=read_domain_list(settings.enterprise_domains,
+                                                      project.config.data.root))
     return _keyed(table, entity)
+
+
+def signup_answers_table(project: Project) -> ibis.Table | None:
+    """``user_id``, ``account_id``, ``signup_at`` and the sign-up answers: the users'
+    own properties, gaps filled from the ``signups`` table; None without any answers."""
+    users, signups = project.tables.get("users"), project.tables.get("signups")
+    if project.users is None:
+        return None
+    own = [c for c in SIGNUP_ANSWERS if users is not None and c in users.columns]
+    extra = [c for c in SIGNUP_ANSWERS if signups is not None and c in signups.columns]
+    if not own and not extra:
+        return None
+    m = project.users.select("user_id", "account_id", "signup_at")
+    if own:
+        u = users.select(_uid=users.user_id, **{f"_o_{c}": users[c] for c in own})
+        m = m.left_join(u, m.user_id == u._uid).drop("_uid")
+    if extra:
+        t = signups.select(_sid=signups.user_id, **{f"_s_{c}": signups[c] for c in extra})
+        m = m.left_join(t, m.user_id == t._sid).drop("_sid")
+    answers = {}
+    for c in SIGNUP_ANSWERS:
+        parts = [m[f"_{p}_{c}"] for p in ("o", "s") if f"_{p}_{c}" in m.columns]
+        if parts:
+            answers[c] = ibis.coalesce(*parts) if len(parts) > 1 else parts[0]
+    return m.select("user_id", "account_id", "signup_at", **answers)
 
 
 def build_labels(config, *, as_of=None, entity=None) -> pd.DataFrame:
@@ -138,5 +201,6 @@ def build_labels(config, *, as_of=None, entity=None) -> pd.DataFrame:
     spine = spine_for(project, as_of=as_of, entity=entity)
     outcomes = outcome_table(project.tables, project.events, project.config.outcomes)
     table = label_table(spine, outcomes, horizon_days=project.config.labels.horizon_days,
-                        data_end=project.data_end, entity=entity, report=project.report)
+                        data_end=project.data_end, entity=entity, report=project.report,
+                        dispositions=project.tables.get("dispositions"))
     return _keyed(table, entity)

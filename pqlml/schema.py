@@ -7,25 +7,42 @@ these tables; nothing downstream knows the source's own column names.
 table       required columns                                           optional columns
 ==========  =========================================================  =========================
 events      ``ts``, ``user_id``, ``event``                             ``account_id``, ``event_id``
-users       ``user_id``, ``email``, ``signup_at``                      ``account_id``, ``title``
+users       ``user_id``, ``email``, ``signup_at``                      ``account_id``, ``title``,
+                                                                       sign-up answers (below)
 accounts    ``account_id``, ``domain``, ``created_at``                 ``employees``, ``industry``,
                                                                        ``country``, ``segment``
 outcomes    ``account_id``, ``ts``, ``outcome``                        ``user_id``, ``amount``,
                                                                        ``event``
 leads       ``account_id``, ``ts``                                     ``email``, ``source``
+signups     ``user_id``                                                sign-up answers (below)
+enrichment  ``domain``                                                 ``industry``, ``employees``,
+                                                                       ``country``, ``funding_usd``,
+                                                                       ``revenue_usd``
+dispositions ``entity_id``, ``at``, ``disposition``                    ``reason``, ``rep``
 ==========  =========================================================  =========================
 
 ``ts``, ``signup_at`` and ``created_at`` are UTC timestamps. ``outcome`` is
 ``"hand_raise"`` or ``"conversion"``. ``leads`` (optional) are the CRM's
 leads / MQLs: an account became a lead at ``ts``, from ``email`` (a person, who
 may or may not use the product) and ``source`` (e.g. "webinar", "outbound").
+
+Sign-up answers (``company_size``, ``department``, ``seniority``, ``use_case``) are
+user properties on ``users`` or, keyed by ``user_id``, a ``signups`` table (which
+fills the users' gaps). ``enrichment`` is a firmographic file keyed by ``domain``
+(an enrichment vendor's export; static, like the accounts' own firmographics).
+``dispositions`` are the sales team's verdicts on the leads they got:
+``entity_id`` (an account id, or a user id for user-level projects), ``at``,
+``disposition`` in accepted / rejected / converted, a free-text ``reason`` and the
+``rep``.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS"]
+__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS"]
 
 OUTCOME_KINDS = ("hand_raise", "conversion")
+DISPOSITIONS = ("accepted", "rejected", "converted")
+SIGNUP_ANSWERS = ("company_size", "department", "seniority", "use_case")
 
 
 @dataclass(frozen=True)
@@ -66,9 +83,9 @@ TABLES: dict[str, TableSchema] = {
     "users": TableSchema(
         name="users",
         required=("user_id", "email", "signup_at"),
-        optional=("account_id", "title"),
+        optional=("account_id", "title") + SIGNUP_ANSWERS,
         kinds={"user_id": "id", "email": "string", "signup_at": "timestamp",
-               "account_id": "id", "title": "string"},
+               "account_id": "id", "title": "string", **dict.fromkeys(SIGNUP_ANSWERS, "string")},
         key=("user_id",),
     ),
     "accounts": TableSchema(
@@ -92,5 +109,27 @@ TABLES: dict[str, TableSchema] = {
         required=("account_id", "ts"),
         optional=("email", "source"),
         kinds={"account_id": "id", "ts": "timestamp", "email": "string", "source": "string"},
+    ),
+    "signups": TableSchema(
+        name="signups",
+        required=("user_id",),
+        optional=SIGNUP_ANSWERS,
+        kinds={"user_id": "id", **dict.fromkeys(SIGNUP_ANSWERS, "string")},
+        key=("user_id",),
+    ),
+    "enrichment": TableSchema(
+        name="enrichment",
+        required=("domain",),
+        optional=("industry", "employees", "country", "funding_usd", "revenue_usd"),
+        kinds={"domain": "string", "industry": "string", "employees": "integer",
+               "country": "string", "funding_usd": "number", "revenue_usd": "number"},
+        key=("domain",),
+    ),
+    "dispositions": TableSchema(
+        name="dispositions",
+        required=("entity_id", "at", "disposition"),
+        optional=("reason", "rep"),
+        kinds={"entity_id": "id", "at": "timestamp", "disposition": "string",
+               "reason": "string", "rep": "string"},
     ),
 }

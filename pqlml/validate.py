@@ -18,7 +18,7 @@ from ibis.common.exceptions import IbisError
 import pandas as pd
 
 from pqlml.errors import DataError
-from pqlml.schema import OUTCOME_KINDS, TABLES
+from pqlml.schema import DISPOSITIONS, OUTCOME_KINDS, TABLES
 
 __all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN"]
 
@@ -157,6 +157,8 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
     report = ValidationReport() if report is None else report
     _check_columns(ctx, t.columns)
     parsed = {c: _parse(ctx, t[c], TABLES[name].kinds[c]) for c in t.columns}
+    if name == "dispositions" and "disposition" in parsed:    # "Accepted " is accepted
+        parsed["disposition"] = _Parsed(parsed["disposition"].expr.strip().lower(), None, None)
     # sums over an empty table are null, not 0
     counts = {k: 0 if v is None else v for k, v in _run(ctx, t.aggregate(**_metrics(t, name, parsed)))[0].items()}
     problems = _problems(ctx, t, parsed, counts)
@@ -222,7 +224,7 @@ def _parse_timestamp(ctx: _Ctx, col: ibis.Column, typ: dt.DataType) -> _Parsed:
 
 def _not_null(name: str, columns) -> list[str]:
     schema = TABLES[name]
-    keep = [c for c in schema.required if schema.kinds[c] in ("id", "timestamp")]
+    keep = [c for c in schema.required if schema.kinds[c] in ("id", "timestamp")] + list(schema.key)
     return [c for c in columns if c in keep or (name == "events" and c == "event")]
 
 
@@ -237,9 +239,10 @@ def _metrics(t: ibis.Table, name: str, parsed: dict[str, _Parsed]) -> dict[str, 
         m[f"null:{c}"] = t[c].isnull().sum()
     for k in TABLES[name].key:
         m[f"keys:{k}"] = t[k].nunique()
-    if name == "outcomes" and "outcome" in parsed:
-        o = parsed["outcome"].expr
-        m["bad:outcome"] = (o.isnull() | ~o.isin(OUTCOME_KINDS)).sum()
+    column, allowed = _ALLOWED.get(name, (None, ()))
+    if column in parsed:
+        o = parsed[column].expr
+        m[f"bad:{column}"] = (o.isnull() | ~o.isin(allowed)).sum()
     return m
 
 
@@ -256,9 +259,10 @@ def _problems(ctx: _Ctx, t: ibis.Table, parsed: dict[str, _Parsed], counts: dict
     for k in TABLES[ctx.table].key:
         if counts[f"keys:{k}"] != n - counts[f"null:{k}"]:
             out.append(_duplicate_keys(ctx, t, k))
-    if counts.get("bad:outcome"):
-        values = t.select(v=parsed["outcome"].expr)
-        out.append(_bad_outcomes(ctx, values, counts["bad:outcome"], n))
+    column, _ = _ALLOWED.get(ctx.table, (None, ()))
+    if column and counts.get(f"bad:{column}"):
+        values = t.select(v=parsed[column].expr)
+        out.append(_bad_values_of(ctx, column, values, counts[f"bad:{column}"], n))
     return out
 
 
@@ -283,14 +287,19 @@ def _duplicate_keys(ctx: _Ctx, t: ibis.Table, k: str) -> str:
                      f"upstream.")
 
 
-def _bad_outcomes(ctx: _Ctx, rel: ibis.Table, bad: int, n: int) -> str:
-    bad_rows = rel.filter(rel.v.isnull() | ~rel.v.isin(OUTCOME_KINDS))
+# Columns whose values come from a fixed list: (table) -> (column, allowed values).
+_ALLOWED = {"outcomes": ("outcome", OUTCOME_KINDS), "dispositions": ("disposition", DISPOSITIONS)}
+
+
+def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) -> str:
+    allowed = _ALLOWED[ctx.table][1]
+    bad_rows = rel.filter(rel.v.isnull() | ~rel.v.isin(allowed))
     by_value = bad_rows.group_by("v").aggregate(k=ibis._.count())
     rows = _run(ctx, by_value.order_by(ibis.desc("k"), "v").limit(10))
     values = ", ".join(f"{r['v']!r} ({_rows(r['k'])})" for r in rows)
-    return ctx.error(f"column {ctx.col('outcome')} has {bad:,} of {n:,} rows outside the allowed "
-                     f"values {_quote(OUTCOME_KINDS)}: {values}. Fix: map them to "
-                     f"{' or '.join(map(repr, OUTCOME_KINDS))} upstream, or drop those rows.")
+    return ctx.error(f"column {ctx.col(column)} has {bad:,} of {n:,} rows outside the allowed "
+                     f"values {_quote(allowed)}: {values}. Fix: map them to "
+                     f"{' or '.join(map(repr, allowed))} upstream, or drop those rows.")
 
 
 def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationReport) -> None:

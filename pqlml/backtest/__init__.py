@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..discover._scan import candidates, scan
 from ..errors import PqlmlError
+from ..labels import LABEL_COLUMNS
 from ..model import (Model, bootstrap_cis, capacity_cutpoint, model_tiers, precision_cutpoint,
                      score_metrics, top_k_capture, training_frame)
 from ..rules import Rule, fit_flags, with_attributes
@@ -83,8 +84,8 @@ def _best_single(train: pd.DataFrame, outcome: str, features, cfg) -> pd.Series:
 
 def _oracle(project, rows: pd.DataFrame, outcome: str) -> np.ndarray | None:
     truth = Path(project.config.data.root) / "truth" / "snapshots.parquet"
-    column = {"conversion": "p_convert", "hand_raise": "p_hand_raise"}[outcome]
-    if not truth.exists():
+    column = {"conversion": "p_convert", "hand_raise": "p_hand_raise"}.get(outcome)
+    if column is None or not truth.exists():
         return None
     t = pd.read_parquet(truth, columns=["account_id", "as_of", column])
     t["as_of"] = pd.to_datetime(t.as_of, utc=True).astype(rows.as_of.dtype)
@@ -102,8 +103,7 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
                          "but tiers.intent_rule is empty. Fix: name a rule in [rules], e.g. "
                          'intent_rule = "folk_pqa".')
     kind = kind or cfg.model.kind
-    features = [c for c in frame.columns if c not in ("account_id", "as_of", "hand_raise",
-                                                      "conversion", "censored")]
+    features = [c for c in frame.columns if c not in ("account_id", "as_of", *LABEL_COLUMNS)]
     rule = Rule.parse(cfg.tiers.intent_rule, cfg.rules[cfg.tiers.intent_rule])
     folds = rolling_folds(frame.as_of.dt.strftime("%Y-%m-%d"), horizon_days=cfg.labels.horizon_days,
                           test_periods=cfg.model.test_periods)

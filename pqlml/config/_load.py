@@ -222,7 +222,7 @@ _SPECS: dict[type, dict[str, _Spec]] = {
     OutcomesConfig: {
         "hand_raise_events": _strings('hand_raise_events = ["demo_requested"]'),
         "conversion_events": _strings('conversion_events = ["plan_upgraded"]'),
-        "target": _choice("target", ("conversion", "hand_raise"))},
+        "target": _choice("target", ("conversion", "hand_raise", "accepted"))},
     ScheduleConfig: {
         "start": _date("start = 2024-02-01"),
         "end": _date("end = 2025-06-01"),
@@ -263,7 +263,12 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                                    isinstance(k, str) and k and _is_number(x) for k, x in v.items()),
                                    lambda v: _frozen_map({k: float(x) for k, x in v.items()}))),
         "engagement_half_life_days": ("a number > 0 (days)", "engagement_half_life_days = 14",
-                                      _when(lambda v: _is_number(v) and v > 0, float))},
+                                      _when(lambda v: _is_number(v) and v > 0, float)),
+        "enterprise_domains": ("a list of domains, or the path of a CSV / text file with one "
+                               "domain per line (relative to data.root)",
+                               'enterprise_domains = "enterprise_domains.csv"',
+                               _when(lambda v: _is_text(v) or (isinstance(v, list | tuple) and all(
+                                   map(_is_text, v))), lambda v: v if isinstance(v, str) else tuple(v)))},
     FunnelsConfig: {k: ("a rule expression over feature names", f'{k} = "{v}"', _STR)
                     for k, v in (("usage", "events_30d >= 10"),
                                  ("several_users", "active_users_30d >= 2"),
@@ -391,7 +396,8 @@ def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
         if clash:
             raise ConfigError(f"[data.export] in {src} provides events, users and accounts, so "
                               f"[data.{clash[0]}] cannot be set as well. Fix: remove "
-                              f"[data.{clash[0]}] (outcomes and leads may stay), or remove "
+                              f"[data.{clash[0]}] (outcomes, leads, signups, enrichment and "
+                              "dispositions may stay), or remove "
                               "[data.export].")
     return DataConfig(**kw)
 
@@ -442,6 +448,11 @@ def _check_consistency(cfg: Config, src: str) -> None:
         raise ConfigError(f"The 'drift.warn' setting ({cfg.drift.warn}) in {src} must be <= "
                           f"'drift.threshold' ({cfg.drift.threshold}). Fix: e.g. warn = 0.1 and "
                           "threshold = 0.25.")
+    if cfg.outcomes.target == "accepted" and cfg.data.dispositions is None:
+        raise ConfigError(f"The 'outcomes.target' setting in {src} is \"accepted\", which is "
+                          "learned from sales' dispositions, but there is no [data.dispositions] "
+                          'table. Fix: add\n[data.dispositions]\nsource = "dispositions.csv"\n'
+                          'or set target = "conversion".')
     low, high = cfg.fit.employees_min, cfg.fit.employees_max
     if high is not None and low > high:
         raise ConfigError(f"The 'fit.employees_min' setting ({low}) in {src} must be <= "

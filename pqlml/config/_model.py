@@ -50,10 +50,16 @@ class DataConfig:
     accounts: TableSource | None = None
     outcomes: TableSource | None = None
     leads: TableSource | None = None
+    signups: TableSource | None = None
+    enrichment: TableSource | None = None
+    dispositions: TableSource | None = None
 
 
 @dataclass(frozen=True)
 class OutcomesConfig:
+    """``target``: the label models learn by default: ``conversion``, ``hand_raise``, or
+    ``accepted`` (sales accepted the lead; needs ``[data.dispositions]``)."""
+
     hand_raise_events: tuple[str, ...] = ()
     conversion_events: tuple[str, ...] = ()
     target: str = "conversion"
@@ -105,7 +111,8 @@ class FeaturesConfig:
     ``"<event> >= <n>"`` (:mod:`pqlml.features._activation`); ``activation_within_days``:
     the "activated soon after sign-up" horizon. ``engagement_weights`` (event -> weight)
     and ``engagement_half_life_days``: the decaying ``engagement_score``
-    (:mod:`pqlml.features._engagement`).
+    (:mod:`pqlml.features._engagement`). ``enterprise_domains``: known large companies'
+    domains, a list or a CSV / text file (one per line), for the ``enterprise_domain`` flag.
     """
 
     events: tuple[str, ...] = ()
@@ -116,6 +123,7 @@ class FeaturesConfig:
     activation_within_days: int = 14
     engagement_weights: Mapping[str, float] = field(default_factory=_frozen_map)
     engagement_half_life_days: float = 14.0
+    enterprise_domains: tuple[str, ...] | str = ()
 
 
 @dataclass(frozen=True)

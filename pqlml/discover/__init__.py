@@ -24,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ibis
 import pandas as pd
 
 from ..errors import PqlmlError
-from ..labels import outcome_table
+from ..labels import LABEL_COLUMNS, check_outcome, outcome_table
 from ..project import build_features, build_labels, open_project
 from ._adjacent import adjacent_events
 from ._infer import adjusted_effects, design, side_by_side
@@ -38,7 +39,7 @@ __all__ = ["Discovery", "signal_frame", "discover", "adjusted_effects", "side_by
            "design", "scan", "candidates", "adjacent_events"]
 
 _KEYS = ("account_id", "user_id", "as_of")
-_LABELS = ("hand_raise", "conversion", "censored")
+_LABELS = LABEL_COLUMNS
 _SIZE = ("employees", "active_users_30d", "events_30d")
 
 
@@ -83,9 +84,7 @@ class Discovery:
 def signal_frame(config, outcome: str, *, as_of=None) -> tuple[pd.DataFrame, list[str]]:
     """Labelled snapshots (censored and already-converted rows left out) and the features."""
     project = open_project(config)
-    if outcome not in ("hand_raise", "conversion"):
-        raise PqlmlError(f"The 'outcome' parameter must be 'hand_raise' or 'conversion'. "
-                         f"Got {outcome!r} instead.")
+    check_outcome(outcome, project.tables)
     X = build_features(project, as_of=as_of)
     y = build_labels(project, as_of=as_of)
     keys = [k for k in _KEYS if k in X.columns]
@@ -115,9 +114,10 @@ def discover(config, outcome: str | None = None, *, as_of=None, features=None,
     cands, skipped = candidates(frame, feats, cfg.counts, cfg.quantiles, windows)
     signals = scan(frame, outcome, cands)
     declared = set(cfg.adjacent_events)
-    declared |= set(project.config.outcomes.hand_raise_events if outcome == "hand_raise"
-                    else project.config.outcomes.conversion_events)
-    outcomes = outcome_table(project.tables, project.events, project.config.outcomes)
+    declared |= set({"hand_raise": project.config.outcomes.hand_raise_events,
+                     "conversion": project.config.outcomes.conversion_events}.get(outcome, ()))
+    outcomes = (_acceptances(project) if outcome == "accepted" else
+                outcome_table(project.tables, project.events, project.config.outcomes))
     adj = adjacent_events(project.events, outcomes, outcome, gap_days=cfg.adjacent_gap_days,
                           ratio=cfg.adjacent_ratio, declared=sorted(declared))
     adjacent = set(adj.event[adj.adjacent])
@@ -132,6 +132,18 @@ def discover(config, outcome: str | None = None, *, as_of=None, features=None,
     features = list(dict.fromkeys([*features, *(c for c in controls if c in frame)]))
     side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha)
     return Discovery(outcome, signals, best, skipped, adj, side, notes, len(frame), positives)
+
+
+def _acceptances(project):
+    """Accepted (or converted) dispositions as ``accepted`` outcomes of their account, for the
+    adjacency check: what leads do in the days before sales takes them."""
+    d = project.tables["dispositions"]
+    d = d.filter(d.disposition.isin(["accepted", "converted"]))
+    if project.config.project.entity == "user" and project.users is not None:
+        m = project.users.select(_uid=project.users.user_id, _acc=project.users.account_id)
+        d = d.join(m, d.entity_id == m._uid)
+        return d.select(account_id=d._acc, ts=d.at, outcome=ibis.literal("accepted"))
+    return d.select(account_id=d.entity_id, ts=d.at, outcome=ibis.literal("accepted"))
 
 
 def _best(signals: pd.DataFrame, alpha: float) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ibis
 
-__all__ = ["engagement"]
+__all__ = ["engagement", "decayed_counts"]
 
 
 def engagement(ev: ibis.Table, spine: ibis.Table, weights: dict, half_life: float) -> ibis.Table:
@@ -41,3 +41,26 @@ def engagement(ev: ibis.Table, spine: ibis.Table, weights: dict, half_life: floa
     base = spine.select("entity_id", "as_day").distinct()
     out = base.left_join(score, ["entity_id", "as_day"]).drop("entity_id_right", "as_day_right")
     return out.mutate(engagement_score=out.engagement_score.fill_null(0.0))
+
+
+def decayed_counts(ev: ibis.Table, spine: ibis.Table, events, half_life: float) -> ibis.Table:
+    """``decayed_<event>`` per spine row: each event's own score with weight 1, the inputs
+    a logistic fit turns into engagement weights (:mod:`pqlml.engagement`)."""
+    from ._specs import feature_name
+
+    events = list(events)
+    cutoffs = sorted(spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist())
+    lows = [-(2 ** 40)] + cutoffs[:-1]
+    buckets = ibis.memtable({"_k": list(range(len(cutoffs))), "_lo": lows, "_hi": cutoffs})
+    e = ev.filter(ev.event.isin(events)).select("entity_id", "day", "event")
+    hit = e.join(buckets, [e.day >= buckets._lo, e.day < buckets._hi])
+    hit = hit.mutate(_c=0.5 ** ((hit._hi - hit.day).cast("float64") / half_life))
+    per = hit.group_by(["entity_id", "event", "_k", "_hi"]).aggregate(_b=hit._c.sum())
+    points = buckets.select(_m=buckets._k, as_day=buckets._hi)
+    pair = per.join(points, per._k <= points._m)
+    pair = pair.mutate(_v=pair._b * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life)))
+    score = pair.group_by(["entity_id", "as_day"]).aggregate(**{
+        f"decayed_{feature_name(x)}": ibis.ifelse(pair.event == x, pair._v, 0.0).sum() for x in events})
+    base = spine.select("entity_id", "as_day").distinct()
+    out = base.left_join(score, ["entity_id", "as_day"]).drop("entity_id_right", "as_day_right")
+    return out.mutate(**{c: out[c].fill_null(0.0) for c in out.columns if c.startswith("decayed_")})

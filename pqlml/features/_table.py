@@ -7,6 +7,7 @@ import ibis
 from ..config import FeaturesConfig
 from ._activation import activation
 from ._engagement import engagement
+from ._fit import answer_vocabulary, enrichment, enrichment_industries, enterprise_flag, signup_answers
 from ._activity import (active_users, offsets, recency, segment_grain, to_days,
                         windowed_activity, with_segments)
 from ._profile import account_users, buyer_title, firmographics, one_hot_values
@@ -16,7 +17,7 @@ from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, feature_na
 __all__ = ["feature_table", "vocabulary"]
 
 _KEYS = ["entity_id", "as_of"]
-_NOT_COUNTS = ("days_since_", "days_to_", "work_email_share", "employees", "account_age_days",
+_NOT_COUNTS = ("days_since_", "days_to_", "stated_", "work_email_share", "employees", "account_age_days",
                "engagement_score")
 
 
@@ -28,13 +29,17 @@ def vocabulary(events: ibis.Table, until) -> tuple[str, ...]:
 
 def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | None = None,
                   accounts: ibis.Table | None = None, settings: FeaturesConfig = FeaturesConfig(),
-                  entity: str = "account", extra=()) -> ibis.Table:
+                  entity: str = "account", extra=(), answers: ibis.Table | None = None,
+                  enrichment_table: ibis.Table | None = None, enterprise=()) -> ibis.Table:
     """The lazy ibis feature table: one row per spine row, on the spine's backend.
 
     ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
     ``events`` has ``ts``, ``user_id``, ``event`` and the resolved ``account_id``.
     ``users`` (``user_id``, ``account_id``, ``signup_at``, ``title``, ``is_free_mail``)
     and ``accounts`` (canonical) are optional: without them, their families are absent.
+    ``answers`` (``user_id``, ``account_id``, ``signup_at``, answer columns),
+    ``enrichment_table`` (canonical enrichment) and ``enterprise`` (domains) add the fit
+    family of :mod:`pqlml.features._fit`.
     """
     last = spine.as_of.max().execute()
     vocab = settings.events or vocabulary(events, last)
@@ -80,8 +85,17 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     if entity == "account" and users is not None:
         table = table.left_join(account_users(spine, users, settings.buyer_titles), _KEYS) \
             .drop("entity_id_right", "as_of_right")
+    if answers is not None:
+        part = signup_answers(spine, answers, answer_vocabulary(answers, last), entity)
+        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
+                                                                     "as_day_right")
     table = _fill_counts(table)
     table = _profile(table, users, accounts, settings, entity, last)
+    domains = _domains(spine, users, accounts, entity)
+    for part in ([enrichment(domains, enrichment_table, enrichment_industries(enrichment_table))]
+                 if enrichment_table is not None else []) + \
+            ([enterprise_flag(domains, tuple(enterprise))] if enterprise else []):
+        table = table.left_join(part, "entity_id").drop("entity_id_right")
     derived = DEFAULT_DERIVED + (ACCOUNT_DERIVED if entity == "account" else ())
     derived += tuple(x for x in extra if isinstance(x, Derived))
     table = table.mutate(distinct_events_30d=sum(
@@ -89,6 +103,23 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         if vocab else ibis.literal(0))
     table = table.mutate(**{d.name: d.fn(table) for d in derived})
     return table.drop("as_day").rename({key: "entity_id"})
+
+
+def _domains(spine, users, accounts, entity) -> ibis.Table:
+    """``entity_id``, ``_domain`` per spine entity: the account's domain (its id when there is
+    no accounts table: accounts are then named by domain), a user's email domain."""
+    ids = spine.select("entity_id").distinct()
+    if entity == "user":
+        d = users.select(_id=users.user_id.cast("string"), _d=users.email_domain) if users is not None \
+            else None
+    elif accounts is not None:
+        d = accounts.select(_id=accounts.account_id.cast("string"), _d=accounts.domain)
+    else:
+        return ids.mutate(_domain=ids.entity_id)
+    if d is None:
+        return ids.mutate(_domain=ibis.null("string"))
+    j = ids.left_join(d, ids.entity_id == d._id)
+    return j.select("entity_id", _domain=j._d)
 
 
 def _created(users, accounts, entity):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PqlmlError
+from ..labels import LABEL_COLUMNS, check_outcome
 from ..rules import tier_of
 from ._estimators import KINDS, fit_calibrated, make_estimator
 from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, score_metrics,
@@ -39,7 +40,7 @@ __all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "training_frame
 
 FORMAT = "pqlml-model/1"
 _KEYS = ("account_id", "user_id", "as_of")
-_LABELS = ("hand_raise", "conversion", "censored")
+_LABELS = LABEL_COLUMNS
 
 
 @dataclass
@@ -110,7 +111,7 @@ def training_frame(config, outcome: str | None = None, *, as_of=None):
     from ..project import build_features, build_labels, open_project
 
     project = open_project(config)
-    outcome = outcome or project.config.outcomes.target
+    outcome = check_outcome(outcome or project.config.outcomes.target, project.tables)
     X = build_features(project, as_of=as_of)
     y = build_labels(project, as_of=as_of)
     keys = [k for k in _KEYS if k in X.columns]
