@@ -19,3 +19,14 @@ def simulated_frames(out, *, n_accounts: int, seed: int, months: int, cutoffs: l
         pd.DataFrame({"as_of": pd.to_datetime(cutoffs, utc=True)}), how="cross")
     spine = spine[spine.created_at < spine.as_of][["account_id", "as_of"]].reset_index(drop=True)
     return {"events": events, "users": users, "accounts": accounts, "spine": spine}
+
+
+def with_features(config, block: str) -> None:
+    """Replace the simulated config's ``[features...]`` sections with ``block`` (TOML)."""
+    out, skip = [], False
+    for line in config.read_text().splitlines():
+        if line.startswith("["):
+            skip = line.startswith("[features")
+        if not skip:
+            out.append(line)
+    config.write_text("\n".join(out) + "\n\n" + block.strip() + "\n")

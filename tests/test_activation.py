@@ -14,6 +14,8 @@ from pqlml.errors import ConfigError
 from pqlml.project import build_features
 from pqlml.simulate import simulate
 
+from simulated import with_features
+
 CHECKPOINTS = ["board_created >= 1", "invite_sent >= 2", "integration_connected >= 1"]
 DATES = ["2024-04-01", "2024-06-01", "2024-08-01"]
 HALF_LIFE = 10.5
@@ -24,12 +26,11 @@ WEIGHTS = {"task_created": 1.0, "invite_sent": 5.0, "pricing_page_viewed": 2.5}
 def company(tmp_path_factory):
     root = tmp_path_factory.mktemp("activation")
     sim = simulate(n_accounts=400, seed=12, out=root / "sim", months=8)
-    text = sim.config.read_text().replace(
-        "[tiers]", f"[features]\nactivation = {CHECKPOINTS!r}\nactivation_within_days = 30\n"
+    with_features(sim.config, (
+        f"[features]\nactivation = {CHECKPOINTS!r}\nactivation_within_days = 30\n"
         f"engagement_half_life_days = {HALF_LIFE}\n"
-        "engagement_weights = {task_created = 1, invite_sent = 5, pricing_page_viewed = 2.5}\n\n[tiers]"
-    ).replace("'", '"')
-    sim.config.write_text(text)
+        "engagement_weights = {task_created = 1, invite_sent = 5, pricing_page_viewed = 2.5}\n"
+    ).replace("'", '"'))
     return sim.config
 
 
@@ -107,10 +108,9 @@ def test_the_backtest_scores_activated_then_engagement_at_the_rules_volume(tmp_p
     from pqlml.cli import main
 
     sim = simulate(n_accounts=1_500, seed=4, out=tmp_path / "sim", months=12)
-    sim.config.write_text(sim.config.read_text().replace(
-        "[tiers]", '[features]\nactivation = ["board_created >= 1", "invite_sent >= 1"]\n'
-        "engagement_weights = {task_created = 1, invite_sent = 3}\n\n[tiers]")
-        + "\n[model]\ntest_periods = 2\nbootstrap = 10\n")
+    with_features(sim.config, '[features]\nactivation = ["board_created >= 1", "invite_sent >= 1"]\n'
+                  "engagement_weights = {task_created = 1, invite_sent = 3}\n"
+                  "\n[model]\ntest_periods = 2\nbootstrap = 10\n")
     assert main(["backtest", "--config", str(sim.config), "--out", str(tmp_path / "bt"),
                  "--no-track"]) == 0
     m = json.loads((tmp_path / "bt" / "metrics.json").read_text())

@@ -53,9 +53,10 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path):
     a = simulate(300, seed=5, out=tmp_path / "a", months=6)
     b = simulate(300, seed=5, out=tmp_path / "b", months=6)
     c = simulate(300, seed=6, out=tmp_path / "c", months=6)
-    for name in ("events", "users", "accounts", "outcomes"):
+    for name in ("events", "users", "accounts", "outcomes", "dispositions"):
         ta, tb = (pd.read_parquet(r.out / f"{name}.parquet") for r in (a, b))
         pd.testing.assert_frame_equal(ta, tb)
+    assert (a.out / "enrichment.csv").read_text() == (b.out / "enrichment.csv").read_text()
     assert not pd.read_parquet(a.out / "events.parquet").equals(pd.read_parquet(c.out / "events.parquet"))
     assert (a.out / "pqlml.toml").read_text() == (b.out / "pqlml.toml").read_text()
 

@@ -10,7 +10,13 @@ canonical tables it writes:
 * ``truth/snapshots.parquet`` — for each eligible (account, as_of) on the
   monthly schedule, the true ``p_convert`` and ``p_hand_raise`` and the raw
   signal values they were computed from;
+* ``truth/dispositions.parquet`` — every lead sales worked: its route, rep and the
+  true acceptance probability (:mod:`pqlml.simulate._feedback`);
 * ``pqlml.toml`` — a ready config, so every later command runs on it.
+
+Users carry sign-up answers; ``enrichment.csv`` (a vendor file with gaps),
+``enterprise_domains.csv`` and ``dispositions.parquet`` (sales' verdicts) sit beside
+the tables (:mod:`pqlml.simulate._profiles`).
 
 Examples
 --------
@@ -19,7 +25,7 @@ Examples
 >>> out = tempfile.mkdtemp()
 >>> result = simulate(n_accounts=200, seed=7, out=out, months=6)
 >>> sorted(result.counts)
-['accounts', 'events', 'outcomes', 'users']
+['accounts', 'dispositions', 'enrichment', 'enterprise_domains', 'events', 'outcomes', 'users']
 >>> truth = pd.read_parquet(f"{out}/truth/snapshots.parquet")
 >>> bool(truth.p_convert.between(0, 1).all())
 True
@@ -38,7 +44,9 @@ from . import _params as P
 from ._activity import simulate_activity, simulate_free_mail
 from ._company import domains, draw_company
 from ._config_template import render
+from ._feedback import simulate_dispositions, write_dispositions
 from ._outcomes import simulate_outcomes
+from ._profiles import write_enrichment, write_enterprise_list
 from ._write import write_tables, write_truth
 
 __all__ = ["simulate", "SimulationResult", "snapshot_dates"]
@@ -120,11 +128,18 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
         step = bar(len(snapshot_days), "outcomes (months)")
         outcomes = simulate_outcomes(rng, c, activity, snapshot_days, n_days, step)
         step = bar(1, "writing parquet")
-        counts = write_tables(out, rng, c, names, activity, free, outcomes)
+        # sign-up answers, enrichment and sales feedback draw from their own stream: the
+        # events and outcomes of a seed do not depend on them
+        profile_rng = np.random.default_rng([seed, 1])
+        capacity = max(10, n_accounts // 100)
+        counts = write_tables(out, rng, c, names, activity, free, outcomes, profile_rng)
+        counts["enrichment"] = write_enrichment(out, profile_rng, c, names)
+        counts["enterprise_domains"] = write_enterprise_list(out, profile_rng, c, names)
+        counts["dispositions"] = write_dispositions(
+            out, simulate_dispositions(profile_rng, c, outcomes, capacity))
         write_truth(out, outcomes, snapshot_days)
         step()
     config = out / "pqlml.toml"
-    capacity = max(10, n_accounts // 100)
     config.write_text(render(n_accounts, seed, dates[0], dates[-1], P.HORIZON_DAYS, capacity))
     return SimulationResult(out, config, counts, dates)
 

@@ -27,6 +27,15 @@ source = "accounts.parquet"
 [data.outcomes]
 source = "outcomes.parquet"
 
+[data.enrichment]
+# A firmographic vendor's file keyed by domain, with gaps: an account it does not cover
+# gets enriched = 0 and "unknown" values, and is scored like any other.
+source = "enrichment.csv"
+
+[data.dispositions]
+# What sales said about the leads it worked: accepted / rejected / converted, with a reason.
+source = "dispositions.parquet"
+
 [outcomes]
 # Product events that are explicit buying actions. Labels come from the outcomes
 # table; these names mark the events so they are never presented as drivers.
@@ -50,6 +59,22 @@ employees_min = 50
 employees_max = 5000
 countries = ["US", "GB", "DE", "FR", "CA", "AU", "NL"]
 require_work_email = true
+
+[features]
+# Activation: ordered "first value" checkpoints, and an engagement score with decay.
+activation = ["board_created >= 1", "invite_sent >= 1", "integration_connected >= 1"]
+activation_within_days = 14
+engagement_half_life_days = 14
+enterprise_domains = "enterprise_domains.csv"
+
+[features.engagement_weights]
+task_created = 1
+board_created = 3
+message_sent = 0.5
+file_uploaded = 1
+report_exported = 2
+invite_sent = 5
+integration_connected = 8
 
 [rules]
 # The folk thresholds: "7+ active users and N+ tasks in the last 30 days", with N

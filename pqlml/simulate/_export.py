@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..schema import SIGNUP_ANSWERS
+
 __all__ = ["export_company", "EXPORT_FORMATS"]
 
 EXPORT_FORMATS = ("segment", "amplitude", "mixpanel", "segment_warehouse")
@@ -141,16 +143,23 @@ def _segment_warehouse(folder: Path, out: Path) -> dict:
 
 def export_company(folder, fmt: str, out) -> Path:
     """Write the simulated company in ``folder`` as a ``fmt`` export into ``out``; return
-    the path of a ``pqlml.toml`` that reads it (outcomes copied as they are)."""
+    the path of a ``pqlml.toml`` that reads it (outcomes, dispositions, enrichment and the
+    enterprise list copied as they are; sign-up answers as a ``signups`` table)."""
     folder, out = Path(folder), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     export = {"segment": _segment, "amplitude": _amplitude, "mixpanel": _mixpanel,
               "segment_warehouse": _segment_warehouse}[fmt](folder, out)
-    shutil.copy(folder / "outcomes.parquet", out / "outcomes.parquet")
+    for name in ("outcomes.parquet", "dispositions.parquet", "enrichment.csv",
+                 "enterprise_domains.csv"):
+        shutil.copy(folder / name, out / name)
+    # the sign-up answers travel as a signups table keyed by user id (the vendors' user ids)
+    users = pd.read_parquet(folder / "users.parquet")
+    users[["user_id", *SIGNUP_ANSWERS]].to_parquet(out / "signups.parquet", index=False)
     text = (folder / "pqlml.toml").read_text()
     block = "[data.export]\n" + "".join(f'{k} = "{v}"\n' for k, v in export.items())
     for name in ("events", "users", "accounts"):
         text = text.replace(f'[data.{name}]\nsource = "{name}.parquet"\n', "")
-    text = text.replace("[data.outcomes]", block + "\n[data.outcomes]")
+    text = text.replace("[data.outcomes]", block + '\n[data.signups]\nsource = "signups.parquet"\n'
+                        "\n[data.outcomes]")
     (out / "pqlml.toml").write_text(text)
     return out / "pqlml.toml"

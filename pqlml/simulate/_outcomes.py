@@ -91,6 +91,13 @@ def features_at(c: Company, log: _Log, signup, day: int) -> dict:
         "industry_fintech": (c.industry == P.INDUSTRIES.index("fintech")).astype(int),
         "buyer_title_present": buyer.astype(int),
     }
+    u_all, k_all = log.window(0, day)
+    ever = np.bincount(c.user_account[u_all] * _K + k_all, minlength=n * _K).reshape(n, _K)
+    stage, run = np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+    for event in P.ACTIVATION:        # the funnel stage pqlml's activation features must find
+        run &= ever[:, P.EVENT_INDEX[event]] >= 1
+        stage += run
+    raw["activation_stage"] = stage
     for s in P.SIGNALS:
         if s.name not in raw:
             event, window = s.name[len("events_"):].rsplit("_", 1)

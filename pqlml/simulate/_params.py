@@ -70,6 +70,9 @@ OTHER_EVENTS = ("invite_sent", "help_center_viewed", "webinar_attended")
 EVENT_TYPES = CORE_EVENTS + tuple(e for e, _, _ in BEHAVIOUR_EVENTS) + OTHER_EVENTS \
     + HAND_RAISE_EVENTS
 EVENT_INDEX = {e: i for i, e in enumerate(EVENT_TYPES)}
+# Activation checkpoints, in funnel order (each "at least once"); truth/snapshots.parquet
+# holds the stage every account had reached at each as_of.
+ACTIVATION = ("board_created", "invite_sent", "integration_connected")
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,11 @@ def _write(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", store_schema=False, row_group_size=1 << 20)
 
 
-def write_tables(out: Path, rng, c, domains, activity, free, outcomes) -> dict:
-    """Write accounts, users, events and outcomes; return row counts."""
+def write_tables(out: Path, rng, c, domains, activity, free, outcomes, profile_rng) -> dict:
+    """Write accounts, users (with sign-up answers drawn from ``profile_rng``), events and
+    outcomes; return row counts."""
+    from ._profiles import signup_answers
+
     n_pot = len(c.user_account)
     free_signup = free[0]
     account_ids = _ids("a", c.n, 6)
@@ -69,6 +72,8 @@ def write_tables(out: Path, rng, c, domains, activity, free, outcomes) -> dict:
         "signup_at": _ts(np.concatenate([activity.signup_sec[joined], free_signup])),
         "account_id": _dict(np.concatenate([c.user_account[joined], np.zeros(n_free, int)]),
                             account_ids, np.arange(len(uid)) >= len(joined)).cast(pa.string()),
+        **{k: pa.array(v, type=pa.string()) for k, v in
+           signup_answers(profile_rng, c, joined, titles, n_free).items()},
     }), out / "users.parquet")
     n_events = _write_events(out, c, activity, free, outcomes, account_ids, user_ids)
     kinds = np.array(["hand_raise", "conversion"])[outcomes.kind]
