@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import PqlmlError
+from .labels import OUTCOMES
 
 __all__ = ["main"]
 
@@ -274,6 +275,64 @@ def _drift(args) -> None:
     console.print(f"wrote drift.csv, drift.png and summary.json to {args.out}")
 
 
+def _feedback(args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .feedback import acceptance
+
+    console = Console(stderr=True)
+    model = None
+    if args.model:
+        from .score import Scorer
+        model = Scorer.load(args.model).model
+    with console.status("attaching dispositions to their snapshots"):
+        fb = acceptance(args.config, model=model)
+    plot = fb.write(args.out)
+    grid = Table("kind", "group", "dispositions", "accepted", "95% CI",
+                 title=f"acceptance by sales of {len(fb.leads):,} leads ({plot})")
+    for r in fb.rates.itertuples():
+        grid.add_row(r.kind, r.group, f"{r.entities:,}",
+                     "-" if not r.entities else f"{r.accepted_rate:.0%}",
+                     "" if not r.entities else f"{r.accepted_low:.0%}-{r.accepted_high:.0%}")
+    console.print(grid)
+    if len(fb.reasons):
+        grid = Table("tier", "rejection reason", "rejections", "share of the tier's",
+                     title="most common rejection reasons per tier")
+        for r in fb.reasons.itertuples():
+            grid.add_row(r.tier, r.reason, f"{r.rejections:,}", f"{r.share:.0%}")
+        console.print(grid)
+    if len(fb.not_attached):
+        console.print(f"{len(fb.not_attached):,} of {fb.dispositions:,} dispositions fit no snapshot "
+                      f"(listed with the reason in {args.out / 'not_attached.csv'}): " +
+                      ", ".join(f"{n:,} {w}" for w, n in fb.not_attached.why.value_counts().items()))
+
+
+def _engagement_weights(args) -> None:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from .engagement import fit_engagement_weights, weights_toml
+
+    console = Console(stderr=True)
+    with console.status("fitting engagement weights"):
+        table = fit_engagement_weights(args.config, until=args.until, outcome=args.outcome)
+    a = table.attrs
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    grid = Table("event", "weight", "95% CI", "p", title=(
+        f"engagement weights for {a['outcome']}: {a['rows']:,} snapshots ({a['positives']:,} "
+        f"positive) whose labels closed by {a['until']}, half-life {a['half_life_days']:g} days"))
+    for r in table.itertuples():
+        grid.add_row(r.event, f"{r.weight:+.4g}",
+                     "" if np.isnan(r.ci_low) else f"{r.ci_low:+.3g} .. {r.ci_high:+.3g}",
+                     "not seen" if np.isnan(r.p_value) else f"{r.p_value:.1g}")
+    console.print(grid)
+    print(weights_toml(table), end="")
+    console.print(f"written to {args.out}; paste the block above into the config to use them")
+
+
 def _score(args) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -360,7 +419,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("discover", help="which signals separate hand-raisers or converters")
     s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--outcome", choices=("hand_raise", "conversion"),
+    s.add_argument("--outcome", choices=OUTCOMES,
                    help="default: outcomes.target")
     s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
     s.add_argument("--out", type=Path, required=True, help="signals.csv or signals.parquet")
@@ -371,7 +430,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.add_argument("--kind", choices=("logistic", "gradient_boosting"), help="default: model.kind")
-    s.add_argument("--outcome", choices=("hand_raise", "conversion"), help="default: outcomes.target")
+    s.add_argument("--outcome", choices=OUTCOMES, help="default: outcomes.target")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     s.set_defaults(func=_backtest)
 
@@ -379,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=Path, required=True)
     s.add_argument("--out", type=Path, default=Path("model.joblib"), help="model file")
     s.add_argument("--kind", choices=("logistic", "gradient_boosting"), help="default: model.kind")
-    s.add_argument("--outcome", choices=("hand_raise", "conversion"), help="default: outcomes.target")
+    s.add_argument("--outcome", choices=OUTCOMES, help="default: outcomes.target")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     s.set_defaults(func=_train)
 
@@ -407,6 +466,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write table NAME (and NAME_not_scored) into data.connection")
     s.add_argument("--top", type=int, default=10, help="Tier-1 accounts shown in the terminal")
     s.set_defaults(func=_score)
+
+    s = sub.add_parser("feedback", help="how often sales accepts each rule, tier, funnel and score band")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--model", help="model file or MLflow URI: adds acceptance per score band")
+    s.add_argument("--out", type=Path, default=Path("feedback"), help="output folder")
+    s.set_defaults(func=_feedback)
+
+    s = sub.add_parser("engagement-weights",
+                       help="engagement weights from a logistic fit on decayed per-event counts")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--until", help="fit on snapshots whose labels closed by this date "
+                                   "(default: the backtest's first test date)")
+    s.add_argument("--outcome", choices=OUTCOMES, help="default: outcomes.target")
+    s.add_argument("--out", type=Path, default=Path("engagement_weights.csv"))
+    s.set_defaults(func=_engagement_weights)
 
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)

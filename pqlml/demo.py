@@ -2,7 +2,8 @@
 
 Stages are added here as they land: simulated company -> canonical tables ->
 features and labels -> rules, funnels and tiers -> signals -> model backtest ->
-retraining into the MLflow registry and drift -> scores, tiers and reasons.
+retraining into the MLflow registry and drift -> scores, tiers and reasons -> the
+sales feedback loop (acceptance per tier and score band).
 """
 
 from __future__ import annotations
@@ -116,6 +117,12 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
         scored = _score(console, project, out)
     except PqlmlError as err:
         console.print(f"   skipped: {err}")
+
+    console.print("9. The sales feedback loop: how often reps accept what each tier sends them")
+    try:
+        _feedback(console, project, X, out)
+    except PqlmlError as err:
+        console.print(f"   skipped: {err}")
     elapsed = time.perf_counter() - t0
     console.rule(f"demo finished in {elapsed:.1f} s")
     return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed,
@@ -144,6 +151,28 @@ def _score(console, project, out) -> int:
                          [(r.account_id, r.domain, f"{r.probability:.0%}", r.motion,
                            "\n".join((r.reason_1, r.reason_2, r.reason_3))) for r in top.itertuples()]))
     return len(scores)
+
+
+def _feedback(console, project, X, out) -> None:
+    from .feedback import acceptance
+    from .track import champion
+
+    found = champion(project.config.model.registered_name)
+    fb = acceptance(project, features=X, model=None if found is None else found[2])
+    plot = fb.write(out / "feedback")
+    top = fb.reasons.groupby("tier", observed=True).head(1).set_index("tier")
+    rows = []
+    for r in fb.rates[fb.rates.kind.isin(["tier", "score band"])].itertuples():
+        reason = top.reason.get(r.group, "") if r.kind == "tier" else ""
+        share = f" ({top.share[r.group]:.0%})" if reason else ""
+        rows.append((r.kind, r.group, f"{r.entities:,}",
+                     "-" if not r.entities else f"{r.accepted_rate:.0%}",
+                     "" if not r.entities else f"{r.accepted_low:.0%}-{r.accepted_high:.0%}",
+                     reason + share))
+    console.print(_table(f"{fb.dispositions:,} simulated dispositions ({len(fb.not_attached):,} fit no "
+                         f"snapshot); acceptance = accepted or converted (plot: {plot})",
+                         ["kind", "group", "leads", "accepted", "95% Wilson", "top rejection reason"],
+                         rows))
 
 
 def _retrain_and_drift(console, project, out) -> None:

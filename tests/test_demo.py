@@ -23,9 +23,14 @@ def test_demo_runs_and_reports(tmp_path, monkeypatch):
                     "conversion within the horizon per tier and funnel", "top signals for hand-raise",
                     "A model instead of the thresholds", "Monthly retraining",
                     "first champion", "registered pqlml version 1 as @champion", "mlflow ui",
-                    "top 10 Tier-1 accounts to call, and why", "by pqlml/1"):
+                    "top 10 Tier-1 accounts to call, and why", "by pqlml/1",
+                    "The sales feedback loop", "simulated dispositions", "top rejection reason"):
         assert heading in text
     assert (tmp_path / "rules" / "rates.png").exists() and "tier_1" in text
+    rates = pd.read_csv(tmp_path / "feedback" / "acceptance.csv")
+    tiers = rates[rates.kind == "tier"]
+    assert tiers.entities.sum() == len(pd.read_csv(tmp_path / "feedback" / "leads.csv"))
+    assert (tmp_path / "feedback" / "acceptance.png").exists()
     scores = pd.read_csv(tmp_path / "scores.csv")
     gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
     assert summary["scored"] == len(scores) > 0

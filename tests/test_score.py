@@ -146,6 +146,31 @@ def test_every_account_and_orphan_user_is_scored_or_listed(company, tmp_path):
                                                           "unmatched_domain"]).all()
 
 
+def test_accounts_without_an_enrichment_row_are_scored_as_unknown(company, tmp_path):
+    config, models, _ = company
+    data = tmp_path / "data"
+    shutil.copytree(config.parent, data)
+    enrichment = pd.read_csv(data / "enrichment.csv")
+    accounts = pd.read_parquet(data / "accounts.parquet")
+    covered = set(enrichment.domain.str.lower().str.removeprefix("www."))
+    first = accounts.domain.iloc[0]
+    pd.concat([enrichment[~enrichment.domain.str.lower().str.endswith(first)],
+               enrichment.head(0)]).to_csv(data / "enrichment.csv", index=False)   # one more gap
+    model = models["gradient_boosting"]
+    assert "enriched" in model.features and "enriched_industry_unknown" in model.features
+    scores, gone = Scorer(model, "m").score(data / config.name, as_of=AS_OF, with_not_scored=True)
+    X = build_features(data / config.name, as_of=AS_OF).set_index("account_id")
+    missing = accounts[~accounts.domain.isin(covered) | (accounts.domain == first)].account_id
+    eligible = missing[missing.isin(X.index)]
+    assert len(eligible) > 50
+    assert set(eligible) <= set(scores.account_id) | set(gone.account_id.dropna())
+    assert set(eligible) & set(scores.account_id)                 # scored, not dropped
+    assert (X.loc[eligible, "enriched"] == 0).all()
+    assert (X.loc[eligible, "enriched_industry_unknown"] == 1).all()
+    assert scores.set_index("account_id").loc[list(set(eligible) & set(scores.account_id)),
+                                              "probability"].between(0, 1).all()
+
+
 def test_schema_guard_lists_missing_and_extra_columns(company, tmp_path):
     config, models, root = company
     scorer = Scorer.load(root / "logistic.joblib")
@@ -177,11 +202,13 @@ def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_pa
     # a warehouse config: the same tables in a DuckDB file, scores written back as a table
     wh = tmp_path / "wh.duckdb"
     with duckdb.connect(str(wh)) as db:
-        for t in ("events", "users", "accounts", "outcomes"):
+        for t in ("events", "users", "accounts", "outcomes", "dispositions"):
             db.execute(f"CREATE TABLE {t} AS SELECT * FROM read_parquet('{config.parent / t}.parquet')")
+        db.execute(f"CREATE TABLE enrichment AS SELECT * FROM read_csv('{config.parent}/enrichment.csv')")
     text = config.read_text().replace('root = "."', f'root = "."\nconnection = "duckdb:///{wh}"')
-    for t in ("events", "users", "accounts", "outcomes"):
+    for t in ("events", "users", "accounts", "outcomes", "dispositions"):
         text = text.replace(f'source = "{t}.parquet"', f'source = "{t}"')
+    text = text.replace('source = "enrichment.csv"', 'source = "enrichment"')
     (tmp_path / "wh.toml").write_text(text.replace('root = "."', f'root = "{config.parent}"'))
     assert main(["score", "--config", str(tmp_path / "wh.toml"), "--model",
                  str(root / "logistic.joblib"), "--to-table", "pqa_scores"]) == 0
