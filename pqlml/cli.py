@@ -160,17 +160,19 @@ def _backtest(args) -> None:
             log_backtest(metrics, args.out)
         console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
     m, r, b = metrics["model"], metrics["rules"], metrics["best_single_rule"]
+    found = {"conversion": "converters", "hand_raise": "hand-raisers",
+             "accepted": "accepted leads"}[metrics["outcome"]]
     lines = [f"model ({metrics['kind']}): ROC-AUC {m['roc_auc']:.3f} "
              f"[{m['roc_auc_ci'][0]:.3f}, {m['roc_auc_ci'][1]:.3f}], ECE {m['ece']:.4f}",
              f"at the rules' volume ({r['volume']:,} touches over {len(metrics['folds'])} periods): "
-             f"model {m['converters_captured']:,} converters, rules {r['converters_captured']:,}, "
+             f"model {m['converters_captured']:,} {found}, rules {r['converters_captured']:,}, "
              f"best single signal {b['converters_captured']:,}"]
     if "activation_engagement" in metrics:
         lines.append("activated, then ranked by engagement: "
-                     f"{metrics['activation_engagement']['converters_captured']:,} converters")
+                     f"{metrics['activation_engagement']['converters_captured']:,} {found}")
     if "oracle" in metrics:
         lines.append(f"oracle (the simulator's truth): ROC-AUC {metrics['oracle']['roc_auc']:.3f}, "
-                     f"{metrics['oracle']['converters_captured']:,} converters")
+                     f"{metrics['oracle']['converters_captured']:,} {found}")
     Console().print("\n".join(lines))
     console.print(f"wrote metrics.json, report.md, gains.png, calibration.png, tiers.png to {args.out}")
 
@@ -417,7 +419,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.set_defaults(func=_rules)
 
-    s = sub.add_parser("discover", help="which signals separate hand-raisers or converters")
+    s = sub.add_parser("discover", help="which signals separate hand-raisers, converters or accepted leads")
     s.add_argument("--config", type=Path, required=True)
     s.add_argument("--outcome", choices=OUTCOMES,
                    help="default: outcomes.target")
