@@ -163,6 +163,19 @@ def test_profile_enrichment_and_enterprise_features_match_the_files(company):
     assert stats.spearmanr(true.enriched_employees, true.true, nan_policy="omit").statistic > 0.9
 
 
+def test_a_user_sees_its_own_answers_and_its_email_domain_enrichment(company):
+    X = build_features(company, as_of=DATES[-1:], entity="user").set_index("user_id")
+    users = pd.read_parquet(company.parent / "users.parquet").set_index("user_id")
+    users = users.loc[X.index]
+    exp_size = users.company_size.str.extract(r"(\d+)")[0].astype(float)
+    assert np.allclose(X.stated_employees, exp_size, equal_nan=True)
+    personal = (users.use_case == "personal").astype(int)
+    assert (X.signup_use_case_personal == personal).all() and personal.sum() > 10
+    assert (X.signup_use_case_unanswered == users.use_case.isna().astype(int)).all()
+    free = users.account_id.isna()                  # free mail: no vendor row for gmail.com
+    assert free.sum() > 10 and (X.enriched[free] == 0).all()
+
+
 def test_activation_stage_equals_the_simulators_truth(company):
     truth = pd.read_parquet(company.parent / "truth" / "snapshots.parquet")
     X = build_features(company, as_of=DATES)

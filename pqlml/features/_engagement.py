@@ -24,6 +24,16 @@ import ibis
 __all__ = ["engagement", "decayed_counts"]
 
 
+# Sums of doubles depend on the order a parallel engine adds them in (the last bits move, and
+# two accounts with equal scores can swap ranks between runs); each term is rounded once to
+# 18 decimals and summed exactly as a decimal, so the score is the same on every run.
+_EXACT = "decimal(38, 18)"
+
+
+def _exact(value):
+    return value.cast(_EXACT)
+
+
 def engagement(ev: ibis.Table, spine: ibis.Table, weights: dict, half_life: float) -> ibis.Table:
     """``engagement_score`` per spine row (``entity_id``, ``as_day``)."""
     cutoffs = sorted(spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist())
@@ -32,12 +42,14 @@ def engagement(ev: ibis.Table, spine: ibis.Table, weights: dict, half_life: floa
     w = ibis.cases(*[(ev.event == e, float(v)) for e, v in weights.items()], else_=0.0)
     weighted = ev.filter(ev.event.isin(list(weights))).select("entity_id", "day", _w=w)
     hit = weighted.join(buckets, [weighted.day >= buckets._lo, weighted.day < buckets._hi])
-    hit = hit.mutate(_c=hit._w * (0.5 ** ((hit._hi - hit.day).cast("float64") / half_life)))
+    hit = hit.mutate(_c=_exact(hit._w * (0.5 ** ((hit._hi - hit.day).cast("float64") / half_life))))
     per = hit.group_by(["entity_id", "_k", "_hi"]).aggregate(_b=hit._c.sum())
     points = buckets.select(_m=buckets._k, as_day=buckets._hi)
     pair = per.join(points, per._k <= points._m)
-    pair = pair.mutate(_v=pair._b * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life)))
-    score = pair.group_by(["entity_id", "as_day"]).aggregate(engagement_score=pair._v.sum())
+    pair = pair.mutate(_v=_exact(pair._b.cast("float64")
+                                 * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life))))
+    score = pair.group_by(["entity_id", "as_day"]).aggregate(
+        engagement_score=pair._v.sum().cast("float64"))
     base = spine.select("entity_id", "as_day").distinct()
     out = base.left_join(score, ["entity_id", "as_day"]).drop("entity_id_right", "as_day_right")
     return out.mutate(engagement_score=out.engagement_score.fill_null(0.0))
@@ -54,13 +66,16 @@ def decayed_counts(ev: ibis.Table, spine: ibis.Table, events, half_life: float) 
     buckets = ibis.memtable({"_k": list(range(len(cutoffs))), "_lo": lows, "_hi": cutoffs})
     e = ev.filter(ev.event.isin(events)).select("entity_id", "day", "event")
     hit = e.join(buckets, [e.day >= buckets._lo, e.day < buckets._hi])
-    hit = hit.mutate(_c=0.5 ** ((hit._hi - hit.day).cast("float64") / half_life))
+    hit = hit.mutate(_c=_exact(0.5 ** ((hit._hi - hit.day).cast("float64") / half_life)))
     per = hit.group_by(["entity_id", "event", "_k", "_hi"]).aggregate(_b=hit._c.sum())
     points = buckets.select(_m=buckets._k, as_day=buckets._hi)
     pair = per.join(points, per._k <= points._m)
-    pair = pair.mutate(_v=pair._b * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life)))
+    pair = pair.mutate(_v=_exact(pair._b.cast("float64")
+                                 * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life))))
+    zero = ibis.literal(0).cast(_EXACT)
     score = pair.group_by(["entity_id", "as_day"]).aggregate(**{
-        f"decayed_{feature_name(x)}": ibis.ifelse(pair.event == x, pair._v, 0.0).sum() for x in events})
+        f"decayed_{feature_name(x)}": ibis.ifelse(pair.event == x, pair._v, zero).sum().cast("float64")
+        for x in events})
     base = spine.select("entity_id", "as_day").distinct()
     out = base.left_join(score, ["entity_id", "as_day"]).drop("entity_id_right", "as_day_right")
     return out.mutate(**{c: out[c].fill_null(0.0) for c in out.columns if c.startswith("decayed_")})
