@@ -12,7 +12,9 @@ environment, ``_featuretools_dfs.py``), so its peak RSS is that run's own. Measu
 * plain scan: the four event columns (ts, user_id, account_id, event) read fully into
   Arrow, by pyarrow and by DuckDB; the faster median is the floor ("x plain scan");
 * pqlml: ``build_features(config, as_of=dates)``, the whole default catalog, from the
-  config: load and validate the tables, resolve identities, spine, features;
+  config: load and validate the tables, resolve identities, spine, features (the simulated
+  config without its profile, enrichment, activation and engagement sections);
+* pqlml_profiles: the same with those families on (the simulated config as written);
 * hand-written pandas / polars (``_handwritten_*.py``): the same features from the same
   Parquet files, read included;
 * featuretools 1.31 DFS: the subset it has primitives for (COUNT, with ``where`` per
@@ -53,9 +55,11 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 MONTHS = [(2024, m) for m in range(7, 13)] + [(2025, m) for m in range(1, 7)]
 CUTOFFS = {1: ["2025-06-01"], 12: [f"{y}-{m:02d}-01" for y, m in MONTHS]}
-TOOLS = ("scan_arrow", "scan_duckdb", "pqlml", "pandas", "polars", "featuretools")
+TOOLS = ("scan_arrow", "scan_duckdb", "pqlml", "pqlml_profiles", "pandas", "polars",
+         "featuretools")
 LABELS = {"scan_arrow": "plain scan (pyarrow)", "scan_duckdb": "plain scan (DuckDB)",
-          "pqlml": "pqlml", "pandas": "hand-written pandas", "polars": "hand-written polars",
+          "pqlml": "pqlml", "pqlml_profiles": "pqlml + profiles, enrichment, activation, engagement",
+          "pandas": "hand-written pandas", "polars": "hand-written polars",
           "featuretools": "featuretools DFS"}
 FT_PACKAGES = ("featuretools==1.31.0", "pandas<3", "numpy<2.1", "pyarrow", "setuptools<81")
 console = Console(stderr=True)
