@@ -53,15 +53,25 @@ def _pqlml_profiles():
 
 
 def catalog_config(data: Path) -> Path:
-    """``pqlml.catalog.toml`` beside the simulated config, written once (not timed: cheap)."""
-    out = data / "pqlml.catalog.toml"
+    """``pqlml.catalog.toml`` beside the simulated config, written once (not timed): without
+    the new sections, and reading ``users.catalog.parquet``, the users without their sign-up
+    answers (pqlml uses answer columns wherever a users table has them)."""
+    import pyarrow.parquet as pq
+
+    from pqlml.schema import SIGNUP_ANSWERS
+
+    out, users = data / "pqlml.catalog.toml", data / "users.catalog.parquet"
+    if not users.exists():
+        table = pq.read_table(data / "users.parquet")
+        pq.write_table(table.drop_columns([c for c in SIGNUP_ANSWERS if c in table.column_names]),
+                       users)
     keep, skip = [], False
     for line in (data / "pqlml.toml").read_text().splitlines():
         if line.startswith("["):
             skip = line.startswith(("[features", "[data.enrichment", "[data.dispositions"))
         if not skip:
             keep.append(line)
-    text = "\n".join(keep) + "\n"
+    text = "\n".join(keep).replace('source = "users.parquet"', 'source = "users.catalog.parquet"') + "\n"
     if not out.exists() or out.read_text() != text:
         out.write_text(text)
     return out
