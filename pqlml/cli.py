@@ -35,13 +35,14 @@ def _simulate(args) -> None:
 def _validate(args) -> None:
     from rich.console import Console
 
-    from .config import load_config
-    from .sources import load_tables
+    from .project import open_project
 
-    config = load_config(args.config)
-    _, tables, report = load_tables(config.data)
+    # the whole opening: tables, identity routes and the cross-table checks (enrichment
+    # domains, sign-ups of unknown users), as every later stage sees them
+    project = open_project(args.config)
+    report = project.report
     console = Console()
-    for name, table in tables.items():
+    for name, table in project.tables.items():
         console.print(f"{name}: {table.count().execute():,} rows")
     console.print("\n".join(report.render()) if len(report) else "no findings")
 

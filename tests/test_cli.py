@@ -21,6 +21,15 @@ def test_validate_reports_counts(tmp_path, capsys):
     out = capsys.readouterr().out
     n_events = len(pd.read_parquet(tmp_path / "events.parquet"))
     assert f"events: {n_events:,} rows" in out
+    # sign-up answers for a user nobody knows are counted, with the table and the fix
+    users = pd.read_parquet(tmp_path / "users.parquet")
+    pd.DataFrame({"user_id": [users.user_id.iloc[0], "u_ghost"], "use_case": ["x", "y"]}).to_csv(
+        tmp_path / "signups.csv", index=False)
+    cfg = tmp_path / "pqlml.toml"
+    cfg.write_text(cfg.read_text() + '\n[data.signups]\nsource = "signups.csv"\n')
+    assert main(["validate", "--config", str(cfg)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "signups" in out and "signups without user" in out and "1 row" in out, out
 
 
 def test_config_error_is_one_line_and_exit_code_2(tmp_path, capsys):
