@@ -294,7 +294,7 @@ def _feedback(args) -> None:
     plot = fb.write(args.out)
     grid = Table("kind", "group", "dispositions", "accepted", "95% CI",
                  title=f"acceptance by sales of {len(fb.leads):,} leads ({plot})")
-    for r in fb.rates.itertuples():
+    for r in fb.rates[fb.rates.period == "all"].itertuples():
         grid.add_row(r.kind, r.group, f"{r.entities:,}",
                      "-" if not r.entities else f"{r.accepted_rate:.0%}",
                      "" if not r.entities else f"{r.accepted_low:.0%}-{r.accepted_high:.0%}")

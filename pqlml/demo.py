@@ -162,7 +162,8 @@ def _feedback(console, project, X, out) -> None:
     plot = fb.write(out / "feedback")
     top = fb.reasons.groupby("tier", observed=True).head(1).set_index("tier")
     rows = []
-    for r in fb.rates[fb.rates.kind.isin(["tier", "score band"])].itertuples():
+    pooled = fb.rates[fb.rates.period == "all"]
+    for r in pooled[pooled.kind.isin(["tier", "score band"])].itertuples():
         reason = top.reason.get(r.group, "") if r.kind == "tier" else ""
         share = f" ({top.share[r.group]:.0%})" if reason else ""
         rows.append((r.kind, r.group, f"{r.entities:,}",

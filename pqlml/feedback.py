@@ -12,7 +12,8 @@ A disposition that fits no snapshot is never dropped silently: it is listed in
 entity pqlml does not know or that was no candidate then).
 
 Acceptance is ``accepted`` or ``converted`` among the dispositions of a group, with a
-95% Wilson interval; ``reasons`` gives the most common rejection reasons per tier.
+95% Wilson interval, over all periods (``period == "all"``) and per as_of; ``reasons``
+gives the most common rejection reasons per tier.
 
 Examples
 --------
@@ -20,7 +21,8 @@ Examples
 >>> from pqlml.simulate import simulate
 >>> sim = simulate(n_accounts=400, seed=3, out=tempfile.mkdtemp(), months=8)
 >>> fb = acceptance(sim.config)
->>> int(fb.rates.query("kind == 'tier'").entities.sum()) + len(fb.not_attached) == fb.dispositions
+>>> tiers = fb.rates.query("kind == 'tier' and period == 'all'")
+>>> int(tiers.entities.sum()) + len(fb.not_attached) == fb.dispositions
 True
 """
 
@@ -34,7 +36,7 @@ import pandas as pd
 
 from .errors import PqlmlError
 from .project import build_features, open_project
-from .rules import TIERS, FUNNELS, assign, plot_rates, wilson
+from .rules import FUNNELS, TIERS, assign, group_rates, plot_rates
 from .snapshots import schedule_dates
 
 __all__ = ["Feedback", "acceptance", "attach"]
@@ -46,7 +48,8 @@ YES = ("accepted", "converted")
 class Feedback:
     """Acceptance per group, rejection reasons per tier, the leads and what was not attached."""
 
-    rates: pd.DataFrame         # kind, group, entities (dispositions), accepted, rate, Wilson CI
+    rates: pd.DataFrame         # period (as_of, and "all"), kind, group, entities (dispositions),
+                                # accepted, rate, Wilson CI
     reasons: pd.DataFrame       # tier, reason, rejections, share of the tier's rejections
     leads: pd.DataFrame         # one row per attached disposition, with its groups
     not_attached: pd.DataFrame  # dispositions tied to no snapshot, with the reason
@@ -172,17 +175,8 @@ def _rates(leads: pd.DataFrame) -> pd.DataFrame:
         kinds["score band"] = leads.score_band
     if "rep" in leads:
         kinds["rep"] = pd.Categorical(leads.rep.fillna("(none)"))
-    rows = []
-    for kind, values in kinds.items():
-        values = pd.Series(values, index=leads.index)
-        for name in values.cat.categories:
-            sel = values == name
-            n, k = int(sel.sum()), int(leads.accepted[sel].sum())
-            lo, hi = wilson(k, n)
-            rows.append({"period": "all", "kind": kind, "group": str(name), "entities": n,
-                         "accepted": k, "accepted_rate": k / n if n else np.nan,
-                         "accepted_low": lo, "accepted_high": hi})
-    return pd.DataFrame(rows)
+    kinds = {k: pd.Series(v, index=leads.index) for k, v in kinds.items()}
+    return group_rates(leads.assign(accepted=leads.accepted.astype(int)), kinds, ("accepted",))
 
 
 def _reasons(leads: pd.DataFrame, top: int = 3) -> pd.DataFrame:

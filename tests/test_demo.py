@@ -28,7 +28,7 @@ def test_demo_runs_and_reports(tmp_path, monkeypatch):
         assert heading in text
     assert (tmp_path / "rules" / "rates.png").exists() and "tier_1" in text
     rates = pd.read_csv(tmp_path / "feedback" / "acceptance.csv")
-    tiers = rates[rates.kind == "tier"]
+    tiers = rates[(rates.kind == "tier") & (rates.period == "all")]
     assert tiers.entities.sum() == len(pd.read_csv(tmp_path / "feedback" / "leads.csv"))
     assert (tmp_path / "feedback" / "acceptance.png").exists()
     scores = pd.read_csv(tmp_path / "scores.csv")

@@ -72,7 +72,7 @@ def test_acceptance_per_tier_equals_an_independent_count(company):
                 right_on=["account_id", "as_of"], how="inner")
     expected = j.assign(ok=j.disposition.isin(["accepted", "converted"])).groupby("tier").ok.agg(
         ["size", "sum"])
-    got = fb.rates[fb.rates.kind == "tier"].set_index("group")
+    got = fb.rates[(fb.rates.kind == "tier") & (fb.rates.period == "all")].set_index("group")
     for tier, row in expected.iterrows():
         assert got.entities[tier] == row["size"] and got.accepted[tier] == row["sum"]
     assert len(fb.leads) + len(fb.not_attached) == len(d) == fb.dispositions
@@ -90,7 +90,7 @@ def test_acceptance_follows_true_intent_and_rep_leniency(company):
     q = pd.qcut(worked.p_accept, 4, labels=False)
     low, high = worked.accepted[q == 0], worked.accepted[q == 3]
     assert high.mean() - low.mean() > 0.3                     # truth: higher intent, accepted
-    reps = fb.rates[fb.rates.kind == "rep"].set_index("group")
+    reps = fb.rates[(fb.rates.kind == "rep") & (fb.rates.period == "all")].set_index("group")
     # the most lenient rep (bias +0.5) accepts more than the strictest (-0.6), beyond noise
     assert reps.accepted_low["amy.chen"] > reps.accepted_high["dev.patel"] - 0.1
     assert reps.accepted_rate["amy.chen"] > reps.accepted_rate["dev.patel"]

@@ -30,15 +30,17 @@ def wilson(successes, trials, alpha: float = 0.05):
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
-def group_rates(frame: pd.DataFrame, groups: dict[str, pd.Series]) -> pd.DataFrame:
+def group_rates(frame: pd.DataFrame, groups: dict[str, pd.Series],
+                outcomes: tuple[str, ...] = OUTCOMES) -> pd.DataFrame:
     """One row per period (and ``all``) x group: entities, outcomes, rates and Wilson CIs.
 
-    ``frame`` has ``as_of`` and the labels (``conversion``, ``hand_raise``; censored
-    rows are null and left out). ``groups`` maps ``kind`` to a Series of group names
-    per row, e.g. ``{"tier": tiers}``; a rule's group is the rows it flags.
-    Empty groups are listed with 0 entities, never hidden.
+    ``frame`` has ``as_of`` and the ``outcomes`` columns (default ``conversion`` and
+    ``hand_raise``; rows where the first is null, e.g. censored, are left out).
+    ``groups`` maps ``kind`` to a Series of group names per row, e.g. ``{"tier":
+    tiers}``; a rule's group is the rows it flags. Empty groups are listed with 0
+    entities, never hidden.
     """
-    labelled = frame[OUTCOMES[0]].notna()
+    labelled = frame[outcomes[0]].notna()
     rows = []
     periods = [("all", labelled)] + [(str(pd.Timestamp(p).date()), labelled & (frame.as_of == p))
                                      for p in sorted(frame.as_of.unique())]
@@ -48,7 +50,7 @@ def group_rates(frame: pd.DataFrame, groups: dict[str, pd.Series]) -> pd.DataFra
             for name in names:
                 sel = mask & (values == name)
                 row = {"period": period, "kind": kind, "group": str(name), "entities": int(sel.sum())}
-                for outcome in OUTCOMES:
+                for outcome in outcomes:
                     k = int(frame.loc[sel, outcome].sum()) if sel.any() else 0
                     lo, hi = wilson(k, row["entities"])
                     rate = k / row["entities"] if row["entities"] else np.nan
