@@ -34,25 +34,37 @@ def _exact(value):
     return value.cast(_EXACT)
 
 
-def engagement(ev: ibis.Table, spine: ibis.Table, weights: dict, half_life: float) -> ibis.Table:
-    """``engagement_score`` per spine row (``entity_id``, ``as_day``)."""
+def _decayed(ev: ibis.Table, spine: ibis.Table, weight, half_life: float, by=()) -> ibis.Table:
+    """``entity_id``, ``as_day``, ``by`` and ``_v``: one (bucket, cutoff) pair's part of the
+    decayed sum of ``weight`` (an expression over ``ev``), exact; sum ``_v`` per cutoff."""
     cutoffs = sorted(spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist())
     lows = [-(2 ** 40)] + cutoffs[:-1]
     buckets = ibis.memtable({"_k": list(range(len(cutoffs))), "_lo": lows, "_hi": cutoffs})
-    w = ibis.cases(*[(ev.event == e, float(v)) for e, v in weights.items()], else_=0.0)
-    weighted = ev.filter(ev.event.isin(list(weights))).select("entity_id", "day", _w=w)
+    weighted = ev.select("entity_id", "day", *by, _w=weight)
     hit = weighted.join(buckets, [weighted.day >= buckets._lo, weighted.day < buckets._hi])
     hit = hit.mutate(_c=_exact(hit._w * (0.5 ** ((hit._hi - hit.day).cast("float64") / half_life))))
-    per = hit.group_by(["entity_id", "_k", "_hi"]).aggregate(_b=hit._c.sum())
+    per = hit.group_by(["entity_id", *by, "_k", "_hi"]).aggregate(_b=hit._c.sum())
     points = buckets.select(_m=buckets._k, as_day=buckets._hi)
     pair = per.join(points, per._k <= points._m)
-    pair = pair.mutate(_v=_exact(pair._b.cast("float64")
-                                 * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life))))
-    score = pair.group_by(["entity_id", "as_day"]).aggregate(
-        engagement_score=pair._v.sum().cast("float64"))
+    return pair.select("entity_id", "as_day", *by, _v=_exact(
+        pair._b.cast("float64") * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life))))
+
+
+def _on_spine(spine: ibis.Table, score: ibis.Table) -> ibis.Table:
+    """Every spine row, 0 where the entity had none of the events."""
     base = spine.select("entity_id", "as_day").distinct()
     out = base.left_join(score, ["entity_id", "as_day"]).drop("entity_id_right", "as_day_right")
-    return out.mutate(engagement_score=out.engagement_score.fill_null(0.0))
+    return out.mutate(**{c: out[c].fill_null(0.0) for c in score.columns
+                         if c not in ("entity_id", "as_day")})
+
+
+def engagement(ev: ibis.Table, spine: ibis.Table, weights: dict, half_life: float) -> ibis.Table:
+    """``engagement_score`` per spine row (``entity_id``, ``as_day``)."""
+    ev = ev.filter(ev.event.isin(list(weights)))
+    w = ibis.cases(*[(ev.event == e, float(v)) for e, v in weights.items()], else_=0.0)
+    pair = _decayed(ev, spine, w, half_life)
+    return _on_spine(spine, pair.group_by(["entity_id", "as_day"]).aggregate(
+        engagement_score=pair._v.sum().cast("float64")))
 
 
 def decayed_counts(ev: ibis.Table, spine: ibis.Table, events, half_life: float) -> ibis.Table:
@@ -61,21 +73,9 @@ def decayed_counts(ev: ibis.Table, spine: ibis.Table, events, half_life: float) 
     from ._specs import feature_name
 
     events = list(events)
-    cutoffs = sorted(spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist())
-    lows = [-(2 ** 40)] + cutoffs[:-1]
-    buckets = ibis.memtable({"_k": list(range(len(cutoffs))), "_lo": lows, "_hi": cutoffs})
-    e = ev.filter(ev.event.isin(events)).select("entity_id", "day", "event")
-    hit = e.join(buckets, [e.day >= buckets._lo, e.day < buckets._hi])
-    hit = hit.mutate(_c=_exact(0.5 ** ((hit._hi - hit.day).cast("float64") / half_life)))
-    per = hit.group_by(["entity_id", "event", "_k", "_hi"]).aggregate(_b=hit._c.sum())
-    points = buckets.select(_m=buckets._k, as_day=buckets._hi)
-    pair = per.join(points, per._k <= points._m)
-    pair = pair.mutate(_v=_exact(pair._b.cast("float64")
-                                 * (0.5 ** ((pair.as_day - pair._hi).cast("float64") / half_life))))
+    ev = ev.filter(ev.event.isin(events))
+    pair = _decayed(ev, spine, ibis.literal(1.0), half_life, by=("event",))
     zero = ibis.literal(0).cast(_EXACT)
-    score = pair.group_by(["entity_id", "as_day"]).aggregate(**{
+    return _on_spine(spine, pair.group_by(["entity_id", "as_day"]).aggregate(**{
         f"decayed_{feature_name(x)}": ibis.ifelse(pair.event == x, pair._v, zero).sum().cast("float64")
-        for x in events})
-    base = spine.select("entity_id", "as_day").distinct()
-    out = base.left_join(score, ["entity_id", "as_day"]).drop("entity_id_right", "as_day_right")
-    return out.mutate(**{c: out[c].fill_null(0.0) for c in out.columns if c.startswith("decayed_")})
+        for x in events}))

@@ -71,17 +71,18 @@ def stated_number(col: ibis.StringValue) -> ibis.FloatingValue:
         .try_cast("float64")
 
 
+def _top_values(table: ibis.Table, column: str) -> tuple[str, ...]:
+    """The ``_TOP`` most common values of a text column, lower-case, most common first (the
+    bucket names themselves never become a value's column)."""
+    v = table.filter(table[column].notnull()).group_by(_v=table[column].lower().strip()) \
+        .aggregate(_n=ibis._.count()).order_by([ibis.desc("_n"), "_v"]).limit(_TOP).to_pandas()
+    return tuple(str(x) for x in v["_v"] if x and feature_name(str(x)) not in _RESERVED)
+
+
 def answer_vocabulary(answers: ibis.Table, until) -> dict[str, tuple[str, ...]]:
     """Per categorical question, its most common answers among users signed up before ``until``."""
-    out = {}
     seen = answers.filter(answers.signup_at < until)
-    for q in _CATEGORICAL:
-        if q not in answers.columns:
-            continue
-        v = seen.filter(seen[q].notnull()).group_by(_v=seen[q].lower().strip()).aggregate(
-            _n=ibis._.count()).order_by([ibis.desc("_n"), "_v"]).limit(_TOP).to_pandas()
-        out[q] = tuple(str(x) for x in v["_v"] if x and feature_name(str(x)) not in _RESERVED)
-    return out
+    return {q: _top_values(seen, q) for q in _CATEGORICAL if q in answers.columns}
 
 
 def signup_answers(spine: ibis.Table, answers: ibis.Table, vocab: dict, entity: str) -> ibis.Table:
@@ -150,11 +151,7 @@ def enrichment(domains: ibis.Table, table: ibis.Table, industries: tuple[str, ..
 
 def enrichment_industries(table: ibis.Table) -> tuple[str, ...]:
     """The enrichment file's most common industries (lower-case)."""
-    if "industry" not in table.columns:
-        return ()
-    v = table.filter(table.industry.notnull()).group_by(_v=table.industry.lower().strip()) \
-        .aggregate(_n=ibis._.count()).order_by([ibis.desc("_n"), "_v"]).limit(_TOP).to_pandas()
-    return tuple(str(x) for x in v["_v"] if x and x != "unknown")
+    return _top_values(table, "industry") if "industry" in table.columns else ()
 
 
 def enterprise_flag(domains: ibis.Table, listed: tuple[str, ...]) -> ibis.Table:
