@@ -130,7 +130,7 @@ def acceptance(config, *, model=None, as_of=None, features: pd.DataFrame | None 
     known = X[[key, "as_of"]].rename(columns={key: "entity_id"}).assign(_known=True)
     d = d.merge(known, on=["entity_id", "as_of"], how="left")
     gone = d.as_of.notna() & d._known.isna()
-    d.loc[gone, "why"] = "not a candidate at that as_of (unknown entity, created later, or a customer)"
+    d.loc[gone, "why"] = "not a candidate at that as_of (an entity pqlml does not know, or created later)"
     attached = d[d.why == ""].drop(columns=["_known", "why"]).reset_index(drop=True)
     not_attached = d[d.why != ""].drop(columns=["_known"]).reset_index(drop=True)
     leads = _groups(project, X, attached, key, model, bands)
@@ -158,8 +158,14 @@ def _groups(project, X, attached, key, model, bands) -> pd.DataFrame:
 def _bands(p: np.ndarray, bands: int) -> pd.Categorical:
     """Quantile bands of the score, named by their probability range, lowest first."""
     codes = pd.qcut(p, bands, labels=False, duplicates="drop")
+    codes = np.nan_to_num(codes, nan=0).astype(int)     # one score for all: a single band
     edges = pd.Series(p).groupby(codes).agg(["min", "max"])
-    names = {k: f"{r['min']:.0%}-{r['max']:.0%}" for k, r in edges.iterrows()}
+    for digits in (0, 1, 2):        # as coarse as the bands stay distinct
+        names = {k: f"{r['min']:.{digits}%}-{r['max']:.{digits}%}" for k, r in edges.iterrows()}
+        if len(set(names.values())) == len(names):
+            break
+    else:
+        names = {k: f"band {k + 1}: {v}" for k, v in names.items()}
     return pd.Categorical([names[c] for c in codes], categories=[names[k] for k in sorted(names)])
 
 

@@ -239,3 +239,15 @@ def test_target_accepted_needs_dispositions_and_the_cli_reports(company, tmp_pat
                  "--out", str(tmp_path / "acc" / "signals.csv")]) == 0
     best = pd.read_csv(tmp_path / "acc" / "signals.best.csv")
     assert (best.q_value <= 0.05).sum() >= 3          # acceptance has signals: it follows intent
+
+
+def test_score_bands_are_named_by_range_distinct_and_never_fail():
+    from pqlml.feedback import _bands
+
+    p = np.linspace(0.01, 0.9, 500)
+    b = _bands(p, 5)
+    assert len(b.categories) == 5 and pd.Series(b).value_counts().eq(100).all()
+    assert list(b.categories)[0].startswith("1%") and list(b.categories)[-1].endswith("90%")
+    close = _bands(np.linspace(0.01, 0.013, 100), 5)            # one decimal keeps them apart
+    assert len(set(close.categories)) == 5
+    assert list(_bands(np.full(10, 0.2), 3).categories) == ["20%-20%"]   # a constant score
