@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .backtest import rolling_folds, training_dates
 from .errors import PqlmlError
 from .features._activity import to_days
 from .features._engagement import decayed_counts
@@ -40,18 +41,10 @@ from .labels import check_outcome
 from .project import build_labels, open_project, spine_for
 from .snapshots import schedule_dates
 
-__all__ = ["fit_engagement_weights", "weights_toml", "training_dates"]
-
-
-def training_dates(dates, horizon_days: int, until) -> list[pd.Timestamp]:
-    """The as_of dates whose label window ``(as_of, as_of + horizon]`` closed by ``until``."""
-    limit = pd.Timestamp(until) - pd.Timedelta(days=horizon_days)
-    return [pd.Timestamp(d) for d in dates if pd.Timestamp(d) <= limit]
+__all__ = ["fit_engagement_weights", "weights_toml"]
 
 
 def _default_until(cfg, dates) -> str:
-    from .backtest import rolling_folds
-
     folds = rolling_folds(dates, horizon_days=cfg.labels.horizon_days,
                           test_periods=cfg.model.test_periods, min_train=1)
     return folds[0][1]
@@ -71,7 +64,7 @@ def fit_engagement_weights(config, *, until=None, outcome: str | None = None,
     outcome = check_outcome(outcome or cfg.outcomes.target, project.tables)
     dates = [str(d) for d in schedule_dates(cfg.schedule)]
     until = str(pd.Timestamp(until).date()) if until is not None else _default_until(cfg, dates)
-    train = training_dates(dates, cfg.labels.horizon_days, until)
+    train = [pd.Timestamp(d) for d in training_dates(dates, cfg.labels.horizon_days, until)]
     if not train:
         raise PqlmlError(f"No snapshot's {cfg.labels.horizon_days}-day label window closed by "
                          f"until = {until} (schedule {dates[0]} .. {dates[-1]}). Fix: a later "

@@ -34,9 +34,21 @@ from ..model import (Model, bootstrap_cis, capacity_cutpoint, model_tiers, preci
 from ..rules import Rule, fit_flags, with_attributes
 from ._plots import calibration_plot, gains_plot, tier_plot
 
-__all__ = ["rolling_folds", "backtest", "model_intent", "write_report"]
+__all__ = ["rolling_folds", "training_dates", "backtest", "model_intent", "write_report"]
 
 MIN_POSITIVES = 10
+
+
+def training_dates(dates, horizon_days: int, until) -> list:
+    """The ``dates`` whose label window ``(as_of, as_of + horizon]`` closed by ``until``.
+
+    Examples
+    --------
+    >>> training_dates(["2024-01-01", "2024-02-01", "2024-03-01"], 28, "2024-03-01")
+    ['2024-01-01', '2024-02-01']
+    """
+    limit = pd.Timestamp(until) - pd.Timedelta(days=horizon_days)
+    return [d for d in dates if pd.Timestamp(d) <= limit]
 
 
 def rolling_folds(as_of_dates, *, horizon_days: int, test_periods: int, min_train: int = 3):
@@ -48,8 +60,7 @@ def rolling_folds(as_of_dates, *, horizon_days: int, test_periods: int, min_trai
     dates = sorted({str(pd.Timestamp(d).date()) for d in as_of_dates})
     out = []
     for test in dates[-test_periods:]:
-        limit = pd.Timestamp(test) - pd.Timedelta(days=horizon_days)
-        train = [d for d in dates if pd.Timestamp(d) <= limit]
+        train = training_dates(dates, horizon_days, test)
         if len(train) >= min_train:
             out.append((train, test))
     if not out:

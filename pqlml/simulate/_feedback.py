@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from . import _params as P
 from ._company import Company
+from ._outcomes import _sigmoid
 from ._write import _ts, _write
 
 ACCEPT_BASE, ACCEPT_SLOPE, INBOUND_BONUS, NOISE = -0.6, 0.9, 1.0, 0.5
@@ -37,10 +38,6 @@ PROSPECTING = 0.01
 REPS = (("amy.chen", 0.5), ("ben.okafor", 0.0), ("cara.silva", -0.3), ("dev.patel", -0.6))
 REASONS = ("too small", "no buyer in the conversation", "bad timing", "no budget",
            "personal or student project")
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _reasons(rng, employees, buyer):
