@@ -166,7 +166,7 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
         raise DataError("\n".join(problems))
     _report_naive(ctx, parsed, counts, report)
     out = t.select(**{c: p.expr for c, p in parsed.items()})
-    return _dedupe_events(ctx, out, counts["n"], report) if name == "events" else out
+    return _dedupe_events(ctx, out, counts["n"], report, raw=t) if name == "events" else out
 
 
 def _check_columns(ctx: _Ctx, columns: tuple[str, ...]) -> None:
@@ -313,14 +313,16 @@ def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationRepor
                                "'2024-01-31T09:30:00Z'"))
 
 
-def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport) -> ibis.Table:
+def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport,
+                   raw: ibis.Table | None = None) -> ibis.Table:
     keys = [c for c in ("ts", "user_id", "event", "event_id") if c in t.columns]
     if "event_id" in t.columns:
         # Rows with different event ids are never identical: when no id repeats (the usual
-        # case) one integer group-by settles it, about twice as fast as the full check.
-        ids = t.group_by("event_id").aggregate(c=t.count())
-        repeated = ids.filter(ids.c > 1)
-        if not _run(ctx, repeated.aggregate(k=repeated.count()))[0]["k"]:
+        # case) one group-by of the ids settles it, several times faster than the full check.
+        # On the source column: canonical ids are strings, and grouping the integers a
+        # Parquet file holds is 1.5x faster than grouping their text.
+        ids = raw.event_id if raw is not None and "event_id" in raw.columns else t.event_id
+        if not _repeated_ids(ctx, ids):
             return t
     distinct = t.select(*keys).distinct()
     removed = n - _run(ctx, distinct.aggregate(k=distinct.count()))[0]["k"]
@@ -335,6 +337,35 @@ def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport) -
         return t.mutate(_rank=rank).filter(lambda s: s._rank == 0).drop("_rank")
     # At most one other column (account_id): min() keeps a real row, preferring a non-null one.
     return t.group_by(keys).aggregate(**{c: t[c].min() for c in others}).select(*t.columns)
+
+
+def _repeated_ids(ctx: _Ctx, ids: ibis.Column) -> int:
+    """How many ids occur more than once.
+
+    DuckDB groups integer keys with a perfect hash table (no hashing, no collisions) when
+    its statistics bound their range, but only up to 2^12 values by default; for this one
+    query the bound is raised to 2^26, so a Parquet file's dense ids (22M of them: 2.1 s
+    -> 0.65 s, ~1 GB for the moment) take that route. Other ids and backends hash as usual.
+    """
+    g = ids.name("_id").as_table()
+    g = g.group_by("_id").aggregate(c=ibis._.count())
+    query = g.filter(g.c > 1).aggregate(k=ibis._.count())
+    con = _duckdb_of(ids) if ids.type().is_integer() else None
+    if con is None:
+        return _run(ctx, query)[0]["k"]
+    con.raw_sql("SET perfect_ht_threshold = 26")
+    try:
+        return _run(ctx, query)[0]["k"]
+    finally:
+        con.raw_sql("RESET perfect_ht_threshold")
+
+
+def _duckdb_of(expr: ibis.Expr):
+    try:
+        con = expr._find_backend(use_default=True)
+    except Exception:  # noqa: BLE001 - no backend can be told: no DuckDB setting
+        return None
+    return con if getattr(con, "name", "") == "duckdb" else None
 
 
 def _run(ctx: _Ctx, expr: ibis.Table) -> list[dict]:
