@@ -36,7 +36,6 @@ from .errors import PqlmlError
 from .features._activity import to_days
 from .features._engagement import decayed_counts
 from .features._specs import feature_name
-from .features._table import vocabulary
 from .labels import check_outcome
 from .project import build_labels, open_project, spine_for
 from .snapshots import schedule_dates
@@ -74,7 +73,7 @@ def fit_engagement_weights(config, *, until=None, outcome: str | None = None,
         excluded = set(cfg.outcomes.hand_raise_events) | set(cfg.outcomes.conversion_events) | \
             set(cfg.discover.adjacent_events)
         events = list(cfg.features.engagement_weights) or \
-            [e for e in vocabulary(project.events, max(train)) if e not in excluded]
+            [e for e in project.event_names(max(train)) if e not in excluded]
     key = "account_id" if cfg.project.entity == "account" else "user_id"
     spine = spine_for(project, as_of=train)
     spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,

@@ -52,6 +52,13 @@ class Project:
     report: ValidationReport
     data_start: pd.Timestamp
     data_end: pd.Timestamp
+    first_seen: dict[str, pd.Timestamp]   # event name -> its first occurrence
+
+    def event_names(self, until) -> tuple[str, ...]:
+        """Event names seen strictly before ``until``, sorted (the catalog's vocabulary)."""
+        until = pd.Timestamp(until)
+        until = until.tz_localize("UTC") if until.tzinfo is None else until
+        return tuple(sorted(e for e, first in self.first_seen.items() if first < until))
 
 
 def open_project(config) -> Project:
@@ -76,12 +83,17 @@ def open_project(config) -> Project:
         _report_enrichment_duplicates(tables["enrichment"], report)
     if "signups" in tables:
         _report_unknown_signups(tables["signups"], tables.get("users"), report)
-    span = tables["events"].aggregate(lo=ibis._.ts.min(), hi=ibis._.ts.max()).execute().iloc[0]
-    if pd.isna(span["lo"]):
+    # One pass gives the data's range and each event's first occurrence (the vocabulary
+    # of any cutoff), instead of a scan for each.
+    e = tables["events"]
+    seen = e.group_by("event").aggregate(first=e.ts.min(), last=e.ts.max()).execute()
+    if seen.empty:
         where = (config.data.events or config.data.export).source
         raise PqlmlError(f"The events table ({where}) has no rows: "
                          "there is nothing to build features from.")
-    return Project(config, con, tables, users, events, report, span["lo"], span["hi"])
+    first_seen = {str(k): pd.Timestamp(v) for k, v in zip(seen["event"], seen["first"])}
+    return Project(config, con, tables, users, events, report, seen["first"].min(),
+                   seen["last"].max(), first_seen)
 
 
 def _report_enrichment_duplicates(enrichment: ibis.Table, report: ValidationReport) -> None:
@@ -154,7 +166,9 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
     entity = _entity(project, entity)
     spine = spine_for(project, as_of=as_of, entity=entity)
     settings = project.config.features
+    last = spine.as_of.max().execute()
     table = feature_table(spine, project.events, users=project.users,
+                          event_names=project.event_names(last),
                           accounts=project.tables.get("accounts"),
                           settings=settings, entity=entity, extra=extra,
                           answers=signup_answers_table(project),

@@ -30,7 +30,8 @@ def vocabulary(events: ibis.Table, until) -> tuple[str, ...]:
 def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | None = None,
                   accounts: ibis.Table | None = None, settings: FeaturesConfig = FeaturesConfig(),
                   entity: str = "account", extra=(), answers: ibis.Table | None = None,
-                  enrichment_table: ibis.Table | None = None, enterprise=()) -> ibis.Table:
+                  enrichment_table: ibis.Table | None = None, enterprise=(),
+                  event_names: tuple[str, ...] | None = None) -> ibis.Table:
     """The lazy ibis feature table: one row per spine row, on the spine's backend.
 
     ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
@@ -39,10 +40,12 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     and ``accounts`` (canonical) are optional: without them, their families are absent.
     ``answers`` (``user_id``, ``account_id``, ``signup_at``, answer columns),
     ``enrichment_table`` (canonical enrichment) and ``enterprise`` (domains) add the fit
-    family of :mod:`pqlml.features._fit`.
+    family of :mod:`pqlml.features._fit`. ``event_names``: the vocabulary (event names
+    seen before the last as_of) when the caller knows it; otherwise it is queried.
     """
     last = spine.as_of.max().execute()
-    vocab = settings.events or vocabulary(events, last)
+    vocab = settings.events or (vocabulary(events, last) if event_names is None
+                                else tuple(event_names))
     counts = tuple(Count(n, c.events, c.window_days) for n, c in settings.counts.items()) + \
         tuple(x for x in extra if isinstance(x, Count))
     key = "account_id" if entity == "account" else "user_id"
