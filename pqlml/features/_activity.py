@@ -85,15 +85,15 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
     j = grain.join(flags, "seg")
     m = {}
     for w in windows:
-        m[f"events_{w}d"] = (j.n_all * j[f"_w{w}"]).sum()
+        m[f"events_{w}d"] = _count_sum(j.n_all * j[f"_w{w}"])
         for e in vocabulary:
             name = feature_name(e)
-            m[f"events_{name}_{w}d"] = (j[f"n__{name}"] * j[f"_w{w}"]).sum()
-    m["events_prev_30d"] = (j.n_all * j._prev).sum()
+            m[f"events_{name}_{w}d"] = _count_sum(j[f"n__{name}"] * j[f"_w{w}"])
+    m["events_prev_30d"] = _count_sum(j.n_all * j._prev)
     m["_n_slope"] = (j.n_all * j._slope).sum()
     m["_age_slope"] = ((j.as_day * j.n_all - j.sum_day) * j._slope).sum()
     for i, c in enumerate(counts):
-        m[c.name] = (j[f"c__{c.name}"] * j[f"_c{i}"]).sum()
+        m[c.name] = _count_sum(j[f"c__{c.name}"] * j[f"_c{i}"])
     out = j.group_by(["entity_id", "as_day"]).aggregate(**m)
     # Least-squares slope of the daily counts y_t, t = 1..56 (t = 57 - age), over time:
     # sum((t - 28.5) y_t) / sum((t - 28.5)^2) = (57 n - 2 sum(age)) / 29260 events a day
@@ -101,6 +101,15 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
     # last division, so every engine gives the same bits.
     slope = ((57 * out._n_slope - 2 * out._age_slope) * 7).cast("float64") / 4180
     return out.mutate(events_weekly_slope_8w=slope).drop("_n_slope", "_age_slope")
+
+
+def _count_sum(x: ibis.IntegerValue) -> ibis.IntegerValue:
+    """A sum of counts as a 32-bit integer. DuckDB sums integers into 128-bit HUGEINTs, and
+    handing 76 such columns to Arrow cost more than computing them (1.1 s of a 1.6 s
+    window step at 100k accounts); ibis drops a cast to int64, the type it already
+    assumes, so the cast is to int32, which holds any count of events in a window (an
+    overflow is an error on DuckDB and on Spark's default ANSI mode, never a wrap)."""
+    return x.sum().cast("int32")
 
 
 def _last_before(rows: ibis.Table, points: ibis.Table, keys: list[str]) -> ibis.Table:
@@ -125,14 +134,19 @@ def recency(grain: ibis.Table, segments: Segments) -> ibis.Table:
 
 def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...]) -> ibis.Table:
     """Per (entity_id, as_day): distinct users with any event per window, and in the 30
-    days before the last 30. ``events`` has ``entity_id``, ``user_id``, ``seg``, ``day``.
+    days before the last 30. ``events`` has ``entity_id``, ``user_id`` and ``day``.
 
     A user is active in the last ``w`` days when their last event before ``as_of``
     is at most ``w`` days old, and in the previous 30 days when their last event
-    before ``as_of - 30`` is at most 60 days old."""
-    seen = events.filter((events.seg >= 0) & events.user_id.notnull())
+    before ``as_of - 30`` is at most 60 days old. Only those two points and the
+    oldest day that counts (the longest window, or 60 days) need edges, so the users are aggregated on a coarser
+    calendar than the volumes (about half the rows: 3.6M instead of 5.9M per-user
+    segments at 100k accounts and 12 cutoffs)."""
+    coarse = Segments.build(segments.as_days, (0, PREV[1], max(*windows, PREV[0])))
+    seen = events.mutate(seg=coarse.segment_expr(events.day))
+    seen = seen.filter((seen.seg >= 0) & seen.user_id.notnull())
     per_user = seen.group_by(["entity_id", "user_id", "seg"]).aggregate(max_day=seen.day.max())
-    points = segments.point_table({"now": (0, max(windows)), "prev": PREV[::-1]})
+    points = coarse.point_table({"now": (0, max(windows)), "prev": PREV[::-1]})
     j = _last_before(per_user, points, ["entity_id", "user_id"])
     now = j.point == "now"
     m = {f"active_users_{w}d": j.count(where=now & (j.max_day >= j.as_day - w)) for w in windows}

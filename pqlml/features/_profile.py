@@ -30,9 +30,9 @@ def account_users(spine: ibis.Table, users: ibis.Table, fragments: tuple[str, ..
     j = spine.join(u, [spine.entity_id == u.entity_id, u.signup_at < spine.as_of])
     return j.group_by(["entity_id", "as_of"]).aggregate(
         users_total=j.count(),
-        new_users_7d=ibis.ifelse(j.signup_at >= j.as_of - ibis.interval(days=7), 1, 0).sum(),
-        new_users_30d=ibis.ifelse(j.signup_at >= j.as_of - ibis.interval(days=30), 1, 0).sum(),
-        buyer_title_users=j.buyer.sum(),
+        new_users_7d=j.count(where=j.signup_at >= j.as_of - ibis.interval(days=7)),
+        new_users_30d=j.count(where=j.signup_at >= j.as_of - ibis.interval(days=30)),
+        buyer_title_users=j.count(where=j.buyer == 1),
         buyer_title_present=j.buyer.max(),
         work_email_share=j.work.mean(),
         days_since_last_signup=(j.as_day - j.signup_day).min(),
