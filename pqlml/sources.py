@@ -86,6 +86,14 @@ def _resolve_duckdb_url(connection: str, root: Path) -> str:
 def _use_utc(con: ibis.BaseBackend) -> ibis.BaseBackend:
     if getattr(con, "name", "") == "duckdb":
         con.raw_sql("SET TimeZone='UTC'")
+        # DuckDB 2.0's partial_aggregate_pushdown pre-aggregates a join's input by the
+        # outer group keys. The window sums join the segment grain, already one row per
+        # (entity, segment), so the pre-aggregation only adds work: with it, the window
+        # sums took 4.1 s of CPU instead of 1.4 s at 100k accounts and 12 cutoffs.
+        try:
+            con.raw_sql("SET disabled_optimizers = 'partial_aggregate_pushdown'")
+        except Exception:  # noqa: BLE001 - a DuckDB without that optimizer: nothing to turn off
+            pass
     return con
 
 

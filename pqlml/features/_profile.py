@@ -21,17 +21,21 @@ def buyer_title(title: ibis.StringValue, fragments: tuple[str, ...]) -> ibis.Boo
 def account_users(spine: ibis.Table, users: ibis.Table, fragments: tuple[str, ...]) -> ibis.Table:
     """Team size, new users, buyer titles and work-email share among users signed up before as_of.
 
-    ``users`` has ``user_id``, ``account_id``, ``signup_at``, ``title`` and ``is_free_mail``.
+    ``users`` has ``user_id``, ``account_id``, ``signup_at``, ``title`` and ``is_free_mail``;
+    ``spine`` has ``as_day``, the whole days of ``as_of``. As ``as_of`` is a midnight, a
+    sign-up is before it exactly when its day is before ``as_day``, and within the last
+    ``w`` days exactly when its day is at least ``as_day - w``: integer comparisons
+    instead of timestamp arithmetic on every (user, cutoff) pair.
     """
     u = users.filter(users.account_id.notnull()).select(
-        entity_id=users.account_id, signup_at=users.signup_at, signup_day=to_days(users.signup_at),
+        entity_id=users.account_id, signup_day=to_days(users.signup_at),
         buyer=ibis.ifelse(buyer_title(users.title, fragments), 1, 0),
         work=ibis.ifelse(users.is_free_mail, 0, 1))
-    j = spine.join(u, [spine.entity_id == u.entity_id, u.signup_at < spine.as_of])
+    j = spine.join(u, [spine.entity_id == u.entity_id, u.signup_day < spine.as_day])
     return j.group_by(["entity_id", "as_of"]).aggregate(
         users_total=j.count(),
-        new_users_7d=j.count(where=j.signup_at >= j.as_of - ibis.interval(days=7)),
-        new_users_30d=j.count(where=j.signup_at >= j.as_of - ibis.interval(days=30)),
+        new_users_7d=j.count(where=j.signup_day >= j.as_day - 7),
+        new_users_30d=j.count(where=j.signup_day >= j.as_day - 30),
         buyer_title_users=j.count(where=j.buyer == 1),
         buyer_title_present=j.buyer.max(),
         work_email_share=j.work.mean(),

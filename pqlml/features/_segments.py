@@ -72,21 +72,12 @@ class Segments:
             return ibis.literal(-1, "int32")
         return ibis.ifelse(day < self.edges[0], ibis.literal(-1, "int32"), tree(0, n - 1))
 
-    def window_table(self, windows: dict[str, tuple[int, int]]) -> ibis.Table:
-        """``seg, as_day`` and a 0/1 column per named window ``name: (days, skip)``.
-
-        One row per (segment, cutoff) that any window uses; a column is 1 when
-        the segment lies in that cutoff's window ``[as_day - days, as_day - skip)``.
-        """
-        flags: dict[tuple[int, int], dict[str, int]] = {}
-        for name, (days, skip) in windows.items():
-            for key in self.window_rows(days, skip):
-                flags.setdefault(key, {})[name] = 1
-        keys = sorted(flags)
-        frame = pd.DataFrame({"seg": [k[0] for k in keys], "as_day": [k[1] for k in keys]})
-        for name in windows:
-            frame[name] = [flags[k].get(name, 0) for k in keys]
-        return ibis.memtable(frame.astype({c: "int32" for c in frame.columns if c != "as_day"}))
+    def window_rows_table(self, days: int, skip: int = 0) -> ibis.Table:
+        """:meth:`window_rows` as a table: ``seg, as_day``, one row per segment of each
+        cutoff's window ``[as_day - days, as_day - skip)``."""
+        rows = list(self.window_rows(days, skip))
+        return ibis.memtable(pd.DataFrame({"seg": [r[0] for r in rows], "as_day": [r[1] for r in rows]},
+                                          dtype="int64").astype({"seg": "int32"}))
 
     def point_table(self, points: dict[str, tuple[int, int]]) -> ibis.Table:
         """Query points for last-activity lookups, one row per cutoff and named point.

@@ -66,8 +66,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     grain = grain.join(ids, "entity_id").drop("entity_id").rename(entity_id="_k")
     grain = grain.order_by(["entity_id", "seg"]).cache()
     table = spine
-    for part in (windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
-                                   counts=counts), recency(grain, segments)):
+    for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
+                                    counts=counts), recency(grain, segments)):
         part = part.rename(_k="entity_id")
         table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
     if entity == "account":
