@@ -46,12 +46,16 @@ def connect(data: DataConfig) -> ibis.BaseBackend:
     ``data.connection`` is an ibis URL (``duckdb:///warehouse.duckdb``,
     ``postgres://...``); relative DuckDB file paths are resolved against
     ``data.root``. Without a connection: an in-memory DuckDB that reads the files.
+    ``data.memory_limit`` caps a DuckDB session's memory (it spills to disk beyond it).
 
     Examples
     --------
     >>> con = connect(DataConfig())
     >>> con.name
     'duckdb'
+    >>> con = connect(DataConfig(memory_limit="1GiB"))
+    >>> con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    '1.0 GiB'
     """
     if not data.connection:
         con = ibis.duckdb.connect()
@@ -63,7 +67,14 @@ def connect(data: DataConfig) -> ibis.BaseBackend:
             raise ConfigError(f"[data] connection = {_redact(data.connection)!r} could not be "
                               f"opened: {err}. Fix: use an ibis URL such as "
                               f"'duckdb:///path/to/warehouse.duckdb'.") from err
-    return _use_utc(con)
+    con = _use_utc(con)
+    if data.memory_limit.strip():
+        if getattr(con, "name", "") != "duckdb":
+            raise ConfigError(f"[data] memory_limit = {data.memory_limit!r} sets DuckDB's memory "
+                              f"limit, but the connection is {con.name}. Fix: remove it and set "
+                              f"the memory in that engine's own configuration.")
+        con.raw_sql(f"SET memory_limit = '{data.memory_limit.strip()}'")
+    return con
 
 
 def _resolve_duckdb_url(connection: str, root: Path) -> str:

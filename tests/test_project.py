@@ -94,3 +94,24 @@ def test_an_explicit_pandas_spine_gives_the_same_rows_as_the_schedule(sim):
     y = build_labels(project, as_of=spine)
     pd.testing.assert_frame_equal(Y, X.head(40).reset_index(drop=True), check_dtype=False)
     assert len(y) <= 40 and set(y.account_id) <= set(spine.entity_id)
+
+
+LIMIT, LIMIT_SHOWN = "200MB", "190.7 MiB"
+
+
+def test_a_memory_limit_is_applied_without_changing_a_value(sim, tmp_path):
+    """``[data] memory_limit`` caps DuckDB's memory; the features under the cap equal the
+    unlimited ones, every column, every row. (200 MB is about the floor for one feature
+    query here: each of its ~30 aggregates and joins reserves blocks of its own; that it
+    spills at scale is measured in BENCHMARKS.md, 100k accounts under 1 GB.)"""
+    limited = tmp_path / "limited.toml"
+    text = (sim / "pqlml.toml").read_text()
+    limited.write_text(text.replace('root = "."', f'root = "{sim}"\nmemory_limit = "LIMIT"', 1))
+    assert 'memory_limit = "LIMIT"' in limited.read_text()
+    limited.write_text(limited.read_text().replace("LIMIT", LIMIT))
+    project = open_project(limited)
+    got = project.con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert got == LIMIT_SHOWN
+    X = build_features(project, as_of=["2024-05-01", "2024-07-01"])
+    Y = build_features(sim / "pqlml.toml", as_of=["2024-05-01", "2024-07-01"])
+    pd.testing.assert_frame_equal(X, Y)

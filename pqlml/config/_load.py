@@ -218,7 +218,12 @@ _SPECS: dict[type, dict[str, _Spec]] = {
     DataConfig: {"root": ("a non-empty folder path (relative to the config file's folder)",
                           'root = "data"', _when(_is_text)),
                  "connection": ('an ibis connection URL, or "" to read files',
-                                'connection = "duckdb:///warehouse.db"', _STR)},
+                                'connection = "duckdb:///warehouse.db"', _STR),
+                 "memory_limit": ('a size such as "1GB" or "512MB" (DuckDB spills to disk '
+                                  'beyond it), or "" for DuckDB\'s default, 80% of the RAM',
+                                  'memory_limit = "1GB"',
+                                  _when(lambda v: isinstance(v, str) and re.fullmatch(
+                                      r"|[0-9]+(\.[0-9]+)? ?([KMGT]i?B)", v.strip(), re.I)))},
     OutcomesConfig: {
         "hand_raise_events": _strings('hand_raise_events = ["demo_requested"]'),
         "conversion_events": _strings('conversion_events = ["plan_upgraded"]'),
@@ -385,7 +390,7 @@ _NESTED = {"counts": _build_counts, "motions": _build_motions}
 
 def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
     raw = _table(raw, "data", src)
-    _check_keys(raw, ("root", "connection", "export", *TABLES), "data", src)
+    _check_keys(raw, ("root", "connection", "memory_limit", "export", *TABLES), "data", src)
     specs = _SPECS[DataConfig]
     kw = {k: _convert(specs[k], raw[k], f"data.{k}", src) for k in specs if k in raw}
     kw["root"] = (base_dir / Path(kw.get("root", ".")).expanduser()).resolve()

@@ -44,6 +44,7 @@ class ExportConfig:
 class DataConfig:
     root: Path = Path(".")
     connection: str = ""
+    memory_limit: str = ""
     export: ExportConfig | None = None
     events: TableSource | None = None
     users: TableSource | None = None
