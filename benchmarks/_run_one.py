@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/_run_one.py TOOL DATA '["2025-06-01", ...]' [OUT.parquet]
 
-TOOL is scan_arrow, scan_duckdb, pqlml (the default catalog), pqlml_profiles (the
-simulated config with every family), pandas or polars. Imports happen before
+TOOL is scan_arrow, scan_duckdb, pqlml (the default catalog), pqlml_1gb (the same
+under ``[data] memory_limit = "1GB"``), pqlml_profiles (the simulated config with every
+family), pandas or polars. Imports happen before
 the clock starts; the clock stops when the result is in memory (an Arrow table for
 the scans, a DataFrame for the others). The result is then written to OUT, if
 given, for the equality checks. Prints one line ``@@RESULT {json}``: seconds,
@@ -45,6 +46,15 @@ def _pqlml():
     return lambda data, dates: build_features(catalog_config(data), as_of=dates)
 
 
+def _pqlml_1gb():
+    """The default catalog with DuckDB's memory capped at 1 GB (it spills beyond)."""
+    from pqlml.project import build_features
+
+    def run(data, dates):
+        return build_features(catalog_config(data, memory_limit="1GB"), as_of=dates)
+    return run
+
+
 def _pqlml_profiles():
     """The simulated config as written: the catalog plus sign-up answers, enrichment, the
     enterprise list, activation checkpoints and the engagement score."""
@@ -52,15 +62,17 @@ def _pqlml_profiles():
     return lambda data, dates: build_features(data / "pqlml.toml", as_of=dates)
 
 
-def catalog_config(data: Path) -> Path:
+def catalog_config(data: Path, memory_limit: str = "") -> Path:
     """``pqlml.catalog.toml`` beside the simulated config, written once (not timed): without
     the new sections, and reading ``users.catalog.parquet``, the users without their sign-up
-    answers (pqlml uses answer columns wherever a users table has them)."""
+    answers (pqlml uses answer columns wherever a users table has them). With
+    ``memory_limit``: ``pqlml.catalog_<limit>.toml``, the same with ``[data] memory_limit``."""
     import pyarrow.parquet as pq
 
     from pqlml.schema import SIGNUP_ANSWERS
 
-    out, users = data / "pqlml.catalog.toml", data / "users.catalog.parquet"
+    name = f"pqlml.catalog_{memory_limit}.toml" if memory_limit else "pqlml.catalog.toml"
+    out, users = data / name, data / "users.catalog.parquet"
     if not users.exists():
         table = pq.read_table(data / "users.parquet")
         pq.write_table(table.drop_columns([c for c in SIGNUP_ANSWERS if c in table.column_names]),
@@ -72,6 +84,8 @@ def catalog_config(data: Path) -> Path:
         if not skip:
             keep.append(line)
     text = "\n".join(keep).replace('source = "users.parquet"', 'source = "users.catalog.parquet"') + "\n"
+    if memory_limit:
+        text = text.replace('root = "."', f'root = "."\nmemory_limit = "{memory_limit}"', 1)
     if not out.exists() or out.read_text() != text:
         out.write_text(text)
     return out
@@ -88,7 +102,7 @@ def _polars():
 
 
 TOOLS = {"scan_arrow": _scan_arrow, "scan_duckdb": _scan_duckdb, "pqlml": _pqlml,
-         "pqlml_profiles": _pqlml_profiles, "pandas": _pandas, "polars": _polars}
+         "pqlml_1gb": _pqlml_1gb, "pqlml_profiles": _pqlml_profiles, "pandas": _pandas, "polars": _polars}
 
 
 def _write(result, out: str) -> None:

@@ -14,6 +14,7 @@ environment, ``_featuretools_dfs.py``), so its peak RSS is that run's own. Measu
 * pqlml: ``build_features(config, as_of=dates)``, the whole default catalog, from the
   config: load and validate the tables, resolve identities, spine, features (the simulated
   config without its profile, enrichment, activation and engagement sections);
+* pqlml_1gb: the same under ``[data] memory_limit = "1GB"`` (DuckDB spills beyond it);
 * pqlml_profiles: the same with those families on (the simulated config as written);
 * hand-written pandas / polars (``_handwritten_*.py``): the same features from the same
   Parquet files, read included;
@@ -55,10 +56,10 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 MONTHS = [(2024, m) for m in range(7, 13)] + [(2025, m) for m in range(1, 7)]
 CUTOFFS = {1: ["2025-06-01"], 12: [f"{y}-{m:02d}-01" for y, m in MONTHS]}
-TOOLS = ("scan_arrow", "scan_duckdb", "pqlml", "pqlml_profiles", "pandas", "polars",
+TOOLS = ("scan_arrow", "scan_duckdb", "pqlml", "pqlml_1gb", "pqlml_profiles", "pandas", "polars",
          "featuretools")
 LABELS = {"scan_arrow": "plain scan (pyarrow)", "scan_duckdb": "plain scan (DuckDB)",
-          "pqlml": "pqlml", "pqlml_profiles": "pqlml + profiles, enrichment, activation, engagement",
+          "pqlml": "pqlml", "pqlml_1gb": 'pqlml, memory_limit = "1GB"', "pqlml_profiles": "pqlml + profiles, enrichment, activation, engagement",
           "pandas": "hand-written pandas", "polars": "hand-written polars",
           "featuretools": "featuretools DFS"}
 FT_PACKAGES = ("featuretools==1.31.0", "pandas<3", "numpy<2.1", "pyarrow", "setuptools<81")
@@ -203,7 +204,7 @@ def checks(n: int, tmp: Path, results: dict) -> dict:
         return {}
     ref = _equality.load(tmp / f"pqlml_{n}.parquet")
     out = {}
-    for tool in ("pandas", "polars", "featuretools"):
+    for tool in ("pqlml_1gb", "pandas", "polars", "featuretools"):
         if (tool, n) in results:
             other = _equality.load(tmp / f"{tool}_{n}.parquet")
             out[tool, n] = _equality.compare(LABELS[tool], ref, other,
