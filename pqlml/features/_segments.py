@@ -75,9 +75,9 @@ class Segments:
     def window_rows_table(self, days: int, skip: int = 0) -> ibis.Table:
         """:meth:`window_rows` as a table: ``seg, as_day``, one row per segment of each
         cutoff's window ``[as_day - days, as_day - skip)``."""
-        rows = list(self.window_rows(days, skip))
-        return ibis.memtable(pd.DataFrame({"seg": [r[0] for r in rows], "as_day": [r[1] for r in rows]},
-                                          dtype="int64").astype({"seg": "int32"}))
+        frame = pd.DataFrame(list(self.window_rows(days, skip)), columns=["seg", "as_day"],
+                             dtype="int64")
+        return ibis.memtable(frame.astype({"seg": "int32"}))
 
     def point_table(self, points: dict[str, tuple[int, int]]) -> ibis.Table:
         """Query points for last-activity lookups, one row per cutoff and named point.
