@@ -101,10 +101,15 @@ def _use_utc(con: ibis.BaseBackend) -> ibis.BaseBackend:
         # outer group keys. The window sums join the segment grain, already one row per
         # (entity, segment), so the pre-aggregation only adds work: with it, the window
         # sums took 4.1 s of CPU instead of 1.4 s at 100k accounts and 12 cutoffs.
-        try:
-            con.raw_sql("SET disabled_optimizers = 'partial_aggregate_pushdown'")
-        except Exception:  # noqa: BLE001 - a DuckDB without that optimizer: nothing to turn off
-            pass
+        # Background threads hand memory that queries freed back to the system between
+        # queries: the peak of a 12-cutoff build at 100k accounts fell from 2.4 GB to ~2.1 GB
+        # at the same speed.
+        for setting in ("disabled_optimizers = 'partial_aggregate_pushdown'",
+                        "allocator_background_threads = true"):
+            try:
+                con.raw_sql(f"SET {setting}")
+            except Exception:  # noqa: BLE001 - a DuckDB without that setting: nothing to set
+                pass
     return con
 
 

@@ -66,8 +66,8 @@ def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
     and the last, first and summed day (the sum gives the slope's mean age)."""
     # Counts as int32: the grain is cached, and half-width columns halve its memory and the
     # bytes the window sums read (a segment never holds 2^31 events).
-    aggs = {"n_all": events.count().cast("int32"), "max_day": events.day.max(),
-            "min_day": events.day.min(), "sum_day": events.day.sum()}
+    aggs = {"n_all": events.count().cast("int32"), "max_day": events.day.max().cast("int32"),
+            "min_day": events.day.min().cast("int32"), "sum_day": events.day.sum()}
     for e in vocabulary:
         aggs[f"n__{feature_name(e)}"] = events.count(where=events.event == e).cast("int32")
     for c in counts:
