@@ -28,6 +28,7 @@ import pandas as pd
 from .config import Config, load_config
 from .errors import PqlmlError
 from .features import feature_table
+from .features._table import vocabulary
 from .features._fit import read_domain_list
 from .identity import account_events, user_accounts
 from .labels import build_labels as label_table
@@ -56,9 +57,7 @@ class Project:
 
     def event_names(self, until) -> tuple[str, ...]:
         """Event names seen strictly before ``until``, sorted (the catalog's vocabulary)."""
-        until = pd.Timestamp(until)
-        until = until.tz_localize("UTC") if until.tzinfo is None else until
-        return tuple(sorted(e for e, first in self.first_seen.items() if first < until))
+        return vocabulary(self.events, until, self.first_seen)
 
 
 def open_project(config) -> Project:
@@ -168,9 +167,8 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
     entity = _entity(project, entity)
     spine = spine_for(project, as_of=as_of, entity=entity)
     settings = project.config.features
-    last = spine.as_of.max().execute()
     table = feature_table(spine, project.events, users=project.users,
-                          event_names=project.event_names(last),
+                          first_seen=project.first_seen,
                           accounts=project.tables.get("accounts"),
                           settings=settings, entity=entity, extra=extra,
                           answers=signup_answers_table(project),

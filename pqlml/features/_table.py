@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import ibis
+import pandas as pd
 
 from ..config import FeaturesConfig
 from ._activation import activation
@@ -21,8 +24,13 @@ _NOT_COUNTS = ("days_since_", "days_to_", "stated_", "work_email_share", "employ
                "engagement_score")
 
 
-def vocabulary(events: ibis.Table, until) -> tuple[str, ...]:
-    """Event names seen strictly before ``until``, sorted."""
+def vocabulary(events: ibis.Table, until, first_seen: Mapping | None = None) -> tuple[str, ...]:
+    """Event names seen strictly before ``until``, sorted: from ``first_seen`` (event name ->
+    its first occurrence) when given, else by a query of ``events``."""
+    if first_seen is not None:
+        until = pd.Timestamp(until)
+        until = until.tz_localize("UTC") if until.tzinfo is None else until
+        return tuple(sorted(str(e) for e, first in first_seen.items() if first < until))
     seen = events.filter(events.ts < until).select("event").distinct().to_pandas()["event"]
     return tuple(sorted(str(e) for e in seen))
 
@@ -31,7 +39,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                   accounts: ibis.Table | None = None, settings: FeaturesConfig = FeaturesConfig(),
                   entity: str = "account", extra=(), answers: ibis.Table | None = None,
                   enrichment_table: ibis.Table | None = None, enterprise=(),
-                  event_names: tuple[str, ...] | None = None) -> ibis.Table:
+                  first_seen: Mapping | None = None) -> ibis.Table:
     """The lazy ibis feature table: one row per spine row, on the spine's backend.
 
     ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
@@ -40,12 +48,11 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     and ``accounts`` (canonical) are optional: without them, their families are absent.
     ``answers`` (``user_id``, ``account_id``, ``signup_at``, answer columns),
     ``enrichment_table`` (canonical enrichment) and ``enterprise`` (domains) add the fit
-    family of :mod:`pqlml.features._fit`. ``event_names``: the vocabulary (event names
-    seen before the last as_of) when the caller knows it; otherwise it is queried.
+    family of :mod:`pqlml.features._fit`. ``first_seen`` (event name -> first occurrence,
+    :attr:`pqlml.project.Project.first_seen`) gives the vocabulary without a query.
     """
     last = spine.as_of.max().execute()
-    vocab = settings.events or (vocabulary(events, last) if event_names is None
-                                else tuple(event_names))
+    vocab = settings.events or vocabulary(events, last, first_seen)
     counts = tuple(Count(n, c.events, c.window_days) for n, c in settings.counts.items()) + \
         tuple(x for x in extra if isinstance(x, Count))
     key = "account_id" if entity == "account" else "user_id"
