@@ -17,6 +17,7 @@ import ibis.expr.datatypes as dt
 from ibis.common.exceptions import IbisError
 import pandas as pd
 
+from pqlml.backends import duckdb_of
 from pqlml.errors import DataError
 from pqlml.schema import DISPOSITIONS, OUTCOME_KINDS, TABLES
 
@@ -350,7 +351,7 @@ def _repeated_ids(ctx: _Ctx, ids: ibis.Column) -> int:
     g = ids.name("_id").as_table()
     g = g.group_by("_id").aggregate(c=ibis._.count())
     query = g.filter(g.c > 1).aggregate(k=ibis._.count())
-    con = _duckdb_of(ids) if ids.type().is_integer() else None
+    con = duckdb_of(ids) if ids.type().is_integer() else None
     if con is None:
         return _run(ctx, query)[0]["k"]
     con.raw_sql("SET perfect_ht_threshold = 26")
@@ -358,14 +359,6 @@ def _repeated_ids(ctx: _Ctx, ids: ibis.Column) -> int:
         return _run(ctx, query)[0]["k"]
     finally:
         con.raw_sql("RESET perfect_ht_threshold")
-
-
-def _duckdb_of(expr: ibis.Expr):
-    try:
-        con = expr._find_backend(use_default=True)
-    except Exception:  # noqa: BLE001 - no backend can be told: no DuckDB setting
-        return None
-    return con if getattr(con, "name", "") == "duckdb" else None
 
 
 def _run(ctx: _Ctx, expr: ibis.Table) -> list[dict]:
