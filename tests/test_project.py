@@ -106,9 +106,9 @@ def test_a_memory_limit_is_applied_without_changing_a_value(sim, tmp_path):
     spills at scale is measured in BENCHMARKS.md, 100k accounts under 1 GB.)"""
     limited = tmp_path / "limited.toml"
     text = (sim / "pqlml.toml").read_text()
-    limited.write_text(text.replace('root = "."', f'root = "{sim}"\nmemory_limit = "LIMIT"', 1))
-    assert 'memory_limit = "LIMIT"' in limited.read_text()
-    limited.write_text(limited.read_text().replace("LIMIT", LIMIT))
+    text = text.replace('root = "."', f'root = "{sim}"\nmemory_limit = "{LIMIT}"', 1)
+    assert f'memory_limit = "{LIMIT}"' in text
+    limited.write_text(text)
     project = open_project(limited)
     got = project.con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert got == LIMIT_SHOWN
