@@ -140,6 +140,18 @@ def test_events_with_distinct_event_ids_are_not_duplicates(tmp_path):
     assert [(f.kind, f.rows) for f in report] == [("duplicate_events", 1)]
 
 
+@pytest.mark.parametrize("ids, kept", [([7, 8, 9, 10**6], 4), ([7, 8, 9, 9], 3)])
+def test_integer_event_ids_settle_duplicates_in_the_check_scan(tmp_path, ids, kept):
+    # Integer ids from Parquet are counted with DuckDB's perfect hash: rows that are identical
+    # but for distinct ids are kept, a repeated id with a repeated row is one event.
+    df = pd.DataFrame({"ts": ["2024-01-01T00:00:00Z"] * 4, "user_id": ["u1"] * 4,
+                       "event": ["login"] * 4, "event_id": ids})
+    con, tables, report = _load(tmp_path, events=df)
+    assert tables["events"].count().execute() == kept
+    assert [(f.kind, f.rows) for f in report] == ([] if kept == 4 else [("duplicate_events", 1)])
+    assert con.raw_sql("SELECT current_setting('perfect_ht_threshold')").fetchall() == [(12,)]
+
+
 @pytest.mark.parametrize("name,key", [("users", "user_id"), ("accounts", "account_id")])
 def test_duplicate_keys_are_errors(tmp_path, name, key):
     df = pd.DataFrame({c: v * 7 for c, v in VALID[name].items()})
