@@ -42,6 +42,9 @@ _USER_ROUTES = {
                   "kept with no account: the email has no '@domain'",
                   f"fix the emails upstream, or {_NO_ACCOUNT_FIX}"),
 }
+#: Events without their own account_id, up to which account_events() resolves them once and
+#: keeps them (~50 bytes a row) instead of joining them with the users in every query.
+_CACHED_LOOKUPS = 2_000_000
 _UNKNOWN_FIX = "add the users to the users table or give events an account_id"
 _EVENT_ROUTES = {
     "own": ("events_with_own_account_id", "account from events.account_id", "none needed"),
@@ -129,13 +132,16 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
     Returns
     -------
     ibis.Table
-        One row per user: ``user_id, account_id, email_domain, is_free_mail,
-        title, signup_at``. ``account_id`` is null for free-mail users and for
-        users whose account cannot be found (all counted in ``report``).
+        One row per user, computed once and cached on the backend: ``user_id,
+        account_id, email_domain, is_free_mail, title, signup_at``. ``account_id``
+        is null for free-mail users and for users whose account cannot be found
+        (all counted in ``report``).
 
     Examples
     --------
-    >>> users = ibis.memtable({"user_id": ["u1", "u2", "u3"], "signup_at": [None] * 3,
+    >>> from datetime import datetime
+    >>> users = ibis.memtable({"user_id": ["u1", "u2", "u3"],
+    ...     "signup_at": [datetime(2024, 1, 1)] * 3,
     ...     "email": ["ana@Acme.io", "bo@gmail.com", "cy@gmail.com"],
     ...     "account_id": [None, None, "a9"]})
     >>> report = ValidationReport()
@@ -169,10 +175,13 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
                         (via_domain.isnull(), "unmatched"), else_="domain"))
     account = ibis.ifelse(u._explicit.notnull(), u._explicit,
                           ibis.ifelse(work, via_domain, ibis.null("string")))
-    out = u.mutate(account_id=account.cast("string"), _route=route)
+    # Cached (a temp table, a Spark cache): every stage reads the map, its routes are
+    # counted from it, and computing it costs regexes over every email.
+    out = u.select(*_USER_COLUMNS[:1], account_id=account.cast("string"), *_USER_COLUMNS[2:],
+                   _route=route).cache()
     _add_route_findings(_route_counts(out, "_route"), _USER_ROUTES, "users", "account_id",
                         report)
-    return out.select(*_USER_COLUMNS)
+    return out.drop("_route")
 
 
 def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
@@ -220,14 +229,20 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
                         "no event can be attributed to an account. Fix: add [data.users] "
                         "(user_id, email, signup_at) or an account_id column to the events.")
     routes = dict(_EVENT_ROUTES)
+    counts: dict[str, int] = {}
     if own is None:
         own_part, rest = None, events
     else:
         # An event's own account_id wins, so only events without one need the user lookup
         # (a join of every event with every user is the costliest step of a feature build).
         e = events.mutate(_own=own)
+        rows = e.aggregate(n=e.count(), own=e._own.count()).to_pyarrow().to_pylist()[0]
+        counts["own"] = int(rows["own"] or 0)
         own_part = e.filter(e._own.notnull()).select("ts", "user_id", account_id="_own",
                                                      event="event")
+        if not (rows["n"] or 0) - counts["own"]:
+            _add_route_findings(counts, routes, "events", "account_id", report)
+            return own_part
         rest = e.filter(e._own.isnull()).drop("_own", "account_id")
     if users_map is None:
         routes["unknown_user"] = ("events_without_account", "kept with no account: the event "
@@ -241,12 +256,17 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
     route = ibis.cases((~known, "unknown_user"),
                        (rest._user_account.notnull(), "user"),
                        (rest._free.fill_null(False), "free_mail"), else_="user_without_account")
-    rest = rest.mutate(account_id=rest._user_account, _route=route)
-    counts = _route_counts(rest, "_route")
-    if own_part is not None:
-        counts["own"] = int(own_part.count().execute())
+    rest = rest.select("ts", "user_id", account_id=rest._user_account, event=rest.event,
+                       _route=route)
+    if own_part is not None and rows["n"] - counts["own"] <= _CACHED_LOOKUPS:
+        # The few events that need the lookup are resolved once (a temp table, a Spark
+        # cache), so each feature query reads the log once plus this table, not the log
+        # twice and a join; their routes are counted from it.
+        rest = rest.cache()
+        rest = rest.cast({**own_part.schema(), "_route": "string"})
+    counts.update(_route_counts(rest, "_route"))
     _add_route_findings(counts, routes, "events", "account_id", report)
-    rest = rest.select("ts", "user_id", "account_id", "event")
+    rest = rest.drop("_route")
     return rest if own_part is None else own_part.union(rest, distinct=False)
 
 

@@ -74,8 +74,7 @@ def open_project(config) -> Project:
         raise PqlmlError(f"The 'config' parameter must be a Config, a path to pqlml.toml or a "
                          f"Project. Got {type(config).__name__} instead.")
     con, tables, report = load_tables(config.data)
-    # Cached: every stage reads the user -> account map, and it costs regexes over all emails.
-    users = (user_accounts(tables["users"], tables.get("accounts"), report=report).cache()
+    users = (user_accounts(tables["users"], tables.get("accounts"), report=report)
              if "users" in tables else None)
     events = account_events(tables["events"], users, report=report)
     if "enrichment" in tables:

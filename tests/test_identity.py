@@ -1,9 +1,11 @@
 """Identity: users to accounts (explicit id, work domain, free mail) and events to accounts."""
 
 import ibis
+import ibis.expr.operations as ops
 import pandas as pd
 import pytest
 
+from pqlml import identity
 from pqlml.errors import DataError
 from pqlml.identity import (FREE_MAIL_DOMAINS, account_events, email_domain, is_free_mail,
                             user_accounts)
@@ -112,7 +114,11 @@ def _events(rows, with_account=True):
     return ibis.memtable(df)
 
 
-def test_account_events_routes_and_counts_add_up():
+@pytest.mark.parametrize("cached", [True, False])
+def test_account_events_routes_and_counts_add_up(cached, monkeypatch):
+    # Below the bound the events that need the user lookup are resolved once and cached;
+    # above it they are joined in every query: both give the same rows and findings.
+    monkeypatch.setattr(identity, "_CACHED_LOOKUPS", 10 ** 6 if cached else 0)
     report = ValidationReport()
     users_map = user_accounts(_users(USERS), _accounts(ACCOUNTS), report=ValidationReport())
     rows = [("u2", None), ("u2", None), ("u1", None),   # by user's account
@@ -132,6 +138,14 @@ def test_account_events_routes_and_counts_add_up():
     unknown = next(f for f in report if f.kind == "unknown_user_events")
     assert unknown.fix == "add the users to the users table or give events an account_id"
     assert sum(f.rows for f in report) == len(rows) == out.count().execute()
+
+
+def test_events_that_all_have_their_account_are_read_once():
+    report = ValidationReport()
+    out = account_events(_events([("u2", "a1"), ("zz", "a2")]), None, report=report)
+    assert not isinstance(out.op(), ops.Union)   # no second read for lookups that are none
+    assert out.order_by("ts").to_pyarrow()["account_id"].to_pylist() == ["a1", "a2"]
+    assert _kinds(report) == {"events_with_own_account_id": 2}
 
 
 def test_account_events_without_account_column_or_users():
