@@ -48,14 +48,17 @@ def parse_checkpoints(texts) -> list[tuple[str, int, str]]:
 
 
 def activation(ev: ibis.Table, spine: ibis.Table, created: ibis.Table | None, checkpoints,
-               within_days: int) -> ibis.Table:
+               within_days: int, first: ibis.Table | None = None) -> ibis.Table:
     """Activation features per spine row (``entity_id``, ``as_day``).
 
     ``ev``: events with ``entity_id``, ``event``, ``day`` (before the last cutoff);
-    ``created``: ``entity_id``, ``created_day`` (sign-up), or None for the first event.
+    ``created``: ``entity_id``, ``created_day`` (sign-up), or None for the first event;
+    ``first``: ``entity_id``, ``_first_day`` (each entity's first event day in ``ev``), when
+    already known; else computed from ``ev``.
     """
     parsed = parse_checkpoints(checkpoints)
-    first = ev.group_by("entity_id").aggregate(_first_day=ev.day.min())
+    if first is None:
+        first = ev.group_by("entity_id").aggregate(_first_day=ev.day.min())
     base = spine.select("entity_id", "as_day").distinct()
     base = base.left_join(first, "entity_id").drop("entity_id_right")
     if created is not None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import ibis
 
+from ._segments import Segments
+
 __all__ = ["engagement", "decayed_counts"]
 
 
@@ -38,10 +40,13 @@ def _decayed(ev: ibis.Table, spine: ibis.Table, weight, half_life: float, by=())
     """``entity_id``, ``as_day``, ``by`` and ``_v``: one (bucket, cutoff) pair's part of the
     decayed sum of ``weight`` (an expression over ``ev``), exact; sum ``_v`` per cutoff."""
     cutoffs = sorted(spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist())
-    lows = [-(2 ** 40)] + cutoffs[:-1]
-    buckets = ibis.memtable({"_k": list(range(len(cutoffs))), "_lo": lows, "_hi": cutoffs})
-    weighted = ev.select("entity_id", "day", *by, _w=weight)
-    hit = weighted.join(buckets, [weighted.day >= buckets._lo, weighted.day < buckets._hi])
+    # Bucket k holds the days in [cutoffs[k-1], cutoffs[k]) (k = 0: every day before the
+    # first cutoff): its index from a tree of comparisons, its end from a 12-row lookup, not
+    # a range join of every event with the buckets (1.2 s of CPU at 11M events).
+    buckets = ibis.memtable({"_k": list(range(len(cutoffs))), "_hi": cutoffs}).cast({"_k": "int32"})
+    weighted = ev.filter(ev.day < cutoffs[-1]).select("entity_id", "day", *by, _w=weight)
+    weighted = weighted.mutate(_k=Segments.build(cutoffs, (0,)).segment_expr(weighted.day) + 1)
+    hit = weighted.join(buckets, "_k")
     hit = hit.mutate(_c=_exact(hit._w * (0.5 ** ((hit._hi - hit.day).cast("float64") / half_life))))
     per = hit.group_by(["entity_id", *by, "_k", "_hi"]).aggregate(_b=hit._c.sum())
     points = buckets.select(_m=buckets._k, as_day=buckets._hi)

@@ -82,14 +82,22 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     table = table.drop("_k")
+    # Activation and engagement read the events again, each for a few event names: run as
+    # their own queries (small results, cached), so the final query does not share one read
+    # of the events among three consumers (DuckDB then buffers the whole read: 12 cutoffs,
+    # 100k accounts, every family: 4 GB, +3 s).
     if settings.activation:
         created = _created(users, accounts, entity)
-        part = activation(ev, spine, created, settings.activation, settings.activation_within_days)
+        first = grain.group_by("entity_id").aggregate(_first_day=grain.min_day.min())
+        first = first.join(ids, first.entity_id == ids._k).select(
+            entity_id=ids.entity_id, _first_day=first._first_day)
+        part = activation(ev, spine, created, settings.activation, settings.activation_within_days,
+                          first=first).cache()
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     if settings.engagement_weights:
         part = engagement(ev, spine, dict(settings.engagement_weights),
-                          settings.engagement_half_life_days)
+                          settings.engagement_half_life_days).cache()
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     if entity == "account" and users is not None:
