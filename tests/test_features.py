@@ -47,6 +47,25 @@ def test_every_family_equals_the_pandas_reference(small):
                                    rtol=1e-9, atol=1e-9, err_msg=column, equal_nan=True)
 
 
+def test_active_users_over_many_cutoffs_equal_the_reference(small):
+    # 16 weekly cutoffs cut the calendar at 70 window edges: a user's active segments take
+    # two 63-bit words, so both words and the edges between them are exercised.
+    from pqlml.features._activity import PREV, _WORD
+    from pqlml.features._segments import Segments
+
+    events, _, _, _ = small
+    cutoffs = pd.date_range("2024-03-04", periods=16, freq="7D", tz="UTC")
+    edges = Segments.build([c.value // 86_400_000_000_000 for c in cutoffs], (0, 7, 30, 90, *PREV))
+    assert len(edges.edges) > _WORD
+    accounts = sorted(events.account_id.dropna().unique())[:25]
+    spine = pd.DataFrame([(a, c) for a in accounts for c in cutoffs], columns=["account_id", "as_of"])
+    got = _compute(events, spine)
+    ref = reference_features(events, spine).sort_values(["account_id", "as_of"]).reset_index(drop=True)
+    cols = ["active_users_7d", "active_users_30d", "active_users_90d", "active_users_prev_30d"]
+    assert ref[cols].to_numpy().sum() > 0
+    pd.testing.assert_frame_equal(got[cols].astype("int64"), ref[cols].astype("int64"))
+
+
 def test_catalog_has_the_named_features_and_at_least_80(small):
     events, users, accounts, spine = small
     got = _compute(events, spine, users, accounts)

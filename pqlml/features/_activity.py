@@ -9,15 +9,17 @@ The calendar is cut at every window edge of every cutoff
 (:class:`~pqlml.features._segments.Segments`), the events are aggregated once
 to one row per (entity, segment) and each cutoff's windows are sums over
 segment rows: the cost grows with the events, hardly with the number of
-cutoffs. "Last activity before a point" (recency, active users) is a join of
-each segment row with the points that fall between it and the entity's next
-active segment: one match per entity (or user) and point, no fan-out.
+cutoffs. "Last activity before a point" (recency) is a join of each segment row
+with the points that fall between it and the entity's next active segment: one
+match per entity and point, no fan-out. Distinct active users come from one row
+per (entity, user): the set of segments the user was active in, as bits.
 """
 
 from __future__ import annotations
 
 import ibis
 import ibis.expr.datatypes as dt
+import pandas as pd
 
 from ..backends import duckdb_of
 from ._segments import Segments
@@ -29,11 +31,18 @@ __all__ = ["to_days", "SLOPE_DAYS", "offsets", "with_segments", "segment_grain",
 DAY = 86_400
 SLOPE_DAYS = 56          # the weekly slope looks at the last 8 weeks
 PREV = (60, 30)          # the previous 30 days: ages 31..60
+_WORD = 63               # segment bits per int64 word (the sign bit unused)
 
 
 @ibis.udf.scalar.builtin(name="epoch_us")
 def _epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:
     """DuckDB's microseconds since the epoch."""
+
+
+@ibis.udf.agg.builtin(name="bit_or")
+def _bit_or(x: dt.int64) -> dt.int64:
+    """The bitwise OR of a group's values: DuckDB's and Spark SQL's ``bit_or`` (ibis 12 has
+    no PySpark rule for its own ``bit_or()``)."""
 
 
 def to_days(ts: ibis.TimestampValue) -> ibis.IntegerValue:
@@ -144,21 +153,51 @@ def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...
     """Per (entity_id, as_day): distinct users with any event per window, and in the 30
     days before the last 30. ``events`` has ``entity_id``, ``user_id`` and ``day``.
 
-    A user is active in the last ``w`` days when their last event before ``as_of``
-    is at most ``w`` days old, and in the previous 30 days when their last event
-    before ``as_of - 30`` is at most 60 days old. Only those two points need edges
-    (how old the last event is comes from its day), so the users are aggregated on a
-    coarser calendar than the volumes: 3.3M instead of 5.9M per-user segments at 100k
-    accounts and 12 cutoffs. Days older than every window of the first cutoff are
-    dropped first; the rest before the first edge are segment -1."""
-    coarse = Segments.build(segments.as_days, (0, PREV[1]))
-    oldest = coarse.as_days[0] - max(*windows, PREV[0])
+    The calendar is cut at the edges of those windows only (``as_of``, ``as_of - w``,
+    ``as_of - 30``, ``as_of - 60``), so each window of each cutoff is a run of whole
+    segments. One pass gives each (entity, user) the set of segments they were active in,
+    as bits of 63-bit words (``bit_or``); a user is active in a window when the set meets
+    the window's segments. That is one row per active user (0.4M at 100k accounts and 12
+    cutoffs), where a row per user and segment, a ``lead`` window and a range join (3.3M
+    rows) did the same work 2x slower.
+
+    Examples
+    --------
+    >>> ev = ibis.memtable({"entity_id": ["a"] * 3, "user_id": ["u1", "u2", "u1"],
+    ...                     "day": [95, 120, 126]})
+    >>> out = active_users(ev, Segments.build([130], (0,)), (7, 30)).to_pyarrow().to_pylist()
+    >>> [(r["active_users_7d"], r["active_users_30d"], r["active_users_prev_30d"]) for r in out]
+    [(1, 2, 1)]
+    """
+    edges = Segments.build(segments.as_days, (0, *windows, *PREV))
+    oldest = edges.edges[0]
     seen = events.filter((events.day >= oldest) & events.user_id.notnull())
-    seen = seen.mutate(seg=coarse.segment_expr(seen.day))
-    per_user = seen.group_by(["entity_id", "user_id", "seg"]).aggregate(max_day=seen.day.max())
-    points = coarse.point_table({"now": (0, max(windows)), "prev": PREV[::-1]})
-    j = _last_before(per_user, points, ["entity_id", "user_id"])
-    now = j.point == "now"
-    m = {f"active_users_{w}d": j.count(where=now & (j.max_day >= j.as_day - w)) for w in windows}
-    m["active_users_prev_30d"] = j.count(where=j.point == "prev")
-    return j.group_by(["entity_id", "as_day"]).aggregate(**m)
+    seg = edges.segment_expr(seen.day)
+    n_words = (len(edges.edges) + _WORD - 1) // _WORD
+    one = ibis.literal(1, "int64")
+    if n_words == 1:                   # up to 63 segments: 12 monthly cutoffs have 49
+        words = {"_m0": _bit_or(one << seg.cast("int64"))}
+    else:
+        words = {f"_m{j}": _bit_or(ibis.ifelse(seg // _WORD == j,
+                                                one << (seg % _WORD).cast("int64"), 0).cast("int64"))
+                 for j in range(n_words)}
+    seen = seen.group_by(["entity_id", "user_id"]).aggregate(**words)
+    # One row per cutoff with each window's segments as masks, word by word.
+    spans = {f"active_users_{w}d": (w, 0) for w in windows}
+    spans["active_users_prev_30d"] = PREV
+    rows = []
+    for a in edges.as_days:
+        row = {"as_day": a}
+        for name, (days, skip) in spans.items():
+            lo, hi = edges.edges.index(a - days), edges.edges.index(a - skip)
+            for j in range(n_words):
+                row[f"{name}:{j}"] = sum(1 << (i % _WORD) for i in range(lo, hi) if i // _WORD == j)
+        rows.append(row)
+    masks = ibis.memtable(pd.DataFrame(rows).astype("int64"))
+    j = seen.cross_join(masks)
+    hit = {name: ibis.or_(*[(j[f"_m{k}"] & j[f"{name}:{k}"]) != 0 for k in range(n_words)])
+           for name in spans}
+    j = j.select("entity_id", "as_day", **hit)
+    j = j.filter(ibis.or_(*[j[name] for name in spans]))
+    return j.group_by(["entity_id", "as_day"]).aggregate(
+        **{name: j.count(where=j[name]) for name in spans})
