@@ -19,11 +19,14 @@ Examples
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .config import Config, load_config
 from .errors import PqlmlError
@@ -151,9 +154,16 @@ def _keyed(table: ibis.Table, entity: str) -> pd.DataFrame:
         table = table.rename({key: "entity_id"})
     # Through Arrow: ibis's own to_pandas spends 30x longer converting 100 columns. Sorted
     # by Arrow once the engine has let go of its memory (the engine's ORDER BY held a third
-    # copy of the result at the peak), into contiguous columns that pandas takes without a
-    # copy, column by column, freeing each Arrow buffer as it goes.
-    rows = table.to_pyarrow().sort_by([(key, "ascending"), ("as_of", "ascending")])
+    # copy of the result at the peak), column by column on every core (Table.take gathers
+    # the columns one after another: 0.95 s against 0.55 s for 835k rows x 107 columns on 2
+    # cores), into contiguous columns that pandas takes without a copy, freeing each Arrow
+    # buffer as it goes.
+    rows = table.to_pyarrow()
+    order = pc.sort_indices(rows, [(key, "ascending"), ("as_of", "ascending")])
+    with ThreadPoolExecutor(max(1, pa.cpu_count())) as pool:
+        columns = list(pool.map(lambda column: pc.take(column, order), rows.columns))
+    rows = pa.Table.from_arrays(columns, schema=rows.schema)
+    del columns
     return rows.to_pandas(split_blocks=True, self_destruct=True)
 
 
