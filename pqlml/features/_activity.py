@@ -26,7 +26,7 @@ from ._segments import Segments
 from ._specs import Count, feature_name
 
 __all__ = ["to_days", "SLOPE_DAYS", "offsets", "with_segments", "segment_grain",
-           "windowed_activity", "recency", "active_users"]
+           "windowed_activity", "first_days", "recency", "active_users"]
 
 DAY = 86_400
 SLOPE_DAYS = 56          # the weekly slope looks at the last 8 weeks
@@ -139,14 +139,18 @@ def _last_before(rows: ibis.Table, points: ibis.Table, keys: list[str]) -> ibis.
                               rows.max_day >= points.since])
 
 
+def first_days(grain: ibis.Table) -> ibis.Table:
+    """``entity_id``, ``_first_day``: each entity's first event day in the grain."""
+    return grain.group_by("entity_id").aggregate(_first_day=grain.min_day.min())
+
+
 def recency(grain: ibis.Table, segments: Segments) -> ibis.Table:
     """Per (entity_id, as_day): whole days since the last and the first event before as_of."""
     points = segments.point_table({"now": (0, 10 ** 9)})
     last = _last_before(grain.select("entity_id", "seg", "max_day"), points, ["entity_id"])
-    first = grain.group_by("entity_id").aggregate(_first=grain.min_day.min())
-    j = last.join(first, "entity_id")
+    j = last.join(first_days(grain), "entity_id")
     return j.select("entity_id", "as_day", days_since_last_event=j.as_day - j.max_day,
-                    days_since_first_event=j.as_day - j._first)
+                    days_since_first_event=j.as_day - j._first_day)
 
 
 def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...]) -> ibis.Table:

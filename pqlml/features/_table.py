@@ -11,7 +11,7 @@ from ..config import FeaturesConfig
 from ._activation import activation
 from ._engagement import engagement
 from ._fit import answer_vocabulary, enrichment, enrichment_industries, enterprise_flag, signup_answers
-from ._activity import (active_users, offsets, recency, segment_grain, to_days,
+from ._activity import (active_users, first_days, offsets, recency, segment_grain, to_days,
                         windowed_activity, with_segments)
 from ._profile import account_users, buyer_title, firmographics, one_hot_values
 from ._segments import Segments
@@ -88,7 +88,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     # 100k accounts, every family: 4 GB, +3 s).
     if settings.activation:
         created = _created(users, accounts, entity)
-        first = grain.group_by("entity_id").aggregate(_first_day=grain.min_day.min())
+        first = first_days(grain)
         first = first.join(ids, first.entity_id == ids._k).select(
             entity_id=ids.entity_id, _first_day=first._first_day)
         part = activation(ev, spine, created, settings.activation, settings.activation_within_days,
