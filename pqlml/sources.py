@@ -67,14 +67,7 @@ def connect(data: DataConfig) -> ibis.BaseBackend:
             raise ConfigError(f"[data] connection = {_redact(data.connection)!r} could not be "
                               f"opened: {err}. Fix: use an ibis URL such as "
                               f"'duckdb:///path/to/warehouse.duckdb'.") from err
-    con = _use_utc(con)
-    if data.memory_limit.strip():
-        if getattr(con, "name", "") != "duckdb":
-            raise ConfigError(f"[data] memory_limit = {data.memory_limit!r} sets DuckDB's memory "
-                              f"limit, but the connection is {con.name}. Fix: remove it and set "
-                              f"the memory in that engine's own configuration.")
-        con.raw_sql(f"SET memory_limit = '{data.memory_limit.strip()}'")
-    return con
+    return _session(con, data)
 
 
 def _resolve_duckdb_url(connection: str, root: Path) -> str:
@@ -94,7 +87,13 @@ def _resolve_duckdb_url(connection: str, root: Path) -> str:
     return f"duckdb://{full.as_posix()}" + (f"?{parsed.query}" if parsed.query else "")
 
 
-def _use_utc(con: ibis.BaseBackend) -> ibis.BaseBackend:
+def _session(con: ibis.BaseBackend, data: DataConfig) -> ibis.BaseBackend:
+    """``con`` with pqlml's session settings: UTC, and on DuckDB the optimizer and
+    allocator settings below and ``data.memory_limit`` (an error on other engines)."""
+    if data.memory_limit.strip() and getattr(con, "name", "") != "duckdb":
+        raise ConfigError(f"[data] memory_limit = {data.memory_limit!r} sets DuckDB's memory "
+                          f"limit, but the connection is {con.name}. Fix: remove it and set "
+                          f"the memory in that engine's own configuration.")
     if getattr(con, "name", "") == "duckdb":
         con.raw_sql("SET TimeZone='UTC'")
         # DuckDB 2.0's partial_aggregate_pushdown pre-aggregates a join's input by the
@@ -110,6 +109,8 @@ def _use_utc(con: ibis.BaseBackend) -> ibis.BaseBackend:
                 con.raw_sql(f"SET {setting}")
             except Exception:  # noqa: BLE001 - a DuckDB without that setting: nothing to set
                 pass
+        if data.memory_limit.strip():
+            con.raw_sql(f"SET memory_limit = '{data.memory_limit.strip()}'")
     return con
 
 
@@ -307,7 +308,7 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
     """
     if data.export is None:
         _source(data, "events")
-    con = connect(data) if con is None else _use_utc(con)
+    con = connect(data) if con is None else _session(con, data)
     report = ValidationReport() if report is None else report
     tables = {}
     if data.export is not None:

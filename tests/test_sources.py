@@ -4,6 +4,7 @@ import re
 from types import MappingProxyType
 
 import duckdb
+import ibis
 import pandas as pd
 import pytest
 
@@ -190,3 +191,14 @@ def test_connect_sets_utc_and_rejects_unknown_urls(tmp_path):
 def test_describe_source_redacts_credentials(tmp_path):
     data = DataConfig(connection="postgres://me:secret@host/db", events=_src("ev"))
     assert describe_source(data, "events") == "table 'ev' in postgres://***@host/db"
+
+
+def test_a_given_connection_gets_the_session_settings_and_memory_limit(tmp_path):
+    # load_tables(con=...) applies what connect() applies: UTC and [data] memory_limit.
+    _events().rename(columns={"timestamp": "ts", "uid": "user_id"}).to_parquet(tmp_path / "e.parquet")
+    con = ibis.duckdb.connect()
+    data = DataConfig(root=tmp_path, events=TableSource("e.parquet"), memory_limit="300MB")
+    load_tables(data, con=con)
+    settings = con.raw_sql("SELECT current_setting('TimeZone'), "
+                           "current_setting('memory_limit')").fetchall()
+    assert settings == [("UTC", "286.1 MiB")]
