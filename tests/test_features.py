@@ -91,6 +91,36 @@ def test_window_edges_are_exclusive_of_as_of_and_inclusive_of_the_window_start()
     assert row.days_since_last_event == 1 and row.days_since_first_event == 31
 
 
+@pytest.mark.parametrize("level", [1, 0])
+def test_the_unpacked_grains_give_the_packed_grains_features(small, monkeypatch, level):
+    # Level 1 splits the packed grain before the window sums, level 0 builds it with one
+    # filtered count per event: both must give what the packed sums give (level 2 here).
+    import pqlml.features._table as table
+
+    events, users, accounts, spine = small
+    legal = Count("legal_pages_30d", ("terms_page_viewed", "privacy_page_viewed"), 30)
+    packed = _compute(events, spine, users, accounts, extra=[legal])
+    monkeypatch.setattr(table, "packing_level", lambda grain: level)
+    pd.testing.assert_frame_equal(_compute(events, spine, users, accounts, extra=[legal]), packed)
+
+
+@pytest.mark.parametrize("recent, older, level", [(3, 3, 2), (5, 5, 1), (0, 9, 0)])
+def test_counts_beyond_a_packed_field_are_still_exact(monkeypatch, recent, older, level):
+    # With 3-bit fields (counts 0..7): 3 + 3 events fit a window's sum of words; 5 + 5 fit
+    # each segment but not the 30-day sum; 9 fit nothing. Each gets the exact counts.
+    import pqlml.features._activity as activity
+    import pqlml.features._table as table
+
+    monkeypatch.setattr(activity, "_FIELD_BITS", 3)
+    seen = []
+    monkeypatch.setattr(table, "packing_level", lambda g: seen.append(activity.packing_level(g)) or seen[-1])
+    stamps = ["2024-02-27"] * recent + ["2024-02-10"] * older     # ages 3 and 20 days
+    row = _one_account(stamps, "2024-03-01")
+    assert seen == [level]
+    assert (row.events_7d, row.events_task_created_7d) == (recent, recent)
+    assert (row.events_30d, row.events_task_created_30d) == (recent + older, recent + older)
+
+
 def test_empty_windows_are_zero_and_undefined_quantities_are_nan():
     row = _one_account(["2023-06-01"], "2024-03-01")   # only an old event
     assert row.events_30d == 0 and row.active_users_30d == 0 and row.events_task_created_90d == 0

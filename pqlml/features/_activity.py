@@ -26,12 +26,14 @@ from ._segments import Segments
 from ._specs import Count, feature_name
 
 __all__ = ["to_days", "SLOPE_DAYS", "offsets", "with_segments", "segment_grain",
-           "windowed_activity", "first_days", "recency", "active_users"]
+           "count_fields", "split_counts", "packing_level", "windowed_activity", "first_days", "recency", "active_users"]
 
 DAY = 86_400
 SLOPE_DAYS = 56          # the weekly slope looks at the last 8 weeks
 PREV = (60, 30)          # the previous 30 days: ages 31..60
 _WORD = 63               # segment bits per int64 word (the sign bit unused)
+_FIELD_BITS = 17         # bits of a packed count: exact below 2^17
+_PER_WORD = 3            # 3 x 17 = 51 bits: a double holds every integer below 2^53
 
 
 @ibis.udf.scalar.builtin(name="epoch_us")
@@ -66,23 +68,111 @@ def with_segments(events: ibis.Table, segments: Segments) -> ibis.Table:
     return events.mutate(seg=segments.segment_expr(events.day))
 
 
+def count_fields(vocabulary: tuple[str, ...], counts: tuple[Count, ...]) -> dict[str, tuple[str, ...]]:
+    """The grain's counts, in order: ``n__<event>`` per event name, ``c__<name>`` per custom
+    count, each with the event names it counts."""
+    fields = {f"n__{feature_name(e)}": (e,) for e in vocabulary}
+    fields.update({f"c__{c.name}": c.events for c in counts})
+    return fields
+
+
 def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
-                  counts: tuple[Count, ...]) -> ibis.Table:
-    """One row per (entity_id, seg): all events, one count per event and custom count,
-    and the last, first and summed day (the sum gives the slope's mean age)."""
-    # Counts as int32: the grain is cached, and half-width columns halve its memory and the
-    # bytes the window sums read (a segment never holds 2^31 events).
-    aggs = {"n_all": events.count().cast("int32"), "max_day": events.day.max().cast("int32"),
-            "min_day": events.day.min().cast("int32"), "sum_day": events.day.sum()}
-    for e in vocabulary:
-        aggs[f"n__{feature_name(e)}"] = events.count(where=events.event == e).cast("int32")
-    for c in counts:
-        aggs[f"c__{c.name}"] = events.count(where=events.event.isin(c.events)).cast("int32")
-    return events.group_by(["entity_id", "seg"]).aggregate(**aggs)
+                  counts: tuple[Count, ...], *, packed: bool = True) -> ibis.Table:
+    """One row per (entity_id, seg): all events (``n_all``), the last, first and summed day
+    (the sum gives the slope's mean age) and the counts of :func:`count_fields`.
+
+    Unpacked, each count is its own int32 column, a filtered count. ``packed`` counts the
+    events three to a word instead (``_w0``, ``_w1``, ...; see :func:`split_counts`): each
+    event is joined with a small table of what it adds to each word (``2 ** (17 * slot)``
+    for every count it feeds) and the words are summed as doubles. Nine sums instead of 27
+    filtered counts: the grain takes 0.4 s less at 22M events, and the window sums add
+    nine words instead of 27 columns. A double holds every integer below 2^53, so the sums
+    are exact in any order, and each count splits off exactly while it stays below 2^17
+    (:func:`packing_level` tells the caller; words of segment -1, never read, may not).
+
+    Examples
+    --------
+    >>> ev = ibis.memtable({"entity_id": ["a"] * 4, "seg": [0, 0, 0, 1],
+    ...                     "event": ["x", "y", "x", "y"], "day": [10, 11, 12, 20]})
+    >>> both = (Count("xy", ("x", "y"), 7),)
+    >>> fields = count_fields(("x", "y"), both)
+    >>> packed = segment_grain(ev, ("x", "y"), both)
+    >>> packed = packed.select("seg", "n_all", **split_counts(packed, fields))
+    >>> plain = segment_grain(ev, ("x", "y"), both, packed=False)
+    >>> def rows(g):
+    ...     return g.order_by("seg").select("seg", "n_all", *fields).to_pyarrow().to_pylist()
+    >>> rows(packed) == rows(plain)
+    True
+    >>> rows(packed)[0]
+    {'seg': 0, 'n_all': 3, 'n__x': 2, 'n__y': 1, 'c__xy': 3}
+    """
+    fields = count_fields(vocabulary, counts)
+
+    def days(t: ibis.Table) -> dict[str, ibis.Value]:
+        # int32 where it fits: the grain is cached, and half-width columns halve its memory.
+        return {"n_all": t.count().cast("int32"), "max_day": t.day.max().cast("int32"),
+                "min_day": t.day.min().cast("int32"), "sum_day": t.day.sum()}
+    if not packed or not fields:
+        aggs = days(events)
+        for name, names in fields.items():
+            hit = events.event == names[0] if len(names) == 1 else events.event.isin(names)
+            aggs[name] = events.count(where=hit).cast("int32")
+        return events.group_by(["entity_id", "seg"]).aggregate(**aggs)
+    words = _word_table(events.event.type(), fields)
+    j = events.left_join(words, events.event == words._event)
+    n_words = len(words.columns) - 1
+    g = j.group_by(["entity_id", "seg"]).aggregate(
+        **days(j), **{f"_w{k}": j[f"_w{k}"].sum() for k in range(n_words)})
+    # A segment of events none of which is counted sums no word: 0, not null.
+    return g.mutate(**{f"_w{k}": g[f"_w{k}"].fill_null(0) for k in range(n_words)})
+
+
+def _word_table(event_type: dt.DataType, fields: dict[str, tuple[str, ...]]) -> ibis.Table:
+    """``_event`` and ``_w0.._wN``: what one event adds to each word of packed counts. Count
+    ``i`` is slot ``i % 3`` of word ``i // 3``, worth ``2 ** (17 * slot)``."""
+    names = sorted({e for events in fields.values() for e in events})
+    n_words = -(-len(fields) // _PER_WORD)
+    words = [[0] * len(names) for _ in range(n_words)]
+    for i, events in enumerate(fields.values()):
+        k, slot = divmod(i, _PER_WORD)
+        for e in set(events):
+            words[k][names.index(e)] += 1 << (_FIELD_BITS * slot)
+    frame = pd.DataFrame({"_event": names, **{f"_w{k}": w for k, w in enumerate(words)}})
+    return ibis.memtable(frame.astype({f"_w{k}": "float64" for k in range(n_words)}),
+                         schema={"_event": event_type,
+                                 **{f"_w{k}": "float64" for k in range(n_words)}})
+
+
+def split_counts(table: ibis.Table, fields: dict[str, tuple[str, ...]],
+                 names=None) -> dict[str, ibis.IntegerValue]:
+    """The counts ``names`` (default: every field) as int32 values split from ``table``'s
+    packed words (a packed grain, or sums of its words): count ``i`` is bits
+    ``17 * (i % 3)`` to ``17 * (i % 3) + 16`` of word ``i // 3``."""
+    index = {name: i for i, name in enumerate(fields)}
+    mask = (1 << _FIELD_BITS) - 1
+    out = {}
+    for name in fields if names is None else names:
+        k, slot = divmod(index[name], _PER_WORD)
+        word = table[f"_w{k}"].cast("int64")
+        out[name] = ((word >> (_FIELD_BITS * slot)) & mask).cast("int32")
+    return out
+
+
+def packing_level(grain: ibis.Table) -> int:
+    """How far a packed :func:`segment_grain` splits exactly: 2 when every entity has fewer
+    than 2^17 events in the segments windows read (then any window's sum of words splits
+    too), 1 when only every such segment has (split the grain, then sum), else 0 (build
+    the grain unpacked). Every count of a row is at most its ``n_all``."""
+    g = grain.filter(grain.seg >= 0)
+    per = g.group_by("entity_id").aggregate(_t=g.n_all.sum(), _m=g.n_all.max())
+    top = per.aggregate(t=per._t.max(), m=per._m.max()).to_pyarrow().to_pylist()[0]
+    limit = 1 << _FIELD_BITS
+    return 2 if (top["t"] or 0) < limit else 1 if (top["m"] or 0) < limit else 0
 
 
 def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[int, ...],
-                      vocabulary: tuple[str, ...], counts: tuple[Count, ...]) -> list[ibis.Table]:
+                      vocabulary: tuple[str, ...], counts: tuple[Count, ...],
+                      packed: bool = False) -> list[ibis.Table]:
     """Per (entity_id, as_day): volumes per window, previous-30-day volume, weekly slope,
     custom counts, as one table per distinct window (join them on the keys).
 
@@ -90,7 +180,9 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
     row meets only the cutoffs of that window (the 7-day sums read a tenth of the rows
     the 90-day sums read) and every sum is a plain sum. One aggregation over the rows
     of the widest window, multiplying by 0/1 flags, did twice the work and held every
-    sum of every window in one hash table."""
+    sum of every window in one hash table. ``packed``: the grain's counts are packed words
+    (:func:`packing_level` 2), summed as words and split after the sum."""
+    fields = count_fields(vocabulary, counts)
     parts: dict[tuple[int, int], dict[str, str]] = {}
     for w in windows:
         cols = parts.setdefault((w, 0), {})
@@ -103,8 +195,17 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
     out = []
     for (days, skip), cols in parts.items():
         j = grain.join(segments.window_rows_table(days, skip), "seg")
-        out.append(j.group_by(["entity_id", "as_day"]).aggregate(
-            **{name: _count_sum(j[col]) for name, col in cols.items()}))
+        if not packed:
+            out.append(j.group_by(["entity_id", "as_day"]).aggregate(
+                **{name: _count_sum(j[col]) for name, col in cols.items()}))
+            continue
+        index = list(fields)
+        need = sorted({index.index(col) // _PER_WORD for col in cols.values() if col != "n_all"})
+        sums = j.group_by(["entity_id", "as_day"]).aggregate(
+            n_all=_count_sum(j.n_all), **{f"_w{k}": j[f"_w{k}"].sum() for k in need})
+        split = split_counts(sums, fields, [col for col in cols.values() if col != "n_all"])
+        out.append(sums.select("entity_id", "as_day", **{
+            name: sums.n_all if col == "n_all" else split[col] for name, col in cols.items()}))
     j = grain.join(segments.window_rows_table(SLOPE_DAYS, 0), "seg")
     s = j.group_by(["entity_id", "as_day"]).aggregate(
         _n=j.n_all.sum(), _age=(j.as_day * j.n_all - j.sum_day).sum())

@@ -12,8 +12,8 @@ from ..config import FeaturesConfig
 from ._activation import activation
 from ._engagement import engagement
 from ._fit import answer_vocabulary, enrichment, enrichment_industries, enterprise_flag, signup_answers
-from ._activity import (active_users, first_days, offsets, recency, segment_grain, to_days,
-                        windowed_activity, with_segments)
+from ._activity import (active_users, count_fields, first_days, offsets, packing_level, recency,
+                        segment_grain, split_counts, to_days, windowed_activity, with_segments)
 from ._profile import account_users, buyer_title, firmographics, one_hot_values
 from ._segments import Segments
 from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, feature_name
@@ -70,12 +70,18 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     ev = with_segments(ev, segments)
     # The grain is read by three parts: materialise it once (a temp table, a Spark cache),
     # keyed by integers and in key order, so that the window sums update neighbouring groups.
-    grain = segment_grain(ev, vocab, counts)
-    grain = grain.join(ids, "entity_id").drop("entity_id").rename(entity_id="_k")
-    grain = cached(grain.order_by(["entity_id", "seg"]))
+    # Its counts packed three to a word (segment_grain); split before the window sums when a
+    # window's sum could overflow a count's 17 bits, built unpacked when a segment's could.
+    grain = _keyed_grain(segment_grain(ev, vocab, counts), ids)
+    level = packing_level(grain)
+    if level == 1:
+        grain = cached(grain.select(*[c for c in grain.columns if not c.startswith("_w")],
+                                    **split_counts(grain, count_fields(vocab, counts))))
+    elif level == 0:
+        grain = _keyed_grain(segment_grain(ev, vocab, counts, packed=False), ids)
     table = spine
     for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
-                                    counts=counts), recency(grain, segments)):
+                                    counts=counts, packed=level == 2), recency(grain, segments)):
         part = part.rename(_k="entity_id")
         table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
     if entity == "account":
@@ -122,6 +128,12 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         if vocab else ibis.literal(0))
     table = table.mutate(**{d.name: d.fn(table) for d in derived})
     return table.drop("as_day").rename({key: "entity_id"})
+
+
+def _keyed_grain(grain: ibis.Table, ids: ibis.Table) -> ibis.Table:
+    """The grain keyed by the entities' integers, in key order, materialised once."""
+    grain = grain.join(ids, "entity_id").drop("entity_id").rename(entity_id="_k")
+    return cached(grain.order_by(["entity_id", "seg"]))
 
 
 def _domains(spine, users, accounts, entity) -> ibis.Table:
