@@ -41,7 +41,7 @@ from .snapshots import build_spine, check_as_of, entities_from_tables, schedule_
 from .sources import load_tables
 from .validate import Finding, ValidationReport
 
-__all__ = ["Project", "open_project", "spine_for", "build_features", "build_labels"]
+__all__ = ["Project", "open_project", "spine_for", "project_features", "build_features", "build_labels"]
 
 
 @dataclass
@@ -158,7 +158,11 @@ def _keyed(table: ibis.Table, entity: str) -> pd.DataFrame:
     # the columns one after another: 0.95 s against 0.55 s for 835k rows x 107 columns on 2
     # cores), into contiguous columns that pandas takes without a copy, freeing each Arrow
     # buffer as it goes.
-    rows = table.to_pyarrow()
+    return _sorted_frame(table.to_pyarrow(), key)
+
+
+def _sorted_frame(rows: pa.Table, key: str) -> pd.DataFrame:
+    """``rows`` sorted by (``key``, ``as_of``) as a DataFrame (see :func:`_keyed`)."""
     order = pc.sort_indices(rows, [(key, "ascending"), ("as_of", "ascending")])
     with ThreadPoolExecutor(max(1, pa.cpu_count())) as pool:
         columns = list(pool.map(lambda column: pc.take(column, order), rows.columns))
@@ -177,16 +181,21 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
     project = open_project(config)
     entity = _entity(project, entity)
     spine = spine_for(project, as_of=as_of, entity=entity)
+    return _keyed(project_features(project, spine, entity, extra), entity)
+
+
+def project_features(project: Project, spine: ibis.Table, entity: str, extra=()) -> ibis.Table:
+    """The lazy feature table of ``spine`` from the project's tables and configured families
+    (what :func:`build_features` runs)."""
     settings = project.config.features
-    table = feature_table(spine, project.events, users=project.users,
-                          first_seen=project.first_seen,
-                          accounts=project.tables.get("accounts"),
-                          settings=settings, entity=entity, extra=extra,
-                          answers=signup_answers_table(project),
-                          enrichment_table=project.tables.get("enrichment"),
-                          enterprise=read_domain_list(settings.enterprise_domains,
-                                                      project.config.data.root))
-    return _keyed(table, entity)
+    return feature_table(spine, project.events, users=project.users,
+                         first_seen=project.first_seen,
+                         accounts=project.tables.get("accounts"),
+                         settings=settings, entity=entity, extra=extra,
+                         answers=signup_answers_table(project),
+                         enrichment_table=project.tables.get("enrichment"),
+                         enterprise=read_domain_list(settings.enterprise_domains,
+                                                     project.config.data.root))
 
 
 def signup_answers_table(project: Project) -> ibis.Table | None:
