@@ -110,8 +110,11 @@ def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
 
     def days(t: ibis.Table) -> dict[str, ibis.Value]:
         # int32 where it fits: the grain is cached, and half-width columns halve its memory.
+        # The days are summed as doubles (exact: every sum is an integer below 2^53), which
+        # DuckDB adds 0.25 s faster at 22M events than integers (128-bit sums there).
         return {"n_all": t.count().cast("int32"), "max_day": t.day.max().cast("int32"),
-                "min_day": t.day.min().cast("int32"), "sum_day": t.day.sum()}
+                "min_day": t.day.min().cast("int32"),
+                "sum_day": t.day.cast("float64").sum().cast("int64")}
     if not packed or not fields:
         aggs = days(events)
         for name, names in fields.items():
