@@ -96,8 +96,9 @@ def _one(data: Path) -> dict[str, float]:
     lap("by hand: plain scan of the four columns into Arrow")
     con.con.execute(
         f"CREATE TEMP TABLE _grain AS SELECT a, seg, count(*)::INT n, max(day)::INT mx, "
-        f"min(day)::INT mn, sum(day) sd, {word_sums} FROM (SELECT b.*, {_segment(edges)} AS seg, "
-        f"w.* EXCLUDE (e) FROM ({base}) b LEFT JOIN _words w USING (e)) GROUP BY a, seg")
+        f"min(day)::INT mn, sum(day::DOUBLE)::BIGINT sd, {word_sums} FROM (SELECT b.*, "
+        f"{_segment(edges)} AS seg, w.* EXCLUDE (e) FROM ({base}) b LEFT JOIN _words w USING (e)) "
+        f"GROUP BY a, seg")
     lap("by hand: the grain (account, segment; nine packed words)")
     con.con.execute(
         f"CREATE TEMP TABLE _users AS SELECT a, u, bit_or(1::BIGINT << seg) AS m FROM "
