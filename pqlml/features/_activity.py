@@ -25,8 +25,9 @@ from ..backends import duckdb_of
 from ._segments import Segments
 from ._specs import Count, feature_name
 
-__all__ = ["to_days", "SLOPE_DAYS", "offsets", "with_segments", "segment_grain",
-           "count_fields", "split_counts", "packing_level", "windowed_activity", "first_days", "recency", "active_users"]
+__all__ = ["to_days", "SLOPE_DAYS", "offsets", "with_segments", "count_fields", "segment_grain",
+           "split_counts", "packing_level", "windowed_activity", "first_days", "recency",
+           "active_users"]
 
 DAY = 86_400
 SLOPE_DAYS = 56          # the weekly slope looks at the last 8 weeks
@@ -186,6 +187,7 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
     sum of every window in one hash table. ``packed``: the grain's counts are packed words
     (:func:`packing_level` 2), summed as words and split after the sum."""
     fields = count_fields(vocabulary, counts)
+    word_of = {name: i // _PER_WORD for i, name in enumerate(fields)}
     parts: dict[tuple[int, int], dict[str, str]] = {}
     for w in windows:
         cols = parts.setdefault((w, 0), {})
@@ -202,11 +204,11 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
             out.append(j.group_by(["entity_id", "as_day"]).aggregate(
                 **{name: _count_sum(j[col]) for name, col in cols.items()}))
             continue
-        index = list(fields)
-        need = sorted({index.index(col) // _PER_WORD for col in cols.values() if col != "n_all"})
+        counted = [col for col in cols.values() if col != "n_all"]
         sums = j.group_by(["entity_id", "as_day"]).aggregate(
-            n_all=_count_sum(j.n_all), **{f"_w{k}": j[f"_w{k}"].sum() for k in need})
-        split = split_counts(sums, fields, [col for col in cols.values() if col != "n_all"])
+            n_all=_count_sum(j.n_all),
+            **{f"_w{k}": j[f"_w{k}"].sum() for k in sorted({word_of[col] for col in counted})})
+        split = split_counts(sums, fields, counted)
         out.append(sums.select("entity_id", "as_day", **{
             name: sums.n_all if col == "n_all" else split[col] for name, col in cols.items()}))
     j = grain.join(segments.window_rows_table(SLOPE_DAYS, 0), "seg")
