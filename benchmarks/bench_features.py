@@ -7,7 +7,9 @@ polars, and featuretools DFS, for 1 cutoff (2025-06-01) and 12 monthly cutoffs
 Creates the simulated company in DIR (default data/generated/sim{N}, git-ignored) with
 ``pqlml simulate --accounts N --seed 1`` if it is missing. Then each tool runs REPEATS
 times, each run in a fresh process (``_run_one.py``; featuretools via ``uv`` in its own
-environment, ``_featuretools_dfs.py``), so its peak RSS is that run's own. Measured:
+environment, ``_featuretools_dfs.py``), so its peak RSS is that run's own. The tools take
+turns (A, B, C, A, B, C, ...; featuretools after them), so that a drift of the machine
+falls on every tool alike. Measured:
 
 * plain scan: the four event columns (ts, user_id, account_id, event) read fully into
   Arrow, by pyarrow and by DuckDB; the faster median is the floor ("x plain scan");
@@ -137,6 +139,22 @@ def ft_setup(args) -> str:
             f"{time.perf_counter() - t:.1f} s (uv; not timed)")
 
 
+def interleaved(tools: list[str], n: int, dates: list[str], tmp: Path, args, progress,
+                task) -> dict:
+    """REPEATS fresh-process runs of each tool, taken in turn (tool A, B, C, then A, B, C
+    again...): this shared 2-core VM drifts by ~10% over minutes, and runs in turn let the
+    drift fall on every tool alike, so the ratios hold even when the seconds move. The
+    first run of each tool writes its result to ``tmp`` for the value checks."""
+    runs: dict[str, list] = {tool: [] for tool in tools}
+    for r in range(args.repeats):
+        for tool in tools:
+            progress.update(task, description=f"{LABELS[tool]}, {n} cutoff(s), run {r + 1}")
+            out = tmp / f"{tool}_{n}.parquet" if r == 0 else None
+            runs[tool].append(run_child(command(tool, args.data, dates, out, args), None))
+            progress.advance(task)
+    return {(tool, n): {"runs": runs[tool], "sample": None, "note": None} for tool in tools}
+
+
 def measure(tool: str, dates: list[str], data: Path, out: Path, args, advance) -> dict:
     """REPEATS fresh-process runs of one tool; the first writes its result to ``out``.
 
@@ -258,11 +276,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, Progress(*columns, console=console) as progress:
         task = progress.add_task("", total=len(CUTOFFS) * len(args.tools) * args.repeats)
         for n, dates in CUTOFFS.items():
-            for tool in args.tools:
-                progress.update(task, description=f"{LABELS[tool]}, {n} cutoff(s)")
-                out = Path(tmp) / f"{tool}_{n}.parquet"
-                results[tool, n] = measure(tool, dates, args.data, out, args,
-                                           lambda: progress.advance(task))
+            results |= interleaved([t for t in args.tools if t != "featuretools"], n, dates,
+                                   Path(tmp), args, progress, task)
+            if "featuretools" in args.tools:
+                progress.update(task, description=f"{LABELS['featuretools']}, {n} cutoff(s)")
+                results["featuretools", n] = measure(
+                    "featuretools", dates, args.data, Path(tmp) / f"featuretools_{n}.parquet",
+                    args, lambda: progress.advance(task))
             progress.update(task, description=f"checking values, {n} cutoff(s)")
             verdicts |= checks(n, Path(tmp), results)
     print(f"\nMedians of {args.repeats} fresh-process run(s); x plain scan = median / the "
