@@ -85,9 +85,9 @@ def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
     Unpacked, each count is its own int32 column, a filtered count. ``packed`` counts the
     events three to a word instead (``_w0``, ``_w1``, ...; see :func:`split_counts`): each
     event is joined with a small table of what it adds to each word (``2 ** (17 * slot)``
-    for every count it feeds) and the words are summed as doubles. Nine sums instead of 27
-    filtered counts: the grain takes 0.4 s less at 22M events, and the window sums add
-    nine words instead of 27 columns. A double holds every integer below 2^53, so the sums
+    for every count it feeds) and the words are summed as doubles. For the simulated
+    catalog's 23 event names that is 8 sums instead of 23 filtered counts (the grain 0.4 s
+    faster at 22M events), and the window sums add 8 words instead of 23 columns. A double holds every integer below 2^53, so the sums
     are exact in any order, and each count splits off exactly while it stays below 2^17
     (:func:`packing_level` tells the caller; words of segment -1, never read, may not).
 
