@@ -87,9 +87,10 @@ def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
     event is joined with a small table of what it adds to each word (``2 ** (17 * slot)``
     for every count it feeds) and the words are summed as doubles. For the simulated
     catalog's 23 event names that is 8 sums instead of 23 filtered counts (the grain 0.4 s
-    faster at 22M events), and the window sums add 8 words instead of 23 columns. A double holds every integer below 2^53, so the sums
-    are exact in any order, and each count splits off exactly while it stays below 2^17
-    (:func:`packing_level` tells the caller; words of segment -1, never read, may not).
+    faster at 22M events), and the window sums add 8 words instead of 23 columns. A double
+    holds every integer below 2^53, so the sums are exact in any order, and each count
+    splits off exactly while it stays below 2^17 (:func:`packing_level` tells the caller;
+    words of segment -1, never read, may not).
 
     Examples
     --------
@@ -295,15 +296,12 @@ def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...
     # One row per cutoff with each window's segments as masks, word by word.
     spans = {f"active_users_{w}d": (w, 0) for w in windows}
     spans["active_users_prev_30d"] = PREV
-    rows = []
-    for a in edges.as_days:
-        row = {"as_day": a}
-        for name, (days, skip) in spans.items():
-            lo, hi = edges.edges.index(a - days), edges.edges.index(a - skip)
-            for j in range(n_words):
-                row[f"{name}:{j}"] = sum(1 << (i % _WORD) for i in range(lo, hi) if i // _WORD == j)
-        rows.append(row)
-    masks = ibis.memtable(pd.DataFrame(rows).astype("int64"))
+    rows = {a: {"as_day": a, **{f"{name}:{j}": 0 for name in spans for j in range(n_words)}}
+            for a in edges.as_days}
+    for name, (days, skip) in spans.items():
+        for i, a in edges.window_rows(days, skip):
+            rows[a][f"{name}:{i // _WORD}"] |= 1 << (i % _WORD)
+    masks = ibis.memtable(pd.DataFrame(list(rows.values())).astype("int64"))
     j = seen.cross_join(masks)
     hit = {name: ibis.or_(*[(j[f"_m{k}"] & j[f"{name}:{k}"]) != 0 for k in range(n_words)])
            for name in spans}
