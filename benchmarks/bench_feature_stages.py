@@ -13,7 +13,7 @@ Runs on the data of ``bench_features.py`` (make it first). Each repeat is a fres
   DataFrame;
 * then, on a fresh DuckDB connection with the same settings, by hand in SQL: the plain
   scan of the four event columns into Arrow (the floor of ``bench_features.py``), the
-  grain (one row per account and segment: day range, nine packed count words) and the
+  grain (one row per account and segment: day range, packed count words) and the
   distinct-active-user bits (one row per account and user), as temp tables.
 
 The hand-written queries are the build's two largest pieces of work with nothing around
@@ -34,7 +34,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MONTHS = [(2024, m) for m in range(7, 13)] + [(2025, m) for m in range(1, 7)]
 CUTOFFS = [f"{y}-{m:02d}-01" for y, m in MONTHS]
-OFFSETS = (0, 7, 30, 56, 60, 90)          # the catalog's window edges (pqlml.features)
 
 
 def _one(data: Path) -> dict[str, float]:
@@ -72,13 +71,17 @@ def _one(data: Path) -> dict[str, float]:
     assert len(frame) > 0
 
     con = ibis.duckdb.connect()
-    from pqlml.sources import _session
     from pqlml.config import DataConfig
+    from pqlml.features._activity import PREV, offsets
+    from pqlml.features._segments import Segments
+    from pqlml.sources import _session
     _session(con, DataConfig())
     events = (data / "events.parquet").as_posix()
     days = [(pd.Timestamp(c) - pd.Timestamp("1970-01-01")).days for c in CUTOFFS]
-    edges = sorted({a - k for a in days for k in OFFSETS})
-    au_edges = sorted({a - k for a in days for k in (0, 7, 30, 60, 90)})
+    # The calendars pqlml cuts: every window edge for the grain, the user windows' for users.
+    windows = project.config.features.windows
+    edges = list(Segments.build(days, offsets(windows, ())).edges)
+    au_edges = list(Segments.build(days, (0, *windows, *PREV)).edges)
     names = [r[0] for r in con.con.execute(
         f"SELECT DISTINCT event FROM read_parquet('{events}') ORDER BY 1").fetchall()]
     base = (f"SELECT account_id AS a, user_id AS u, event AS e, epoch_us(ts) // 86400000000 AS day "
@@ -99,7 +102,7 @@ def _one(data: Path) -> dict[str, float]:
         f"min(day)::INT mn, sum(day::DOUBLE)::BIGINT sd, {word_sums} FROM (SELECT b.*, "
         f"{_segment(edges)} AS seg, w.* EXCLUDE (e) FROM ({base}) b LEFT JOIN _words w USING (e)) "
         f"GROUP BY a, seg")
-    lap("by hand: the grain (account, segment; nine packed words)")
+    lap("by hand: the grain (account, segment; packed count words)")
     con.con.execute(
         f"CREATE TEMP TABLE _users AS SELECT a, u, bit_or(1::BIGINT << seg) AS m FROM "
         f"(SELECT a, u, {_segment(au_edges)} AS seg FROM ({base}) WHERE u IS NOT NULL "
