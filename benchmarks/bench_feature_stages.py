@@ -10,7 +10,7 @@ Runs on the data of ``bench_features.py`` (make it first). Each repeat is a fres
   (load, validate, resolve identities), the spine, ``project_features`` (builds the lazy
   table and runs its cached parts: the (account, segment) grain among them), compiling the
   final query to SQL, running it to Arrow (compiling again included) and sorting it into a
-  DataFrame;
+  DataFrame (DuckDB's freed memory handed back first);
 * then, on a fresh DuckDB connection with the same settings, by hand in SQL: the plain
   scan of the four event columns into Arrow (the floor of ``bench_features.py``), the
   grain (one row per account and segment: day range, packed count words) and the
@@ -43,6 +43,7 @@ def _one(data: Path) -> dict[str, float]:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _run_one import catalog_config
+    from pqlml.backends import release_freed_memory
     from pqlml.project import _sorted_frame, open_project, project_features, spine_for
 
     ibis.duckdb  # noqa: B018 - ibis imports the backend at its first use
@@ -65,6 +66,7 @@ def _one(data: Path) -> dict[str, float]:
     lap("compile the final query")
     rows = [table.to_pyarrow()]
     lap("run the final query to Arrow (compiling again)")
+    release_freed_memory()                              # as build_features does
     frame = _sorted_frame(rows.pop(), "account_id")   # its only reference, as in build_features
     lap("sort into a DataFrame")
     out["build_features, all stages"] = time.perf_counter() - start
