@@ -181,8 +181,8 @@ def _sorted_frame(rows: pa.Table, key: str) -> pd.DataFrame:
 def _copy_pool() -> pa.MemoryPool:
     """Arrow's jemalloc pool where the build has one (Linux wheels), else the default.
     After DuckDB has handed its freed memory back, the sorted copy (0.4 GB: 12 cutoffs, 100k
-    accounts) took 0.26-0.28 s from the jemalloc pool over five runs, 0.33-0.64 s from the
-    default (mimalloc), at the same peak."""
+    accounts) took 0.26-0.30 s from the jemalloc pool (five runs), 0.27-0.64 s from the
+    default, mimalloc (eight runs), at the same peak."""
     try:
         return pa.jemalloc_memory_pool()
     except NotImplementedError:
