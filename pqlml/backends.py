@@ -54,8 +54,8 @@ def release_freed_memory() -> bool:
     and the freed pages still count in the peak. (12 cutoffs, 100k accounts: sorting the
     0.4 GB of features took 0.76 s, most of it in the kernel.) One purge of every arena
     through jemalloc's ``mallctl``, which DuckDB's Python module exports, takes 0.04 s and
-    drops 0.65 GB; the sort (from Arrow's jemalloc pool) then takes 0.33 s and the peak falls 1.80 -> 1.66 GB. Where
-    DuckDB has no jemalloc (macOS, Windows), nothing is done.
+    drops 0.65 GB; the sort (from Arrow's jemalloc pool) then takes 0.3 s and the peak
+    falls 1.80 -> 1.66 GB. Where DuckDB has no jemalloc (macOS, Windows), nothing is done.
 
     Examples
     --------
