@@ -43,7 +43,6 @@ def _one(data: Path) -> dict[str, float]:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _run_one import catalog_config
-    from pqlml.backends import release_freed_memory
     from pqlml.project import _sorted_frame, open_project, project_features, spine_for
 
     ibis.duckdb  # noqa: B018 - ibis imports the backend at its first use
@@ -66,7 +65,6 @@ def _one(data: Path) -> dict[str, float]:
     lap("compile the final query")
     rows = [table.to_pyarrow()]
     lap("run the final query to Arrow (compiling again)")
-    release_freed_memory()                              # as build_features does
     frame = _sorted_frame(rows.pop(), "account_id")   # its only reference, as in build_features
     lap("sort into a DataFrame")
     out["build_features, all stages"] = time.perf_counter() - start

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .backends import duckdb_of, release_freed_memory
+from .backends import release_freed_memory
 from .config import Config, load_config
 from .errors import PqlmlError
 from .features import feature_table
@@ -160,14 +160,14 @@ def _keyed(table: ibis.Table, entity: str) -> pd.DataFrame:
     # gathers the columns one after another: 0.95 s against 0.55 s for 835k rows x 107
     # columns on 2 cores), into contiguous columns that pandas takes without a copy,
     # freeing each Arrow buffer as it goes.
-    rows = table.to_pyarrow()
-    if duckdb_of(table) is not None:
-        release_freed_memory()
-    return _sorted_frame(rows, key)
+    return _sorted_frame(table.to_pyarrow(), key)
 
 
 def _sorted_frame(rows: pa.Table, key: str) -> pd.DataFrame:
-    """``rows`` sorted by (``key``, ``as_of``) as a DataFrame (see :func:`_keyed`)."""
+    """``rows`` sorted by (``key``, ``as_of``) as a DataFrame (see :func:`_keyed`); DuckDB's
+    freed memory is handed back before the copy (:func:`~pqlml.backends.release_freed_memory`:
+    a no-op where nothing is held)."""
+    release_freed_memory()
     order = pc.sort_indices(rows, [(key, "ascending"), ("as_of", "ascending")])
     memory = _copy_pool()
     with ThreadPoolExecutor(_cores()) as pool:
