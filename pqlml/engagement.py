@@ -70,8 +70,8 @@ def fit_engagement_weights(config, *, until=None, outcome: str | None = None,
                          "--until, or an earlier schedule.start.")
     half_life = cfg.features.engagement_half_life_days
     if events is None:
-        excluded = set(cfg.outcomes.hand_raise_events) | set(cfg.outcomes.conversion_events) | \
-            set(cfg.discover.adjacent_events)
+        excluded = set(cfg.outcomes.events_of("hand_raise")) | \
+            set(cfg.outcomes.events_of("conversion")) | set(cfg.discover.adjacent_events)
         events = list(cfg.features.engagement_weights) or \
             [e for e in project.event_names(max(train)) if e not in excluded]
     key = "account_id" if cfg.project.entity == "account" else "user_id"

@@ -3,7 +3,7 @@
 Reps accept or reject the leads they get, with a reason (``[data.dispositions]``:
 ``entity_id``, ``at``, ``disposition`` in accepted / rejected / converted, ``reason``,
 ``rep``). Each disposition is tied to the lead's snapshot: the latest scheduled
-``as_of`` strictly before ``at`` whose horizon still covers it (``as_of < at <= as_of +
+``as_of`` at or before ``at`` whose horizon still covers it (``as_of <= at < as_of +
 horizon``, the window the ``accepted`` label uses). The rules, tier and funnel are then
 evaluated on that snapshot's features, and a model (when given) scores it.
 
@@ -69,7 +69,7 @@ class Feedback:
 
 
 def attach(dispositions: pd.DataFrame, dates, horizon_days: int) -> pd.DataFrame:
-    """Each disposition's snapshot: ``as_of`` = the latest date < ``at`` with ``at <= as_of +
+    """Each disposition's snapshot: ``as_of`` = the latest date <= ``at`` with ``at < as_of +
     horizon``; NaT with a ``why`` otherwise.
 
     Examples
@@ -80,23 +80,23 @@ def attach(dispositions: pd.DataFrame, dates, horizon_days: int) -> pd.DataFrame
     >>> a.as_of.tolist()[0], a.as_of.isna().tolist()
     (Timestamp('2024-02-01 00:00:00+0000', tz='UTC'), [False, True, True])
     >>> a.why.tolist()[1:]
-    ['before the first as_of (2024-02-01)', 'more than 14 days after the last as_of before it (2024-03-01)']
+    ['before the first as_of (2024-02-01)', '14 days or more after the last as_of before it (2024-03-01)']
     """
     dates = pd.DatetimeIndex(sorted({pd.Timestamp(d) for d in dates}))
     dates = dates.tz_localize("UTC") if dates.tz is None else dates.tz_convert("UTC")
     at = pd.DatetimeIndex(dispositions["at"])
-    idx = dates.searchsorted(at, side="left") - 1          # the last date strictly before at
+    idx = dates.searchsorted(at, side="right") - 1         # the last date at or before at
     out = dispositions.copy()
     if not len(dates):
         raise PqlmlError("No as_of dates to attach dispositions to. Fix: set [schedule] start "
                          "and end, or pass as_of.")
     before = dates[np.maximum(idx, 0)]
-    late = np.asarray((at - before) > pd.Timedelta(days=horizon_days))
+    late = np.asarray((at - before) >= pd.Timedelta(days=horizon_days))
     prev = pd.Series(before, index=out.index)
     out["as_of"] = prev.where((idx >= 0) & ~late)
     out["why"] = ""
     out.loc[idx < 0, "why"] = f"before the first as_of ({dates[0].date()})"
-    out.loc[(idx >= 0) & late, "why"] = [f"more than {horizon_days} days after the last as_of "
+    out.loc[(idx >= 0) & late, "why"] = [f"{horizon_days} days or more after the last as_of "
                                          f"before it ({d.date()})" for d in prev[(idx >= 0) & late]]
     return out
 

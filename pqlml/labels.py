@@ -1,11 +1,13 @@
 """Labels: what happens to an entity in the horizon after each as_of.
 
 For a spine row ``(entity_id, as_of)`` and a horizon of ``h`` days, an outcome
-counts when ``as_of < ts <= as_of + h days``: strictly after the cutoff (what
-happened at or before it is history, visible to features), up to and including
-the horizon's end. Rows whose entity converted at or before ``as_of`` are
-removed (there is nothing left to predict); rows whose horizon runs past the
-end of the data are kept as censored, with null labels rather than negatives.
+counts when ``as_of <= ts < as_of + h days``. Features see ``ts < as_of``, so the
+two partition time: an event stamped exactly at the cutoff (a date-only log's
+midnight) is a label, never lost between the sides. Rows whose entity converted
+before ``as_of`` are removed (there is nothing left to predict), unless
+``exclude_prior_positives`` is off (conversion as a repeatable outcome: a repeat
+purchase); rows whose horizon runs past the end of the data are kept as censored,
+with null labels rather than negatives.
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ def _check_params(horizon_days, entity) -> None:
 
 def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, data_end,
                  entity: str = "account", report: ValidationReport | None = None,
-                 dispositions: ibis.Table | None = None) -> ibis.Table:
-    """Label each spine row with the outcomes in ``(as_of, as_of + horizon_days]``.
+                 dispositions: ibis.Table | None = None,
+                 exclude_prior_positives: bool = True) -> ibis.Table:
+    """Label each spine row with the outcomes in ``[as_of, as_of + horizon_days)``.
 
     Parameters
     ----------
@@ -99,6 +102,11 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
         When given, gets the number of rows removed (converted before as_of),
         censored, and (users) outcomes without a user. Counting runs one query;
         without a report the result stays fully lazy.
+    dispositions : ibis.Table, optional
+        Sales' verdicts (``entity_id``, ``at``, ``disposition``): adds ``accepted``.
+    exclude_prior_positives : bool, default True
+        Leave out rows whose entity converted before ``as_of``. False keeps them:
+        conversion is then repeatable (a repeat purchase in the window is a 1).
 
     Returns
     -------
@@ -106,7 +114,8 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
         ``entity_id, as_of, hand_raise, conversion, censored`` (and ``accepted``
         with dispositions): labels are 1
         or 0 (int8), both null where ``censored`` (``as_of + horizon > data_end``).
-        Rows whose entity converted at or before ``as_of`` are left out.
+        Rows whose entity converted before ``as_of`` are left out (see
+        ``exclude_prior_positives``).
 
     Examples
     --------
@@ -115,12 +124,13 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
     >>> outcomes = ibis.memtable({"account_id": ["a1", "a1"], "outcome": ["hand_raise",
     ...     "conversion"], "ts": pd.to_datetime(["2024-02-01", "2024-02-29"], utc=True)})
     >>> labels = build_labels(spine, outcomes, horizon_days=28, data_end="2024-03-20")
-    >>> # a1's hand-raise is at as_of (history, not a label); a1 converted before 2024-03-01,
-    >>> # so that row is removed
+    >>> # a1's hand-raise is at as_of: a label of that as_of (features see only what came
+    >>> # before). The conversion on 02-29 is after the 28 days [02-01, 02-29): not a label;
+    >>> # it is before 2024-03-01, so that row is removed (a customer by then)
     >>> df = labels.order_by(["entity_id", "as_of"]).execute()
     >>> print(df[["entity_id", "hand_raise", "conversion", "censored"]].to_string(index=False))
     entity_id  hand_raise  conversion  censored
-           a1           0           1     False
+           a1           1           0     False
            a2           0           0     False
     """
     _check_params(horizon_days, entity)
@@ -137,14 +147,15 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
         _report_unmatched_outcomes(o, report)
     o = o.filter(o._eid.notnull())
     horizon = ibis.interval(days=int(horizon_days))
-    hits = s.join(o, [s.entity_id == o._eid, o._ts > s.as_of, o._ts <= s.as_of + horizon])
+    hits = s.join(o, [s.entity_id == o._eid, o._ts >= s.as_of, o._ts < s.as_of + horizon])
     hits = hits.group_by(["entity_id", "as_of"]).aggregate(
         _hr=(hits._outcome == "hand_raise").any(), _conv=(hits._outcome == "conversion").any())
     conv = o.filter(o._outcome == "conversion")
     first = conv.group_by(_cid=conv._eid).aggregate(_first_conversion=conv._ts.min())
     t = s.left_join(hits, ["entity_id", "as_of"]).select(s.entity_id, s.as_of, "_hr", "_conv")
     t = t.left_join(first, t.entity_id == first._cid).drop("_cid")
-    t = t.mutate(_gone=t._first_conversion.notnull() & (t._first_conversion <= t.as_of),
+    prior = t._first_conversion.notnull() & (t._first_conversion < t.as_of)
+    t = t.mutate(_gone=prior if exclude_prior_positives else ibis.literal(False),
                  censored=(t.as_of + horizon) > ibis.literal(end, type=UTC))
     if report is not None:
         _report_rows(t, report, int(horizon_days), end)
@@ -160,10 +171,10 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
 
 
 def _verdicts(s: ibis.Table, dispositions: ibis.Table, horizon) -> ibis.Table:
-    """Per spine row with a disposition in (as_of, as_of + horizon]: whether one was accepted."""
+    """Per spine row with a disposition in [as_of, as_of + horizon): whether one was accepted."""
     d = dispositions.select(_did=dispositions.entity_id.cast("string"), _at=dispositions.at.cast(UTC),
                             _yes=dispositions.disposition.isin(["accepted", "converted"]))
-    j = s.join(d, [s.entity_id == d._did, d._at > s.as_of, d._at <= s.as_of + horizon])
+    j = s.join(d, [s.entity_id == d._did, d._at >= s.as_of, d._at < s.as_of + horizon])
     return j.group_by(["entity_id", "as_of"]).aggregate(_seen=j.count(), _ok=j._yes.any())
 
 
@@ -175,8 +186,10 @@ def _report_rows(t: ibis.Table, report: ValidationReport, horizon: int, end: pd.
     n = t.aggregate(gone=t._gone.sum(), censored=(t.censored & ~t._gone).sum()).execute().iloc[0]
     if n["gone"]:
         report.add(Finding("snapshots", "", "as_of", "converted_before_as_of", int(n["gone"]),
-                           "removed: the entity had converted at or before as_of, so there is "
-                           "nothing left to predict", "none needed"))
+                           "removed: the entity had converted before as_of, so there is "
+                           "nothing left to predict", "none needed; set [labels] "
+                           "exclude_prior_positives = false if conversion repeats (a repeat "
+                           "purchase, a renewal)"))
     if n["censored"]:
         report.add(Finding("snapshots", "", "as_of", "censored_horizon", int(n["censored"]),
                            f"kept with censored = True and null labels: as_of + {horizon} days "
@@ -195,23 +208,48 @@ def _report_unmatched_outcomes(o: ibis.Table, report: ValidationReport) -> None:
 
 
 def outcome_table(tables: dict, events: ibis.Table, outcomes_config) -> ibis.Table:
-    """The outcomes labels come from: the outcomes table, else the configured events.
+    """The outcomes labels come from: the outcomes table and the configured events.
 
-    With ``[data.outcomes]`` the table is the label source (a CRM's closed-won
-    with amounts, say). Without it, events named in ``outcomes.hand_raise_events``
-    and ``outcomes.conversion_events`` become outcomes. ``events`` is the output
-    of :func:`pqlml.identity.account_events` (it carries the resolved account).
+    The ``[data.outcomes]`` table (a CRM's closed-won with amounts, say; its values
+    already mapped by ``[outcomes] values`` when it was loaded) and the product events
+    that mean an outcome (``outcomes.hand_raise_events``, ``conversion_events`` and the
+    event names ``[outcomes] values`` maps to ``"hand_raise"`` / ``"conversion"``) are
+    stacked; either may be absent. ``events`` is the output of
+    :func:`pqlml.identity.account_events` (it carries the account at the event's time).
+
+    Examples
+    --------
+    >>> from pqlml.config import OutcomesConfig
+    >>> ev = ibis.memtable({"account_id": ["a1", "a1"], "user_id": ["u1", "u1"],
+    ...     "ts": pd.to_datetime(["2024-01-02", "2024-01-03"], utc=True),
+    ...     "event": ["login", "subscription_started"]})
+    >>> cfg = OutcomesConfig(values={"subscription_started": "conversion"})
+    >>> outcome_table({}, ev, cfg).execute()[["account_id", "outcome", "event"]].values.tolist()
+    [['a1', 'conversion', 'subscription_started']]
     """
+    hr, conv = outcomes_config.events_of("hand_raise"), outcomes_config.events_of("conversion")
+    parts = []
     if "outcomes" in tables:
-        return tables["outcomes"]
-    hr, conv = outcomes_config.hand_raise_events, outcomes_config.conversion_events
-    if not hr and not conv:
+        o = tables["outcomes"]
+        parts.append(o.select(account_id=o.account_id.cast("string"),
+                              user_id=(o.user_id if "user_id" in o.columns
+                                       else ibis.null("string")).cast("string"),
+                              ts=o.ts, outcome=o.outcome,
+                              event=(o.event if "event" in o.columns
+                                     else ibis.null("string")).cast("string")))
+    if hr or conv:
+        e = events.filter(events.event.isin(list(hr) + list(conv)))
+        kind = ibis.ifelse(e.event.isin(list(conv)), "conversion", "hand_raise") if hr else \
+            ibis.literal("conversion")
+        parts.append(e.select(account_id=e.account_id.cast("string"),
+                              user_id=e.user_id.cast("string"), ts=e.ts, outcome=kind,
+                              event=e.event.cast("string")))
+    if not parts:
         raise PqlmlError("No outcomes to label with: the config has no [data.outcomes] table and "
-                         "no outcomes.hand_raise_events or outcomes.conversion_events. Fix: add "
-                         '[data.outcomes]\nsource = "outcomes.parquet"\nor name the events, e.g. '
-                         'conversion_events = ["plan_upgraded"] under [outcomes].')
-    e = events.filter(events.event.isin(list(hr) + list(conv)))
-    kind = ibis.ifelse(e.event.isin(list(conv)), "conversion", "hand_raise") if hr else \
-        ibis.literal("conversion")
-    return e.select(account_id=e.account_id, user_id=e.user_id, ts=e.ts, outcome=kind,
-                    event=e.event)
+                         "no outcome events. Fix: add "
+                         '[data.outcomes]\nsource = "outcomes.parquet"\nor name the events under '
+                         '[outcomes], e.g. conversion_events = ["plan_upgraded"] or values = '
+                         '{ subscription_started = "conversion" }.')
+    if len(parts) == 1:
+        return parts[0]
+    return parts[0].union(parts[1].cast(parts[0].schema()), distinct=False)

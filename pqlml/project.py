@@ -78,7 +78,7 @@ def open_project(config) -> Project:
     if not isinstance(config, Config):
         raise PqlmlError(f"The 'config' parameter must be a Config, a path to pqlml.toml or a "
                          f"Project. Got {type(config).__name__} instead.")
-    con, tables, report = load_tables(config.data)
+    con, tables, report = load_tables(config.data, outcome_values=config.outcomes.values)
     users = (user_accounts(tables["users"], tables.get("accounts"), report=report)
              if "users" in tables else None)
     events = account_events(tables["events"], users, report=report)
@@ -252,9 +252,10 @@ def signup_answers_table(project: Project) -> ibis.Table | None:
 
 
 def build_labels(config, *, as_of=None, entity=None) -> pd.DataFrame:
-    """Hand-raise and conversion in ``(as_of, as_of + horizon]`` for each spine row.
+    """Hand-raise and conversion in ``[as_of, as_of + horizon)`` for each spine row.
 
-    Entities that converted at or before ``as_of`` are left out and snapshots
+    Entities that converted before ``as_of`` are left out (unless ``[labels]
+    exclude_prior_positives = false``) and snapshots
     whose horizon runs past the end of the data are censored (labels null);
     both are counted in ``open_project(config).report``.
     """
@@ -264,5 +265,6 @@ def build_labels(config, *, as_of=None, entity=None) -> pd.DataFrame:
     outcomes = outcome_table(project.tables, project.events, project.config.outcomes)
     table = label_table(spine, outcomes, horizon_days=project.config.labels.horizon_days,
                         data_end=project.data_end, entity=entity, report=project.report,
-                        dispositions=project.tables.get("dispositions"))
+                        dispositions=project.tables.get("dispositions"),
+                        exclude_prior_positives=project.config.labels.exclude_prior_positives)
     return _keyed(table, entity)

@@ -22,7 +22,7 @@ import ibis
 from pqlml.config import DataConfig, TableSource
 from pqlml.errors import ConfigError, DataError
 from pqlml.schema import TABLES
-from pqlml.validate import ValidationReport, validate_table
+from pqlml.validate import Finding, ValidationReport, validate_table
 
 __all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source"]
 
@@ -206,11 +206,15 @@ def _list_tables(con: ibis.BaseBackend) -> list[str]:
 
 
 def canonical_table(con: ibis.BaseBackend, data: DataConfig, name: str,
-                    report: ValidationReport | None = None) -> ibis.Table:
+                    report: ValidationReport | None = None, *,
+                    outcome_values: Mapping[str, str] | None = None) -> ibis.Table:
     """Table ``name`` with canonical column names and types, validated.
 
     Source columns are renamed by ``[data.<name>.columns]``; columns that are
-    not canonical are left out and listed in ``report.ignored_columns``.
+    not canonical are left out and listed in ``report.ignored_columns``. For
+    ``outcomes``, ``outcome_values`` (``[outcomes] values``) maps the source's own
+    outcome values onto ``conversion`` / ``hand_raise``; rows mapped to ``ignore``
+    are left out and counted.
 
     Raises
     ------
@@ -240,7 +244,26 @@ def canonical_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     if ignored:
         report.ignored_columns[name] = ignored
     renamed = raw.select(**{c: raw[s] for c, s in names.items()})
+    if name == "outcomes" and outcome_values:
+        renamed = _map_outcomes(renamed, outcome_values, where, names["outcome"], report)
     return validate_table(renamed, name, file=where, source_columns=names, report=report)
+
+
+def _map_outcomes(t: ibis.Table, values: Mapping[str, str], where: str, column: str,
+                  report: ValidationReport) -> ibis.Table:
+    """``outcome`` values renamed by ``values``; rows mapped to ``ignore`` left out, counted."""
+    value = t.outcome.cast("string")
+    mapped = ibis.cases(*[(value == k, v) for k, v in values.items()], else_=value)
+    t = t.mutate(outcome=mapped)
+    ignored = [k for k, v in values.items() if v == "ignore"]
+    if ignored:
+        n = int(t.filter(t.outcome == "ignore").count().execute())
+        if n:
+            report.add(Finding("outcomes", where, column, "outcomes_ignored", n,
+                               f"left out: [outcomes] values maps {_q(ignored)} to \"ignore\"",
+                               "none needed"))
+        t = t.filter(t.outcome != "ignore")
+    return t
 
 
 def _match_columns(name: str, where: str, present: tuple[str, ...],
@@ -287,9 +310,11 @@ def _q(values) -> str:
 
 
 def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
-                report: ValidationReport | None = None
+                report: ValidationReport | None = None,
+                outcome_values: Mapping[str, str] | None = None
                 ) -> tuple[ibis.BaseBackend, dict[str, ibis.Table], ValidationReport]:
     """Every configured table, canonical and validated (``events`` is required).
+    ``outcome_values``: ``[outcomes] values`` (see :func:`canonical_table`).
 
     A given ``con`` gets its DuckDB session time zone set to UTC, which the
     timestamp parsing relies on.
@@ -318,6 +343,6 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
                                    connected=bool(data.connection)).items():
             report.files[name] = where
             tables[name] = validate_table(t, name, file=where, report=report)
-    tables |= {name: canonical_table(con, data, name, report)
+    tables |= {name: canonical_table(con, data, name, report, outcome_values=outcome_values)
                for name in TABLES if getattr(data, name) is not None}
     return con, tables, report

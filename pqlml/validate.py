@@ -9,6 +9,7 @@ as :class:`Finding` records in a :class:`ValidationReport`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import astuple, dataclass, fields
 from typing import Mapping, NamedTuple
 
@@ -304,9 +305,15 @@ def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) ->
     by_value = bad_rows.group_by("v").aggregate(k=ibis._.count())
     rows = _run(ctx, by_value.order_by(ibis.desc("k"), "v").limit(10))
     values = ", ".join(f"{r['v']!r} ({_rows(r['k'])})" for r in rows)
+    if ctx.table == "outcomes":
+        first = next((r["v"] for r in rows if r["v"] is not None), "subscription_started")
+        fix = (f"map them in the config, e.g. [outcomes] values = {{ {json.dumps(first)} = "
+               f"\"conversion\" }} "
+               f"(each value to \"conversion\", \"hand_raise\" or \"ignore\")")
+    else:
+        fix = f"map them to {' or '.join(map(repr, allowed))} upstream, or drop those rows"
     return ctx.error(f"column {ctx.col(column)} has {bad:,} of {n:,} rows outside the allowed "
-                     f"values {_quote(allowed)}: {values}. Fix: map them to "
-                     f"{' or '.join(map(repr, allowed))} upstream, or drop those rows.")
+                     f"values {_quote(allowed)}: {values}. Fix: {fix}.")
 
 
 def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationReport) -> None:

@@ -257,7 +257,7 @@ def test_unknown_key_without_close_match_has_no_suggestion(tmp_path):
     with pytest.raises(ConfigError, match=r"Unknown key 'labels\.zzz'") as info:
         load(tmp_path, EVENTS + "[labels]\nzzz = 1\n")
     assert "Did you mean" not in str(info.value)
-    assert "Allowed keys in [labels]: horizon_days." in str(info.value)
+    assert "Allowed keys in [labels]: horizon_days, exclude_prior_positives." in str(info.value)
 
 
 def test_unknown_canonical_column(tmp_path):

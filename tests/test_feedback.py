@@ -50,9 +50,12 @@ def test_accepted_is_labelled_on_worked_leads_only():
                              utc=True)})
     y = build_labels(spine, outcomes, horizon_days=28, data_end="2024-06-01", dispositions=d)
     y = y.order_by("entity_id").execute().set_index("entity_id").accepted
-    # a: rejected in the window (its acceptance at as_of itself is history); b: converted;
-    # c: sales never saw it; d: accepted after the horizon
-    assert y["a"] == 0 and y["b"] == 1 and pd.isna(y["c"]) and pd.isna(y["d"])
+    # a: accepted at as_of itself (in the window [as_of, as_of + 28d)), then rejected;
+    # b: converted; c: sales never saw it; d: accepted after the horizon
+    assert y["a"] == 1 and y["b"] == 1 and pd.isna(y["c"]) and pd.isna(y["d"])
+    y = build_labels(spine, outcomes, horizon_days=28, data_end="2024-06-01",
+                     dispositions=d.filter(d.at > "2024-02-01"))
+    assert y.order_by("entity_id").execute().set_index("entity_id").accepted["a"] == 0
 
 
 def test_acceptance_per_tier_equals_an_independent_count(company):
@@ -61,9 +64,9 @@ def test_acceptance_per_tier_equals_an_independent_count(company):
     d = pd.read_parquet(company.parent / "dispositions.parquet")
     dates = pd.date_range(str(cfg.schedule.start), str(cfg.schedule.end), freq="MS", tz="UTC")
     as_of = []
-    for at in d["at"]:                       # the latest as_of before at, within the horizon
-        prev = [x for x in dates if x < at]
-        ok = prev and at <= prev[-1] + pd.Timedelta(days=cfg.labels.horizon_days)
+    for at in d["at"]:                       # the latest as_of at or before at, within the horizon
+        prev = [x for x in dates if x <= at]
+        ok = prev and at < prev[-1] + pd.Timedelta(days=cfg.labels.horizon_days)
         as_of.append(prev[-1] if ok else pd.NaT)
     d["as_of"] = pd.to_datetime(as_of, utc=True)
     tiers = assign(company)

@@ -1,4 +1,4 @@
-"""Labels: the (as_of, as_of + horizon] window, converted-before removal, censoring."""
+"""Labels: the [as_of, as_of + horizon) window, converted-before removal, censoring."""
 
 import datetime as dt
 
@@ -38,27 +38,28 @@ def _kinds(report):
     return {f.kind: f.rows for f in report}
 
 
-def test_window_is_open_at_as_of_and_closed_at_horizon_end():
-    spine = _spine([(e, AS_OF) for e in ("at", "after", "end", "past", "before")])
+def test_window_is_closed_at_as_of_and_open_at_horizon_end():
+    spine = _spine([(e, AS_OF) for e in ("at", "after", "last", "end", "before")])
     outcomes = _outcomes([
-        ("at", "hand_raise", AS_OF),                                  # history, not a label
+        ("at", "hand_raise", AS_OF),                                  # at the cutoff: a label
+        ("at", "conversion", AS_OF),
         ("after", "hand_raise", AS_OF + SEC),
-        ("end", "hand_raise", AS_OF + pd.Timedelta(days=H)),          # inclusive end
+        ("last", "conversion", AS_OF + pd.Timedelta(days=H) - SEC),   # the window's last second
+        ("end", "hand_raise", AS_OF + pd.Timedelta(days=H)),          # the next window's
         ("end", "conversion", AS_OF + pd.Timedelta(days=H)),
-        ("past", "conversion", AS_OF + pd.Timedelta(days=H) + SEC),   # one second too late
-        ("before", "hand_raise", AS_OF - pd.Timedelta(days=3)),
+        ("before", "hand_raise", AS_OF - pd.Timedelta(days=3)),       # history, not a label
     ])
     t = build_labels(spine, outcomes, horizon_days=H, data_end=END)
     assert t.columns == ("entity_id", "as_of", "hand_raise", "conversion", "censored")
     assert t.schema()["hand_raise"].is_integer() and t.schema()["censored"].is_boolean()
-    assert _labels(t) == {("at", "2024-02-01"): (0, 0, False),
+    assert _labels(t) == {("at", "2024-02-01"): (1, 1, False),
                           ("after", "2024-02-01"): (1, 0, False),
-                          ("end", "2024-02-01"): (1, 1, False),
-                          ("past", "2024-02-01"): (0, 0, False),
+                          ("last", "2024-02-01"): (0, 1, False),
+                          ("end", "2024-02-01"): (0, 0, False),
                           ("before", "2024-02-01"): (0, 0, False)}
 
 
-def test_converted_at_or_before_as_of_is_removed_and_counted():
+def test_converted_before_as_of_is_removed_and_counted():
     spine = _spine([("a", "2024-01-01"), ("a", "2024-02-01"), ("a", "2024-03-01"),
                     ("b", "2024-02-01"), ("c", "2024-02-01")])
     outcomes = _outcomes([("a", "conversion", AS_OF),              # exactly at as_of
@@ -67,9 +68,25 @@ def test_converted_at_or_before_as_of_is_removed_and_counted():
                           ("c", "hand_raise", AS_OF - SEC)])       # not a conversion
     report = ValidationReport()
     t = build_labels(spine, outcomes, horizon_days=H, data_end=END, report=report)
-    assert _labels(t) == {("a", "2024-01-01"): (0, 0, False),   # 2024-02-01 is past 28 days
+    # a's conversion at 02-01 is the label of 2024-02-01 (not of 01-01: [01-01, 01-29))
+    assert _labels(t) == {("a", "2024-01-01"): (0, 0, False),
+                          ("a", "2024-02-01"): (0, 1, False),
                           ("c", "2024-02-01"): (0, 0, False)}
-    assert _kinds(report) == {"converted_before_as_of": 3}
+    assert _kinds(report) == {"converted_before_as_of": 2}
+
+
+def test_repeatable_conversion_keeps_prior_positives():
+    spine = _spine([("a", "2024-01-01"), ("a", "2024-02-01"), ("a", "2024-03-01")])
+    outcomes = _outcomes([("a", "conversion", "2024-01-10"), ("a", "conversion", "2024-02-20")])
+    report = ValidationReport()
+    t = build_labels(spine, outcomes, horizon_days=H, data_end=END, report=report,
+                     exclude_prior_positives=False)
+    assert _labels(t) == {("a", "2024-01-01"): (0, 1, False),   # a first purchase
+                          ("a", "2024-02-01"): (0, 1, False),   # a repeat purchase
+                          ("a", "2024-03-01"): (0, 0, False)}   # none in [03-01, 03-29)
+    assert "converted_before_as_of" not in _kinds(report)
+    excluded = build_labels(spine, outcomes, horizon_days=H, data_end=END)
+    assert _labels(excluded) == {("a", "2024-01-01"): (0, 1, False)}
 
 
 def test_censored_rows_have_null_labels_and_are_counted():
@@ -90,7 +107,7 @@ def test_user_entity_matches_outcomes_on_user_id():
     outcomes = ibis.memtable(pd.DataFrame({
         "account_id": ["a1", "a1", "a1"], "user_id": ["u1", None, "u2"],
         "outcome": ["hand_raise", "hand_raise", "conversion"],
-        "ts": [AS_OF + SEC, AS_OF + SEC, AS_OF - SEC]}))
+        "ts": [AS_OF, AS_OF + SEC, AS_OF - SEC]}))
     spine = _spine([("u1", AS_OF), ("u2", AS_OF), ("a1", AS_OF)])
     report = ValidationReport()
     t = build_labels(spine, outcomes, horizon_days=H, data_end=END, entity="user", report=report)
@@ -125,20 +142,20 @@ def _reference(spine, outcomes, horizon, end):
     out = {}
     for entity, as_of in set(spine):
         mine = [(k, ts) for e, k, ts in outcomes if e == entity]
-        if any(k == "conversion" and ts <= as_of for k, ts in mine):
+        if any(k == "conversion" and ts < as_of for k, ts in mine):
             continue
         stop = as_of + dt.timedelta(days=horizon)
         if stop > end:
             out[(entity, as_of)] = (None, None, True)
             continue
-        hit = {k for k, ts in mine if as_of < ts <= stop}
+        hit = {k for k, ts in mine if as_of <= ts < stop}
         out[(entity, as_of)] = (int("hand_raise" in hit), int("conversion" in hit), False)
     return out
 
 
 _T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 # Small ranges and times on, or a second off, day boundaries: the window's edges
-# (as_of, as_of + horizon) and the censoring edge (data_end) are hit often.
+# [as_of, as_of + horizon) and the censoring edge (data_end) are hit often.
 _days = st.integers(0, 12)
 _times = st.tuples(st.integers(0, 20), st.sampled_from([-1, 0, 0, 1])).map(
     lambda d: _T0 + dt.timedelta(days=d[0], seconds=d[1]))
@@ -162,6 +179,55 @@ def test_labels_match_a_plain_python_reference(spine, outcomes, horizon, end):
            for r in rows.to_pylist()}
     assert len(got) == rows.num_rows   # one row per spine row
     assert got == _reference(spine, outcomes, horizon, end)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cutoffs=st.lists(st.integers(0, 30), min_size=1, max_size=6, unique=True),
+       outcomes=st.lists(st.tuples(st.sampled_from(["hand_raise", "conversion"]), _times),
+                         min_size=1, max_size=10),
+       horizon=st.integers(1, 10))
+def test_each_outcome_is_in_one_label_window_or_outside_all(cutoffs, outcomes, horizon):
+    """The time partition: with cutoffs a horizon or more apart (a schedule), every outcome
+    lands in exactly one snapshot's window, or in none when no window covers its time; one
+    stamped exactly at a cutoff (a date-only log's midnight) is that cutoff's label."""
+    days = sorted(cutoffs)
+    days = [d for i, d in enumerate(days) if all(d - e >= horizon for e in days[:i])]
+    as_of = [_T0 + dt.timedelta(days=d) for d in days]
+    spine = ibis.memtable(pd.DataFrame({"entity_id": ["a"] * len(as_of), "as_of": as_of}))
+    found = 0
+    for i, (kind, ts) in enumerate(outcomes):
+        one = ibis.memtable(pd.DataFrame({"account_id": ["a"], "outcome": [kind], "ts": [ts]})
+                            .astype({"ts": "datetime64[us, UTC]"}))
+        rows = build_labels(spine, one, horizon_days=horizon, data_end=_T0 + dt.timedelta(days=99),
+                            exclude_prior_positives=False).to_pyarrow().to_pylist()
+        hits = [r["as_of"] for r in rows if r[kind] == 1]
+        covering = [a for a in as_of if a <= ts < a + dt.timedelta(days=horizon)]
+        assert hits == covering and len(hits) <= 1
+        found += len(hits)
+    assert found <= len(outcomes)
+
+
+def test_midnight_outcomes_at_as_of_are_labels(tmp_path):
+    """A date-only log: every purchase at midnight, cutoffs at midnights. Each purchase is in
+    the label window of the month it falls in, none lost between the sides."""
+    days = pd.date_range("2024-01-01", "2024-06-30", freq="D", tz="UTC")
+    outcomes = pd.DataFrame({"account_id": [f"c{i % 7}" for i in range(len(days))],
+                             "outcome": "conversion", "ts": days})
+    cutoffs = pd.date_range("2024-01-01", "2024-06-01", freq="MS", tz="UTC")
+    spine = pd.DataFrame([(f"c{i}", a) for i in range(7) for a in cutoffs],
+                         columns=["entity_id", "as_of"])
+    t = build_labels(ibis.memtable(spine), ibis.memtable(outcomes), horizon_days=28,
+                     data_end=days[-1], exclude_prior_positives=False).to_pandas()
+    on_cutoff = outcomes[outcomes.ts.isin(cutoffs)]
+    assert len(on_cutoff) == 6
+    for r in on_cutoff.itertuples():
+        row = t[(t.entity_id == r.account_id) & (t.as_of == r.ts)]
+        assert row.conversion.tolist() == [1]
+    # every purchase in some [as_of, as_of + 28d) is counted: the positives are exactly the
+    # (customer, cutoff) pairs with a purchase in the window
+    covered = {(r.account_id, a) for r in outcomes.itertuples() for a in cutoffs
+               if a <= r.ts < a + pd.Timedelta(days=28)}
+    assert set(zip(t.entity_id[t.conversion == 1], t.as_of[t.conversion == 1])) == covered
 
 
 def test_simulated_spine_minus_converted_equals_truth(tmp_path):

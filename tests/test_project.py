@@ -46,6 +46,44 @@ def test_labels_match_the_simulators_outcomes(sim):
     assert y[keys].sort_values(keys).reset_index(drop=True).equals(truth[keys].sort_values(keys).reset_index(drop=True))
 
 
+def test_outcome_values_are_mapped_from_a_vocabulary_of_ones_own(sim, tmp_path):
+    """A deals file with the CRM's own kinds, and a product event named as a hand-raise, give
+    the same labels as the canonical outcomes; unmapped values are an error naming the fix."""
+    o = pd.read_parquet(sim / "outcomes.parquet")
+    kinds = {"conversion": "subscription_started", "hand_raise": "contact_sales_submitted"}
+    deals = o.assign(kind=o.outcome.map(kinds)).drop(columns="outcome")
+    extra = deals.head(5).assign(kind="trial_ended")          # a kind that is no outcome
+    pd.concat([deals, extra]).to_csv(tmp_path / "deals.csv", index=False)
+    text = (sim / "pqlml.toml").read_text().replace('root = "."', f'root = "{sim}"')
+    text = text.replace('[data.outcomes]\nsource = "outcomes.parquet"\n',
+                        f'[data.outcomes]\nsource = "{tmp_path / "deals.csv"}"\n'
+                        '[data.outcomes.columns]\noutcome = "kind"\n')
+    (tmp_path / "unmapped.toml").write_text(text)
+    with pytest.raises(PqlmlError, match=r"'kind' \(mapped to outcome\).*'subscription_started'"
+                       r".*Fix: map them in the config, e\.g\. \[outcomes\] values = "):
+        build_labels(tmp_path / "unmapped.toml")
+    text = text.replace("[outcomes]\n", '[outcomes]\nvalues = { subscription_started = '
+                        '"conversion", contact_sales_submitted = "hand_raise", trial_ended = '
+                        '"ignore" }\n')
+    (tmp_path / "pqlml.toml").write_text(text)
+    project = open_project(tmp_path / "pqlml.toml")
+    assert {f.kind: f.rows for f in project.report}["outcomes_ignored"] == 5
+    mapped, canonical = build_labels(project), build_labels(sim / "pqlml.toml")
+    pd.testing.assert_frame_equal(mapped, canonical)
+    # an event mapped in the same table: hand-raises from the product log alone
+    events_only = text.replace(f'[data.outcomes]\nsource = "{tmp_path / "deals.csv"}"\n'
+                               '[data.outcomes.columns]\noutcome = "kind"\n', "")
+    events_only = events_only.replace('hand_raise_events = ["talk_to_sales_clicked", '
+                                      '"demo_requested"]', "hand_raise_events = []")
+    events_only = events_only.replace('trial_ended = "ignore"', 'talk_to_sales_clicked = '
+                                      '"hand_raise", demo_requested = "hand_raise"')
+    (tmp_path / "events.toml").write_text(events_only)
+    from_events = build_labels(tmp_path / "events.toml")
+    m = canonical.merge(from_events, on=["account_id", "as_of"], suffixes=("_t", "_e"))
+    assert len(m) == len(canonical) and (m.hand_raise_t == m.hand_raise_e).all()
+    assert m.hand_raise_e.sum() > 10
+
+
 def test_labels_from_events_when_there_is_no_outcomes_table(sim, tmp_path):
     text = (sim / "pqlml.toml").read_text().replace('[data.outcomes]\nsource = "outcomes.parquet"\n', "")
     text = text.replace('root = "."', f'root = "{sim}"')

@@ -40,7 +40,7 @@ MIN_POSITIVES = 10
 
 
 def training_dates(dates, horizon_days: int, until) -> list:
-    """The ``dates`` whose label window ``(as_of, as_of + horizon]`` closed by ``until``.
+    """The ``dates`` whose label window ``[as_of, as_of + horizon)`` closed by ``until``.
 
     Examples
     --------

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from ..errors import ConfigError
 from ..schema import TABLES
 from ._model import (CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
-                     FeaturesConfig, FitConfig, ModelConfig, RetrainConfig, DriftConfig, ExportConfig,
+                     FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, ExportConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 
@@ -227,13 +227,16 @@ _SPECS: dict[type, dict[str, _Spec]] = {
     OutcomesConfig: {
         "hand_raise_events": _strings('hand_raise_events = ["demo_requested"]'),
         "conversion_events": _strings('conversion_events = ["plan_upgraded"]'),
-        "target": _choice("target", ("conversion", "hand_raise", "accepted"))},
+        "target": _choice("target", ("conversion", "hand_raise", "accepted")),
+        "values": None},
     ScheduleConfig: {
         "start": _date("start = 2024-02-01"),
         "end": _date("end = 2025-06-01"),
         "every": ('"month", "week" or "<N>d" with N a positive integer', 'every = "14d"',
                   _when(lambda v: isinstance(v, str) and re.fullmatch(_EVERY, v)))},
-    LabelsConfig: {"horizon_days": ("a positive integer (days)", "horizon_days = 28", _POS_INT)},
+    LabelsConfig: {"horizon_days": ("a positive integer (days)", "horizon_days = 28", _POS_INT),
+                   "exclude_prior_positives": ("true or false", "exclude_prior_positives = false",
+                                               _when(lambda v: isinstance(v, bool)))},
     FitConfig: {
         "industries": _strings('industries = ["software", "fintech"]'),
         "employees_min": ("an integer >= 0", "employees_min = 50", _NAT_INT),
@@ -385,7 +388,18 @@ def _build_motions(raw: Any, where: str, src: str) -> Mapping[str, str]:
     return out
 
 
-_NESTED = {"counts": _build_counts, "motions": _build_motions}
+def _build_values(raw: Any, where: str, src: str) -> Mapping[str, str]:
+    """``[outcomes] values``: event name or outcome value -> conversion / hand_raise / ignore."""
+    out = _str_map(raw, where, None, src, what="conversion, hand_raise or ignore",
+                   example='"conversion"')
+    for key, value in out.items():
+        if value not in OUTCOME_MAPPING:
+            raise _bad(f"{where}.{key}", src, "one of " + ", ".join(f'"{v}"' for v in OUTCOME_MAPPING),
+                       f'values = {{ {key} = "conversion" }}', value)
+    return out
+
+
+_NESTED = {"counts": _build_counts, "motions": _build_motions, "values": _build_values}
 
 
 def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
@@ -430,13 +444,15 @@ def _build_table(name: str, raw: Any, src: str) -> TableSource:
     return TableSource(source=source, columns=columns)
 
 
-def _str_map(raw: Any, where: str, allowed: tuple | None, src: str) -> Mapping[str, str]:
+def _str_map(raw: Any, where: str, allowed: tuple | None, src: str, *, what: str = "",
+             example: str = "") -> Mapping[str, str]:
     """A table of non-empty strings: column renames (allowed keys) or rules (free keys)."""
     raw = _table(raw, where, src)
     if allowed is not None:
         _check_keys(raw, allowed, where, src)
-    what, example = (("the source's column name", '"<source column>"') if allowed is not None
-                     else ("a boolean expression over features", '"active_users_30d >= 7"'))
+    if not what:
+        what, example = (("the source's column name", '"<source column>"') if allowed is not None
+                         else ("a boolean expression over features", '"active_users_30d >= 7"'))
     for key, value in raw.items():
         spec = (f"a non-empty string ({what})", f"{key} = {example}", _when(_is_text))
         _convert(spec, value, f"{where}.{key}", src)

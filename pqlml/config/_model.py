@@ -56,14 +56,37 @@ class DataConfig:
     dispositions: TableSource | None = None
 
 
+OUTCOME_MAPPING = ("conversion", "hand_raise", "ignore")
+
+
 @dataclass(frozen=True)
 class OutcomesConfig:
-    """``target``: the label models learn by default: ``conversion``, ``hand_raise``, or
-    ``accepted`` (sales accepted the lead; needs ``[data.dispositions]``)."""
+    """Where labels come from and what models learn.
+
+    ``hand_raise_events`` / ``conversion_events``: product events that are outcomes.
+    ``values``: any event name or value of the outcomes table's ``outcome`` column ->
+    ``"conversion"``, ``"hand_raise"`` or ``"ignore"`` (e.g. ``subscription_started =
+    "conversion"``). ``target``: the label models learn by default: ``conversion``,
+    ``hand_raise``, or ``accepted`` (sales accepted the lead; needs ``[data.dispositions]``).
+
+    Examples
+    --------
+    >>> OutcomesConfig(hand_raise_events=("demo_requested",),
+    ...                values={"contact_sales_submitted": "hand_raise"}).events_of("hand_raise")
+    ('demo_requested', 'contact_sales_submitted')
+    """
 
     hand_raise_events: tuple[str, ...] = ()
     conversion_events: tuple[str, ...] = ()
     target: str = "conversion"
+    values: Mapping[str, str] = field(default_factory=_frozen_map)
+
+    def events_of(self, kind: str) -> tuple[str, ...]:
+        """The names (events or outcome values) that mean ``kind``, listed ones first."""
+        listed = {"hand_raise": self.hand_raise_events,
+                  "conversion": self.conversion_events}.get(kind, ())
+        mapped = tuple(k for k, v in self.values.items() if v == kind and k not in listed)
+        return tuple(listed) + mapped
 
 
 @dataclass(frozen=True)
@@ -75,7 +98,14 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class LabelsConfig:
+    """``horizon_days``: the label window ``[as_of, as_of + horizon)``.
+    ``exclude_prior_positives``: snapshots of entities that converted before ``as_of``
+    (customers) are left out, as there is nothing left to predict; ``false`` treats
+    conversion as repeatable (a repeat purchase, a renewal): every entity stays in.
+    Hand-raises are always repeatable: an earlier one never removes a snapshot."""
+
     horizon_days: int = 28
+    exclude_prior_positives: bool = True
 
 
 @dataclass(frozen=True)

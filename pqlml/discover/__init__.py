@@ -114,8 +114,7 @@ def discover(config, outcome: str | None = None, *, as_of=None, features=None,
     cands, skipped = candidates(frame, feats, cfg.counts, cfg.quantiles, windows)
     signals = scan(frame, outcome, cands)
     declared = set(cfg.adjacent_events)
-    declared |= set({"hand_raise": project.config.outcomes.hand_raise_events,
-                     "conversion": project.config.outcomes.conversion_events}.get(outcome, ()))
+    declared |= set(project.config.outcomes.events_of(outcome))
     outcomes = (_acceptances(project) if outcome == "accepted" else
                 outcome_table(project.tables, project.events, project.config.outcomes))
     adj = adjacent_events(project.events, outcomes, outcome, gap_days=cfg.adjacent_gap_days,

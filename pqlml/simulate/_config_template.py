@@ -49,7 +49,7 @@ end = {end}
 every = "month"
 
 [labels]
-# 28 days: every label window (as_of, as_of + 28d] lies inside one calendar month.
+# 28 days: every label window [as_of, as_of + 28d) lies inside one calendar month.
 horizon_days = {horizon}
 
 [fit]

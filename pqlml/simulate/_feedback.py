@@ -4,7 +4,7 @@ At every scheduled as_of the simulated sales team gets three kinds of leads:
 
 * ``outbound``: the ``capacity`` most active accounts (active users in the last 30 days,
   then events), the list a threshold rule would give it;
-* ``inbound``: every account that raises a hand in ``(as_of, as_of + horizon]``, contacted
+* ``inbound``: every account that raises a hand in ``[as_of, as_of + horizon)``, contacted
   within two days of asking;
 * ``prospecting``: 1% of the other eligible accounts, at random.
 
@@ -61,7 +61,7 @@ def simulate_dispositions(rng, c: Company, outcomes, capacity: int) -> pd.DataFr
         t0 = int(day) * day_s
         order = np.lexsort((-t["events_30d"][m], -t["active_users_30d"][m]))
         outbound = acc[order[:capacity]]
-        in_window = (outcomes.sec > t0) & (outcomes.sec <= t0 + horizon)
+        in_window = (outcomes.sec >= t0) & (outcomes.sec < t0 + horizon)
         hr = in_window & (outcomes.kind == 0)
         hr_acc, first = np.unique(outcomes.account[hr], return_index=True)
         hr_at = outcomes.sec[hr][first]
@@ -86,7 +86,7 @@ def simulate_dispositions(rng, c: Company, outcomes, capacity: int) -> pd.DataFr
         asked = pd.Series(hr_at, index=hr_acc).reindex(leads).to_numpy()
         nudge = (rng.random(len(leads)) * 2 * day_s).astype(np.int64)
         contact = np.where(inbound, np.minimum(np.nan_to_num(asked, nan=0).astype(np.int64) + nudge,
-                                               t0 + horizon), contact)
+                                               t0 + horizon - 1), contact)
         converted = np.array([a in conv_at for a in leads])
         at = np.where(converted, [conv_at.get(a, 0) for a in leads], contact)
         disposition = np.where(converted, "converted", np.where(accepted, "accepted", "rejected"))
