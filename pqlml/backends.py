@@ -1,13 +1,17 @@
-"""Which engine an expression runs on, for the few places that take a DuckDB-only route, and
-materialising an expression on its engine, and handing DuckDB's freed memory back."""
+"""Which engine an expression runs on, for the few places that take a DuckDB-only route (whole
+days of a timestamp), materialising an expression on its engine, and handing DuckDB's freed
+memory back."""
 
 from __future__ import annotations
 
 import ctypes
 
 import ibis
+import ibis.expr.datatypes as dt
 
-__all__ = ["duckdb_of", "cached", "release_freed_memory"]
+__all__ = ["duckdb_of", "to_days", "DAY", "cached", "release_freed_memory"]
+
+DAY = 86_400
 
 _ALL_ARENAS = 4096       # jemalloc's MALLCTL_ARENAS_ALL
 
@@ -26,6 +30,22 @@ def duckdb_of(expr: ibis.Expr):
     except Exception:  # noqa: BLE001 - no backend can be told: the portable route
         return None
     return con if getattr(con, "name", "") == "duckdb" else None
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:
+    """DuckDB's microseconds since the epoch."""
+
+
+def to_days(ts: ibis.TimestampValue) -> ibis.IntegerValue:
+    """Whole days since 1970-01-01 (UTC).
+
+    On DuckDB through integer microseconds: ``epoch_seconds()`` compiles to a cast to a
+    naive timestamp that costs 0.8 s per 22M events; elsewhere ``epoch_seconds()``.
+    """
+    if duckdb_of(ts) is not None and ts.type().is_timestamp() and ts.type().timezone is not None:
+        return _epoch_us(ts) // (DAY * 1_000_000)
+    return ts.epoch_seconds() // DAY
 
 
 def cached(table: ibis.Table) -> ibis.Table:

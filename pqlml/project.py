@@ -35,7 +35,7 @@ from .errors import PqlmlError
 from .features import feature_table
 from .features._table import vocabulary
 from .features._fit import read_domain_list
-from .identity import account_events, user_accounts
+from .identity import account_events, membership_intervals, static_members, user_accounts
 from .labels import build_labels as label_table
 from .labels import outcome_table
 from .schema import SIGNUP_ANSWERS
@@ -53,8 +53,9 @@ class Project:
     config: Config
     con: ibis.BaseBackend
     tables: dict
-    users: ibis.Table | None     # user -> account (pqlml.identity.user_accounts)
-    events: ibis.Table           # ts, user_id, account_id (resolved), event
+    users: ibis.Table | None     # user -> base account (pqlml.identity.user_accounts)
+    members: ibis.Table | None   # user -> account over time (pqlml.identity.MEMBER_COLUMNS)
+    events: ibis.Table           # ts, user_id, account_id (at the event's time), event
     report: ValidationReport
     data_start: pd.Timestamp
     data_end: pd.Timestamp
@@ -81,7 +82,11 @@ def open_project(config) -> Project:
     con, tables, report = load_tables(config.data, outcome_values=config.outcomes.values)
     users = (user_accounts(tables["users"], tables.get("accounts"), report=report)
              if "users" in tables else None)
-    events = account_events(tables["events"], users, report=report)
+    moves = tables.get("memberships")
+    members = (membership_intervals(users, moves, report=report) if moves is not None
+               else static_members(users) if users is not None else None)
+    events = account_events(tables["events"], users, report=report,
+                            members=members if moves is not None else None)
     if "enrichment" in tables:
         _report_enrichment_duplicates(tables["enrichment"], report)
     if "signups" in tables:
@@ -95,7 +100,7 @@ def open_project(config) -> Project:
         raise PqlmlError(f"The events table ({where}) has no rows: "
                          "there is nothing to build features from.")
     first_seen = {str(k): pd.Timestamp(v) for k, v in zip(seen["event"], seen["first"])}
-    return Project(config, con, tables, users, events, report, seen["first"].min(),
+    return Project(config, con, tables, users, members, events, report, seen["first"].min(),
                    seen["last"].max(), first_seen)
 
 
@@ -216,7 +221,7 @@ def project_features(project: Project, spine: ibis.Table, entity: str, extra=())
     """The lazy feature table of ``spine`` from the project's tables and configured families
     (what :func:`build_features` runs)."""
     settings = project.config.features
-    return feature_table(spine, project.events, users=project.users,
+    return feature_table(spine, project.events, users=project.users, members=project.members,
                          first_seen=project.first_seen,
                          accounts=project.tables.get("accounts"),
                          settings=settings, entity=entity, extra=extra,
@@ -227,8 +232,9 @@ def project_features(project: Project, spine: ibis.Table, entity: str, extra=())
 
 
 def signup_answers_table(project: Project) -> ibis.Table | None:
-    """``user_id``, ``account_id``, ``signup_at`` and the sign-up answers: the users'
-    own properties, gaps filled from the ``signups`` table; None without any answers."""
+    """``user_id``, ``signup_at`` and the sign-up answers: the users' own properties, gaps
+    filled from the ``signups`` table; None without any answers. (Which account a user's
+    answers count for, and when, comes from ``project.members``.)"""
     users, signups = project.tables.get("users"), project.tables.get("signups")
     if project.users is None:
         return None
@@ -236,7 +242,7 @@ def signup_answers_table(project: Project) -> ibis.Table | None:
     extra = [c for c in SIGNUP_ANSWERS if signups is not None and c in signups.columns]
     if not own and not extra:
         return None
-    m = project.users.select("user_id", "account_id", "signup_at")
+    m = project.users.select("user_id", "signup_at")
     if own:
         u = users.select(_uid=users.user_id, **{f"_o_{c}": users[c] for c in own})
         m = m.left_join(u, m.user_id == u._uid).drop("_uid")
@@ -248,7 +254,7 @@ def signup_answers_table(project: Project) -> ibis.Table | None:
         parts = [m[f"_{p}_{c}"] for p in ("o", "s") if f"_{p}_{c}" in m.columns]
         if parts:
             answers[c] = ibis.coalesce(*parts) if len(parts) > 1 else parts[0]
-    return m.select("user_id", "account_id", "signup_at", **answers)
+    return m.select("user_id", "signup_at", **answers)
 
 
 def build_labels(config, *, as_of=None, entity=None) -> pd.DataFrame:

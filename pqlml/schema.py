@@ -19,6 +19,7 @@ enrichment  ``domain``                                                 ``industr
                                                                        ``country``, ``funding_usd``,
                                                                        ``revenue_usd``
 dispositions ``entity_id``, ``at``, ``disposition``                    ``reason``, ``rep``
+memberships ``user_id``, ``account_id``, ``since``
 ==========  =========================================================  =========================
 
 ``ts``, ``signup_at`` and ``created_at`` are UTC timestamps. ``outcome`` is
@@ -33,7 +34,10 @@ fills the users' gaps). ``enrichment`` is a firmographic file keyed by ``domain`
 ``dispositions`` are the sales team's verdicts on the leads they got:
 ``entity_id`` (an account id, or a user id for user-level projects), ``at``,
 ``disposition`` in accepted / rejected / converted, a free-text ``reason`` and the
-``rep``.
+``rep``. ``memberships`` (optional) say when users moved between accounts: from
+``since`` on, ``user_id`` is in ``account_id`` until the user's next row; before a
+user's first row, ``users.account_id`` (else the work-email domain) holds
+(:mod:`pqlml.identity`).
 """
 
 from dataclasses import dataclass
@@ -131,5 +135,11 @@ TABLES: dict[str, TableSchema] = {
         optional=("reason", "rep"),
         kinds={"entity_id": "id", "at": "timestamp", "disposition": "string",
                "reason": "string", "rep": "string"},
+    ),
+    "memberships": TableSchema(
+        name="memberships",
+        required=("user_id", "account_id", "since"),
+        optional=(),
+        kinds={"user_id": "id", "account_id": "id", "since": "timestamp"},
     ),
 }

@@ -118,7 +118,7 @@ def _events(rows, with_account=True):
 def test_account_events_routes_and_counts_add_up(cached, monkeypatch):
     # Below the bound the events that need the user lookup are resolved once and cached;
     # above it they are joined in every query: both give the same rows and findings.
-    monkeypatch.setattr(identity, "_CACHED_LOOKUPS", 10 ** 6 if cached else 0)
+    monkeypatch.setattr(identity._events, "_CACHED_LOOKUPS", 10 ** 6 if cached else 0)
     report = ValidationReport()
     users_map = user_accounts(_users(USERS), _accounts(ACCOUNTS), report=ValidationReport())
     rows = [("u2", None), ("u2", None), ("u1", None),   # by user's account

@@ -411,9 +411,10 @@ def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
     kw.update({name: _build_table(name, raw[name], src) for name in TABLES if name in raw})
     if "export" in raw:
         kw["export"] = _build_export(raw["export"], src)
-        clash = [t for t in ("events", "users", "accounts") if t in raw]
+        clash = [t for t in ("events", "users", "accounts", "memberships") if t in raw]
         if clash:
-            raise ConfigError(f"[data.export] in {src} provides events, users and accounts, so "
+            raise ConfigError(f"[data.export] in {src} provides events, users, accounts and "
+                              f"memberships (from group calls), so "
                               f"[data.{clash[0]}] cannot be set as well. Fix: remove "
                               f"[data.{clash[0]}] (outcomes, leads, signups, enrichment and "
                               "dispositions may stay), or remove "

@@ -54,6 +54,7 @@ class DataConfig:
     signups: TableSource | None = None
     enrichment: TableSource | None = None
     dispositions: TableSource | None = None
+    memberships: TableSource | None = None
 
 
 OUTCOME_MAPPING = ("conversion", "hand_raise", "ignore")

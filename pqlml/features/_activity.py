@@ -21,7 +21,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from ..backends import duckdb_of
+from ..backends import to_days
 from ._segments import Segments
 from ._specs import Count, feature_name
 
@@ -29,7 +29,6 @@ __all__ = ["to_days", "SLOPE_DAYS", "offsets", "with_segments", "count_fields", 
            "split_counts", "packing_level", "windowed_activity", "first_days", "recency",
            "active_users"]
 
-DAY = 86_400
 SLOPE_DAYS = 56          # the weekly slope looks at the last 8 weeks
 PREV = (60, 30)          # the previous 30 days: ages 31..60
 _WORD = 63               # segment bits per int64 word (the sign bit unused)
@@ -37,26 +36,10 @@ _FIELD_BITS = 17         # bits of a packed count: exact below 2^17
 _PER_WORD = 3            # 3 x 17 = 51 bits: a double holds every integer below 2^53
 
 
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:
-    """DuckDB's microseconds since the epoch."""
-
-
 @ibis.udf.agg.builtin(name="bit_or")
 def _bit_or(x: dt.int64) -> dt.int64:
     """The bitwise OR of a group's values: DuckDB's and Spark SQL's ``bit_or`` (ibis 12 has
     no PySpark rule for its own ``bit_or()``)."""
-
-
-def to_days(ts: ibis.TimestampValue) -> ibis.IntegerValue:
-    """Whole days since 1970-01-01 (UTC).
-
-    On DuckDB through integer microseconds: ``epoch_seconds()`` compiles to a cast to a
-    naive timestamp that costs 0.8 s per 22M events; elsewhere ``epoch_seconds()``.
-    """
-    if duckdb_of(ts) is not None and ts.type().is_timestamp() and ts.type().timezone is not None:
-        return _epoch_us(ts) // (DAY * 1_000_000)
-    return ts.epoch_seconds() // DAY
 
 
 def offsets(windows: tuple[int, ...], counts: tuple[Count, ...]) -> tuple[int, ...]:

@@ -39,6 +39,7 @@ from pathlib import Path
 import ibis
 
 from ..errors import ConfigError
+from ..identity import members_at
 from ._specs import feature_name
 
 __all__ = ["signup_answers", "answer_vocabulary", "enrichment", "enrichment_industries",
@@ -85,13 +86,15 @@ def answer_vocabulary(answers: ibis.Table, until) -> dict[str, tuple[str, ...]]:
     return {q: _top_values(seen, q) for q in _CATEGORICAL if q in answers.columns}
 
 
-def signup_answers(spine: ibis.Table, answers: ibis.Table, vocab: dict, entity: str) -> ibis.Table:
+def signup_answers(spine: ibis.Table, answers: ibis.Table, vocab: dict, entity: str,
+                   members: ibis.Table | None = None) -> ibis.Table:
     """Answer features per spine row (``entity_id``, ``as_day``, ``as_of``).
 
-    ``answers``: ``user_id``, ``account_id``, ``signup_at`` and the answer columns present.
+    ``answers``: ``user_id``, ``signup_at`` and the answer columns present. A user sees
+    its own answers once signed up; an account sees those of the users who were its
+    members just before ``as_of`` (``members``: :data:`pqlml.identity.MEMBER_COLUMNS`).
     """
-    key = "account_id" if entity == "account" else "user_id"
-    cols = {"entity_id": answers[key].cast("string"), "signup_at": answers.signup_at}
+    cols = {"_uid": answers.user_id.cast("string"), "signup_at": answers.signup_at}
     if "company_size" in answers.columns:
         cols["_size"] = stated_number(answers.company_size)
     if "seniority" in answers.columns:
@@ -102,9 +105,14 @@ def signup_answers(spine: ibis.Table, answers: ibis.Table, vocab: dict, entity: 
             cols[f"_{q}__{feature_name(v)}"] = ibis.ifelse(a == v, 1, 0)
         cols[f"_{q}__rare"] = ibis.ifelse(a.notnull() & (a != "") & ~a.isin(list(values)), 1, 0)
         cols[f"_{q}__answered"] = ibis.ifelse(a.notnull() & (a != ""), 1, 0)
-    u = answers.filter(answers[key].notnull()).select(**cols)
-    j = spine.select("entity_id", "as_of", "as_day").join(
-        u, [spine.entity_id == u.entity_id, u.signup_at < spine.as_of])
+    u = answers.select(**cols)
+    rows = spine.select("entity_id", "as_of", "as_day")
+    if entity == "account":
+        rows = members_at(rows, members.select("user_id", "account_id", "from_day", "to_day"))
+        rows = rows.select("entity_id", "as_of", "as_day", _who=rows.user_id)
+    else:
+        rows = rows.mutate(_who=rows.entity_id)
+    j = rows.join(u, [rows._who == u._uid, u.signup_at < rows.as_of])
     agg = {}
     if "_size" in u.columns:
         agg["stated_employees"] = j._size.max()

@@ -6,7 +6,8 @@ import re
 
 import ibis
 
-from ._activity import to_days
+from ..backends import to_days
+from ..identity import members_at
 from ._specs import feature_name
 
 __all__ = ["buyer_title", "account_users", "firmographics", "one_hot_values"]
@@ -18,28 +19,33 @@ def buyer_title(title: ibis.StringValue, fragments: tuple[str, ...]) -> ibis.Boo
     return title.lower().re_search(pattern).fill_null(False)
 
 
-def account_users(spine: ibis.Table, users: ibis.Table, fragments: tuple[str, ...]) -> ibis.Table:
-    """Team size, new users, buyer titles and work-email share among users signed up before as_of.
+def account_users(spine: ibis.Table, members: ibis.Table, fragments: tuple[str, ...]) -> ibis.Table:
+    """Team size, new members, buyer titles and work-email share among the users who were
+    members just before as_of and had signed up by then.
 
-    ``users`` has ``user_id``, ``account_id``, ``signup_at``, ``title`` and ``is_free_mail``;
-    ``spine`` has ``as_day``, the whole days of ``as_of``. As ``as_of`` is a midnight, a
-    sign-up is before it exactly when its day is before ``as_day``, and within the last
-    ``w`` days exactly when its day is at least ``as_day - w``: integer comparisons
-    instead of timestamp arithmetic on every (user, cutoff) pair.
+    ``members`` are membership intervals (:data:`pqlml.identity.MEMBER_COLUMNS`); ``spine``
+    has ``as_day``, the whole days of ``as_of``. As ``as_of`` is a midnight, a sign-up is
+    before it exactly when its day is before ``as_day``, and within the last ``w`` days
+    exactly when its day is at least ``as_day - w``: integer comparisons instead of
+    timestamp arithmetic on every (user, cutoff) pair. A user *joined* the account on the
+    later of their sign-up and the start of their membership (a move counts as joining):
+    ``new_users_<w>d`` and ``days_since_last_signup`` count from it.
     """
-    u = users.filter(users.account_id.notnull()).select(
-        entity_id=users.account_id, signup_day=to_days(users.signup_at),
-        buyer=ibis.ifelse(buyer_title(users.title, fragments), 1, 0),
-        work=ibis.ifelse(users.is_free_mail, 0, 1))
-    j = spine.join(u, [spine.entity_id == u.entity_id, u.signup_day < spine.as_day])
+    m = members.select("user_id", "account_id", "from_day", "to_day",
+                       signup_day=to_days(members.signup_at),
+                       buyer=ibis.ifelse(buyer_title(members.title, fragments), 1, 0),
+                       work=ibis.ifelse(members.is_free_mail, 0, 1))
+    j = members_at(spine, m)
+    j = j.filter(j.signup_day < j.as_day)
+    joined = ibis.greatest(j.signup_day, j.from_day)
     return j.group_by(["entity_id", "as_of"]).aggregate(
         users_total=j.count(),
-        new_users_7d=j.count(where=j.signup_day >= j.as_day - 7),
-        new_users_30d=j.count(where=j.signup_day >= j.as_day - 30),
+        new_users_7d=j.count(where=joined >= j.as_day - 7),
+        new_users_30d=j.count(where=joined >= j.as_day - 30),
         buyer_title_users=j.count(where=j.buyer == 1),
         buyer_title_present=j.buyer.max(),
         work_email_share=j.work.mean(),
-        days_since_last_signup=(j.as_day - j.signup_day).min(),
+        days_since_last_signup=(j.as_day - joined).min(),
     )
 
 

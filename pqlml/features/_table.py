@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..backends import cached
 from ..config import FeaturesConfig
+from ..identity import members_at, static_members
 from ._activation import activation
 from ._engagement import engagement
 from ._fit import answer_vocabulary, enrichment, enrichment_industries, enterprise_flag, signup_answers
@@ -40,19 +41,24 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                   accounts: ibis.Table | None = None, settings: FeaturesConfig = FeaturesConfig(),
                   entity: str = "account", extra=(), answers: ibis.Table | None = None,
                   enrichment_table: ibis.Table | None = None, enterprise=(),
-                  first_seen: Mapping | None = None) -> ibis.Table:
+                  first_seen: Mapping | None = None,
+                  members: ibis.Table | None = None) -> ibis.Table:
     """The lazy ibis feature table: one row per spine row, on the spine's backend.
 
     ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
     ``events`` has ``ts``, ``user_id``, ``event`` and the resolved ``account_id``.
     ``users`` (``user_id``, ``account_id``, ``signup_at``, ``title``, ``is_free_mail``)
     and ``accounts`` (canonical) are optional: without them, their families are absent.
-    ``answers`` (``user_id``, ``account_id``, ``signup_at``, answer columns),
+    ``members`` (:data:`pqlml.identity.MEMBER_COLUMNS`) say which users were in which
+    account when; without them, each user is in their ``users.account_id`` at all times.
+    ``answers`` (``user_id``, ``signup_at``, answer columns),
     ``enrichment_table`` (canonical enrichment) and ``enterprise`` (domains) add the fit
     family of :mod:`pqlml.features._fit`. ``first_seen`` (event name -> first occurrence,
     :attr:`pqlml.project.Project.first_seen`) gives the vocabulary without a query.
     """
     last = spine.as_of.max().execute()
+    if members is None and users is not None:
+        members = static_members(users)
     vocab = settings.events or vocabulary(events, last, first_seen)
     counts = tuple(Count(n, c.events, c.window_days) for n, c in settings.counts.items()) + \
         tuple(x for x in extra if isinstance(x, Count))
@@ -107,15 +113,15 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                                  settings.engagement_half_life_days))
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
-    if entity == "account" and users is not None:
-        table = table.left_join(account_users(spine, users, settings.buyer_titles), _KEYS) \
+    if entity == "account" and members is not None:
+        table = table.left_join(account_users(spine, members, settings.buyer_titles), _KEYS) \
             .drop("entity_id_right", "as_of_right")
     if answers is not None:
-        part = signup_answers(spine, answers, answer_vocabulary(answers, last), entity)
+        part = signup_answers(spine, answers, answer_vocabulary(answers, last), entity, members)
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     table = _fill_counts(table)
-    table = _profile(table, users, accounts, settings, entity, last)
+    table = _profile(table, spine, users, members, accounts, settings, entity, last)
     domains = _domains(spine, users, accounts, entity)
     for part in ([enrichment(domains, enrichment_table, enrichment_industries(enrichment_table))]
                  if enrichment_table is not None else []) + \
@@ -170,13 +176,20 @@ def _fill_counts(table: ibis.Table) -> ibis.Table:
                                else table[c].fill_null(0)) for c in cols})
 
 
-def _profile(table, users, accounts, settings, entity, last) -> ibis.Table:
+def _profile(table, spine, users, members, accounts, settings, entity, last) -> ibis.Table:
     if entity == "user" and users is not None:
         u = users.select(entity_id=users.user_id, _signup_day=to_days(users.signup_at),
                          buyer_title=ibis.ifelse(buyer_title(users.title, settings.buyer_titles), 1, 0),
-                         work_email=ibis.ifelse(users.is_free_mail, 0, 1), _account=users.account_id)
+                         work_email=ibis.ifelse(users.is_free_mail, 0, 1))
         table = table.left_join(u, "entity_id").drop("entity_id_right")
         table = table.mutate(tenure_days=table.as_day - table._signup_day).drop("_signup_day")
+        # the user's account just before as_of: its firmographics are the user's fit
+        then = members_at(spine.select("entity_id", "as_day"),
+                          members.select("user_id", "account_id", "from_day", "to_day"),
+                          by="user_id")
+        then = then.select("entity_id", "as_day", _account=then.account_id)
+        table = table.left_join(then, ["entity_id", "as_day"]).drop("entity_id_right",
+                                                                   "as_day_right")
     if accounts is None:
         return table.drop("_account") if "_account" in table.columns else table
     existing = accounts.filter(accounts.created_at < last)

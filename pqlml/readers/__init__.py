@@ -138,8 +138,15 @@ _FAR = "2999-01-01 00:00:00"
 
 
 def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up") -> dict[str, ibis.Table]:
-    """Canonical ``events``, ``users`` and ``accounts`` from the calls shape (lazy ibis
-    expressions, so a warehouse computes them)."""
+    """Canonical ``events``, ``users``, ``accounts`` and ``memberships`` from the calls shape
+    (lazy ibis expressions, so a warehouse computes them).
+
+    Membership is kept over time: every group call (Segment) or event carrying the group
+    (Amplitude, Mixpanel) that puts a user in another account than their previous one
+    starts a membership at its time (:mod:`pqlml.identity`). A user's own ``account_id``
+    is their *first* group, which also holds before their first group call (it usually
+    follows the sign-up by moments); a later move never changes it. An account is created
+    at its ``createdAt`` trait, else at the first event of the users who started in it."""
     ok = calls.filter(calls.reject.isnull())
     both = ok.filter(ok.anon_id.notnull() & ok.user_id.notnull())
     links = both.group_by(_anon=both.anon_id).aggregate(_linked=both.user_id.argmin(both.ts))
@@ -156,9 +163,9 @@ def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up") -> dict
         title=u.title.argmax(u.ord, where=u.title.notnull()),
         signup_at=ibis.coalesce(u.ts.min(where=(u.kind == "event") & (u.event == signup_event)),
                                 u.user_created.min(), u.ts.min(where=u.kind == "event"), u.ts.min()),
-        account_id=u.group_id.argmax(u.ord, where=u.group_id.notnull() & u.kind.isin(["event", "group"])))
-    member = events.join(users.select("user_id", "account_id"), "user_id")
-    seen = member.group_by(_acct=member.account_id).aggregate(_first_seen=member.ts.min())
+        account_id=u.group_id.argmin(u.ord, where=u.group_id.notnull() & u.kind.isin(["event", "group"])))
+    starters = events.join(users.select("user_id", "account_id"), "user_id")
+    seen = starters.group_by(_acct=starters.account_id).aggregate(_first_seen=starters.ts.min())
     g = r.filter(r.group_id.notnull())
     traits = g.group_by(account_id=g.group_id).aggregate(
         domain=g.domain.argmax(g.ord, where=g.domain.notnull()),
@@ -172,7 +179,20 @@ def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up") -> dict
                         created_at=ibis.coalesce(a._created, a._first_seen, a._first_call),
                         employees=a.employees, industry=a.industry, country=a.country,
                         segment=a.segment)
-    return {"events": events, "users": users, "accounts": accounts}
+    return {"events": events, "users": users, "accounts": accounts,
+            "memberships": _memberships(r)}
+
+
+def _memberships(r: ibis.Table) -> ibis.Table:
+    """``user_id``, ``account_id``, ``since``: the calls that put a user in another group
+    than the user's previous one (group calls and events carrying a group), in time order."""
+    g = r.filter(r.group_id.notnull() & r.uid.notnull() & r.ts.notnull()
+                 & r.kind.isin(["event", "group"]))
+    g = g.select(user_id=g.uid, account_id=g.group_id, since=g.ts, _file=g.file, _line=g.line)
+    order = ibis.window(group_by="user_id", order_by=["since", "_file", "_line", "account_id"])
+    g = g.mutate(_prev=g.account_id.lag().over(order))
+    g = g.filter(g._prev.isnull() | (g._prev != g.account_id))
+    return g.select("user_id", "account_id", "since")
 
 
 def read_export(con: ibis.BaseBackend, export, root: Path, report: ValidationReport, *,

