@@ -42,7 +42,9 @@ REJECTS_KEPT = 1_000
 _REASONS = {"malformed_json": "not valid JSON", "not_an_object": "valid JSON but not an object",
             "unknown_shape": "not a shape the format documents (e.g. unknown call type)",
             "missing_fields": "required fields missing (ids, event name, time)",
-            "unparseable_time": "the time cannot be parsed"}
+            "unparseable_time": "the event time or a created-at trait is neither ISO 8601 "
+                                "(2024-03-31T23:30:00Z, 2024-03-31 23:30:00.123-02:00) nor, for "
+                                "Mixpanel's time, epoch seconds or milliseconds"}
 
 
 def _do(con, sql: str) -> None:

@@ -16,12 +16,16 @@ Amplitude's Export API (``event_type``, ``user_id``, ``device_id``, ``amplitude_
 ``user_properties``, ``$insert_id``) and Mixpanel's raw export (``event``,
 ``properties.time`` in epoch seconds or milliseconds, ``distinct_id``,
 ``$device_id``, ``$user_id``, ``$insert_id``, group keys as event properties).
+Every time is read by :mod:`._times` (offsets honoured, no zone = UTC); a time that is
+present but not one of its forms makes the line an ``unparseable_time`` reject.
 """
 
 from __future__ import annotations
 
 import json
 import re
+
+from ._times import epoch_sql, utc_sql
 
 __all__ = ["segment_sql", "amplitude_sql", "mixpanel_sql", "mixpanel_profiles_sql", "COLUMNS"]
 
@@ -78,6 +82,11 @@ def _first(j: str, path: str) -> str:
             f"ELSE {value} END")
 
 
+def _parsed(raw: str, parsed: str) -> str:
+    """True unless the time ``raw`` is given and ``parsed`` (its reading) is null."""
+    return f"({raw} IS NULL OR {parsed} IS NOT NULL)"
+
+
 def _reject(required: str, time_ok: str, shape_ok: str) -> str:
     return f"""CASE WHEN NOT ok THEN 'malformed_json'
                     WHEN jtype <> 'OBJECT' THEN 'not_an_object'
@@ -94,10 +103,14 @@ def _domain(expr: str) -> str:
 
 def segment_sql(lines: str) -> str:
     """Segment Spec messages (the raw S3 archive: every call type, one JSON per line)."""
-    ts = "TRY_CAST(json_extract_string(j, '$.timestamp') AS TIMESTAMPTZ)"
+    ts = utc_sql("json_extract_string(j, '$.timestamp')")
     kind = "json_extract_string(j, '$.type')"
-    created = ("TRY_CAST(coalesce(json_extract_string(j, '$.traits.createdAt'), "
-               "json_extract_string(j, '$.traits.created_at')) AS TIMESTAMPTZ)")
+    created_raw = ("coalesce(json_extract_string(j, '$.traits.createdAt'), "
+                   "json_extract_string(j, '$.traits.created_at'))")
+    created = utc_sql(created_raw)
+    # the created-at trait is read on identify and group calls only (user_created / created_at)
+    time_ok = (f"ts IS NOT NULL AND ({kind} NOT IN ('identify', 'group') OR "
+               f"{_parsed(created_raw, 'coalesce(user_created, created_at)')})")
     shape = f"{kind} IN ('track', 'identify', 'group', 'page', 'screen', 'alias')"
     required = (f"(json_extract_string(j, '$.userId') IS NOT NULL OR json_extract_string(j, '$.anonymousId') IS NOT NULL)"
                 f" AND json_extract_string(j, '$.timestamp') IS NOT NULL"
@@ -123,7 +136,7 @@ def segment_sql(lines: str) -> str:
            json_extract_string(j, '$.traits.segment') AS segment,
            CASE WHEN {kind} = 'group' THEN {created} END AS created_at,
            json_extract_string(j, '$.messageId') AS msg_id,
-           {_reject(required, f"{ts} IS NOT NULL", shape)} AS reject, {_TEXT}
+           {_reject(required, time_ok, shape)} AS reject, {_TEXT}
     FROM p""", lines)
 
 
@@ -133,11 +146,15 @@ def amplitude_sql(lines: str, group_key: str) -> str:
     g = f"$.groups.{_key(group_key)}"
     gid = _first("j", g)
     gp = f"json_extract(j, '$.group_properties.{_key(group_key)}')"
-    ts = "TRY_CAST(json_extract_string(j, '$.event_time') AS TIMESTAMP)::TIMESTAMPTZ"
+    ts = utc_sql("json_extract_string(j, '$.event_time')")
+    created_raw = "json_extract_string(j, '$.user_creation_time')"
     etype = "json_extract_string(j, '$.event_type')"
     required = ("(json_extract_string(j, '$.user_id') IS NOT NULL OR json_extract_string(j, '$.device_id') IS NOT NULL)"
                 " AND json_extract_string(j, '$.event_time') IS NOT NULL")
     account = f"json_extract({gp}, '$.' || to_json({gid})::VARCHAR)"
+    group_created_raw = f"json_extract_string({account}, '$.created_at')"
+    time_ok = (f"ts IS NOT NULL AND {_parsed(created_raw, 'user_created')} AND "
+               f"{_parsed(group_created_raw, 'created_at')}")
     return _structify(f"""
     WITH p AS ({{parsed}})
     SELECT file, line,
@@ -150,23 +167,23 @@ def amplitude_sql(lines: str, group_key: str) -> str:
            coalesce(json_extract_string(j, '$.user_properties.email'),
                     json_extract_string(j, '$.user_properties."$email"')) AS email,
            json_extract_string(j, '$.user_properties.title') AS title,
-           TRY_CAST(json_extract_string(j, '$.user_creation_time') AS TIMESTAMP)::TIMESTAMPTZ AS user_created,
+           {utc_sql(created_raw)} AS user_created,
            {_domain(f"coalesce(json_extract_string({account}, '$.domain'), json_extract_string({account}, '$.website'))")} AS domain,
            TRY_CAST(json_extract_string({account}, '$.employees') AS BIGINT) AS employees,
            json_extract_string({account}, '$.industry') AS industry,
            json_extract_string({account}, '$.country') AS country,
            json_extract_string({account}, '$.segment') AS segment,
-           TRY_CAST(json_extract_string({account}, '$.created_at') AS TIMESTAMPTZ) AS created_at,
+           {utc_sql(group_created_raw)} AS created_at,
            json_extract_string(j, '$."$insert_id"') AS msg_id,
-           {_reject(required, f"{ts} IS NOT NULL", f"{etype} IS NOT NULL")} AS reject, {_TEXT}
+           {_reject(required, time_ok, f"{etype} IS NOT NULL")} AS reject, {_TEXT}
     FROM p""", lines)
 
 
 def mixpanel_sql(lines: str, group_key: str) -> str:
-    """Mixpanel raw export events; ``time`` above 1e11 is milliseconds (newer exports),
-    else seconds. A ``$device:<id>`` distinct_id is an anonymous device."""
-    t = "TRY_CAST(json_extract_string(j, '$.properties.time') AS DOUBLE)"
-    ts = f"CASE WHEN {t} > 1e11 THEN to_timestamp({t} / 1000) ELSE to_timestamp({t}) END"
+    """Mixpanel raw export events; ``time`` from 1e11 is milliseconds (newer exports),
+    below it seconds (:func:`._times.epoch_sql`). A ``$device:<id>`` distinct_id is an
+    anonymous device."""
+    ts = epoch_sql("TRY_CAST(json_extract_string(j, '$.properties.time') AS DOUBLE)")
     did = "json_extract_string(j, '$.properties.distinct_id')"
     user = (f"coalesce(json_extract_string(j, '$.properties.\"$user_id\"'), "
             f"CASE WHEN {did} NOT LIKE '$device:%' THEN {did} END)")
@@ -186,7 +203,7 @@ def mixpanel_sql(lines: str, group_key: str) -> str:
            NULL::VARCHAR AS domain, NULL::BIGINT AS employees, NULL::VARCHAR AS industry,
            NULL::VARCHAR AS country, NULL::VARCHAR AS segment, NULL::TIMESTAMPTZ AS created_at,
            json_extract_string(j, '$.properties."$insert_id"') AS msg_id,
-           {_reject(required, f"{t} IS NOT NULL AND {t} > 0", shape)} AS reject, {_TEXT}
+           {_reject(required, "ts IS NOT NULL", shape)} AS reject, {_TEXT}
     FROM p""", lines)
 
 
@@ -202,7 +219,9 @@ def mixpanel_profiles_sql(lines: str, kind: str) -> str:
     user, group = (ident, "NULL::VARCHAR") if kind == "identify" else ("NULL::VARCHAR", ident)
     email = f"coalesce({prop(chr(34) + '$email' + chr(34))}, {prop('email')})" if kind == "identify" \
         else "NULL::VARCHAR"
-    created = f"TRY_CAST({prop(chr(34) + '$created' + chr(34))} AS TIMESTAMP)::TIMESTAMPTZ"
+    created_raw = prop(chr(34) + '$created' + chr(34))
+    created = utc_sql(created_raw)
+    time_ok = _parsed(created_raw, "ts")                    # a profile's time is its $created
     account = kind == "group"
     return _structify(f"""
     WITH p AS ({{parsed}})
@@ -216,5 +235,5 @@ def mixpanel_profiles_sql(lines: str, kind: str) -> str:
            {prop('country') if account else 'NULL::VARCHAR'} AS country,
            {prop('segment') if account else 'NULL::VARCHAR'} AS segment,
            {created if account else 'NULL::TIMESTAMPTZ'} AS created_at, NULL::VARCHAR AS msg_id,
-           {_reject(f"{ident} IS NOT NULL", "TRUE", f"json_type({props}) = 'OBJECT'")} AS reject, {_TEXT}
+           {_reject(f"{ident} IS NOT NULL", time_ok, f"json_type({props}) = 'OBJECT'")} AS reject, {_TEXT}
     FROM p""", lines)

@@ -9,7 +9,10 @@ Segment loads each source into a schema with ``tracks`` (one row per track call:
 connection`` set, a schema prefix (``"segment_prod"`` -> ``segment_prod.tracks``; ``""``
 for the connection's default); without one, a folder holding ``tracks``,
 ``identifies`` and ``groups`` as ``.parquet`` or ``.csv`` files. The warehouse does the
-work: nothing is pulled out but the canonical tables' queries.
+work: nothing is pulled out but the canonical tables' queries. ``timestamp`` and
+``created_at`` may be typed timestamps (naive ones are UTC, as Segment loads them) or text
+in the forms of :mod:`._times` (offsets honoured); a row whose time is given but not
+readable is an ``unparseable_time`` reject.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import ibis
 
 from ..errors import DataError
+from ._times import UTC, utc_expr
 
 __all__ = ["warehouse_calls", "TABLES"]
 
@@ -53,11 +57,12 @@ def _col(t: ibis.Table, *names, kind="string"):
 
 
 def _ts(t: ibis.Table, name: str = "timestamp"):
-    if name not in t.columns:
-        return ibis.null("timestamp('UTC')")
-    col = t[name]
-    return (col.cast("string").try_cast("timestamp('UTC')") if not col.type().is_timestamp()
-            else col.cast("timestamp('UTC')"))
+    return utc_expr(t[name]) if name in t.columns else ibis.null(UTC)
+
+
+def _unread(t: ibis.Table, name: str):
+    """True where the time column ``name`` is given but not readable."""
+    return t[name].notnull() & utc_expr(t[name]).isnull() if name in t.columns else ibis.literal(False)
 
 
 def warehouse_calls(con, export, root: Path, *, connected: bool) -> ibis.Table:
@@ -75,7 +80,8 @@ def warehouse_calls(con, export, root: Path, *, connected: bool) -> ibis.Table:
             missing |= event.isnull()
         if kind == "group":
             missing |= group.isnull()
-        reject = ibis.cases((missing, "missing_fields"), (ts.isnull(), "unparseable_time"),
+        bad_time = ts.isnull() if kind == "event" else ts.isnull() | _unread(t, "created_at")
+        reject = ibis.cases((missing, "missing_fields"), (bad_time, "unparseable_time"),
                             else_=ibis.null("string"))
         identify, grp = kind == "identify", kind == "group"
         parts.append(t.select(
@@ -84,13 +90,13 @@ def warehouse_calls(con, export, root: Path, *, connected: bool) -> ibis.Table:
             group_id=group if grp else ibis.null("string"),
             email=_col(t, "email") if identify else ibis.null("string"),
             title=_col(t, "title") if identify else ibis.null("string"),
-            user_created=_ts(t, "created_at") if identify else ibis.null("timestamp('UTC')"),
+            user_created=_ts(t, "created_at") if identify else ibis.null(UTC),
             domain=(_domain(_col(t, "domain", "website")) if grp else ibis.null("string")),
             employees=_col(t, "employees", kind="int64") if grp else ibis.null("int64"),
             industry=_col(t, "industry") if grp else ibis.null("string"),
             country=_col(t, "country") if grp else ibis.null("string"),
             segment=_col(t, "segment") if grp else ibis.null("string"),
-            created_at=_ts(t, "created_at") if grp else ibis.null("timestamp('UTC')"),
+            created_at=_ts(t, "created_at") if grp else ibis.null(UTC),
             msg_id=_col(t, "id"), reject=reject, text=ibis.null("string")))
     return ibis.union(*parts)
 
