@@ -113,8 +113,8 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
     before = (rest._first.notnull() & (rest.ts < rest._first)) if "_first" in rest.columns \
         else ibis.literal(False)
     route = ibis.cases((rest._user_account.notnull(), "user"), (~known, "unknown_user"),
-                       (rest._free.fill_null(False), "free_mail"),
-                       (before, "before_membership"), else_="user_without_account")
+                       (before, "before_membership"),
+                       (rest._free.fill_null(False), "free_mail"), else_="user_without_account")
     rest = rest.mutate(account_id=rest._user_account, _route=route).select(*keep, "_route")
     if own_part is not None and rows["n"] - counts["own"] <= _CACHED_LOOKUPS:
         # The few events that need the lookup are resolved once (a temp table, a Spark

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -174,6 +175,8 @@ def export_company(folder, fmt: str, out) -> Path:
     block = "[data.export]\n" + "".join(f'{k} = "{v}"\n' for k, v in export.items())
     for name in ("events", "users", "accounts"):
         text = text.replace(f'[data.{name}]\nsource = "{name}.parquet"\n', "")
+    # moves travel as group calls: the export provides the memberships
+    text = re.sub(r'\[data\.memberships\]\nsource = "[^"\n]*"\n\n?', "", text)
     text = text.replace("[data.outcomes]", block + '\n[data.signups]\nsource = "signups.parquet"\n'
                         "\n[data.outcomes]")
     (out / "pqlml.toml").write_text(text)
