@@ -86,7 +86,8 @@ def open_project(config) -> Project:
     members = (membership_intervals(users, moves, report=report) if moves is not None
                else static_members(users) if users is not None else None)
     events = account_events(tables["events"], users, report=report,
-                            members=members if moves is not None else None)
+                            members=members if moves is not None else None,
+                            properties=config.data.properties)
     if "enrichment" in tables:
         _report_enrichment_duplicates(tables["enrichment"], report)
     if "signups" in tables:
@@ -228,7 +229,8 @@ def project_features(project: Project, spine: ibis.Table, entity: str, extra=())
                          answers=signup_answers_table(project),
                          enrichment_table=project.tables.get("enrichment"),
                          enterprise=read_domain_list(settings.enterprise_domains,
-                                                     project.config.data.root))
+                                                     project.config.data.root),
+                         properties=project.config.data.properties)
 
 
 def signup_answers_table(project: Project) -> ibis.Table | None:

@@ -211,7 +211,9 @@ def canonical_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     """Table ``name`` with canonical column names and types, validated.
 
     Source columns are renamed by ``[data.<name>.columns]``; columns that are
-    not canonical are left out and listed in ``report.ignored_columns``. For
+    not canonical are left out and listed in ``report.ignored_columns``, except the
+    events' numeric properties (``[data.events.columns]`` keys that are not canonical
+    columns, e.g. ``amount = "Order Total"``). For
     ``outcomes``, ``outcome_values`` (``[outcomes] values``) maps the source's own
     outcome values onto ``conversion`` / ``hand_raise``; rows mapped to ``ignore``
     are left out and counted.
@@ -246,7 +248,9 @@ def canonical_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     renamed = raw.select(**{c: raw[s] for c, s in names.items()})
     if name == "outcomes" and outcome_values:
         renamed = _map_outcomes(renamed, outcome_values, where, names["outcome"], report)
-    return validate_table(renamed, name, file=where, source_columns=names, report=report)
+    properties = tuple(c for c in names if c not in TABLES[name].columns)
+    return validate_table(renamed, name, file=where, source_columns=names, report=report,
+                          properties=properties)
 
 
 def _map_outcomes(t: ibis.Table, values: Mapping[str, str], where: str, column: str,
@@ -270,7 +274,8 @@ def _match_columns(name: str, where: str, present: tuple[str, ...],
                    mapping: Mapping[str, str]) -> dict[str, str]:
     """Canonical name -> source column, for the canonical columns the source has."""
     schema = TABLES[name]
-    unknown = [c for c in mapping if c not in schema.columns]
+    properties = [c for c in mapping if c not in schema.columns] if name == "events" else []
+    unknown = [c for c in mapping if c not in schema.columns and c not in properties]
     if unknown:
         raise ConfigError(f"[data.{name}.columns]: {_q(unknown)} are not {name} columns. "
                           f"Fix: use canonical names as keys: {_q(schema.columns)}.")
@@ -280,7 +285,8 @@ def _match_columns(name: str, where: str, present: tuple[str, ...],
                         ", ".join(f"{c} = {s!r}" for c, s in bad.items()) +
                         f", but the source has no such column. Columns present: {_q(present)}. "
                         f"Fix:\n{_snippet(name, bad, present)}")
-    names = {c: mapping.get(c, c) for c in schema.columns if mapping.get(c, c) in present}
+    names = {c: mapping.get(c, c) for c in (*schema.columns, *properties)
+             if mapping.get(c, c) in present}
     missing = [c for c in schema.required if c not in names]
     if missing:
         raise DataError(f"{name} ({where}): missing required column(s) {_q(missing)}. "
@@ -342,7 +348,8 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
         for name, t in read_export(con, data.export, Path(data.root), report,
                                    connected=bool(data.connection)).items():
             report.files[name] = where
-            tables[name] = validate_table(t, name, file=where, report=report)
+            tables[name] = validate_table(t, name, file=where, report=report,
+                                          properties=data.properties if name == "events" else ())
     tables |= {name: canonical_table(con, data, name, report, outcome_values=outcome_values)
                for name in TABLES if getattr(data, name) is not None}
     return con, tables, report

@@ -119,7 +119,8 @@ class _Ctx(NamedTuple):
 
 def validate_table(t: ibis.Table, name: str, *, file: str = "",
                    source_columns: Mapping[str, str] | None = None,
-                   report: ValidationReport | None = None) -> ibis.Table:
+                   report: ValidationReport | None = None,
+                   properties: tuple[str, ...] = ()) -> ibis.Table:
     """Check a table with canonical column names and return it with canonical types.
 
     Parameters
@@ -132,6 +133,9 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
         Where the table came from and canonical -> source column names, for messages.
     report
         Findings (duplicates removed, UTC assumed) are added here.
+    properties
+        The events' numeric property columns: parsed as numbers; values that are not
+        finite numbers become null and are counted in ``report``, never an error.
 
     Returns
     -------
@@ -157,11 +161,14 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
     """
     ctx = _Ctx(name, file, dict(source_columns or {}))
     report = ValidationReport() if report is None else report
-    _check_columns(ctx, t.columns)
-    parsed = {c: _parse(ctx, t[c], TABLES[name].kinds[c]) for c in t.columns}
+    _check_columns(ctx, tuple(c for c in t.columns if c not in properties))
+    values = {c: _number(t[c]) for c in properties}
+    parsed = {c: _parse(ctx, t[c], TABLES[name].kinds[c]) for c in t.columns
+              if c not in properties}
     if name == "dispositions" and "disposition" in parsed:    # "Accepted " is accepted
         parsed["disposition"] = _Parsed(parsed["disposition"].expr.strip().lower(), None, None)
     metrics = _metrics(t, name, parsed)
+    metrics.update({f"property:{c}": bad.sum() for c, (_, bad) in values.items()})
     if name == "events" and "event_id" in t.columns:
         # Rows with different event ids are never identical: when no id repeats (the usual
         # case) the distinct ids settle the duplicate check within this same scan.
@@ -172,7 +179,9 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
     if problems:
         raise DataError("\n".join(problems))
     _report_naive(ctx, parsed, counts, report)
-    out = t.select(**{c: p.expr for c, p in parsed.items()})
+    _report_properties(ctx, values, counts, report)
+    out = t.select(**{c: p.expr for c, p in parsed.items()},
+                   **{c: v for c, (v, _) in values.items()})
     return _dedupe_events(ctx, out, counts["n"], report, counts.get("ids:event_id")) \
         if name == "events" else out
 
@@ -314,6 +323,26 @@ def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) ->
         fix = f"map them to {' or '.join(map(repr, allowed))} upstream, or drop those rows"
     return ctx.error(f"column {ctx.col(column)} has {bad:,} of {n:,} rows outside the allowed "
                      f"values {_quote(allowed)}: {values}. Fix: {fix}.")
+
+
+def _number(col: ibis.Column) -> tuple[ibis.Value, ibis.Value]:
+    """A numeric property as float64 (null where it is not a finite number) and where a
+    non-null value was not one."""
+    typ = col.type()
+    f = col.try_cast("float64") if typ.is_string() else col.cast("float64")
+    finite = f.notnull() & ~f.isnan() & ~f.isinf()
+    return ibis.ifelse(finite, f, ibis.null("float64")), col.notnull() & ~finite
+
+
+def _report_properties(ctx: _Ctx, values: dict, counts: dict, report: ValidationReport) -> None:
+    for c in values:
+        bad = counts.get(f"property:{c}") or 0
+        if bad:
+            report.add(Finding(ctx.table, ctx.file, ctx.src(c), "non_numeric_property", bad,
+                               f"kept with a null {c}: the value is not a finite number (the "
+                               f"event still counts; sums and maxima skip it)",
+                               f"write numbers only in {ctx.src(c)} (no units, no thousands "
+                               f"separators), or leave it empty"))
 
 
 def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationReport) -> None:

@@ -95,3 +95,50 @@ def test_labels_are_identical_on_duckdb_and_pyspark(spark, tmp_path_factory):
     duck, sp = run(ibis.duckdb.connect()), run(ibis.pyspark.connect(spark))
     assert duck.censored.any() and duck.conversion.sum() > 0
     pd.testing.assert_frame_equal(duck, sp, check_dtype=False)
+
+
+def _identity_run(con, data):
+    """Users -> accounts over time, events by their user's account at their time, features
+    with a summed property: the whole path from canonical tables, on ``con``."""
+    from pqlml.config import SumFeature
+    from pqlml.identity import account_events, membership_intervals, user_accounts
+    from pqlml.validate import ValidationReport
+
+    t = {k: con.create_table(f"pqlml_m_{k}", v, overwrite=True) for k, v in data.items()}
+    report = ValidationReport()
+    users = user_accounts(t["users"], t["accounts"], report=report)
+    members = membership_intervals(users, t["memberships"], report=report)
+    events = account_events(t["events"], users, members=members, properties=("amount",),
+                            report=report)
+    settings = FeaturesConfig(sums={"big_tasks_30d": SumFeature("amount", 30, ("task_created",))})
+    out = feature_table(t["spine"], events, users=users, members=members, accounts=t["accounts"],
+                        settings=settings, properties=("amount",)).to_pandas()
+    return out.sort_values(["account_id", "as_of"]).reset_index(drop=True), \
+        sorted((f.kind, f.rows) for f in report)
+
+
+def test_memberships_and_property_sums_are_identical_on_duckdb_and_pyspark(spark, company):
+    events = company["events"].drop(columns=["account_id", "event_id"])
+    rng = np.random.default_rng(3)
+    events["amount"] = np.where(rng.random(len(events)) < 0.5, np.round(rng.gamma(2, 30, len(events)), 2),
+                                np.nan)
+    # missing values as None: pandas' NaN would reach Spark as a value ('nan', NaN)
+    events["amount"] = events.amount.astype(object).where(events.amount.notna(), None)
+    users = company["users"].drop(columns=["is_free_mail"])
+    for c in ("account_id", "title"):
+        users[c] = users[c].astype(object).where(users[c].notna(), None)
+    movers = users[users.account_id.notna()].iloc[::7]
+    others = company["accounts"].account_id.to_numpy()
+    moves = pd.DataFrame({"user_id": movers.user_id,
+                          "account_id": [others[(i * 5 + 1) % len(others)] for i in range(len(movers))],
+                          "since": pd.Timestamp("2024-03-20 12:00", tz="UTC")})
+    data = {"events": events, "users": users, "accounts": company["accounts"],
+            "memberships": moves, "spine": company["spine"]}
+    (duck, duck_found), (sp, sp_found) = (_identity_run(ibis.duckdb.connect(), data),
+                                          _identity_run(ibis.pyspark.connect(spark), data))
+    assert dict(duck_found)["users_changing_account"] > 5 and duck_found == sp_found
+    assert {"sum_amount_30d", "max_amount_90d", "big_tasks_30d", "users_total"} <= set(duck.columns)
+    assert list(duck.columns) == list(sp.columns) and (duck.account_id == sp.account_id).all()
+    for c in duck.columns.drop(["account_id", "as_of"]):
+        np.testing.assert_allclose(duck[c].astype(float), sp[c].astype(float), rtol=1e-12,
+                                   equal_nan=True, err_msg=c)

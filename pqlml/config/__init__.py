@@ -8,11 +8,11 @@ naming the file, the dotted key, what is expected, what was given and the fix.
 from ._load import config_from_dict, load_config
 from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, FunnelsConfig, LabelsConfig, ModelConfig,
-                     OutcomesConfig, RetrainConfig, DriftConfig, ExportConfig,
+                     OutcomesConfig, RetrainConfig, DriftConfig, ExportConfig, SumFeature,
                      PlaybookConfig, ProjectConfig, ScheduleConfig, TableSource, TiersConfig)
 
 __all__ = [
     "TableSource", "ExportConfig", "DataConfig", "OutcomesConfig", "ScheduleConfig", "LabelsConfig",
-    "FitConfig", "FeaturesConfig", "CountFeature", "BUYER_TITLES", "TiersConfig",
+    "FitConfig", "FeaturesConfig", "CountFeature", "SumFeature", "BUYER_TITLES", "TiersConfig",
     "CapacityConfig", "DiscoverConfig", "ModelConfig", "RetrainConfig", "DriftConfig", "FunnelsConfig", "PlaybookConfig", "ProjectConfig", "Config", "load_config", "config_from_dict",
 ]

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError
 from ..schema import TABLES
-from ._model import (CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
+from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, ExportConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
@@ -258,6 +258,7 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                           and 30 in v and len(set(v)) == len(v), lambda v: tuple(sorted(v)))),
         "buyer_titles": _strings('buyer_titles = ["vp", "head of", "director"]'),
         "counts": None,
+        "sums": None,
         "activation": ('a list of "<event> >= <n>" strings, in funnel order',
                        'activation = ["board_created >= 1", "invite_sent >= 1"]',
                        _when(lambda v: isinstance(v, list | tuple) and all(
@@ -318,7 +319,16 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "signup_event": ("an event name, or \"\" for each user's first event",
                          'signup_event = "signed_up"', _STR),
         "max_reject_rate": ("a number from 0 to 1", "max_reject_rate = 0.01",
-                            _when(lambda v: _is_number(v) and 0 <= v <= 1, float))},
+                            _when(lambda v: _is_number(v) and 0 <= v <= 1, float)),
+        "properties": ('a list of numeric event properties in lower_snake_case (the vendor\'s '
+                       'own keys), or a table of name = "<vendor key>"',
+                       'properties = ["amount", "seats"]', _when(
+                           lambda v: (isinstance(v, list | tuple) and all(
+                               isinstance(x, str) and _NAME.fullmatch(x) for x in v))
+                           or (isinstance(v, dict) and all(
+                               isinstance(k, str) and _NAME.fullmatch(k) and _is_text(x)
+                               for k, x in v.items())),
+                           lambda v: _frozen_map(v if isinstance(v, dict) else {x: x for x in v})))},
     RetrainConfig: {
         "metric": _choice("metric", ("captured_at_capacity", "pr_auc", "roc_auc", "brier",
                                      "log_loss")),
@@ -378,6 +388,33 @@ def _build_counts(raw: Any, where: str, src: str) -> Mapping[str, CountFeature]:
     return _frozen_map(out)
 
 
+def _build_sums(raw: Any, where: str, src: str) -> Mapping[str, SumFeature]:
+    """``[features.sums.<name>]`` tables: ``property``, ``window_days``, optional ``events``
+    and ``how`` (``"sum"`` or ``"max"``)."""
+    raw = _table(raw, where, src)
+    out = {}
+    for name, spec in raw.items():
+        key = f"{where}.{name}"
+        if not _NAME.fullmatch(name):
+            raise _bad(key, src, "named in lower_snake_case (a feature name)",
+                       f"[{where}.amount_30d]", name)
+        spec = _table(spec, key, src)
+        _check_keys(spec, ("property", "window_days", "events", "how"), key, src)
+        if "property" not in spec or "window_days" not in spec:
+            raise ConfigError(f"The [{key}] table in {src} needs both 'property' and "
+                              "'window_days'. Fix: e.g. property = \"amount\" and window_days = 30.")
+        prop = _convert(("the name of a numeric event property", 'property = "amount"',
+                         _when(lambda v: isinstance(v, str) and _NAME.fullmatch(v))),
+                        spec["property"], f"{key}.property", src)
+        days = _convert(("a positive integer (days)", "window_days = 30", _POS_INT),
+                        spec["window_days"], f"{key}.window_days", src)
+        events = _convert(_strings('events = ["order_completed"]'), spec.get("events", []),
+                          f"{key}.events", src)
+        how = _convert(_choice("how", ("sum", "max")), spec.get("how", "sum"), f"{key}.how", src)
+        out[name] = SumFeature(property=prop, window_days=days, events=events, how=how)
+    return _frozen_map(out)
+
+
 def _build_motions(raw: Any, where: str, src: str) -> Mapping[str, str]:
     """``[playbook.motions]``: ``"<tier>/<segment>/<complexity>" = "<motion>"``, ``*`` for any."""
     out = _str_map(raw, where, None, src)
@@ -399,7 +436,8 @@ def _build_values(raw: Any, where: str, src: str) -> Mapping[str, str]:
     return out
 
 
-_NESTED = {"counts": _build_counts, "motions": _build_motions, "values": _build_values}
+_NESTED = {"counts": _build_counts, "sums": _build_sums, "motions": _build_motions,
+           "values": _build_values}
 
 
 def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
@@ -430,7 +468,15 @@ def _build_export(raw: Any, src: str) -> ExportConfig:
         if key not in raw:
             raise ConfigError(f"[data.export] in {src} needs '{key}'. Fix: e.g. format = "
                               '"segment" and source = "segment-logs/**/*.gz".')
-    return ExportConfig(**{k: _convert(specs[k], v, f"data.export.{k}", src) for k, v in raw.items()})
+    export = ExportConfig(**{k: _convert(specs[k], v, f"data.export.{k}", src)
+                             for k, v in raw.items()})
+    clash = [p for p in export.properties if p in TABLES["events"].columns]
+    if clash:
+        raise _bad("data.export.properties", src, "names that are not canonical events columns ("
+                   + ", ".join(TABLES["events"].columns) + ")",
+                   f'properties = {{ {clash[0]}_value = "{export.properties[clash[0]]}" }}',
+                   list(export.properties))
+    return export
 
 
 def _build_table(name: str, raw: Any, src: str) -> TableSource:
@@ -441,7 +487,19 @@ def _build_table(name: str, raw: Any, src: str) -> TableSource:
             "table name when data.connection is set",
             f'[{where}] source = "{name}.parquet"', _when(_is_text))
     source = _convert(spec, raw.get("source", _MISSING), f"{where}.source", src)
-    columns = _str_map(raw.get("columns", {}), f"{where}.columns", TABLES[name].columns, src)
+    columns = raw.get("columns", {})
+    if name == "events":   # other keys are numeric properties, named in lower_snake_case
+        columns = _table(columns, f"{where}.columns", src)
+        for key in columns:
+            if key not in TABLES[name].columns and not _NAME.fullmatch(str(key)):
+                raise _bad(f"{where}.columns.{key}", src, "a canonical events column ("
+                           + ", ".join(TABLES[name].columns) + ") or a numeric property named "
+                           "in lower_snake_case", 'amount = "Order Total"', key)
+        allowed = None
+    else:
+        allowed = TABLES[name].columns
+    columns = _str_map(columns, f"{where}.columns", allowed, src,
+                       what="the source's column name", example='"<source column>"')
     return TableSource(source=source, columns=columns)
 
 
@@ -480,6 +538,16 @@ def _check_consistency(cfg: Config, src: str) -> None:
         raise ConfigError(f"The 'fit.employees_min' setting ({low}) in {src} must be <= "
                           f"'fit.employees_max' ({high}). Fix: e.g. employees_min = 50 and "
                           "employees_max = 5000, or remove employees_max for no maximum.")
+    known = cfg.data.properties
+    for name, spec in cfg.features.sums.items():
+        if spec.property not in known:
+            have = (f"The events' numeric properties: {', '.join(known)}." if known else
+                    "The events have no numeric properties.")
+            raise ConfigError(f"The 'features.sums.{name}.property' setting in {src} names "
+                              f"{spec.property!r}, which is not a numeric event property. {have} "
+                              f"Fix: map it, e.g. [data.events.columns] {spec.property} = "
+                              f'"<source column>" (or [data.export] properties = '
+                              f'["{spec.property}"]).')
     rule, rules = cfg.tiers.intent_rule, cfg.rules
     if rule and rule not in rules:
         close = difflib.get_close_matches(rule, list(rules), n=1)

@@ -38,6 +38,7 @@ class ExportConfig:
     groups: str = ""
     signup_event: str = "signed_up"
     max_reject_rate: float = 0.01
+    properties: Mapping[str, str] = field(default_factory=_frozen_map)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,23 @@ class DataConfig:
     enrichment: TableSource | None = None
     dispositions: TableSource | None = None
     memberships: TableSource | None = None
+
+    @property
+    def properties(self) -> tuple[str, ...]:
+        """The events' numeric properties: ``[data.events.columns]`` keys that are not
+        canonical columns, or the names in ``[data.export] properties``.
+
+        Examples
+        --------
+        >>> DataConfig(events=TableSource("e.csv", {"ts": "time", "amount": "total"})).properties
+        ('amount',)
+        """
+        if self.export is not None:
+            return tuple(self.export.properties)
+        if self.events is None:
+            return ()
+        from ..schema import TABLES
+        return tuple(c for c in self.events.columns if c not in TABLES["events"].columns)
 
 
 OUTCOME_MAPPING = ("conversion", "hand_raise", "ignore")
@@ -131,6 +149,17 @@ class CountFeature:
 
 
 @dataclass(frozen=True)
+class SumFeature:
+    """A user-defined sum (or maximum) of a numeric event property: over the events named
+    ``events`` (every event when empty) in ``[as_of - window_days, as_of)``."""
+
+    property: str
+    window_days: int
+    events: tuple[str, ...] = ()
+    how: str = "sum"
+
+
+@dataclass(frozen=True)
 class FeaturesConfig:
     """Feature catalog settings.
 
@@ -139,7 +168,9 @@ class FeaturesConfig:
     (30 is required: the catalog's named features use it). ``buyer_titles``:
     case-insensitive title fragments that mark a buyer. ``counts``: extra
     named counts, e.g. ``legal_pages_30d = {events = ["terms_page_viewed",
-    "privacy_page_viewed"], window_days = 30}``. ``activation``: ordered checkpoints
+    "privacy_page_viewed"], window_days = 30}``. ``sums``: named sums or maxima of a numeric
+    event property, e.g. ``seats_added_30d = {property = "seats", events = ["seat_added"],
+    window_days = 30}``. ``activation``: ordered checkpoints
     ``"<event> >= <n>"`` (:mod:`pqlml.features._activation`); ``activation_within_days``:
     the "activated soon after sign-up" horizon. ``engagement_weights`` (event -> weight)
     and ``engagement_half_life_days``: the decaying ``engagement_score``
@@ -151,6 +182,7 @@ class FeaturesConfig:
     windows: tuple[int, ...] = (7, 30, 90)
     buyer_titles: tuple[str, ...] = BUYER_TITLES
     counts: Mapping[str, CountFeature] = field(default_factory=_frozen_map)
+    sums: Mapping[str, SumFeature] = field(default_factory=_frozen_map)
     activation: tuple[str, ...] = ()
     activation_within_days: int = 14
     engagement_weights: Mapping[str, float] = field(default_factory=_frozen_map)

@@ -24,6 +24,7 @@ import pandas as pd
 from ..backends import to_days
 from ._segments import Segments
 from ._specs import Count, feature_name
+from ._values import grain_values
 
 __all__ = ["to_days", "SLOPE_DAYS", "offsets", "with_segments", "count_fields", "segment_grain",
            "split_counts", "packing_level", "windowed_activity", "first_days", "recency",
@@ -42,9 +43,10 @@ def _bit_or(x: dt.int64) -> dt.int64:
     no PySpark rule for its own ``bit_or()``)."""
 
 
-def offsets(windows: tuple[int, ...], counts: tuple[Count, ...]) -> tuple[int, ...]:
-    """Every window edge, in days before ``as_of``, that some feature needs."""
-    return tuple(sorted({*windows, *PREV, SLOPE_DAYS, *(c.window_days for c in counts)}))
+def offsets(windows: tuple[int, ...], counts: tuple, extra: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """Every window edge, in days before ``as_of``, that some feature needs (``extra``: more
+    window lengths, e.g. those of property sums)."""
+    return tuple(sorted({*windows, *PREV, SLOPE_DAYS, *(c.window_days for c in counts), *extra}))
 
 
 def with_segments(events: ibis.Table, segments: Segments) -> ibis.Table:
@@ -61,9 +63,11 @@ def count_fields(vocabulary: tuple[str, ...], counts: tuple[Count, ...]) -> dict
 
 
 def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
-                  counts: tuple[Count, ...], *, packed: bool = True) -> ibis.Table:
+                  counts: tuple[Count, ...], *, packed: bool = True,
+                  values: dict | None = None) -> ibis.Table:
     """One row per (entity_id, seg): all events (``n_all``), the last, first and summed day
-    (the sum gives the slope's mean age) and the counts of :func:`count_fields`.
+    (the sum gives the slope's mean age), the counts of :func:`count_fields` and the sums
+    and maxima of numeric properties (``values``: :func:`~pqlml.features._values.value_fields`).
 
     Unpacked, each count is its own int32 column, a filtered count. ``packed`` counts the
     events three to a word instead (``_w0``, ``_w1``, ...; see :func:`split_counts`): each
@@ -101,7 +105,7 @@ def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
                 "min_day": t.day.min().cast("int32"),
                 "sum_day": t.day.cast("float64").sum().cast("int64")}
     if not packed or not fields:
-        aggs = days(events)
+        aggs = days(events) | grain_values(events, values or {})
         for name, names in fields.items():
             hit = events.event == names[0] if len(names) == 1 else events.event.isin(names)
             aggs[name] = events.count(where=hit).cast("int32")
@@ -110,7 +114,8 @@ def segment_grain(events: ibis.Table, vocabulary: tuple[str, ...],
     j = events.left_join(words, events.event == words._event)
     n_words = len(words.columns) - 1
     g = j.group_by(["entity_id", "seg"]).aggregate(
-        **days(j), **{f"_w{k}": j[f"_w{k}"].sum() for k in range(n_words)})
+        **days(j), **{f"_w{k}": j[f"_w{k}"].sum() for k in range(n_words)},
+        **grain_values(j, values or {}))
     # A segment of events none of which is counted sums no word: 0, not null.
     return g.mutate(**{f"_w{k}": g[f"_w{k}"].fill_null(0) for k in range(n_words)})
 

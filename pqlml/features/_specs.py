@@ -1,19 +1,21 @@
 """How a user adds a feature without touching the catalog.
 
-Two kinds, both backend-portable ibis:
+Three kinds, all backend-portable ibis:
 
 * :class:`Count` — events of some names in ``[as_of - window_days, as_of)``;
+* :class:`Sum` — the sum (or maximum) of a numeric event property there;
 * :class:`Derived` — any expression over the catalog's columns.
 
 Examples
 --------
->>> from pqlml.features import Count, Derived
+>>> from pqlml.features import Count, Derived, Sum
 >>> legal = Count("legal_pages_30d", events=("terms_page_viewed", "privacy_page_viewed"),
 ...               window_days=30)
 >>> per_user = Derived("tasks_per_active_user_30d",
 ...                    lambda t: t.events_task_created_30d / t.active_users_30d.nullif(0))
->>> legal.name, per_user.name
-('legal_pages_30d', 'tasks_per_active_user_30d')
+>>> seats = Sum("seats_added_30d", "seats", 30, events=("seat_added",))
+>>> legal.name, per_user.name, seats.how
+('legal_pages_30d', 'tasks_per_active_user_30d', 'sum')
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import ibis
 
 from ..errors import PqlmlError
 
-__all__ = ["Count", "Derived", "DEFAULT_DERIVED", "feature_name"]
+__all__ = ["Count", "Sum", "Derived", "DEFAULT_DERIVED", "feature_name"]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -60,6 +62,36 @@ class Count:
                 or self.window_days < 1:
             raise PqlmlError(f"The 'window_days' parameter of Count must be a positive integer. "
                              f"Got {self.window_days!r} instead.")
+
+
+@dataclass(frozen=True)
+class Sum:
+    """The sum (``how="sum"``) or maximum (``how="max"``) of the numeric event property
+    ``property`` over the events named ``events`` (every event when empty) in the
+    ``window_days`` days before ``as_of``. An empty window sums to 0; its maximum is NaN."""
+
+    name: str
+    property: str
+    window_days: int
+    events: tuple[str, ...] = ()
+    how: str = "sum"
+
+    def __post_init__(self):
+        _check_name("Sum", self.name)
+        if not isinstance(self.property, str) or not _NAME.fullmatch(self.property):
+            raise PqlmlError(f"The 'property' parameter of Sum must name a numeric event "
+                             f"property in lower_snake_case. Got {self.property!r} instead.")
+        if isinstance(self.events, str):
+            raise PqlmlError(f"The 'events' parameter of Sum must be a tuple of event names "
+                             f"(empty: every event). Got {self.events!r} instead.")
+        object.__setattr__(self, "events", tuple(self.events))
+        if isinstance(self.window_days, bool) or not isinstance(self.window_days, int) \
+                or self.window_days < 1:
+            raise PqlmlError(f"The 'window_days' parameter of Sum must be a positive integer. "
+                             f"Got {self.window_days!r} instead.")
+        if self.how not in ("sum", "max"):
+            raise PqlmlError(f"The 'how' parameter of Sum must be 'sum' or 'max'. Got "
+                             f"{self.how!r} instead.")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..backends import cached
 from ..config import FeaturesConfig
+from ..errors import PqlmlError
 from ..identity import members_at, static_members
 from ._activation import activation
 from ._engagement import engagement
@@ -17,7 +18,8 @@ from ._activity import (active_users, count_fields, first_days, offsets, packing
                         segment_grain, split_counts, to_days, windowed_activity, with_segments)
 from ._profile import account_users, buyer_title, firmographics, one_hot_values
 from ._segments import Segments
-from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, feature_name
+from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, Sum, feature_name
+from ._values import value_fields, value_names, value_offsets, windowed_values
 
 __all__ = ["feature_table", "vocabulary"]
 
@@ -42,7 +44,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                   entity: str = "account", extra=(), answers: ibis.Table | None = None,
                   enrichment_table: ibis.Table | None = None, enterprise=(),
                   first_seen: Mapping | None = None,
-                  members: ibis.Table | None = None) -> ibis.Table:
+                  members: ibis.Table | None = None,
+                  properties: tuple[str, ...] = ()) -> ibis.Table:
     """The lazy ibis feature table: one row per spine row, on the spine's backend.
 
     ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
@@ -55,6 +58,9 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     ``enrichment_table`` (canonical enrichment) and ``enterprise`` (domains) add the fit
     family of :mod:`pqlml.features._fit`. ``first_seen`` (event name -> first occurrence,
     :attr:`pqlml.project.Project.first_seen`) gives the vocabulary without a query.
+    ``properties`` name numeric columns of ``events`` summed and maximised per window
+    (:mod:`pqlml.features._values`), with the ``Sum`` features of ``settings.sums`` and
+    ``extra``.
     """
     last = spine.as_of.max().execute()
     if members is None and users is not None:
@@ -62,6 +68,10 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     vocab = settings.events or vocabulary(events, last, first_seen)
     counts = tuple(Count(n, c.events, c.window_days) for n, c in settings.counts.items()) + \
         tuple(x for x in extra if isinstance(x, Count))
+    sums = tuple(Sum(n, c.property, c.window_days, c.events, c.how)
+                 for n, c in settings.sums.items()) + tuple(x for x in extra if isinstance(x, Sum))
+    _check_properties(properties, sums, events)
+    values = value_fields(tuple(properties), sums)
     key = "account_id" if entity == "account" else "user_id"
     spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
                          as_day=to_days(spine.as_of))
@@ -70,24 +80,26 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     ids = cached(ids.mutate(_k=ibis.row_number().cast("int32")))
     spine = cached(spine.join(ids, "entity_id"))
     as_days = spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist()
-    segments = Segments.build(as_days, offsets(settings.windows, counts))
+    segments = Segments.build(as_days, offsets(settings.windows, counts, value_offsets(sums)))
     ev = events.filter(events[key].notnull() & (events.ts < last)).select(
-        entity_id=events[key], user_id=events.user_id, event=events.event, day=to_days(events.ts))
+        entity_id=events[key], user_id=events.user_id, event=events.event, day=to_days(events.ts),
+        **{p: events[p] for p in {c[0] for c in values.values()}})
     ev = with_segments(ev, segments)
     # The grain is read by three parts: materialise it once (a temp table, a Spark cache),
     # keyed by integers and in key order, so that the window sums update neighbouring groups.
     # Its counts packed three to a word (segment_grain); split before the window sums when a
     # window's sum could overflow a count's 17 bits, built unpacked when a segment's could.
-    grain = _keyed_grain(segment_grain(ev, vocab, counts), ids)
+    grain = _keyed_grain(segment_grain(ev, vocab, counts, values=values), ids)
     level = packing_level(grain)
     if level == 1:
         grain = cached(grain.select(*[c for c in grain.columns if not c.startswith("_w")],
                                     **split_counts(grain, count_fields(vocab, counts))))
     elif level == 0:
-        grain = _keyed_grain(segment_grain(ev, vocab, counts, packed=False), ids)
+        grain = _keyed_grain(segment_grain(ev, vocab, counts, packed=False, values=values), ids)
     table = spine
     for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
-                                    counts=counts, packed=level == 2), recency(grain, segments)):
+                                    counts=counts, packed=level == 2), recency(grain, segments),
+                 *windowed_values(grain, segments, tuple(properties), sums, settings.windows)):
         part = part.rename(_k="entity_id")
         table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
     if entity == "account":
@@ -120,7 +132,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         part = signup_answers(spine, answers, answer_vocabulary(answers, last), entity, members)
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
-    table = _fill_counts(table)
+    table = _fill_counts(table, undefined=[n for n, (_, how, _) in value_names(
+        tuple(properties), sums, settings.windows).items() if how == "max"])
     table = _profile(table, spine, users, members, accounts, settings, entity, last)
     domains = _domains(spine, users, accounts, entity)
     for part in ([enrichment(domains, enrichment_table, enrichment_industries(enrichment_table))]
@@ -169,11 +182,25 @@ def _created(users, accounts, entity):
     return None
 
 
-def _fill_counts(table: ibis.Table) -> ibis.Table:
-    """Empty windows count 0; undefined quantities (recency, shares) are null (NaN)."""
+def _fill_counts(table: ibis.Table, undefined=()) -> ibis.Table:
+    """Empty windows count 0; undefined quantities (recency, shares, maxima of nothing, the
+    names in ``undefined``) are null (NaN)."""
     cols = [c for c in table.columns if c not in ("entity_id", "as_of", "as_day")]
-    return table.mutate(**{c: (table[c].cast("float64") if c.startswith(_NOT_COUNTS)
+    return table.mutate(**{c: (table[c].cast("float64")
+                               if c.startswith(_NOT_COUNTS) or c in undefined
                                else table[c].fill_null(0)) for c in cols})
+
+
+def _check_properties(properties, sums, events: ibis.Table) -> None:
+    missing = sorted({p for p in properties if p not in events.columns}
+                     | {s.property for s in sums if s.property not in properties})
+    if missing:
+        raise PqlmlError(f"The 'properties' parameter of feature_table must name numeric "
+                         f"columns of the events, and every Sum's property must be among them. "
+                         f"Got {', '.join(map(repr, missing))}, which "
+                         f"{'is' if len(missing) == 1 else 'are'} not. Fix: map the property in "
+                         f"[data.events.columns] (e.g. amount = \"Order Total\") or pass it in "
+                         f"properties.")
 
 
 def _profile(table, spine, users, members, accounts, settings, entity, last) -> ibis.Table:

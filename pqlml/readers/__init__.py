@@ -78,9 +78,10 @@ def _json_calls(con, export, root: Path) -> ibis.Table:
     raw, key = con.con, export.group_key
     raw.register("pqlml_lines", read_lines(expand(root, export.source)))
     try:
-        sql = {"segment": lambda: segment_sql("pqlml_lines"),
-               "amplitude": lambda: amplitude_sql("pqlml_lines", key),
-               "mixpanel": lambda: mixpanel_sql("pqlml_lines", key)}[export.format]()
+        props = export.properties
+        sql = {"segment": lambda: segment_sql("pqlml_lines", props),
+               "amplitude": lambda: amplitude_sql("pqlml_lines", key, props),
+               "mixpanel": lambda: mixpanel_sql("pqlml_lines", key, props)}[export.format]()
         _do(raw, f"CREATE OR REPLACE TEMP TABLE pqlml_calls AS {sql}")
     finally:
         raw.unregister("pqlml_lines")
@@ -92,7 +93,8 @@ def _json_calls(con, export, root: Path) -> ibis.Table:
         if pattern:
             raw.register("pqlml_profiles", _profile_lines(expand(root, pattern)))
             try:
-                _do(raw, f"INSERT INTO pqlml_calls {mixpanel_profiles_sql('pqlml_profiles', kind)}")
+                profiles = mixpanel_profiles_sql("pqlml_profiles", kind, export.properties)
+                _do(raw, f"INSERT INTO pqlml_calls {profiles}")
             finally:
                 raw.unregister("pqlml_profiles")
     return con.table("pqlml_calls")
@@ -139,7 +141,8 @@ def _rejects(calls: ibis.Table, export, root: Path, report: ValidationReport) ->
 _FAR = "2999-01-01 00:00:00"
 
 
-def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up") -> dict[str, ibis.Table]:
+def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up",
+                     properties: tuple[str, ...] = ()) -> dict[str, ibis.Table]:
     """Canonical ``events``, ``users``, ``accounts`` and ``memberships`` from the calls shape
     (lazy ibis expressions, so a warehouse computes them).
 
@@ -148,7 +151,8 @@ def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up") -> dict
     starts a membership at its time (:mod:`pqlml.identity`). A user's own ``account_id``
     is their *first* group, which also holds before their first group call (it usually
     follows the sign-up by moments); a later move never changes it. An account is created
-    at its ``createdAt`` trait, else at the first event of the users who started in it."""
+    at its ``createdAt`` trait, else at the first event of the users who started in it.
+    ``properties``: the events' numeric properties (``p__<name>`` in the calls)."""
     ok = calls.filter(calls.reject.isnull())
     both = ok.filter(ok.anon_id.notnull() & ok.user_id.notnull())
     links = both.group_by(_anon=both.anon_id).aggregate(_linked=both.user_id.argmin(both.ts))
@@ -158,7 +162,7 @@ def canonical_tables(calls: ibis.Table, signup_event: str = "signed_up") -> dict
     is_event = r.kind == "event"
     events = r.filter(is_event).select(
         event_id=ibis.coalesce(r.msg_id, r.file.concat(":", r.line.cast("string"))),
-        ts=r.ts, user_id=r.uid, event=r.event)
+        ts=r.ts, user_id=r.uid, event=r.event, **{p: r[f"p__{p}"] for p in properties})
     u = r.filter(r.uid.notnull())
     users = u.group_by(user_id=u.uid).aggregate(
         email=u.email.argmax(u.ord, where=u.email.notnull()),
@@ -212,7 +216,7 @@ def read_export(con: ibis.BaseBackend, export, root: Path, report: ValidationRep
                             f"connection is {con.name}. Fix: drop [data] connection for file exports.")
         calls = _json_calls(con, export, root)
     _rejects(calls, export, root, report)
-    tables = canonical_tables(calls, export.signup_event)
+    tables = canonical_tables(calls, export.signup_event, tuple(export.properties))
     if export.format == "segment_warehouse":
         return tables
     # parsed files: computed once, not once per downstream query

@@ -101,8 +101,16 @@ def _domain(expr: str) -> str:
             f"'^www\\.|[/:?#].*$', '', 'g')), '')")
 
 
-def segment_sql(lines: str) -> str:
-    """Segment Spec messages (the raw S3 archive: every call type, one JSON per line)."""
+def _properties(prefix: str, properties) -> str:
+    """Select items for the numeric event properties (canonical name -> the vendor's key),
+    as text under ``p__<name>``: :func:`pqlml.validate.validate_table` parses and counts."""
+    return "".join(f"json_extract_string(j, '{prefix}.{_key(key)}') AS \"p__{name}\", "
+                   for name, key in dict(properties or {}).items())
+
+
+def segment_sql(lines: str, properties=None) -> str:
+    """Segment Spec messages (the raw S3 archive: every call type, one JSON per line);
+    ``properties``: canonical name -> key of a track call's ``properties``."""
     ts = utc_sql("json_extract_string(j, '$.timestamp')")
     kind = "json_extract_string(j, '$.type')"
     created_raw = ("coalesce(json_extract_string(j, '$.traits.createdAt'), "
@@ -136,13 +144,13 @@ def segment_sql(lines: str) -> str:
            json_extract_string(j, '$.traits.segment') AS segment,
            CASE WHEN {kind} = 'group' THEN {created} END AS created_at,
            json_extract_string(j, '$.messageId') AS msg_id,
-           {_reject(required, time_ok, shape)} AS reject, {_TEXT}
+           {_properties("$.properties", properties)}{_reject(required, time_ok, shape)} AS reject, {_TEXT}
     FROM p""", lines)
 
 
-def amplitude_sql(lines: str, group_key: str) -> str:
+def amplitude_sql(lines: str, group_key: str, properties=None) -> str:
     """Amplitude Export API rows (every row an event; ``$identify`` / ``$groupidentify``
-    rows carry properties only)."""
+    rows carry properties only); ``properties``: name -> key of ``event_properties``."""
     g = f"$.groups.{_key(group_key)}"
     gid = _first("j", g)
     gp = f"json_extract(j, '$.group_properties.{_key(group_key)}')"
@@ -175,14 +183,14 @@ def amplitude_sql(lines: str, group_key: str) -> str:
            json_extract_string({account}, '$.segment') AS segment,
            {utc_sql(group_created_raw)} AS created_at,
            json_extract_string(j, '$."$insert_id"') AS msg_id,
-           {_reject(required, time_ok, f"{etype} IS NOT NULL")} AS reject, {_TEXT}
+           {_properties("$.event_properties", properties)}{_reject(required, time_ok, f"{etype} IS NOT NULL")} AS reject, {_TEXT}
     FROM p""", lines)
 
 
-def mixpanel_sql(lines: str, group_key: str) -> str:
+def mixpanel_sql(lines: str, group_key: str, properties=None) -> str:
     """Mixpanel raw export events; ``time`` from 1e11 is milliseconds (newer exports),
     below it seconds (:func:`._times.epoch_sql`). A ``$device:<id>`` distinct_id is an
-    anonymous device."""
+    anonymous device. ``properties``: name -> key of the event's ``properties``."""
     ts = epoch_sql("TRY_CAST(json_extract_string(j, '$.properties.time') AS DOUBLE)")
     did = "json_extract_string(j, '$.properties.distinct_id')"
     user = (f"coalesce(json_extract_string(j, '$.properties.\"$user_id\"'), "
@@ -203,11 +211,11 @@ def mixpanel_sql(lines: str, group_key: str) -> str:
            NULL::VARCHAR AS domain, NULL::BIGINT AS employees, NULL::VARCHAR AS industry,
            NULL::VARCHAR AS country, NULL::VARCHAR AS segment, NULL::TIMESTAMPTZ AS created_at,
            json_extract_string(j, '$.properties."$insert_id"') AS msg_id,
-           {_reject(required, "ts IS NOT NULL", shape)} AS reject, {_TEXT}
+           {_properties("$.properties", properties)}{_reject(required, "ts IS NOT NULL", shape)} AS reject, {_TEXT}
     FROM p""", lines)
 
 
-def mixpanel_profiles_sql(lines: str, kind: str) -> str:
+def mixpanel_profiles_sql(lines: str, kind: str, properties=None) -> str:
     """Mixpanel Engage profiles, one ``{"$distinct_id", "$properties"}`` object per line:
     user profiles (``identify``: ``$email``, ``title``) or group profiles (``group``:
     ``domain`` / ``website``, ``employees``, ``industry``, ``country``, ``segment``)."""
@@ -235,5 +243,5 @@ def mixpanel_profiles_sql(lines: str, kind: str) -> str:
            {prop('country') if account else 'NULL::VARCHAR'} AS country,
            {prop('segment') if account else 'NULL::VARCHAR'} AS segment,
            {created if account else 'NULL::TIMESTAMPTZ'} AS created_at, NULL::VARCHAR AS msg_id,
-           {_reject(f"{ident} IS NOT NULL", time_ok, f"json_type({props}) = 'OBJECT'")} AS reject, {_TEXT}
+           {"".join(f'NULL::VARCHAR AS "p__{name}", ' for name in dict(properties or {}))}{_reject(f"{ident} IS NOT NULL", time_ok, f"json_type({props}) = 'OBJECT'")} AS reject, {_TEXT}
     FROM p""", lines)

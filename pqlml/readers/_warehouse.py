@@ -97,8 +97,25 @@ def warehouse_calls(con, export, root: Path, *, connected: bool) -> ibis.Table:
             country=_col(t, "country") if grp else ibis.null("string"),
             segment=_col(t, "segment") if grp else ibis.null("string"),
             created_at=_ts(t, "created_at") if grp else ibis.null(UTC),
-            msg_id=_col(t, "id"), reject=reject, text=ibis.null("string")))
+            msg_id=_col(t, "id"),
+            **{f"p__{p}": (_col(t, key) if kind == "event" else ibis.null("string"))
+               for p, key in _properties(t, export, name, kind).items()},
+            reject=reject, text=ibis.null("string")))
     return ibis.union(*parts)
+
+
+def _properties(t: ibis.Table, export, name: str, kind: str) -> dict[str, str]:
+    """``[data.export] properties`` (name -> column): columns of ``tracks``. Segment keeps a
+    track call's properties in a table per event, so they must be joined into ``tracks``."""
+    props = dict(export.properties)
+    missing = [key for key in props.values() if key not in t.columns]
+    if kind == "event" and missing:
+        raise DataError(f"Segment's {name} table has no column(s) {', '.join(map(repr, missing))} "
+                        f"named in [data.export] properties; its columns: "
+                        f"{', '.join(map(repr, t.columns))}. Fix: Segment stores a track call's "
+                        f"properties in one table per event: join them into {name} (e.g. a "
+                        f"view), or correct [data.export] properties.")
+    return props
 
 
 def _domain(col):
