@@ -35,6 +35,7 @@ def _simulate(args) -> None:
 def _validate(args) -> None:
     from rich.console import Console
 
+    from .preflight import preflight
     from .project import open_project
 
     # the whole opening: tables, identity routes and the cross-table checks (enrichment
@@ -44,7 +45,14 @@ def _validate(args) -> None:
     console = Console()
     for name, table in project.tables.items():
         console.print(f"{name}: {table.count().execute():,} rows")
-    console.print("\n".join(report.render()) if len(report) else "no findings")
+    console.print("\n".join(report.render()) if len(report) else "no findings", markup=False)
+    # then what the later stages would refuse: schedule, horizon, outcomes, rules
+    checks = preflight(project)
+    for line in checks.facts:
+        console.print(f"ok: {line}", markup=False)
+    for line in checks.warnings:
+        console.print(f"warning: {line}", markup=False)
+    checks.raise_if_any()
 
 
 def _write_frame(frame, out: Path) -> None:
