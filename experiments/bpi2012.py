@@ -20,7 +20,7 @@ Two feature sets, both said in EXPERIMENTS.md:
   (events: case = account = user; outcomes: ``A_APPROVED`` = conversion) with an explicit
   pandas spine, plus the amount requested. pqlml's features are day-grained, so the cutoff is the
   first midnight UTC at least 24 h after submission (24 to 48 h), and the labels are pqlml's
-  own (``build_labels``: approval in ``(as_of, as_of + 30 d]``, censored past the log's end).
+  own (``build_labels``: approval in ``[as_of, as_of + 30 d)``, censored past the log's end).
 
 Evaluation: forward in time only. Weekly retraining (``pqlml.backtest.rolling_folds`` over the
 cutoffs' weeks, every training case's 30-day window closed before the test week starts) and one
