@@ -42,11 +42,23 @@ user's first row, ``users.account_id`` (else the work-email domain) holds
 
 from dataclasses import dataclass
 
-__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS"]
+__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS",
+           "COLUMN_ALIASES", "property_columns"]
 
 OUTCOME_KINDS = ("hand_raise", "conversion")
 DISPOSITIONS = ("accepted", "rejected", "converted")
 SIGNUP_ANSWERS = ("company_size", "department", "seniority", "use_case")
+#: Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs):
+#: the guesses of a missing column's fix, and never the name of a numeric event property.
+COLUMN_ALIASES = {
+    "ts": ("timestamp", "time", "event_time", "occurred_at", "received_at", "created_at"),
+    "user_id": ("userid", "user", "distinct_id", "anonymous_id", "contact_id"),
+    "event": ("event_name", "event_type", "name", "action"),
+    "account_id": ("accountid", "account", "company_id", "org_id", "organization_id", "group_id"),
+    "signup_at": ("created_at", "signed_up_at", "signup_date", "signup_ts"),
+    "created_at": ("createdate", "create_date", "signup_at"),
+    "outcome": ("type", "kind", "stage"),
+}
 
 
 @dataclass(frozen=True)
@@ -143,3 +155,17 @@ TABLES: dict[str, TableSchema] = {
         kinds={"user_id": "id", "account_id": "id", "since": "timestamp"},
     ),
 }
+
+
+def property_columns(mapping) -> tuple[str, ...]:
+    """The numeric event properties of an events column mapping (``[data.events.columns]``):
+    the keys that are neither canonical columns nor a usual name of one (``timestamp`` is a
+    misnamed ``ts``, not a property).
+
+    Examples
+    --------
+    >>> property_columns({"ts": "time", "amount": "Order Total", "timestamp": "t"})
+    ('amount',)
+    """
+    aliases = {a for names in COLUMN_ALIASES.values() for a in names}
+    return tuple(k for k in mapping if k not in TABLES["events"].columns and k not in aliases)

@@ -21,25 +21,14 @@ import ibis
 
 from pqlml.config import DataConfig, TableSource
 from pqlml.errors import ConfigError, DataError
-from pqlml.schema import TABLES
+from pqlml.schema import COLUMN_ALIASES as _ALIASES
+from pqlml.schema import TABLES, property_columns
 from pqlml.validate import Finding, ValidationReport, validate_table
 
 __all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source"]
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
-# Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs).
-_ALIASES = {
-    "ts": ("timestamp", "time", "event_time", "occurred_at", "received_at", "created_at"),
-    "user_id": ("userid", "user", "distinct_id", "anonymous_id", "contact_id"),
-    "event": ("event_name", "event_type", "name", "action"),
-    "account_id": ("accountid", "account", "company_id", "org_id", "organization_id", "group_id"),
-    "signup_at": ("created_at", "signed_up_at", "signup_date", "signup_ts"),
-    "created_at": ("createdate", "create_date", "signup_at"),
-    "outcome": ("type", "kind", "stage"),
-}
-
-
 def connect(data: DataConfig) -> ibis.BaseBackend:
     """Open the backend the sources live in, with the session time zone set to UTC.
 
@@ -274,7 +263,7 @@ def _match_columns(name: str, where: str, present: tuple[str, ...],
                    mapping: Mapping[str, str]) -> dict[str, str]:
     """Canonical name -> source column, for the canonical columns the source has."""
     schema = TABLES[name]
-    properties = [c for c in mapping if c not in schema.columns] if name == "events" else []
+    properties = property_columns(mapping) if name == "events" else ()
     unknown = [c for c in mapping if c not in schema.columns and c not in properties]
     if unknown:
         raise ConfigError(f"[data.{name}.columns]: {_q(unknown)} are not {name} columns. "

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError
-from ..schema import TABLES
+from ..schema import TABLES, property_columns
 from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, ExportConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
@@ -366,52 +366,60 @@ def _build(cls: type, raw: Any, where: str, src: str) -> Any:
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def _build_counts(raw: Any, where: str, src: str) -> Mapping[str, CountFeature]:
-    """``[features.counts.<name>]`` tables: ``events`` (list) and ``window_days`` (int)."""
+_EXAMPLES = {"events": 'events = ["terms_page_viewed"]', "property": 'property = "amount"',
+             "window_days": "window_days = 30"}
+
+
+def _named_tables(raw: Any, where: str, src: str, allowed: tuple[str, ...],
+                  required: tuple[str, str], example: str):
+    """``[<where>.<name>]`` tables of a feature spec: (name, dotted key, table) each, the name
+    in lower_snake_case, the keys among ``allowed`` and the ``required`` ones there."""
     raw = _table(raw, where, src)
-    out = {}
     for name, spec in raw.items():
         key = f"{where}.{name}"
         if not _NAME.fullmatch(name):
             raise _bad(key, src, "named in lower_snake_case (a feature name)",
-                       f"[{where}.legal_pages_30d]", name)
+                       f"[{where}.{example}]", name)
         spec = _table(spec, key, src)
-        _check_keys(spec, ("events", "window_days"), key, src)
-        if "events" not in spec or "window_days" not in spec:
-            raise ConfigError(f"The [{key}] table in {src} needs both 'events' and 'window_days'. "
-                              f'Fix: e.g. events = ["terms_page_viewed"] and window_days = 30.')
+        _check_keys(spec, allowed, key, src)
+        if any(k not in spec for k in required):
+            first, second = required
+            raise ConfigError(f"The [{key}] table in {src} needs both '{first}' and '{second}'. "
+                              f"Fix: e.g. {_EXAMPLES[first]} and {_EXAMPLES[second]}.")
+        yield name, key, spec
+
+
+def _window_days(spec: Mapping, key: str, src: str) -> int:
+    return _convert(("a positive integer (days)", "window_days = 30", _POS_INT),
+                    spec["window_days"], f"{key}.window_days", src)
+
+
+def _build_counts(raw: Any, where: str, src: str) -> Mapping[str, CountFeature]:
+    """``[features.counts.<name>]`` tables: ``events`` (list) and ``window_days`` (int)."""
+    out = {}
+    for name, key, spec in _named_tables(raw, where, src, ("events", "window_days"),
+                                         ("events", "window_days"), "legal_pages_30d"):
         events = _convert(_strings('events = ["terms_page_viewed"]'), spec["events"],
                           f"{key}.events", src)
-        days = _convert(("a positive integer (days)", "window_days = 30", _POS_INT),
-                        spec["window_days"], f"{key}.window_days", src)
-        out[name] = CountFeature(events=events, window_days=days)
+        out[name] = CountFeature(events=events, window_days=_window_days(spec, key, src))
     return _frozen_map(out)
 
 
 def _build_sums(raw: Any, where: str, src: str) -> Mapping[str, SumFeature]:
     """``[features.sums.<name>]`` tables: ``property``, ``window_days``, optional ``events``
     and ``how`` (``"sum"`` or ``"max"``)."""
-    raw = _table(raw, where, src)
     out = {}
-    for name, spec in raw.items():
-        key = f"{where}.{name}"
-        if not _NAME.fullmatch(name):
-            raise _bad(key, src, "named in lower_snake_case (a feature name)",
-                       f"[{where}.amount_30d]", name)
-        spec = _table(spec, key, src)
-        _check_keys(spec, ("property", "window_days", "events", "how"), key, src)
-        if "property" not in spec or "window_days" not in spec:
-            raise ConfigError(f"The [{key}] table in {src} needs both 'property' and "
-                              "'window_days'. Fix: e.g. property = \"amount\" and window_days = 30.")
+    for name, key, spec in _named_tables(raw, where, src, ("property", "window_days", "events",
+                                                          "how"), ("property", "window_days"),
+                                         "amount_30d"):
         prop = _convert(("the name of a numeric event property", 'property = "amount"',
                          _when(lambda v: isinstance(v, str) and _NAME.fullmatch(v))),
                         spec["property"], f"{key}.property", src)
-        days = _convert(("a positive integer (days)", "window_days = 30", _POS_INT),
-                        spec["window_days"], f"{key}.window_days", src)
         events = _convert(_strings('events = ["order_completed"]'), spec.get("events", []),
                           f"{key}.events", src)
         how = _convert(_choice("how", ("sum", "max")), spec.get("how", "sum"), f"{key}.how", src)
-        out[name] = SumFeature(property=prop, window_days=days, events=events, how=how)
+        out[name] = SumFeature(property=prop, window_days=_window_days(spec, key, src),
+                               events=events, how=how)
     return _frozen_map(out)
 
 
@@ -490,10 +498,15 @@ def _build_table(name: str, raw: Any, src: str) -> TableSource:
     columns = raw.get("columns", {})
     if name == "events":   # other keys are numeric properties, named in lower_snake_case
         columns = _table(columns, f"{where}.columns", src)
+        canonical = TABLES[name].columns
+        # a usual name of a canonical column (timestamp for ts) is a misnamed key, no property
+        properties = property_columns(columns)
+        _check_keys({k: v for k, v in columns.items() if k not in properties}, canonical,
+                    f"{where}.columns", src)
         for key in columns:
-            if key not in TABLES[name].columns and not _NAME.fullmatch(str(key)):
+            if key not in canonical and not _NAME.fullmatch(str(key)):
                 raise _bad(f"{where}.columns.{key}", src, "a canonical events column ("
-                           + ", ".join(TABLES[name].columns) + ") or a numeric property named "
+                           + ", ".join(canonical) + ") or a numeric property named "
                            "in lower_snake_case", 'amount = "Order Total"', key)
         allowed = None
     else:

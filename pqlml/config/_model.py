@@ -71,8 +71,8 @@ class DataConfig:
             return tuple(self.export.properties)
         if self.events is None:
             return ()
-        from ..schema import TABLES
-        return tuple(c for c in self.events.columns if c not in TABLES["events"].columns)
+        from ..schema import property_columns
+        return property_columns(self.events.columns)
 
 
 OUTCOME_MAPPING = ("conversion", "hand_raise", "ignore")
