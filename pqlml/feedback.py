@@ -37,6 +37,7 @@ import pandas as pd
 from .errors import PqlmlError
 from .project import build_features, open_project
 from .rules import FUNNELS, TIERS, assign, group_rates, plot_rates
+from .schema import entity_key
 from .snapshots import schedule_dates
 
 __all__ = ["Feedback", "acceptance", "attach"]
@@ -124,7 +125,7 @@ def acceptance(config, *, model=None, as_of=None, features: pd.DataFrame | None 
         ([as_of] if isinstance(as_of, str) else list(as_of))
     d = attach(d, dates, cfg.labels.horizon_days)
     entity = cfg.project.entity
-    key = "account_id" if entity == "account" else "user_id"
+    key = entity_key(entity)
     X = build_features(project, as_of=dates) if features is None else features
     d["as_of"] = d.as_of.astype(X.as_of.dtype)
     known = X[[key, "as_of"]].rename(columns={key: "entity_id"}).assign(_known=True)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import PqlmlError
 from .model import Model, capacity_cutpoint, feature_columns, model_tiers
+from .schema import entity_key
 
 __all__ = ["Scorer", "SCORE_COLUMNS", "default_as_of"]
 
@@ -67,7 +68,7 @@ class Scorer:
 
         project = open_project(data)
         entity = self.model.trained_on.get("entity", project.config.project.entity)
-        key = "account_id" if entity == "account" else "user_id"
+        key = entity_key(entity)
         if features is not None:
             dates = pd.to_datetime(features["as_of"], utc=True).unique()
             if len(dates) != 1 or (as_of is not None and pd.Timestamp(dates[0]) != _utc(as_of)):
@@ -209,7 +210,7 @@ def _orphan_reason(r) -> tuple[str, str]:
 def _customers(project, spined: set, as_of: pd.Timestamp, entity: str = "account") -> list:
     if "outcomes" not in project.tables:
         return []
-    key = "account_id" if entity == "account" else "user_id"
+    key = entity_key(entity)
     o = project.tables["outcomes"]
     if key not in o.columns:
         return []
