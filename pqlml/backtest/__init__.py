@@ -28,9 +28,8 @@ import pandas as pd
 
 from ..discover._scan import candidates, scan
 from ..errors import PqlmlError
-from ..labels import LABEL_COLUMNS
-from ..model import (Model, bootstrap_cis, capacity_cutpoint, model_tiers, precision_cutpoint,
-                     score_metrics, top_k_capture, training_frame)
+from ..model import (Model, bootstrap_cis, capacity_cutpoint, feature_columns, model_tiers,
+                     precision_cutpoint, score_metrics, top_k_capture, training_frame)
 from ..rules import Rule, fit_flags, with_attributes
 from ._plots import calibration_plot, gains_plot, tier_plot
 
@@ -114,7 +113,7 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
                          "but tiers.intent_rule is empty. Fix: name a rule in [rules], e.g. "
                          'intent_rule = "folk_pqa".')
     kind = kind or cfg.model.kind
-    features = [c for c in frame.columns if c not in ("account_id", "as_of", *LABEL_COLUMNS)]
+    features = feature_columns(frame)
     rule = Rule.parse(cfg.tiers.intent_rule, cfg.rules[cfg.tiers.intent_rule])
     folds = rolling_folds(frame.as_of.dt.strftime("%Y-%m-%d"), horizon_days=cfg.labels.horizon_days,
                           test_periods=cfg.model.test_periods)
