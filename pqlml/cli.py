@@ -110,7 +110,7 @@ def _discover(args) -> None:
         found = discover(args.config, args.outcome, as_of=args.as_of)
     with console.status("writing the tables and heatmaps"):
         plots = found.write(args.out)
-    table = Table(title=f"best rule per signal for {args.outcome} ({found.rows:,} labelled "
+    table = Table(title=f"best rule per signal for {found.outcome} ({found.rows:,} labelled "
                         f"snapshots, {found.positives:,} positive)")
     for col in ("rule", "support", "rate with", "lift", "phi", "q", "adjacent"):
         table.add_column(col, justify="left" if col == "rule" else "right")

@@ -129,7 +129,9 @@ def discover(config, outcome: str | None = None, *, as_of=None, features=None,
         keep = (best.q_value <= cfg.alpha) & ~best.adjacent & best.feature.isin(volumes)
         features = list(best.feature[keep])
     features = list(dict.fromkeys([*features, *(c for c in controls if c in frame)]))
-    side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha)
+    # the snapshots of one entity are not independent: robust errors clustered by its key
+    side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha,
+                               cluster=entity_key(project.config.project.entity))
     return Discovery(outcome, signals, best, skipped, adj, side, notes, len(frame), positives)
 
 
