@@ -34,7 +34,7 @@ from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, 
                        top_k_capture)
 
 __all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "feature_columns",
-           "training_frame", "train", "fit_snapshots",
+           "training_frame", "train", "fit_snapshots", "provenance",
            "model_tiers", "capacity_cutpoint", "precision_cutpoint", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
@@ -90,6 +90,8 @@ class Model:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities of the outcome within the horizon."""
         self.check_features(frame)
+        if not len(frame):              # scikit-learn refuses 0 rows
+            return np.zeros(0)
         return self.estimator.predict_proba(frame[self.features])[:, 1]
 
     def save(self, path: str | Path) -> Path:
@@ -185,10 +187,16 @@ def fit_snapshots(config, *, kind: str | None = None, outcome: str | None = None
     project, frame, outcome = training_frame(config, outcome)
     model = Model.fit(frame, outcome, kind=kind or project.config.model.kind,
                       calibration=project.config.model.calibration)
-    model.trained_on["entity"] = project.config.project.entity
-    model.trained_on["config_sha256"] = hashlib.sha256(
-        json.dumps(repr(project.config), sort_keys=True).encode()).hexdigest()
+    model.trained_on |= provenance(project.config)
     return model, frame
+
+
+def provenance(config) -> dict:
+    """What a model's ``trained_on`` records of the config it learned from: the ``entity``
+    its rows are (scoring and drift build the same rows) and the config's SHA-256."""
+    return {"entity": config.project.entity,
+            "config_sha256": hashlib.sha256(json.dumps(repr(config), sort_keys=True)
+                                            .encode()).hexdigest()}
 
 
 def train(config, *, kind: str | None = None, outcome: str | None = None) -> Model:
