@@ -118,7 +118,7 @@ def _discover(args) -> None:
         found = discover(args.config, args.outcome, as_of=args.as_of)
     with console.status("writing the tables and heatmaps"):
         plots = found.write(args.out)
-    table = Table(title=f"best rule per signal for {args.outcome} ({found.rows:,} labelled "
+    table = Table(title=f"best rule per signal for {found.outcome} ({found.rows:,} labelled "
                         f"snapshots, {found.positives:,} positive)")
     for col in ("rule", "support", "rate with", "lift", "phi", "q", "adjacent"):
         table.add_column(col, justify="left" if col == "rule" else "right")
@@ -168,13 +168,16 @@ def _backtest(args) -> None:
                 tracked_run(project, "backtest") as run:
             log_backtest(metrics, args.out)
         console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
-    m, r, b = metrics["model"], metrics["rules"], metrics["best_single_rule"]
+    m, b = metrics["model"], metrics["best_single_rule"]
     found = {"conversion": "converters", "hand_raise": "hand-raisers",
              "accepted": "accepted leads"}[metrics["outcome"]]
+    volume = "the rules' volume" if "rules" in metrics else "sales capacity"
+    rules = (f"rules {metrics['rules']['converters_captured']:,}, " if "rules" in metrics
+             else "")
     lines = [f"model ({metrics['kind']}): ROC-AUC {m['roc_auc']:.3f} "
              f"[{m['roc_auc_ci'][0]:.3f}, {m['roc_auc_ci'][1]:.3f}], ECE {m['ece']:.4f}",
-             f"at the rules' volume ({r['volume']:,} touches over {len(metrics['folds'])} periods): "
-             f"model {m['converters_captured']:,} {found}, rules {r['converters_captured']:,}, "
+             f"at {volume} ({m['volume']:,} touches over {len(metrics['folds'])} periods): "
+             f"model {m['converters_captured']:,} {found}, {rules}"
              f"best single signal {b['converters_captured']:,}"]
     if "activation_engagement" in metrics:
         lines.append("activated, then ranked by engagement: "
@@ -183,6 +186,8 @@ def _backtest(args) -> None:
         lines.append(f"oracle (the simulator's truth): ROC-AUC {metrics['oracle']['roc_auc']:.3f}, "
                      f"{metrics['oracle']['converters_captured']:,} {found}")
     Console().print("\n".join(lines))
+    for note in metrics.get("notes", []):
+        console.print(f"[yellow]{note}")
     console.print(f"wrote metrics.json, report.md, gains.png, calibration.png, tiers.png to {args.out}")
 
 
@@ -467,7 +472,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     s.set_defaults(func=_drift)
 
-    s = sub.add_parser("score", help="scores, tiers and reasons for every account, ready for the CRM")
+    s = sub.add_parser("score", help="scores, tiers and reasons for every account (or user), "
+                                     "ready for the CRM")
     s.add_argument("--config", type=Path, required=True)
     s.add_argument("--model", required=True,
                    help="model file, or MLflow URI such as models:/pqlml@champion")
@@ -475,7 +481,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="scores.csv or scores.parquet (+ <name>.not_scored.csv)")
     s.add_argument("--to-table", dest="to_table",
                    help="also write table NAME (and NAME_not_scored) into data.connection")
-    s.add_argument("--top", type=int, default=10, help="Tier-1 accounts shown in the terminal")
+    s.add_argument("--top", type=int, default=10,
+                   help="Tier-1 accounts (or users) shown in the terminal")
     s.set_defaults(func=_score)
 
     s = sub.add_parser("feedback", help="how often sales accepts each rule, tier, funnel and score band")

@@ -95,10 +95,12 @@ def drift(config, *, model, as_of=None) -> tuple[pd.DataFrame, dict]:
                          f"training window ({first.date()} .. {last.date()}). Fix: use the config "
                          f"the model was trained with, or widen [schedule].")
     as_of = pd.Timestamp(as_of or dates[-1])
-    reference = build_features(project, as_of=window)
-    current = build_features(project, as_of=[as_of.date()])
+    entity = model.trained_on.get("entity", cfg.project.entity)     # the rows it scores
+    reference = build_features(project, as_of=window, entity=entity)
+    current = build_features(project, as_of=[as_of.date()], entity=entity)
     model.check_features(current)
-    reference["score"], current["score"] = model.predict(reference), model.predict(current)
+    reference, current = (pd.concat([f, pd.Series(model.predict(f), index=f.index, name="score")],
+                                    axis=1) for f in (reference, current))
     d = cfg.drift
     table = drift_table(reference, current, ["score", *model.features], bins=d.bins,
                         threshold=d.threshold, warn=d.warn)

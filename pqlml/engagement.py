@@ -38,6 +38,7 @@ from .features._engagement import decayed_counts
 from .features._specs import feature_name
 from .labels import check_outcome
 from .project import build_labels, open_project, spine_for
+from .schema import entity_key
 from .snapshots import schedule_dates
 
 __all__ = ["fit_engagement_weights", "weights_toml"]
@@ -74,7 +75,7 @@ def fit_engagement_weights(config, *, until=None, outcome: str | None = None,
             set(cfg.outcomes.events_of("conversion")) | set(cfg.discover.adjacent_events)
         events = list(cfg.features.engagement_weights) or \
             [e for e in project.event_names(max(train)) if e not in excluded]
-    key = "account_id" if cfg.project.entity == "account" else "user_id"
+    key = entity_key(cfg.project.entity)
     spine = spine_for(project, as_of=train)
     spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
                          as_day=to_days(spine.as_of))

@@ -36,7 +36,8 @@ import pandas as pd
 
 from .errors import PqlmlError
 from .project import build_features, open_project
-from .rules import FUNNELS, TIERS, assign, group_rates, plot_rates
+from .rules import FUNNELS, TIERS, assign, group_rates, plot_rates, user_funnels
+from .schema import entity_key
 from .snapshots import schedule_dates
 
 __all__ = ["Feedback", "acceptance", "attach"]
@@ -124,17 +125,36 @@ def acceptance(config, *, model=None, as_of=None, features: pd.DataFrame | None 
         ([as_of] if isinstance(as_of, str) else list(as_of))
     d = attach(d, dates, cfg.labels.horizon_days)
     entity = cfg.project.entity
-    key = "account_id" if entity == "account" else "user_id"
+    key = entity_key(entity)
     X = build_features(project, as_of=dates) if features is None else features
     d["as_of"] = d.as_of.astype(X.as_of.dtype)
     known = X[[key, "as_of"]].rename(columns={key: "entity_id"}).assign(_known=True)
     d = d.merge(known, on=["entity_id", "as_of"], how="left")
     gone = d.as_of.notna() & d._known.isna()
     d.loc[gone, "why"] = "not a candidate at that as_of (an entity pqlml does not know, or created later)"
+    if entity == "user" and "accounts" in project.tables:
+        d.loc[_account_ids(project, d.entity_id), "why"] = (
+            "an account id: this project models users (project.entity = \"user\"), so a "
+            "verdict must name the user (entity_id = user_id)")
     attached = d[d.why == ""].drop(columns=["_known", "why"]).reset_index(drop=True)
     not_attached = d[d.why != ""].drop(columns=["_known"]).reset_index(drop=True)
+    if attached.empty:
+        why = ", ".join(f"{n:,} {w}" for w, n in not_attached.why.value_counts().items())
+        raise PqlmlError(f"None of the {len(d):,} dispositions "
+                         f"({project.report.files.get('dispositions', 'dispositions')}, column "
+                         f"entity_id) fits a {entity} snapshot: {why}. Fix: key the "
+                         f"dispositions by {key} and date them within labels.horizon_days after "
+                         "a scheduled as_of.")
     leads = _groups(project, X, attached, key, model, bands)
     return Feedback(_rates(leads), _reasons(leads), leads, not_attached, len(d))
+
+
+def _account_ids(project, ids: pd.Series) -> pd.Series:
+    """Which ``ids`` are account ids and no user's id."""
+    accounts = project.tables["accounts"].select("account_id").to_pyarrow().to_pandas()
+    users = set() if project.users is None else \
+        set(project.users.select("user_id").to_pyarrow().to_pandas().user_id.astype(str))
+    return ids.isin(set(accounts.account_id.astype(str)) - users)
 
 
 def _groups(project, X, attached, key, model, bands) -> pd.DataFrame:
@@ -145,6 +165,8 @@ def _groups(project, X, attached, key, model, bands) -> pd.DataFrame:
         tiers = assign(project, features=sub)
         rule_cols = [c for c in tiers.columns if c.startswith("rule_")]
         groups = pd.concat([groups, tiers[rule_cols + ["funnel", "tier"]]], axis=1)
+    else:       # the rules and their tiers are about accounts; a user's funnel is its account's
+        groups["funnel"] = user_funnels(project, sub).to_numpy()
     if model is not None:
         p = np.asarray(model.predict(sub), float)
         groups["probability"] = p
@@ -160,9 +182,11 @@ def _bands(p: np.ndarray, bands: int) -> pd.Categorical:
     codes = pd.qcut(p, bands, labels=False, duplicates="drop")
     codes = np.nan_to_num(codes, nan=0).astype(int)     # one score for all: a single band
     edges = pd.Series(p).groupby(codes).agg(["min", "max"])
-    for digits in (0, 1, 2):        # as coarse as the bands stay distinct
+    for digits in (0, 1, 2):        # as coarse as the bands stay distinct and show their range
         names = {k: f"{r['min']:.{digits}%}-{r['max']:.{digits}%}" for k, r in edges.iterrows()}
-        if len(set(names.values())) == len(names):
+        ranged = all(r["min"] == r["max"] or f"{r['min']:.{digits}%}" != f"{r['max']:.{digits}%}"
+                     for _, r in edges.iterrows())
+        if len(set(names.values())) == len(names) and ranged:
             break
     else:
         names = {k: f"band {k + 1}: {v}" for k, v in names.items()}
@@ -176,6 +200,7 @@ def _rates(leads: pd.DataFrame) -> pd.DataFrame:
             leads[c].map({True: "flagged", False: "not flagged"}), ["not flagged", "flagged"])
     if "tier" in leads:
         kinds["tier"] = pd.Categorical(leads.tier, TIERS)
+    if "funnel" in leads:
         kinds["funnel"] = pd.Categorical(leads.funnel, FUNNELS)
     if "score_band" in leads:
         kinds["score band"] = leads.score_band

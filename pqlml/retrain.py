@@ -33,7 +33,8 @@ import pandas as pd
 
 from .backtest import rolling_folds
 from .errors import PqlmlError
-from .model import Model, bootstrap_ci, score_metrics, top_k_capture, training_frame
+from .model import Model, bootstrap_ci, provenance, score_metrics, top_k_capture, training_frame
+from .schema import entity_key
 
 __all__ = ["retrain", "run_retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER"]
 
@@ -111,6 +112,10 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
         if deployed.outcome != outcome:
             return _no(decision, "not_compared", f"the champion (version {version}) predicts "
                        f"{deployed.outcome}, the config's target is {outcome}")
+        scores = deployed.trained_on.get("entity", "account")
+        if scores != cfg.project.entity:
+            return _no(decision, "not_compared", f"the champion (version {version}) scores "
+                       f"{scores}s, the config's project.entity is {cfg.project.entity}")
         after = pd.Timestamp(deployed.trained_on["as_of_last"]) + pd.Timedelta(
             days=cfg.labels.horizon_days)
         folds = [(train, test) for train, test in folds if pd.Timestamp(test) >= after]
@@ -139,6 +144,7 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
         final = recipe(frame, outcome)
     except Exception as err:  # noqa: BLE001
         return _failed(decision, err)
+    final.trained_on |= provenance(cfg)
     decision.model, decision.frame = final, frame
     cap = cfg.capacity.per_period
     score = lambda col, idx=slice(None): metric_value(  # noqa: E731
@@ -151,8 +157,8 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
         return decision
     decision.champion = score("p_champion")
     decision.difference_ci = bootstrap_ci(
-        lambda i: score("p_challenger", i) - score("p_champion", i), scored.account_id,
-        reps=cfg.model.bootstrap)
+        lambda i: score("p_challenger", i) - score("p_champion", i),
+        scored[entity_key(cfg.project.entity)], reps=cfg.model.bootstrap)
     won = better(cfg.retrain.metric, decision.challenger, decision.champion,
                  margin=cfg.retrain.margin)
     decision.action = "promoted" if won else "kept"

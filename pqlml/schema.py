@@ -38,12 +38,17 @@ fills the users' gaps). ``enrichment`` is a firmographic file keyed by ``domain`
 ``since`` on, ``user_id`` is in ``account_id`` until the user's next row; before a
 user's first row, ``users.account_id`` (else the work-email domain) holds
 (:mod:`pqlml.identity`).
+
+An entity is what a row of features describes: an ``"account"`` (PQA models), keyed
+``account_id``, or a ``"user"`` (PQL models), keyed ``user_id`` (:func:`entity_key`).
 """
 
 from dataclasses import dataclass
 
+from .errors import PqlmlError
+
 __all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS",
-           "COLUMN_ALIASES", "property_columns"]
+           "COLUMN_ALIASES", "property_columns", "ENTITY_KEYS", "KEY_COLUMNS", "entity_key"]
 
 OUTCOME_KINDS = ("hand_raise", "conversion")
 DISPOSITIONS = ("accepted", "rejected", "converted")
@@ -59,6 +64,30 @@ COLUMN_ALIASES = {
     "created_at": ("createdate", "create_date", "signup_at"),
     "outcome": ("type", "kind", "stage"),
 }
+#: The key column of each entity's rows (features, labels, scores).
+ENTITY_KEYS = {"account": "account_id", "user": "user_id"}
+#: Columns that identify a snapshot row and are never features: the entities' keys, the
+#: engine-side ``entity_id`` and the cutoff ``as_of``.
+KEY_COLUMNS = (*ENTITY_KEYS.values(), "entity_id", "as_of")
+
+
+def entity_key(entity: str) -> str:
+    """The key column of ``entity``'s rows.
+
+    Examples
+    --------
+    >>> entity_key("account"), entity_key("user")
+    ('account_id', 'user_id')
+    >>> entity_key("accounts")
+    Traceback (most recent call last):
+    ...
+    pqlml.errors.PqlmlError: The 'entity' parameter must be one of 'account', 'user'. Got 'accounts' instead.
+    """
+    try:
+        return ENTITY_KEYS[entity]
+    except (KeyError, TypeError):
+        raise PqlmlError(f"The 'entity' parameter must be one of "
+                         f"{', '.join(map(repr, ENTITY_KEYS))}. Got {entity!r} instead.") from None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,12 @@ and returns one row per scored entity: ``probability``, ``percentile``, the mode
 ``motion``, three ``reason_*`` sentences and ``model_version``. No entity is lost:
 whoever is not scored is listed with the reason (no events before as_of, created
 after it, already a customer, a user on a free-mail or unknown domain).
+
+A user model (``trained_on["entity"] == "user"``) scores users: keyed ``user_id``, its
+fit is the user's account's firmographics with the user's own work email, its funnel
+is the account's, and its tiers' volume is the sales capacity when the intent rule
+reads account features. A user is "already a customer" when the outcomes name that
+user as the converter, the same rows its labels leave out.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pandas as pd
 
 from .errors import PqlmlError
 from .model import Model, capacity_cutpoint, feature_columns, model_tiers
+from .schema import entity_key
 
 __all__ = ["Scorer", "SCORE_COLUMNS", "default_as_of"]
 
@@ -67,7 +74,7 @@ class Scorer:
 
         project = open_project(data)
         entity = self.model.trained_on.get("entity", project.config.project.entity)
-        key = "account_id" if entity == "account" else "user_id"
+        key = entity_key(entity)
         if features is not None:
             dates = pd.to_datetime(features["as_of"], utc=True).unique()
             if len(dates) != 1 or (as_of is not None and pd.Timestamp(dates[0]) != _utc(as_of)):
@@ -209,7 +216,7 @@ def _orphan_reason(r) -> tuple[str, str]:
 def _customers(project, spined: set, as_of: pd.Timestamp, entity: str = "account") -> list:
     if "outcomes" not in project.tables:
         return []
-    key = "account_id" if entity == "account" else "user_id"
+    key = entity_key(entity)
     o = project.tables["outcomes"]
     if key not in o.columns:
         return []
@@ -221,34 +228,38 @@ def _customers(project, spined: set, as_of: pd.Timestamp, entity: str = "account
 
 
 def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame:
-    """The model's tier (intent by tiers.method x fit), the rules' funnel and the motion."""
+    """The model's tier (intent by tiers.method x fit), the rules' funnel and the motion.
+    A user's fit is its account's firmographics and its own work email; its funnel is its
+    account's (funnels are account motions); the intent rule sets the volume only where it
+    reads the entity's own features (else the capacity does)."""
     from .model import precision_cutpoint
-    from .rules import Rule, fit_flags, funnel_of, motion_for, with_attributes
+    from .rules import fit_flags, funnel_of, intent_rule_for, motion_for, user_funnels, \
+        with_attributes
 
     cfg = project.config
     out = pd.DataFrame(index=X.index)
     if not len(X):
         return out.assign(tier=[], funnel=[], motion=[])
-    frame = with_attributes(X, project) if entity == "account" else X
+    frame = with_attributes(X, project)
     fit = fit_flags(frame, cfg.fit)["fit"]
     method = cfg.tiers.method
-    if method == "capacity":
-        cut = capacity_cutpoint(p, min(cfg.capacity.per_period, len(p)))
-    elif method == "precision":
+    rule = None if method in ("capacity", "precision") else intent_rule_for(cfg, frame, entity)[0]
+    if method == "precision":
         # calibrated probabilities are expected rates: the lowest cutpoint whose flagged
         # set is expected to convert at the target (no labels needed at scoring time)
         cut = precision_cutpoint(p, p, cfg.tiers.precision_target)
-    elif cfg.tiers.intent_rule and entity == "account":
-        flagged = int(Rule.parse(cfg.tiers.intent_rule, cfg.rules[cfg.tiers.intent_rule])
-                      .evaluate(frame).sum())
-        cut = capacity_cutpoint(p, flagged)
-    else:                        # no rule, or a user model (the rules are about accounts)
+    elif rule is not None:
+        cut = capacity_cutpoint(p, int(rule.evaluate(frame).sum()))
+    else:                        # by capacity: asked for, no rule, or one a user row lacks
         cut = capacity_cutpoint(p, min(cfg.capacity.per_period, len(p)))
     out["tier"] = model_tiers(pd.Series(p, index=X.index), fit, cutpoint=cut).to_numpy()
-    try:
-        out["funnel"] = funnel_of(frame, fit, cfg.funnels).to_numpy()
-    except PqlmlError:           # funnel rules use account features a user model lacks
-        out["funnel"] = pd.NA
+    if entity == "user":
+        out["funnel"] = user_funnels(project, frame).to_numpy()
+    else:
+        try:
+            out["funnel"] = funnel_of(frame, fit, cfg.funnels).to_numpy()
+        except PqlmlError:       # funnel rules naming features the accounts lack
+            out["funnel"] = pd.NA
     segment = frame["segment"] if "segment" in frame else pd.Series(pd.NA, index=X.index)
     out["motion"] = [motion_for(t, s, cfg.playbook.complexity, cfg.playbook.motions)
                      for t, s in zip(out.tier, segment.astype("object"))]

@@ -182,3 +182,54 @@ def test_platt_never_inverts_the_ranking_when_the_held_out_months_disagree():
     assert p.mean() == pytest.approx(y.mean(), abs=1e-6)          # level matched
     normal = _Platt(score, 1 - y)                                 # agreeing months: a real fit
     assert normal.curve.coef_[0, 0] > 0
+
+
+@pytest.fixture(scope="module")
+def small_company(tmp_path_factory):
+    return simulate(n_accounts=600, seed=2, out=tmp_path_factory.mktemp("entities"),
+                    months=12).config
+
+
+@pytest.mark.parametrize("entity", ["account", "user"])
+def test_only_numeric_features_reach_the_estimator(small_company, tmp_path, monkeypatch, entity):
+    """For both entities: the estimator sees exactly the numeric feature columns, never a key,
+    as_of, a label or a text / datetime column."""
+    import pqlml.model as model_module
+    from pqlml.labels import LABEL_COLUMNS
+    from pqlml.model import fit_snapshots
+
+    config = tmp_path / "pqlml.toml"
+    text = small_company.read_text().replace('entity = "account"', f'entity = "{entity}"')
+    config.write_text(text.replace('root = "."', f'root = "{small_company.parent}"'))
+    seen = []
+    real = model_module.fit_calibrated
+
+    def spy(kind, X, y, as_of, **kw):
+        seen.append(X)
+        return real(kind, X, y, as_of, **kw)
+    monkeypatch.setattr(model_module, "fit_calibrated", spy)
+    model, frame = fit_snapshots(config, kind="logistic")
+    frame = frame.copy()        # one block per dtype: the assigns below add columns
+    key = {"account": "account_id", "user": "user_id"}[entity]
+    assert frame[key].dtype == object or pd.api.types.is_string_dtype(frame[key])
+    X = seen[0]
+    assert list(X.columns) == model.features
+    assert list(model.estimator.base.feature_names_in_) == model.features
+    assert model.estimator.base.n_features_in_ == len(model.features)
+    # nothing but the key, as_of and the labels is left out; each feature is a number
+    assert set(frame.columns) - set(model.features) == {key, "as_of"} | (
+        set(LABEL_COLUMNS) & set(frame.columns))
+    assert all(pd.api.types.is_numeric_dtype(X[c]) for c in X.columns)
+    assert not {"account_id", "user_id", "entity_id", "as_of"} & set(X.columns)
+    # asked for a key or a text column by name, fit refuses and names it
+    with pytest.raises(PqlmlError, match=rf"numeric feature columns only.*{key}"):
+        Model.fit(frame, "conversion", kind="logistic", features=[key, "events_30d"])
+    with pytest.raises(PqlmlError, match=r"not numeric: industry \((object|str)"):
+        Model.fit(frame.assign(industry="software"), "conversion", kind="logistic",
+                  features=["events_30d", "industry"])
+    with pytest.raises(PqlmlError, match="names 1 column\\(s\\) the frame lacks: nope"):
+        Model.fit(frame, "conversion", features=["events_30d", "nope"])
+    # a text column in the frame is never picked by default
+    extra = Model.fit(frame.assign(industry="software", seen_at=frame.as_of), "conversion",
+                      kind="logistic")
+    assert extra.features == model.features

@@ -11,6 +11,12 @@ checkpoints and engagement weights configured, the "activated, then ranked by
 engagement" playbook is scored the same way. On a simulated company the truth's
 probabilities give the oracle.
 
+A user model (``project.entity = "user"``) is compared the same way, with two baselines
+absent rather than faked, each said so in ``metrics["notes"]``: the rules, when the intent
+rule reads account features (a team's ``active_users_30d``; the volume is then the sales
+capacity, ``capacity.per_period`` a period), and the oracle (the simulator's truth is per
+account: there is no per-user truth).
+
 Examples
 --------
 >>> rolling_folds(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"], horizon_days=28,
@@ -20,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +33,11 @@ import pandas as pd
 
 from ..discover._scan import candidates, scan
 from ..errors import PqlmlError
-from ..labels import LABEL_COLUMNS
-from ..model import (Model, bootstrap_cis, capacity_cutpoint, model_tiers, precision_cutpoint,
-                     score_metrics, top_k_capture, training_frame)
-from ..rules import Rule, fit_flags, with_attributes
-from ._plots import calibration_plot, gains_plot, tier_plot
+from ..model import (Model, bootstrap_cis, feature_columns, score_metrics, top_k_capture,
+                     training_frame)
+from ..rules import fit_flags, intent_rule_for, with_attributes
+from ..schema import entity_key
+from ._report import model_intent, write_report
 
 __all__ = ["rolling_folds", "training_dates", "backtest", "model_intent", "write_report"]
 
@@ -93,15 +98,21 @@ def _best_single(train: pd.DataFrame, outcome: str, features, cfg) -> pd.Series:
     return best
 
 
-def _oracle(project, rows: pd.DataFrame, outcome: str) -> np.ndarray | None:
+def _oracle(project, rows: pd.DataFrame, outcome: str, key: str) -> tuple[np.ndarray | None, str]:
+    """The simulator's true probabilities of the test rows, or None with the reason (none
+    when the data is not simulated)."""
     truth = Path(project.config.data.root) / "truth" / "snapshots.parquet"
     column = {"conversion": "p_convert", "hand_raise": "p_hand_raise"}.get(outcome)
     if column is None or not truth.exists():
-        return None
-    t = pd.read_parquet(truth, columns=["account_id", "as_of", column])
+        return None, ""
+    import pyarrow.parquet as pq
+    if key not in pq.read_schema(truth).names:
+        return None, (f"oracle: absent: the simulator's truth ({truth.name}) gives a "
+                      f"probability per account and as_of, and there is no per-{key[:-3]} truth")
+    t = pd.read_parquet(truth, columns=[key, "as_of", column])
     t["as_of"] = pd.to_datetime(t.as_of, utc=True).astype(rows.as_of.dtype)
-    p = rows[["account_id", "as_of"]].merge(t, on=["account_id", "as_of"], how="left")[column]
-    return None if p.isna().any() else p.to_numpy(float)
+    p = rows[[key, "as_of"]].merge(t, on=[key, "as_of"], how="left")[column]
+    return (None, "") if p.isna().any() else (p.to_numpy(float), "")
 
 
 def backtest(config, *, kind: str | None = None, outcome: str | None = None,
@@ -109,13 +120,17 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
     """Run every fold; return (metrics, the pooled test rows with every score)."""
     project, frame, outcome = training_frame(config, outcome)
     cfg = project.config
-    if not cfg.tiers.intent_rule:
+    key = entity_key(cfg.project.entity)
+    if not cfg.tiers.intent_rule and cfg.project.entity == "account":
         raise PqlmlError("The backtest compares the model with the rules at the rules' volume, "
                          "but tiers.intent_rule is empty. Fix: name a rule in [rules], e.g. "
                          'intent_rule = "folk_pqa".')
     kind = kind or cfg.model.kind
-    features = [c for c in frame.columns if c not in ("account_id", "as_of", *LABEL_COLUMNS)]
-    rule = Rule.parse(cfg.tiers.intent_rule, cfg.rules[cfg.tiers.intent_rule])
+    features = feature_columns(frame)
+    rule, why = intent_rule_for(cfg, frame)
+    notes = [] if rule else [f"rules: absent: {why}; the model and the other baselines are "
+                             f"compared at the sales capacity ({cfg.capacity.per_period} "
+                             f"a period) instead"]
     folds = rolling_folds(frame.as_of.dt.strftime("%Y-%m-%d"), horizon_days=cfg.labels.horizon_days,
                           test_periods=cfg.model.test_periods)
     parts, fold_info = [], []
@@ -128,9 +143,11 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
         model = Model.fit(train, outcome, kind=kind, features=features,
                           calibration=cfg.model.calibration)
         test["p_model"] = model.predict(test)
-        flag_train, flag_test = rule.evaluate(train).to_numpy(), rule.evaluate(test).to_numpy()
-        test["rule_flag"] = flag_test
-        test["p_rules"] = _rule_probability(flag_train, train[outcome].to_numpy(bool), flag_test)
+        if rule is not None:
+            flag_train, flag_test = rule.evaluate(train).to_numpy(), rule.evaluate(test).to_numpy()
+            test["rule_flag"] = flag_test
+            test["p_rules"] = _rule_probability(flag_train, train[outcome].to_numpy(bool),
+                                                flag_test)
         best = _best_single(train, outcome, features, cfg)
         value = {n: pd.to_numeric(d[best.feature], errors="coerce") for n, d in
                  (("train", train), ("test", test))}
@@ -155,13 +172,18 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
                           "train_rows": len(train), "train_positives": int(train[outcome].sum()),
                           "best_rule": best_rule})
     rows = pd.concat(parts, ignore_index=True)
-    oracle = _oracle(project, rows, outcome)
+    oracle, why = _oracle(project, rows, outcome, key)
     rows["p_oracle"] = np.nan if oracle is None else oracle
+    notes += [why] if why else []
+    # a user's fit is its account's firmographics and its own work email
     rows["fit"] = fit_flags(with_attributes(rows, project), cfg.fit)["fit"].to_numpy()
-    metrics = _metrics(rows, outcome, fold_info, cfg)
-    metrics |= {"outcome": outcome, "kind": kind, "horizon_days": cfg.labels.horizon_days,
-                "intent_rule": cfg.rules[cfg.tiers.intent_rule], "capacity": cfg.capacity.per_period,
-                "tier_method": cfg.tiers.method, "precision_target": cfg.tiers.precision_target}
+    metrics = _metrics(rows, outcome, fold_info, cfg, key)
+    metrics |= {"outcome": outcome, "kind": kind, "entity": cfg.project.entity,
+                "horizon_days": cfg.labels.horizon_days,
+                "intent_rule": rule.text if rule else None, "capacity": cfg.capacity.per_period,
+                "volume_from": "rules" if rule else "capacity",
+                "tier_method": cfg.tiers.method, "precision_target": cfg.tiers.precision_target,
+                "notes": notes}
     return metrics, rows
 
 
@@ -174,31 +196,41 @@ def _check_fold(train, test, outcome, test_date):
                              f"classes). Fix: a longer schedule or fewer model.test_periods.")
 
 
-def _captured(y, ranking, flags, periods, idx) -> int:
-    """Converters found when each period's best-ranked rows are contacted, as many per
-    period as the rules flag there (the rules' volume)."""
-    y, ranking, flags, periods = y[idx], ranking[idx], flags[idx], periods[idx]
-    return sum(top_k_capture(y[periods == f], ranking[periods == f], int(flags[periods == f].sum()))
-               for f in np.unique(periods))
+def _volumes(periods, flags, capacity: int) -> dict:
+    """Rows contacted per period: as many as the rules flag there (the rules' volume), or,
+    without a rule (``flags`` None), the sales capacity."""
+    return {f: int(flags[periods == f].sum()) if flags is not None
+            else min(capacity, int((periods == f).sum())) for f in np.unique(periods)}
 
 
-def _block(data: pd.DataFrame, outcome: str, p: str | None, ranking: str, reps: int) -> dict:
+def _captured(y, ranking, flags, periods, idx, capacity: int) -> int:
+    """Converters found when each period's best-ranked rows are contacted, at the volume of
+    :func:`_volumes`."""
+    y, ranking, periods = y[idx], ranking[idx], periods[idx]
+    k = _volumes(periods, None if flags is None else flags[idx], capacity)
+    return sum(top_k_capture(y[periods == f], ranking[periods == f], k[f]) for f in k)
+
+
+def _block(data: pd.DataFrame, outcome: str, p: str | None, ranking: str, reps: int, *,
+           key: str, capacity: int) -> dict:
     """The figures of one ranking on ``data`` (probabilities ``p``, ranked by ``ranking``) at
-    the rules' volume; with ``reps``, bootstrap CIs over accounts."""
+    the rules' volume (without a rule: the capacity); with ``reps``, bootstrap CIs over the
+    entities (``key``)."""
     y = data[outcome].to_numpy(int)
     prob = None if p is None else data[p].to_numpy(float)
     rank = data[ranking].to_numpy(float)
-    flags, periods = data.rule_flag.to_numpy(bool), data.fold.to_numpy()
+    flags = data.rule_flag.to_numpy(bool) if "rule_flag" in data else None
+    periods = data.fold.to_numpy()
 
     def figures(i):
         out = score_metrics(y[i], prob[i]) if prob is not None else {}
-        out["converters_captured"] = _captured(y, rank, flags, periods, i)
+        out["converters_captured"] = _captured(y, rank, flags, periods, i, capacity)
         return out
     out = figures(np.arange(len(y)))
-    out["volume"] = int(flags.sum())
+    out["volume"] = sum(_volumes(periods, flags, capacity).values())
     out["converters_per_100_touches"] = 100 * out["converters_captured"] / max(out["volume"], 1)
     if reps:
-        cis = bootstrap_cis(figures, data.account_id.to_numpy(), reps=reps)
+        cis = bootstrap_cis(figures, data[key].to_numpy(), reps=reps)
         out |= {f"{k}_ci": v for k, v in cis.items() if k != "log_loss"}
     return out
 
@@ -209,14 +241,17 @@ _RANKINGS = {"model": ("p_model", "p_model"), "rules": ("p_rules", "rule_flag"),
              "oracle": ("p_oracle", "p_oracle")}
 
 
-def _metrics(rows: pd.DataFrame, outcome: str, folds: list, cfg) -> dict:
+def _metrics(rows: pd.DataFrame, outcome: str, folds: list, cfg, key: str) -> dict:
     """Pooled figures with CIs, the same per fold, and capture / lift at sales capacity."""
-    rows = rows.assign(rule_flag=rows.rule_flag.astype(bool))
+    if "rule_flag" in rows:
+        rows = rows.assign(rule_flag=rows.rule_flag.astype(bool))
     names = [n for n in _RANKINGS if (n != "oracle" or rows.p_oracle.notna().all())
-             and (n != "activation_engagement" or "act_score" in rows)]
+             and (n != "activation_engagement" or "act_score" in rows)
+             and (n != "rules" or "rule_flag" in rows)]
 
     def blocks(data, reps):
-        return {n: _block(data, outcome, *_RANKINGS[n], reps) for n in names}
+        return {n: _block(data, outcome, *_RANKINGS[n], reps, key=key,
+                          capacity=cfg.capacity.per_period) for n in names}
     out = blocks(rows, cfg.model.bootstrap)
     k, y = cfg.capacity.per_period, rows[outcome].to_numpy(int)
     for name in ("model", "oracle"):
@@ -229,89 +264,3 @@ def _metrics(rows: pd.DataFrame, outcome: str, folds: list, cfg) -> dict:
             out[name]["lift_at_capacity"] = (got / max(touched, 1)) / y.mean()
     out["folds"] = [dict(info, **blocks(g, 0)) for info, (_, g) in zip(folds, rows.groupby("fold"))]
     return out
-
-
-def model_intent(rows: pd.DataFrame, outcome: str, method: str, capacity: int,
-                 precision_target: float) -> pd.Series:
-    """The model's high-intent flag per test row, period by period, by ``tiers.method``:
-    ``capacity`` (the top ``capacity`` per period), ``rules`` / ``match_rules`` (as many as
-    the rule flags that period) or ``precision`` (the lowest cutpoint whose flagged set
-    converted at ``precision_target`` in the earlier test periods; the rules' volume for the
-    first, which has no earlier period: never the period's own labels)."""
-    flags = pd.Series(False, index=rows.index)
-    for f, g in rows.groupby("fold"):
-        if method == "capacity":
-            cut = capacity_cutpoint(g.p_model, min(capacity, len(g)))
-        elif method == "precision" and (rows.fold < f).any():
-            seen = rows[rows.fold < f]
-            cut = precision_cutpoint(seen[outcome], seen.p_model, precision_target)
-        else:
-            cut = capacity_cutpoint(g.p_model, int(g.rule_flag.sum()))
-        flags[g.index] = g.p_model >= cut
-    return flags
-
-
-def write_report(metrics: dict, rows: pd.DataFrame, out: str | Path) -> Path:
-    """``metrics.json``, ``report.md`` and the plots (gains, calibration, tiers) in ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_jsonable))
-    outcome = metrics["outcome"]
-    gains_plot(rows, outcome, out / "gains.png")
-    calibration_plot(rows, outcome, out / "calibration.png")
-    fit = rows.fit.astype(bool)
-    intent = model_intent(rows, outcome, metrics["tier_method"], metrics["capacity"],
-                          metrics["precision_target"])
-    tiers = pd.DataFrame({"model": model_tiers(intent.astype(float), fit, cutpoint=0.5),
-                          "rules": model_tiers(rows.rule_flag.astype(float), fit, cutpoint=0.5),
-                          outcome: rows[outcome]})
-    tier_plot(tiers, outcome, out / "tiers.png")
-    (out / "report.md").write_text(_markdown(metrics, tiers, outcome))
-    return out
-
-
-def _jsonable(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return float(v)
-    return str(v)
-
-
-def _markdown(m: dict, tiers: pd.DataFrame, outcome: str) -> str:
-    def fmt(block, key):
-        v = block.get(key)
-        if v is None:
-            return ""
-        ci = block.get(f"{key}_ci")
-        text = f"{v:.3f}" if isinstance(v, float) else f"{v:,}"
-        return text + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and not isinstance(v, int)
-                       else (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else ""))
-    names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle")
-             if n in m]
-    keys = ("roc_auc", "pr_auc", "brier", "ece", "volume", "converters_captured",
-            "converters_per_100_touches")
-    lines = [f"# Backtest: {m['kind']} model vs the rules ({outcome})", "",
-             f"Rule: `{m['intent_rule']}`. {len(m['folds'])} forward folds, gap >= "
-             f"{m['horizon_days']} days; pooled figures with 95% account-bootstrap CIs; "
-             "converters captured at the rules' volume in each period.", "",
-             "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for k in keys:
-        lines.append(f"| {k} | " + " | ".join(fmt(m[n], k) for n in names) + " |")
-    lines += ["", "| fold | as_of | model AUC | rules captured | model captured | best single "
-              "captured | best single rule |", "|---|---|---|---|---|---|---|"]
-    for f in m["folds"]:
-        lines.append(f"| {f['fold']} | {f['as_of']} | {f['model'].get('roc_auc', float('nan')):.3f} | "
-                     f"{f['rules']['converters_captured']} | {f['model']['converters_captured']} | "
-                     f"{f['best_single_rule']['converters_captured']} | `{f['best_rule']}` |")
-    lines += ["", f"Conversion per tier, the same labels: intent from the model (cutpoint by "
-              f"tiers.method = {m['tier_method']}) vs from the rule:", "", "| tier | model n | model rate | rules n | rules rate |",
-              "|---|---|---|---|---|"]
-    for t in ("tier_1", "tier_2", "tier_3", "self_serve"):
-        cells = []
-        for who in ("model", "rules"):
-            part = tiers[tiers[who] == t][outcome]
-            cells += [f"{len(part):,}", f"{part.mean():.1%}" if len(part) else "empty"]
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
-    lines += ["", "![gains](gains.png) ![calibration](calibration.png) ![tiers](tiers.png)", ""]
-    return "\n".join(lines)

@@ -29,13 +29,16 @@ def gains_plot(rows: pd.DataFrame, outcome: str, path: Path) -> Path:
             order = np.argsort(-rows[col].to_numpy(float), kind="stable")
             found = np.cumsum(y[order]) / y.sum()
             ax.plot(np.arange(1, len(y) + 1) / len(y), found, label=label)
-    share, caught = rows.rule_flag.mean(), y[rows.rule_flag.to_numpy(bool)].sum() / y.sum()
-    ax.scatter([share], [caught], color="black", zorder=3, label="the rules")
-    ax.axvline(share, color="grey", lw=0.6, ls="--")
+    if "rule_flag" in rows:
+        share, caught = rows.rule_flag.mean(), y[rows.rule_flag.to_numpy(bool)].sum() / y.sum()
+        ax.scatter([share], [caught], color="black", zorder=3, label="the rules")
+        ax.axvline(share, color="grey", lw=0.6, ls="--")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.6, label="random")
-    ax.set_xlabel("share of account-months contacted (best scored first)")
+    who = "user" if "user_id" in rows else "account"
+    ax.set_xlabel(f"share of {who}-months contacted (best scored first)")
     ax.set_ylabel(f"share of {outcome.replace('_', '-')}s found")
-    ax.set_title("gains: the model vs the rules at the rules' volume (dashed)")
+    ax.set_title("gains: the model vs the rules at the rules' volume (dashed)"
+                 if "rule_flag" in rows else "gains: best scored first (no rule for this entity)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -69,12 +72,12 @@ def calibration_plot(rows: pd.DataFrame, outcome: str, path: Path, bins: int = 1
 
 
 def tier_plot(tiers: pd.DataFrame, outcome: str, path: Path) -> Path:
-    """Conversion rate per tier, intent from the model vs from the rule."""
+    """Conversion rate per tier, intent from the model vs from the rule (when there is one)."""
     plt = _plt()
     order = ["tier_1", "tier_2", "tier_3", "self_serve"]
     fig, ax = plt.subplots(figsize=(6, 4))
     x = np.arange(len(order))
-    for i, who in enumerate(("model", "rules")):
+    for i, who in enumerate(w for w in ("model", "rules") if w in tiers):
         rate = [tiers[tiers[who] == t][outcome].mean() * 100 if (tiers[who] == t).any() else 0
                 for t in order]
         ax.bar(x + (i - 0.5) * 0.38, rate, width=0.38, label=who)

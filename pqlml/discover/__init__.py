@@ -28,8 +28,10 @@ import ibis
 import pandas as pd
 
 from ..errors import PqlmlError
-from ..labels import LABEL_COLUMNS, check_outcome, outcome_table
+from ..labels import check_outcome, outcome_table
+from ..model import feature_columns
 from ..project import build_features, build_labels, open_project
+from ..schema import entity_key
 from ._adjacent import adjacent_events
 from ._infer import adjusted_effects, design, side_by_side
 from ._plots import heatmap, top_signals_chart
@@ -38,8 +40,6 @@ from ._scan import candidates, event_volumes, scan
 __all__ = ["Discovery", "signal_frame", "discover", "adjusted_effects", "side_by_side",
            "design", "scan", "candidates", "adjacent_events"]
 
-_KEYS = ("account_id", "user_id", "as_of")
-_LABELS = LABEL_COLUMNS
 _SIZE = ("employees", "active_users_30d", "events_30d")
 
 
@@ -87,12 +87,11 @@ def signal_frame(config, outcome: str, *, as_of=None) -> tuple[pd.DataFrame, lis
     check_outcome(outcome, project.tables)
     X = build_features(project, as_of=as_of)
     y = build_labels(project, as_of=as_of)
-    keys = [k for k in _KEYS if k in X.columns]
+    keys = [entity_key(project.config.project.entity), "as_of"]
     frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
     frame = frame[frame[outcome].notna()].reset_index(drop=True)
     frame[outcome] = frame[outcome].astype(bool)
-    features = [c for c in X.columns if c not in keys]
-    return frame, features
+    return frame, feature_columns(X)
 
 
 def discover(config, outcome: str | None = None, *, as_of=None, features=None,
@@ -129,7 +128,9 @@ def discover(config, outcome: str | None = None, *, as_of=None, features=None,
         keep = (best.q_value <= cfg.alpha) & ~best.adjacent & best.feature.isin(volumes)
         features = list(best.feature[keep])
     features = list(dict.fromkeys([*features, *(c for c in controls if c in frame)]))
-    side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha)
+    # the snapshots of one entity are not independent: robust errors clustered by its key
+    side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha,
+                               cluster=entity_key(project.config.project.entity))
     return Discovery(outcome, signals, best, skipped, adj, side, notes, len(frame), positives)
 
 

@@ -128,16 +128,23 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
     if signal == "recency":
         return ["no product activity yet" if np.isnan(d) else f"last active {d:,.0f} days ago"
                 for d in _col(X, "days_since_last_event")]
-    if signal == "tenure":
-        return [f"signed up {_n(d)} days ago" for d in _col(X, "account_age_days", "tenure_days",
+    if signal == "tenure":          # a user's own sign-up (tenure_days), else the account's
+        return [f"signed up {_n(d)} days ago" for d in _col(X, "tenure_days", "account_age_days",
                                                            "days_since_first_event")]
     if signal == "company_size":
         return [f"{_n(a)} employees" for a in _col(X, "employees")]
     if signal == "team_size":
         return [f"{_n(a)} users in total" for a in _col(X, "users_total")]
+    if signal == "work_email" and "work_email_share" not in X and "work_email" in X:
+        return ["work email unknown" if np.isnan(v) else "on a work email" if v > 0 else
+                "on a free-mail address" for v in _col(X, "work_email")]      # one user's own
     if signal == "work_email":
         return ["work-email share unknown" if np.isnan(v) else f"{v:.0%} of users on a work email"
                 for v in _col(X, "work_email_share", "work_email")]
+    if signal == "buyer" and "buyer_title_users" not in X and "buyer_title" in X:
+        return ["has a buyer title (VP, head of, director, founder, ...)" if n > 0 else
+                "no buyer title (VP, head of, director, founder, ...)"
+                for n in _col(X, "buyer_title")]
     if signal == "buyer":
         return ["no user with a buyer title (VP, head of, director, founder, ...)"
                 if not (n > 0) else f"{_n(n)} user(s) with a buyer title"

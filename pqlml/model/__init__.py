@@ -28,19 +28,18 @@ import pandas as pd
 from ..errors import PqlmlError
 from ..labels import LABEL_COLUMNS, check_outcome
 from ..rules import tier_of
+from ..schema import KEY_COLUMNS, entity_key
 from ._estimators import KINDS, fit_calibrated, make_estimator
 from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, score_metrics,
                        top_k_capture)
 
-__all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "training_frame", "train",
-           "fit_snapshots",
+__all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "feature_columns",
+           "training_frame", "train", "fit_snapshots", "provenance",
            "model_tiers", "capacity_cutpoint", "precision_cutpoint", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
 
 FORMAT = "pqlml-model/1"
-_KEYS = ("account_id", "user_id", "as_of")
-_LABELS = LABEL_COLUMNS
 
 
 @dataclass
@@ -56,8 +55,21 @@ class Model:
     @classmethod
     def fit(cls, frame: pd.DataFrame, outcome: str, *, kind: str = "gradient_boosting",
             features=None, calibration: str = "platt", seed: int = 0) -> "Model":
-        """Fit on labelled snapshots (``as_of``, the features, ``outcome``)."""
-        features = list(features or [c for c in feature_columns(frame) if c != outcome])
+        """Fit on labelled snapshots (``as_of``, the features, ``outcome``).
+
+        ``features``: the columns to learn from (default: :func:`feature_columns`); a key,
+        ``as_of``, a label or a non-numeric column among them is refused."""
+        for column in (outcome, "as_of"):
+            if column not in frame.columns:
+                raise PqlmlError(f"Model.fit needs the column {column!r} in the frame; it has "
+                                 f"{_show(list(frame.columns))}. Fix: pass labelled snapshots "
+                                 "(training_frame's output).")
+        features = (feature_columns(frame, exclude=(outcome,)) if features is None
+                    else _checked_features(frame, list(features), outcome))
+        if not features:
+            raise PqlmlError(f"Model.fit found no numeric feature column in the frame (columns: "
+                             f"{_show(list(frame.columns))}). Fix: pass build_features output "
+                             "merged with its labels.")
         y = frame[outcome].astype(int).to_numpy()
         est = fit_calibrated(kind, frame[features], y, frame.as_of, calibration=calibration,
                              seed=seed)
@@ -78,6 +90,8 @@ class Model:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities of the outcome within the horizon."""
         self.check_features(frame)
+        if not len(frame):              # scikit-learn refuses 0 rows
+            return np.zeros(0)
         return self.estimator.predict_proba(frame[self.features])[:, 1]
 
     def save(self, path: str | Path) -> Path:
@@ -99,10 +113,50 @@ class Model:
         return obj["model"]
 
 
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Numeric columns that are neither keys nor labels."""
-    skip = set(_KEYS) | set(_LABELS)
-    return [c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])]
+def feature_columns(frame: pd.DataFrame, *, exclude=()) -> list[str]:
+    """The columns of ``frame`` a model may learn from, in frame order: numeric ones that are
+    not a key (``account_id``, ``user_id``, ``entity_id``), not ``as_of``, not a label and
+    not in ``exclude``. The one definition of "feature column" every stage uses.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"user_id": ["u1"], "as_of": pd.to_datetime(["2024-01-01"]),
+    ...                       "events_30d": [3], "industry": ["software"],
+    ...                       "conversion": [0], "score": [0.5]})
+    >>> feature_columns(frame, exclude=["score"])
+    ['events_30d']
+    """
+    skip = set(KEY_COLUMNS) | set(LABEL_COLUMNS) | set(exclude)
+    return [c for c in frame.columns if c not in skip and _numeric(frame[c])]
+
+
+def _numeric(column: pd.Series) -> bool:
+    """Numbers or booleans: never text, categories, datetimes or durations."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_timedelta64_dtype(column)
+
+
+def _checked_features(frame: pd.DataFrame, features: list[str], outcome: str) -> list[str]:
+    """``features`` when each is a numeric feature column of ``frame``, else a clear error."""
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise PqlmlError(f"The 'features' parameter of Model.fit names {len(missing)} column(s) "
+                         f"the frame lacks: {_show(missing)}. Fix: pass columns of the frame "
+                         "(feature_columns(frame) lists them).")
+    not_features = [f for f in features if f in KEY_COLUMNS or f in LABEL_COLUMNS or f == outcome]
+    text = [f"{f} ({frame[f].dtype})" for f in features
+            if f not in not_features and not _numeric(frame[f])]
+    if not_features or text:
+        what = ([f"keys, as_of or labels: {_show(not_features)}"] if not_features else []) + \
+            ([f"not numeric: {_show(text)}"] if text else [])
+        raise PqlmlError(f"The 'features' parameter of Model.fit must name numeric feature "
+                         f"columns only. Got {'; '.join(what)}. Fix: leave them out (or pass "
+                         "features=None: feature_columns(frame) picks the numeric features).")
+    return features
+
+
+def _show(columns: list[str], limit: int = 15) -> str:
+    return ", ".join(map(str, columns[:limit])) + (f" ... ({len(columns)} in all)"
+                                                   if len(columns) > limit else "")
 
 
 def training_frame(config, outcome: str | None = None, *, as_of=None):
@@ -114,7 +168,7 @@ def training_frame(config, outcome: str | None = None, *, as_of=None):
     outcome = check_outcome(outcome or project.config.outcomes.target, project.tables)
     X = build_features(project, as_of=as_of)
     y = build_labels(project, as_of=as_of)
-    keys = [k for k in _KEYS if k in X.columns]
+    keys = [entity_key(project.config.project.entity), "as_of"]
     frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
     frame = frame[frame[outcome].notna()].reset_index(drop=True)
     if frame.empty:
@@ -133,10 +187,16 @@ def fit_snapshots(config, *, kind: str | None = None, outcome: str | None = None
     project, frame, outcome = training_frame(config, outcome)
     model = Model.fit(frame, outcome, kind=kind or project.config.model.kind,
                       calibration=project.config.model.calibration)
-    model.trained_on["entity"] = project.config.project.entity
-    model.trained_on["config_sha256"] = hashlib.sha256(
-        json.dumps(repr(project.config), sort_keys=True).encode()).hexdigest()
+    model.trained_on |= provenance(project.config)
     return model, frame
+
+
+def provenance(config) -> dict:
+    """What a model's ``trained_on`` records of the config it learned from: the ``entity``
+    its rows are (scoring and drift build the same rows) and the config's SHA-256."""
+    return {"entity": config.project.entity,
+            "config_sha256": hashlib.sha256(json.dumps(repr(config), sort_keys=True)
+                                            .encode()).hexdigest()}
 
 
 def train(config, *, kind: str | None = None, outcome: str | None = None) -> Model:

@@ -31,7 +31,7 @@ from ._report import group_rates, plot_rates, wilson
 from ._tiers import FUNNELS, TIERS, fit_flags, funnel_conditions, funnel_of, motion_for, tier_of
 
 __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "attribution",
-           "with_attributes",
+           "with_attributes", "intent_rule_for", "user_funnels",
            "fit_flags", "funnel_of", "tier_of", "motion_for", "group_rates", "wilson",
            "TIERS", "FUNNELS", "BUCKETS"]
 
@@ -72,14 +72,72 @@ def assign(config, *, as_of=None, features: pd.DataFrame | None = None) -> pd.Da
 
 
 def with_attributes(X: pd.DataFrame, project) -> pd.DataFrame:
-    """Features plus the accounts' raw industry / country / segment (for fit and motion)."""
+    """Features plus the accounts' raw industry / country / segment (for fit and motion).
+
+    A user's row (``user_id``, no ``account_id``) gets its account's: the account it belongs
+    to (``project.users``; none for free mail), and ``work_email_share`` is its own
+    ``work_email``. Row order and count are kept."""
+    X = X.reset_index(drop=True)
+    if "account_id" not in X.columns and "user_id" in X.columns:
+        X = _user_accounts(X, project)
     accounts = project.tables.get("accounts")
-    cols = [c for c in _ATTRS if accounts is not None and c in accounts.columns]
-    if not cols:
-        return X.reset_index(drop=True)
+    cols = [c for c in _ATTRS if accounts is not None and c in accounts.columns
+            and c not in X.columns]
+    if not cols or "account_id" not in X.columns:
+        return X
     attrs = accounts.select("account_id", *cols).to_pyarrow().to_pandas()
     attrs["account_id"] = attrs["account_id"].astype(str)
     return X.merge(attrs, on="account_id", how="left", validate="many_to_one")
+
+
+def _user_accounts(X: pd.DataFrame, project) -> pd.DataFrame:
+    """User rows with their account's id and, for the fit, their own work-email share."""
+    if "work_email" in X.columns and "work_email_share" not in X.columns:
+        X = pd.concat([X, X.work_email.rename("work_email_share")], axis=1)
+    if project.users is None:
+        return X
+    members = project.users.select("user_id", "account_id").to_pyarrow().to_pandas()
+    members = members.astype({"user_id": str, "account_id": str})   # no account stays missing
+    return X.merge(members, on="user_id", how="left", validate="many_to_one")
+
+
+def intent_rule_for(cfg, frame: pd.DataFrame, entity: str | None = None
+                    ) -> tuple[Rule | None, str]:
+    """The rule that sets intent (``tiers.intent_rule``) for ``frame``'s rows, or None with the
+    reason. A rule reads the features of the entity it was written for: on a user frame a
+    rule naming account features (a team's ``active_users_30d``) does not apply, and the
+    model's volume is then the sales capacity. On accounts a rule always applies (a feature
+    it names and the frame lacks is the rule's error)."""
+    name = cfg.tiers.intent_rule
+    if not name:
+        return None, "no tiers.intent_rule is set"
+    rule = Rule.parse(name, cfg.rules[name])
+    missing = sorted(rule.features - set(frame.columns))
+    entity = entity or cfg.project.entity
+    if missing and entity != "account":
+        return None, (f"tiers.intent_rule {name} ({rule.text!r}) reads "
+                      f"{', '.join(missing)}, which a {entity} row does not have")
+    return rule, ""
+
+
+def user_funnels(project, users: pd.DataFrame) -> pd.Series:
+    """The funnel of each user row: its account's at the same as_of (a funnel is an
+    account's motion: PQL when its buyer is likely among its users, PQA when outside it);
+    ``self_serve`` for a user with no account (free mail) or whose account had no snapshot
+    then. ``users``: user features (``user_id``, ``as_of``); aligned with its rows."""
+    cfg = project.config
+    users = with_attributes(users, project)
+    if "account_id" not in users or users.account_id.isna().all():
+        return pd.Series("self_serve", index=users.index, name="funnel")
+    dates = sorted({pd.Timestamp(d).date() for d in users.as_of})
+    accounts = with_attributes(build_features(project, as_of=dates, entity="account"), project)
+    funnels = pd.DataFrame({"account_id": accounts.account_id,
+                            "as_of": accounts.as_of.astype(users.as_of.dtype),
+                            "funnel": funnel_of(accounts, fit_flags(accounts, cfg.fit)["fit"],
+                                                cfg.funnels)})
+    funnel = users[["account_id", "as_of"]].merge(funnels, on=["account_id", "as_of"],
+                                                   how="left", validate="many_to_one").funnel
+    return funnel.fillna("self_serve").set_axis(users.index).rename("funnel")
 
 
 def attribution(frame: pd.DataFrame, project, funnels) -> pd.Series:

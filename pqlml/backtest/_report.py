@@ -1,0 +1,113 @@
+"""The backtest's report: ``metrics.json``, ``report.md`` and the plots, and the model's
+tiers on the test rows (:func:`model_intent`) that the report compares with the rules'."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..model import capacity_cutpoint, model_tiers, precision_cutpoint
+from ._plots import calibration_plot, gains_plot, tier_plot
+
+__all__ = ["model_intent", "write_report"]
+
+
+def model_intent(rows: pd.DataFrame, outcome: str, method: str, capacity: int,
+                 precision_target: float) -> pd.Series:
+    """The model's high-intent flag per test row, period by period, by ``tiers.method``:
+    ``capacity`` (the top ``capacity`` per period), ``rules`` / ``match_rules`` (as many as
+    the rule flags that period) or ``precision`` (the lowest cutpoint whose flagged set
+    converted at ``precision_target`` in the earlier test periods; the rules' volume for the
+    first, which has no earlier period: never the period's own labels). Without a rule
+    (no ``rule_flag``: a user model whose rule reads account features) the rules' volume is
+    the capacity."""
+    flags = pd.Series(False, index=rows.index)
+    for f, g in rows.groupby("fold"):
+        if method == "capacity" or "rule_flag" not in rows:
+            cut = capacity_cutpoint(g.p_model, min(capacity, len(g)))
+        elif method == "precision" and (rows.fold < f).any():
+            seen = rows[rows.fold < f]
+            cut = precision_cutpoint(seen[outcome], seen.p_model, precision_target)
+        else:
+            cut = capacity_cutpoint(g.p_model, int(g.rule_flag.sum()))
+        flags[g.index] = g.p_model >= cut
+    return flags
+
+
+def write_report(metrics: dict, rows: pd.DataFrame, out: str | Path) -> Path:
+    """``metrics.json``, ``report.md`` and the plots (gains, calibration, tiers) in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_jsonable))
+    outcome = metrics["outcome"]
+    gains_plot(rows, outcome, out / "gains.png")
+    calibration_plot(rows, outcome, out / "calibration.png")
+    fit = rows.fit.astype(bool)
+    intent = model_intent(rows, outcome, metrics["tier_method"], metrics["capacity"],
+                          metrics["precision_target"])
+    tiers = pd.DataFrame({"model": model_tiers(intent.astype(float), fit, cutpoint=0.5)})
+    if "rule_flag" in rows:
+        tiers["rules"] = model_tiers(rows.rule_flag.astype(float), fit, cutpoint=0.5)
+    tiers[outcome] = rows[outcome]
+    tier_plot(tiers, outcome, out / "tiers.png")
+    (out / "report.md").write_text(_markdown(metrics, tiers, outcome))
+    return out
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    return str(v)
+
+
+def _markdown(m: dict, tiers: pd.DataFrame, outcome: str) -> str:
+    def fmt(block, key):
+        v = block.get(key)
+        if v is None:
+            return ""
+        ci = block.get(f"{key}_ci")
+        text = f"{v:.3f}" if isinstance(v, float) else f"{v:,}"
+        return text + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and not isinstance(v, int)
+                       else (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else ""))
+    names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle")
+             if n in m]
+    keys = ("roc_auc", "pr_auc", "brier", "ece", "volume", "converters_captured",
+            "converters_per_100_touches")
+    entity = m.get("entity", "account")
+    volume = ("the rules' volume" if m.get("volume_from", "rules") == "rules" else
+              f"the sales capacity ({m['capacity']} a period)")
+    rule = f"Rule: `{m['intent_rule']}`. " if m.get("intent_rule") else ""
+    lines = [f"# Backtest: {m['kind']} {entity} model vs the rules ({outcome})", "",
+             f"{rule}{len(m['folds'])} forward folds, gap >= {m['horizon_days']} days; pooled "
+             f"figures with 95% {entity}-bootstrap CIs; converters captured at {volume} in each "
+             "period.", ""]
+    lines += [f"- {note}" for note in m.get("notes", [])] + ([""] if m.get("notes") else [])
+    lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for k in keys:
+        lines.append(f"| {k} | " + " | ".join(fmt(m[n], k) for n in names) + " |")
+    lines += ["", "| fold | as_of | model AUC | rules captured | model captured | best single "
+              "captured | best single rule |", "|---|---|---|---|---|---|---|"]
+    for f in m["folds"]:
+        rules = f["rules"]["converters_captured"] if "rules" in f else "-"
+        lines.append(f"| {f['fold']} | {f['as_of']} | {f['model'].get('roc_auc', float('nan')):.3f} | "
+                     f"{rules} | {f['model']['converters_captured']} | "
+                     f"{f['best_single_rule']['converters_captured']} | `{f['best_rule']}` |")
+    who = [w for w in ("model", "rules") if w in tiers]
+    lines += ["", f"Conversion per tier, the same labels: intent from the model (cutpoint by "
+              f"tiers.method = {m['tier_method']})" + (" vs from the rule:" if "rules" in who
+                                                       else ":"), "",
+              "| tier | " + " | ".join(f"{w} n | {w} rate" for w in who) + " |",
+              "|---|" + "---|---|" * len(who)]
+    for t in ("tier_1", "tier_2", "tier_3", "self_serve"):
+        cells = []
+        for w in who:
+            part = tiers[tiers[w] == t][outcome]
+            cells += [f"{len(part):,}", f"{part.mean():.1%}" if len(part) else "empty"]
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    lines += ["", "![gains](gains.png) ![calibration](calibration.png) ![tiers](tiers.png)", ""]
+    return "\n".join(lines)
