@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pqlml.errors import DataError, PqlmlError
+from pqlml.schema import ENTITY_KEYS
 from pqlml.validate import Finding, ValidationReport
 
 __all__ = ["build_labels", "default_data_end", "OUTCOMES", "LABEL_COLUMNS", "check_outcome"]
@@ -28,7 +29,6 @@ OUTCOMES = ("hand_raise", "conversion", "accepted")
 LABEL_COLUMNS = OUTCOMES + ("censored",)
 
 UTC = dtypes.Timestamp(timezone="UTC")
-_KEY = {"account": "account_id", "user": "user_id"}
 
 
 def default_data_end(events: ibis.Table):
@@ -75,7 +75,7 @@ def _check_params(horizon_days, entity) -> None:
     if not ok or horizon_days <= 0:
         raise PqlmlError("The 'horizon_days' parameter of build_labels must be a positive int. "
                          f"Got {horizon_days!r} instead.")
-    if entity not in _KEY:
+    if entity not in ENTITY_KEYS:
         raise PqlmlError("The 'entity' parameter of build_labels must be one of 'account', "
                          f"'user'. Got {entity!r} instead.")
 
@@ -135,7 +135,7 @@ def build_labels(spine: ibis.Table, outcomes: ibis.Table, *, horizon_days: int, 
     """
     _check_params(horizon_days, entity)
     end = _utc(data_end, "data_end")
-    key = _KEY[entity]
+    key = ENTITY_KEYS[entity]
     missing = [c for c in (key, "ts", "outcome") if c not in outcomes.columns]
     if missing:
         raise DataError(f"outcomes lack column(s) {', '.join(map(repr, missing))}, needed for "

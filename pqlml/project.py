@@ -38,7 +38,7 @@ from .features._fit import read_domain_list
 from .identity import account_events, membership_intervals, static_members, user_accounts
 from .labels import build_labels as label_table
 from .labels import outcome_table
-from .schema import SIGNUP_ANSWERS
+from .schema import SIGNUP_ANSWERS, entity_key
 from .snapshots import build_spine, check_as_of, entities_from_tables, schedule_dates
 from .sources import load_tables
 from .validate import Finding, ValidationReport
@@ -134,8 +134,7 @@ def _report_unknown_signups(signups: ibis.Table, users: ibis.Table | None,
 
 def _entity(project: Project, entity) -> str:
     entity = entity or project.config.project.entity
-    if entity not in ("account", "user"):
-        raise PqlmlError(f"The 'entity' parameter must be 'account' or 'user'. Got {entity!r} instead.")
+    entity_key(entity)                  # the one check of an entity's name
     return entity
 
 
@@ -157,7 +156,7 @@ def spine_for(project: Project, *, as_of=None, entity=None) -> ibis.Table:
 
 
 def _keyed(table: ibis.Table, entity: str) -> pd.DataFrame:
-    key = "account_id" if entity == "account" else "user_id"
+    key = entity_key(entity)
     if "entity_id" in table.columns:
         table = table.rename({key: "entity_id"})
     # Through Arrow: ibis's own to_pandas spends 30x longer converting 100 columns. Sorted

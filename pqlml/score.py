@@ -179,10 +179,7 @@ def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Times
             rows += [(str(r.account_id), None, "created_after_as_of", f"created {pd.Timestamp(r.created_at).date()}, "
                       "on or after as_of") for r in late.itertuples()]
         rows += _customers(project, spined, as_of)
-        if project.users is not None:
-            u = project.users.filter(project.users.account_id.isnull()).select(
-                "user_id", "email_domain", "is_free_mail").to_pyarrow().to_pandas()
-            rows += [(None, r.user_id, *_orphan_reason(r)) for r in u.itertuples()]
+        rows += _orphans(project, as_of)
     else:
         if "users" in project.tables:
             u = project.tables["users"].select("user_id", "signup_at").to_pyarrow().to_pandas()
@@ -197,14 +194,34 @@ def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Times
     keyed = out[out[key].notnull()].drop_duplicates(key)
     out = pd.concat([keyed, out[out[key].isnull()]], ignore_index=True)
     # a stable order (DuckDB's group-by order is not): by reason, then by id
-    order = {c: i for i, c in enumerate(("no_events", "created_after_as_of", "customer", "free_mail",
-                                         "unmatched_domain", "no_domain"))}
+    order = {c: i for i, c in enumerate(("no_events", "created_after_as_of", "customer",
+                                         "not_yet_member", "free_mail", "unmatched_domain",
+                                         "no_domain"))}
     ids = (out[key].fillna(out["user_id"]) if "user_id" in out else out[key]).astype(str)
     out = out.assign(_o=out.code.map(order), _k=ids).sort_values(["_o", "_k"])
     return out.drop(columns=["_o", "_k"]).reset_index(drop=True)
 
 
+def _orphans(project, as_of: pd.Timestamp) -> list:
+    """Users in no account just before ``as_of`` (membership is time-true), with the reason."""
+    if project.users is None:
+        return []
+    m, day = project.members, (as_of - pd.Timestamp(0, tz="UTC")).days
+    now = m.filter((m.from_day < day) & (m.to_day >= day)).select(_u=m.user_id)
+    later = m.filter(m.from_day >= day)
+    later = later.group_by(_l=later.user_id).aggregate(joins=later.valid_from.min(),
+                                                       joins_account=later.account_id.argmin(
+                                                           later.valid_from))
+    u = project.users.anti_join(now, project.users.user_id == now._u)
+    u = u.left_join(later, u.user_id == later._l).select(
+        "user_id", "email_domain", "is_free_mail", "joins", "joins_account")
+    return [(None, r.user_id, *_orphan_reason(r)) for r in u.to_pyarrow().to_pandas().itertuples()]
+
+
 def _orphan_reason(r) -> tuple[str, str]:
+    if r.joins is not None and not pd.isna(r.joins):
+        return ("not_yet_member", f"user joins their first account ({r.joins_account}) on "
+                f"{pd.Timestamp(r.joins).date()}, after as_of")
     if r.email_domain is None or pd.isna(r.email_domain):
         return "no_domain", "user without an email domain or account id: belongs to no account"
     if r.is_free_mail:
@@ -214,13 +231,20 @@ def _orphan_reason(r) -> tuple[str, str]:
 
 
 def _customers(project, spined: set, as_of: pd.Timestamp, entity: str = "account") -> list:
-    if "outcomes" not in project.tables:
+    """Entities that converted before ``as_of``: left out as the labels leave them out, unless
+    conversion is repeatable (``labels.exclude_prior_positives = false``)."""
+    from .labels import outcome_table
+
+    cfg = project.config
+    if not cfg.labels.exclude_prior_positives:
+        return []
+    try:
+        o = outcome_table(project.tables, project.events, cfg.outcomes)
+    except PqlmlError:                # no outcomes configured: nobody is known to be a customer
         return []
     key = entity_key(entity)
-    o = project.tables["outcomes"]
-    if key not in o.columns:
-        return []
-    conv = o.filter((o.outcome == "conversion") & (o.ts <= as_of.to_pydatetime()))
+    conv = o.filter((o.outcome == "conversion") & (o.ts < as_of.to_pydatetime())
+                    & o[key].notnull())
     first = conv.group_by(key).aggregate(first=conv.ts.min()).to_pyarrow().to_pandas()
     first = first[first[key].astype(str).isin(spined)]
     return [(str(getattr(r, key)), None, "customer", f"already a customer (converted {pd.Timestamp(r.first).date()})")

@@ -265,3 +265,33 @@ def test_each_vendor_export_keeps_the_move_at_its_time(worlds, fmt, tmp_path):
     early = lambda X: X[X.as_of == EARLY].reset_index(drop=True)         # noqa: E731
     pd.testing.assert_frame_equal(early(read["still"]), early(read["moved"]))
     pd.testing.assert_frame_equal(canonical, read["moved"], check_dtype=False)
+
+
+def test_scoring_lists_users_by_their_membership_then(worlds, tmp_path):
+    """A free-mail user who joins an account after as_of is listed as not yet a member; one
+    who joined before it is in the account (no longer an orphan). Customers are listed only
+    while conversion is not repeatable."""
+    from pqlml.model import fit_snapshots
+    from pqlml.score import Scorer
+
+    folder = tmp_path / "world"
+    shutil.copytree(worlds["moved"], folder)
+    users = pd.read_parquet(folder / "users.parquet")
+    free = users[users.account_id.isna()].user_id.head(2).tolist()
+    moves = pd.read_parquet(folder / "memberships.parquet")
+    joins = pd.DataFrame({"user_id": free, "account_id": ["a000001", "a000002"],
+                          "since": pd.to_datetime(["2024-03-10", "2024-06-10"], utc=True)})
+    pd.concat([moves, joins]).to_parquet(folder / "memberships.parquet")
+    model, _ = fit_snapshots(folder / "pqlml.toml")
+    scorer = Scorer(model, "test")
+    _, gone = scorer.score(folder / "pqlml.toml", as_of=LATE, with_not_scored=True)
+    code = gone.set_index("user_id").code
+    assert free[0] not in code.index                       # a member of a000001 by then
+    assert code[free[1]] == "not_yet_member"
+    assert "a000002" in gone.set_index("user_id").reason[free[1]]
+    assert (gone.code == "customer").sum() > 0
+    text = (folder / "pqlml.toml").read_text().replace(
+        "[labels]\n", "[labels]\nexclude_prior_positives = false\n")
+    (folder / "repeat.toml").write_text(text)
+    scores, gone = scorer.score(folder / "repeat.toml", as_of=LATE, with_not_scored=True)
+    assert not (gone.code == "customer").any()

@@ -10,6 +10,7 @@ import pandas as pd
 from ..backends import cached
 from ..config import FeaturesConfig
 from ..errors import PqlmlError
+from ..schema import entity_key
 from ..identity import members_at, static_members
 from ._activation import activation
 from ._engagement import engagement
@@ -72,7 +73,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                  for n, c in settings.sums.items()) + tuple(x for x in extra if isinstance(x, Sum))
     _check_properties(properties, sums, events)
     values = value_fields(tuple(properties), sums)
-    key = "account_id" if entity == "account" else "user_id"
+    key = entity_key(entity)
     spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
                          as_day=to_days(spine.as_of))
     # Small integer keys: grouping and joining on them is 2x faster than on strings.

@@ -74,9 +74,9 @@ def assign(config, *, as_of=None, features: pd.DataFrame | None = None) -> pd.Da
 def with_attributes(X: pd.DataFrame, project) -> pd.DataFrame:
     """Features plus the accounts' raw industry / country / segment (for fit and motion).
 
-    A user's row (``user_id``, no ``account_id``) gets its account's: the account it belongs
-    to (``project.users``; none for free mail), and ``work_email_share`` is its own
-    ``work_email``. Row order and count are kept."""
+    A user's row (``user_id``, no ``account_id``) gets its account's: the account it was a
+    member of just before the row's ``as_of`` (``project.members``; none for free mail), and
+    ``work_email_share`` is its own ``work_email``. Row order and count are kept."""
     X = X.reset_index(drop=True)
     if "account_id" not in X.columns and "user_id" in X.columns:
         X = _user_accounts(X, project)
@@ -94,11 +94,16 @@ def _user_accounts(X: pd.DataFrame, project) -> pd.DataFrame:
     """User rows with their account's id and, for the fit, their own work-email share."""
     if "work_email" in X.columns and "work_email_share" not in X.columns:
         X = pd.concat([X, X.work_email.rename("work_email_share")], axis=1)
-    if project.users is None:
+    if project.members is None:
         return X
-    members = project.users.select("user_id", "account_id").to_pyarrow().to_pandas()
-    members = members.astype({"user_id": str, "account_id": str})   # no account stays missing
-    return X.merge(members, on="user_id", how="left", validate="many_to_one")
+    # the account the user was in just before each row's as_of (membership is time-true)
+    m = project.members.select("user_id", "account_id", "from_day", "to_day").to_pyarrow() \
+        .to_pandas().astype({"user_id": str, "account_id": str})
+    rows = pd.DataFrame({"user_id": X.user_id.astype(str), "_day": (
+        pd.to_datetime(X.as_of, utc=True) - pd.Timestamp(0, tz="UTC")).dt.days.to_numpy()})
+    j = rows.reset_index().merge(m, on="user_id", how="inner")
+    j = j[(j.from_day < j._day) & (j._day <= j.to_day)].set_index("index")
+    return X.assign(account_id=j.account_id.reindex(X.index))         # no account: missing
 
 
 def intent_rule_for(cfg, frame: pd.DataFrame, entity: str | None = None
