@@ -77,7 +77,7 @@ def _features(args) -> None:
         frame = build_features(project, as_of=args.as_of, entity=args.entity)
     _write_frame(frame, args.out)
     for line in project.report.render():
-        console.print(f"  {line}")
+        console.print(f"  {line}", markup=False)
     console.print(f"wrote {len(frame):,} rows x {frame.shape[1] - 2} features "
                   f"({frame.as_of.nunique()} as_of dates) to {args.out}")
 

@@ -16,7 +16,7 @@ def test_simulate_writes_tables_truth_and_config(tmp_path, capsys):
 
 
 def test_validate_reports_counts(tmp_path, capsys):
-    main(["simulate", "--accounts", "100", "--out", str(tmp_path), "--months", "4"])
+    main(["simulate", "--accounts", "100", "--out", str(tmp_path), "--months", "10"])
     assert main(["validate", "--config", str(tmp_path / "pqlml.toml")]) == 0
     out = capsys.readouterr().out
     n_events = len(pd.read_parquet(tmp_path / "events.parquet"))
@@ -30,6 +30,13 @@ def test_validate_reports_counts(tmp_path, capsys):
     assert main(["validate", "--config", str(cfg)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "signups" in out and "signups without user" in out and "1 row" in out, out
+    # a column nobody mapped is named with the key that would map it (rich took the
+    # brackets for markup: "map one in  to use it")
+    ev = pd.read_parquet(tmp_path / "events.parquet").assign(plan="free")
+    ev.to_parquet(tmp_path / "events.parquet")
+    assert main(["validate", "--config", str(cfg)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "ignored columns 'plan' (not canonical; map one in [data.events.columns] to use it)" in out
 
 
 def test_config_error_is_one_line_and_exit_code_2(tmp_path, capsys):
