@@ -10,8 +10,8 @@ import pandas as pd
 from ..backends import cached
 from ..config import FeaturesConfig
 from ..errors import PqlmlError
-from ..schema import entity_key
 from ..identity import members_at, static_members
+from ..schema import entity_key
 from ._activation import activation
 from ._engagement import engagement
 from ._fit import answer_vocabulary, enrichment, enrichment_industries, enterprise_flag, signup_answers
@@ -84,7 +84,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     segments = Segments.build(as_days, offsets(settings.windows, counts, value_offsets(sums)))
     ev = events.filter(events[key].notnull() & (events.ts < last)).select(
         entity_id=events[key], user_id=events.user_id, event=events.event, day=to_days(events.ts),
-        **{p: events[p] for p in {c[0] for c in values.values()}})
+        **{p: events[p] for p in dict.fromkeys(c[0] for c in values.values())})
     ev = with_segments(ev, segments)
     # The grain is read by three parts: materialise it once (a temp table, a Spark cache),
     # keyed by integers and in key order, so that the window sums update neighbouring groups.
