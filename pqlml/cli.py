@@ -44,7 +44,8 @@ def _validate(args) -> None:
     console = Console()
     for name, table in project.tables.items():
         console.print(f"{name}: {table.count().execute():,} rows")
-    console.print("\n".join(report.render()) if len(report) else "no findings")
+    # markup off: findings quote config keys such as [outcomes] that rich would take for tags
+    console.print("\n".join(report.render()) if len(report) else "no findings", markup=False)
 
 
 def _write_frame(frame, out: Path) -> None:
@@ -69,7 +70,7 @@ def _features(args) -> None:
         frame = build_features(project, as_of=args.as_of, entity=args.entity)
     _write_frame(frame, args.out)
     for line in project.report.render():
-        console.print(f"  {line}")
+        console.print(f"  {line}", markup=False)
     console.print(f"wrote {len(frame):,} rows x {frame.shape[1] - 2} features "
                   f"({frame.as_of.nunique()} as_of dates) to {args.out}")
 
