@@ -24,19 +24,40 @@ from pqlml.errors import ConfigError, DataError
 from pqlml.schema import TABLES
 from pqlml.validate import Finding, ValidationReport, validate_table
 
-__all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source"]
+__all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source",
+           "FILL_IN"]
+
+#: How a column mapping ``pqlml init`` could not guess starts ("<fill in: ...>").
+FILL_IN = "<fill in:"
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
-# Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs).
+# Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs,
+# hand-made logs), best first. `pqlml init` guesses mappings from them; error messages too.
 _ALIASES = {
-    "ts": ("timestamp", "time", "event_time", "occurred_at", "received_at", "created_at"),
-    "user_id": ("userid", "user", "distinct_id", "anonymous_id", "contact_id"),
-    "event": ("event_name", "event_type", "name", "action"),
-    "account_id": ("accountid", "account", "company_id", "org_id", "organization_id", "group_id"),
-    "signup_at": ("created_at", "signed_up_at", "signup_date", "signup_ts"),
-    "created_at": ("createdate", "create_date", "signup_at"),
-    "outcome": ("type", "kind", "stage"),
+    "ts": ("timestamp", "time", "event_time", "occurred_at", "occurred_on", "received_at",
+           "event_timestamp", "event_date", "datetime", "date", "happened_at", "closed_at",
+           "close_date", "closedate", "created_at"),
+    "user_id": ("userid", "user", "member_id", "person_id", "uid", "distinct_id", "anonymous_id",
+                "contact_id"),
+    "event": ("event_name", "event_type", "name", "action", "action_name", "event_text",
+              "activity"),
+    "event_id": ("message_id", "insert_id", "event_uuid", "uuid"),
+    "account_id": ("accountid", "account", "company_id", "org_id", "organization_id", "org",
+                   "organization", "workspace_id", "team_id", "tenant_id", "customer_id",
+                   "group_id", "company"),
+    "email": ("email_address", "work_email", "user_email", "mail", "e_mail"),
+    "signup_at": ("created_at", "signed_up_at", "signup_date", "signup_ts", "joined_on",
+                  "joined_at", "registered_at", "date_joined"),
+    "created_at": ("createdate", "create_date", "created", "created_on", "signup_at",
+                   "first_seen_at"),
+    "domain": ("website", "company_domain", "web_domain", "url", "email_domain"),
+    "employees": ("headcount", "employee_count", "num_employees", "employees_count"),
+    "industry": ("sector", "vertical"),
+    "country": ("country_code", "hq_country"),
+    "title": ("job_title", "role", "position"),
+    "amount": ("value", "deal_amount", "revenue", "arr", "mrr", "price", "total"),
+    "outcome": ("type", "kind", "stage", "status", "deal_stage"),
 }
 
 
@@ -280,6 +301,12 @@ def _match_columns(name: str, where: str, present: tuple[str, ...],
         raise ConfigError(f"[data.{name}.columns]: {_q(unknown)} are not {name} columns. "
                           f"Fix: use canonical names as keys: {_q(schema.columns)}.")
     bad = {c: s for c, s in mapping.items() if s not in present}
+    blank = [c for c, s in bad.items() if s.startswith(FILL_IN)]
+    if blank:
+        raise DataError(f"{name} ({where}): [data.{name}.columns] {_q(blank)} still hold the "
+                        f"placeholder pqlml init wrote: it found no column for them. Columns "
+                        f"present: {_q(present)}. Fix: replace each placeholder with the name "
+                        f"of the column holding it:\n{_snippet(name, dict.fromkeys(blank), present)}")
     if bad:
         raise DataError(f"{name} ({where}): [data.{name}.columns] maps " +
                         ", ".join(f"{c} = {s!r}" for c, s in bad.items()) +
