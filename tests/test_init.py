@@ -175,7 +175,7 @@ def _small_log(out: Path, *, account: bool = True, days: int = 180) -> Path:
         "person": [f"p{i}" for i in rng.integers(0, 40, n)],
         "what": rng.choice(["board_opened", "card_moved", "demo_requested"], n, p=[.6, .39, .01])})
     if account:
-        frame["team"] = "t" + (frame.person.str[1:].astype(int) % 8).astype(str)
+        frame["team_id"] = "t" + (frame.person.str[1:].astype(int) % 8).astype(str)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "events.csv", index=False)
     return out / "events.csv"
@@ -189,7 +189,8 @@ def test_init_refuses_to_overwrite(tmp_path, capsys):
     path.write_text(path.read_text() + "# my edit\n")
     capsys.readouterr()
     assert main(argv) == 2
-    assert "already exists" in capsys.readouterr().err and "--force" in path.read_text() + "--force"
+    err = capsys.readouterr().err
+    assert str(path) in err and "already exists" in err and "--force" in err
     assert path.read_text().endswith("# my edit\n")
     assert main(argv + ["--force"]) == 0
     assert not path.read_text().endswith("# my edit\n")
@@ -224,6 +225,19 @@ def test_a_required_column_init_cannot_find_is_a_placeholder_validate_names(tmp_
     assert main(["validate", "--config", str(result.path)]) == 2
     err = capsys.readouterr().err
     assert "placeholder" in err and "'email'" in err and "users.csv" in err
+
+
+def test_repeat_purchases_make_conversion_repeatable(tmp_path):
+    events = _small_log(tmp_path / "data")
+    months = pd.date_range("2024-01-15", "2024-06-15", freq="MS") + pd.Timedelta(days=14)
+    pd.DataFrame([{"team_id": f"t{t}", "closed_at": m.date(), "kind": "order_paid"}
+                  for t in range(8) for m in months]).to_csv(tmp_path / "orders.csv", index=False)
+    result = init_project(tmp_path / "cfg", events, outcomes=tmp_path / "orders.csv")
+    assert not result.figures.problem
+    assert result.figures.repeat == (8, 8)
+    assert dict(load_config(result.write()).outcomes.values) == {"order_paid": "conversion"}
+    assert load_config(result.path).labels.exclude_prior_positives is False
+    assert "exclude_prior_positives = false  # guess: 8 of 8 converting" in result.text
 
 
 def test_user_level_log_is_scored_per_user(tmp_path):

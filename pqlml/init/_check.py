@@ -50,13 +50,19 @@ def run_draft(cfg: Config) -> DraftFigures:
         positives = {o: [int(labels.loc[day == d, o].sum()) for d in dates]
                      for o in ("conversion", "hand_raise")}
         usage = build_features(project, as_of=dates[-RULE_CUTOFFS:])
-        o = outcome_table(project.tables, project.events, cfg.outcomes).execute()
+        repeat = _repeat(outcome_table(project.tables, project.events, cfg.outcomes),
+                         "user_id" if cfg.project.entity == "user" else "account_id")
     except PqlmlError as err:
         return DraftFigures(problem=str(err))
-    key = "user_id" if cfg.project.entity == "user" else "account_id"
-    conv = o[(o.outcome == "conversion") & o[key].notna()]
-    days = conv.assign(day=pd.to_datetime(conv.ts, utc=True).dt.date).groupby(key).day.nunique()
-    return DraftFigures(tuple(dates), positives, usage, (int((days > 1).sum()), len(days)))
+    return DraftFigures(tuple(dates), positives, usage, repeat)
+
+
+def _repeat(outcomes, key: str) -> tuple[int, int]:
+    """(entities converting on more than one day, entities converting), in one query."""
+    conv = outcomes.filter((outcomes.outcome == "conversion") & outcomes[key].notnull())
+    days = conv.group_by(key).aggregate(d=conv.ts.truncate("D").nunique())
+    n = days.aggregate(twice=(days.d > 1).sum(), converting=days.count()).execute().iloc[0]
+    return (0 if pd.isna(n["twice"]) else int(n["twice"])), int(n["converting"])
 
 
 def choose_target(figures: DraftFigures, test_periods: int) -> tuple[Guess, Guess]:
