@@ -306,7 +306,8 @@ def _match_columns(name: str, where: str, present: tuple[str, ...],
         raise DataError(f"{name} ({where}): [data.{name}.columns] {_q(blank)} still hold the "
                         f"placeholder pqlml init wrote: it found no column for them. Columns "
                         f"present: {_q(present)}. Fix: replace each placeholder with the name "
-                        f"of the column holding it:\n{_snippet(name, dict.fromkeys(blank), present)}")
+                        f"of the column holding it:\n"
+                        f"{_snippet(name, dict.fromkeys(blank), present)}")
     if bad:
         raise DataError(f"{name} ({where}): [data.{name}.columns] maps " +
                         ", ".join(f"{c} = {s!r}" for c, s in bad.items()) +
