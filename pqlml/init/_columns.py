@@ -102,17 +102,19 @@ def _by_name(c: str, free: dict[str, ColumnFacts], fits: tuple[str, ...],
         if name.lower() == c:
             return Guess(name)
     if known[0] in usable:
-        return Guess(known[0], f"the {known[1]} file's {c} column is named so too")
+        return Guess(known[0], f"the {known[1]} file's {c} column is named so too "
+                               f"({usable[known[0]].describe()})")
     lower = {snake(n): n for n in usable}
     for alias in _ALIASES.get(c, ()):
         if alias in lower:
-            return Guess(lower[alias], f"a usual name for {c}")
+            return Guess(lower[alias], f"a usual name for {c} ({usable[lower[alias]].describe()})")
     words = set(c.split("_")) - {"at"}
     if c.endswith("_id") and c[:-3] not in TABLES["events"].columns:
         words -= {"id"}
     for low, name in lower.items():
         if words <= set(low.split("_")):
-            return Guess(name, f"its name contains {'_'.join(sorted(words))!r} ({c})")
+            return Guess(name, f"its name contains {'_'.join(sorted(words))!r} "
+                               f"({usable[name].describe()})")
     return None
 
 

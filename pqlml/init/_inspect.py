@@ -35,7 +35,7 @@ class ColumnFacts:
 
     ``kind`` is ``"timestamp"``, ``"number"``, ``"email"``, ``"domain"``, ``"text"`` or
     ``"empty"``; ``first`` / ``last`` and ``dates_only`` (every value at midnight) are
-    set for timestamps; ``distinct`` is approximate.
+    set for timestamps; ``distinct`` is approximate (HyperLogLog: a few percent off).
     """
 
     name: str
@@ -49,12 +49,12 @@ class ColumnFacts:
     dates_only: bool = False
 
     def describe(self) -> str:
-        """A few words for a config comment, e.g. ``text, 4 distinct, e.g. 'pro', 'free'``."""
+        """A few words for a config comment, e.g. ``text, ~4 distinct, e.g. 'pro', 'free'``."""
         if self.kind == "timestamp":
             span = "empty" if self.first is None else f"{self.first.date()} .. {self.last.date()}"
             return f"timestamps {span}" + ("; dates only" if self.dates_only else "")
         shown = ", ".join(repr(e) for e in self.examples[:2])
-        return f"{self.kind}, {self.distinct:,} distinct" + (f", e.g. {shown}" if shown else "")
+        return f"{self.kind}, ~{self.distinct:,} distinct" + (f", e.g. {shown}" if shown else "")
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def _whole(t: ibis.Table, kinds: dict[str, str]) -> dict[str, ibis.Value]:
 def _examples(t: ibis.Table, where: str) -> dict[str, tuple[str, ...]]:
     rows = t.limit(200).select(*[t[c].cast("string").name(c) for c in t.columns])
     frame = _run_frame(rows, where)
-    return {c: tuple(dict.fromkeys(v for v in frame[c] if v is not None and str(v).strip()))[:3]
+    return {c: tuple(dict.fromkeys(v for v in frame[c] if pd.notna(v) and str(v).strip()))[:3]
             for c in frame.columns}
 
 
