@@ -32,6 +32,26 @@ def _simulate(args) -> None:
         Console(stderr=True).print(f"exported as {args.export} to {config.parent}; config {config}")
 
 
+def _init(args) -> None:
+    from rich.console import Console
+
+    from .init import init_project
+
+    console = Console(stderr=True)
+    with console.status("inspecting the files and drafting the config"):
+        result = init_project(args.dir, args.events, users=args.users, accounts=args.accounts,
+                              outcomes=args.outcomes)
+    path = result.write(force=args.force)
+    for line in result.guesses + result.fill_ins:
+        console.print(f"  {line.strip()}", highlight=False, markup=False)
+    if result.figures.problem:
+        console.print("[yellow]the data did not open with these guesses: "
+                      f"{result.figures.problem}", highlight=False)
+    console.print(f"wrote {path}: {len(result.guesses)} guesses to check (lines marked "
+                  f"'# guess:'), {len(result.fill_ins)} to fill in ('# fill in:'). "
+                  f"Next: pqlml validate --config {path}", highlight=False)
+
+
 def _validate(args) -> None:
     from rich.console import Console
 
@@ -419,6 +439,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--export", choices=("segment", "amplitude", "mixpanel", "segment_warehouse"),
                    help="also write the company as this vendor's export, with a config reading it")
     s.set_defaults(func=_simulate)
+
+    s = sub.add_parser("init", help="inspect your files and write a commented pqlml.toml for them")
+    s.add_argument("dir", type=Path, help="folder for pqlml.toml (created if missing)")
+    s.add_argument("--events", type=Path, required=True, help="product events (Parquet/CSV, glob)")
+    s.add_argument("--users", type=Path, help="users: ids, emails, sign-up times")
+    s.add_argument("--accounts", type=Path, help="accounts: ids, domains, creation times")
+    s.add_argument("--outcomes", type=Path, help="outcomes: deals, purchases, demo requests")
+    s.add_argument("--force", action="store_true", help="replace an existing pqlml.toml")
+    s.set_defaults(func=_init)
 
     s = sub.add_parser("features", help="point-in-time features, one row per entity and as_of")
     s.add_argument("--config", type=Path, required=True)

@@ -53,16 +53,33 @@ __all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANS
 OUTCOME_KINDS = ("hand_raise", "conversion")
 DISPOSITIONS = ("accepted", "rejected", "converted")
 SIGNUP_ANSWERS = ("company_size", "department", "seniority", "use_case")
-#: Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs):
-#: the guesses of a missing column's fix, and never the name of a numeric event property.
+#: Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs,
+#: hand-made logs), best first: `pqlml init` guesses mappings from them, and so do the fixes
+#: error messages show. An events column's usual name is never a numeric event property.
 COLUMN_ALIASES = {
-    "ts": ("timestamp", "time", "event_time", "occurred_at", "received_at", "created_at"),
-    "user_id": ("userid", "user", "distinct_id", "anonymous_id", "contact_id"),
-    "event": ("event_name", "event_type", "name", "action"),
-    "account_id": ("accountid", "account", "company_id", "org_id", "organization_id", "group_id"),
-    "signup_at": ("created_at", "signed_up_at", "signup_date", "signup_ts"),
-    "created_at": ("createdate", "create_date", "signup_at"),
-    "outcome": ("type", "kind", "stage"),
+    "ts": ("timestamp", "time", "event_time", "occurred_at", "occurred_on", "received_at",
+           "event_timestamp", "event_date", "datetime", "date", "happened_at", "closed_at",
+           "close_date", "closedate", "created_at"),
+    "user_id": ("userid", "user", "member_id", "person_id", "uid", "distinct_id", "anonymous_id",
+                "contact_id"),
+    "event": ("event_name", "event_type", "name", "action", "action_name", "event_text",
+              "activity"),
+    "event_id": ("message_id", "insert_id", "event_uuid", "uuid"),
+    "account_id": ("accountid", "account", "company_id", "org_id", "organization_id", "org",
+                   "organization", "workspace_id", "team_id", "tenant_id", "customer_id",
+                   "group_id", "company"),
+    "email": ("email_address", "work_email", "user_email", "mail", "e_mail"),
+    "signup_at": ("created_at", "signed_up_at", "signup_date", "signup_ts", "joined_on",
+                  "joined_at", "registered_at", "date_joined"),
+    "created_at": ("createdate", "create_date", "created", "created_on", "signup_at",
+                   "first_seen_at"),
+    "domain": ("website", "company_domain", "web_domain", "url", "email_domain"),
+    "employees": ("headcount", "employee_count", "num_employees", "employees_count"),
+    "industry": ("sector", "vertical"),
+    "country": ("country_code", "hq_country"),
+    "title": ("job_title", "role", "position"),
+    "amount": ("value", "deal_amount", "revenue", "arr", "mrr", "price", "total"),
+    "outcome": ("type", "kind", "stage", "status", "deal_stage"),
 }
 #: The key column of each entity's rows (features, labels, scores).
 ENTITY_KEYS = {"account": "account_id", "user": "user_id"}
@@ -188,13 +205,14 @@ TABLES: dict[str, TableSchema] = {
 
 def property_columns(mapping) -> tuple[str, ...]:
     """The numeric event properties of an events column mapping (``[data.events.columns]``):
-    the keys that are neither canonical columns nor a usual name of one (``timestamp`` is a
-    misnamed ``ts``, not a property).
+    the keys that are neither canonical events columns nor a usual name of one (``timestamp``
+    is a misnamed ``ts``, not a property; ``revenue`` may be one).
 
     Examples
     --------
-    >>> property_columns({"ts": "time", "amount": "Order Total", "timestamp": "t"})
-    ('amount',)
+    >>> property_columns({"ts": "time", "amount": "Order Total", "timestamp": "t", "revenue": "r"})
+    ('amount', 'revenue')
     """
-    aliases = {a for names in COLUMN_ALIASES.values() for a in names}
+    events = TABLES["events"].columns
+    aliases = {a for c in events for a in COLUMN_ALIASES.get(c, ())}
     return tuple(k for k in mapping if k not in TABLES["events"].columns and k not in aliases)

@@ -25,7 +25,11 @@ from pqlml.schema import COLUMN_ALIASES as _ALIASES
 from pqlml.schema import TABLES, property_columns
 from pqlml.validate import Finding, ValidationReport, validate_table
 
-__all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source"]
+__all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source",
+           "FILL_IN"]
+
+#: How a column mapping ``pqlml init`` could not guess starts ("<fill in: ...>").
+FILL_IN = "<fill in:"
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
@@ -269,6 +273,13 @@ def _match_columns(name: str, where: str, present: tuple[str, ...],
         raise ConfigError(f"[data.{name}.columns]: {_q(unknown)} are not {name} columns. "
                           f"Fix: use canonical names as keys: {_q(schema.columns)}.")
     bad = {c: s for c, s in mapping.items() if s not in present}
+    blank = [c for c, s in bad.items() if s.startswith(FILL_IN)]
+    if blank:
+        raise DataError(f"{name} ({where}): [data.{name}.columns] {_q(blank)} still hold the "
+                        f"placeholder pqlml init wrote: it found no column for them. Columns "
+                        f"present: {_q(present)}. Fix: replace each placeholder with the name "
+                        f"of the column holding it:\n"
+                        f"{_snippet(name, dict.fromkeys(blank), present)}")
     if bad:
         raise DataError(f"{name} ({where}): [data.{name}.columns] maps " +
                         ", ".join(f"{c} = {s!r}" for c, s in bad.items()) +
