@@ -173,6 +173,11 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
         # Rows with different event ids are never identical: when no id repeats (the usual
         # case) the distinct ids settle the duplicate check within this same scan.
         metrics["ids:event_id"] = t.event_id.nunique()
+    elif name == "events":
+        # without ids, a log whose every time is a midnight has dates only: identical rows are
+        # one user's repeats of an event on one day, not duplicates
+        ts = parsed["ts"].expr
+        metrics["timed"] = (ts.notnull() & (ts != ts.truncate("D"))).sum()
     # sums over an empty table are null, not 0
     counts = {k: 0 if v is None else v for k, v in _run_metrics(ctx, t, metrics).items()}
     problems = _problems(ctx, t, parsed, counts)
@@ -182,8 +187,10 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
     _report_properties(ctx, values, counts, report)
     out = t.select(**{c: p.expr for c, p in parsed.items()},
                    **{c: v for c, (v, _) in values.items()})
-    return _dedupe_events(ctx, out, counts["n"], report, counts.get("ids:event_id")) \
-        if name == "events" else out
+    if name != "events":
+        return out
+    return _dedupe_events(ctx, out, counts["n"], report, counts.get("ids:event_id"),
+                          dates_only=counts["n"] > 0 and counts.get("timed", 1) == 0)
 
 
 def _check_columns(ctx: _Ctx, columns: tuple[str, ...]) -> None:
@@ -357,15 +364,26 @@ def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationRepor
 
 
 def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport,
-                   distinct_ids: int | None = None) -> ibis.Table:
+                   distinct_ids: int | None = None, dates_only: bool = False) -> ibis.Table:
     """``t`` without repeated events; ``distinct_ids`` (the event ids' distinct count, when
-    the table has them) equal to ``n`` proves there are none without another query."""
+    the table has them) equal to ``n`` proves there are none without another query. In a
+    log of dates only without event ids (``dates_only``), identical rows are kept: they are
+    a user's repeats of one event on one day, and counted as such."""
     keys = [c for c in ("ts", "user_id", "event", "event_id") if c in t.columns]
     if distinct_ids is not None and distinct_ids == n:
         return t
     distinct = t.select(*keys).distinct()
     removed = n - _run(ctx, distinct.aggregate(k=distinct.count()))[0]["k"]
     if not removed:
+        return t
+    if dates_only:
+        report.add(Finding(ctx.table, ctx.file, ", ".join(ctx.src(c) for c in keys),
+                           "same_day_repeats_kept", removed,
+                           "kept: the times are dates only and there is no event id, so a "
+                           "user's repeats of one event on one day are identical rows, not "
+                           "duplicates",
+                           "export an event id or the time of day to tell repeats from "
+                           "duplicates"))
         return t
     report.add(Finding(ctx.table, ctx.file, ", ".join(ctx.src(c) for c in keys),
                        "duplicate_events", removed, "kept one of each",

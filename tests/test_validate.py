@@ -131,6 +131,23 @@ def test_duplicate_events_removed_and_counted(tmp_path):
     assert kept["ts"].tolist() == [pd.Timestamp("2024-01-01 10:00", tz="UTC")]
 
 
+def test_a_date_only_log_keeps_a_users_repeats_of_a_day(tmp_path):
+    """Every time a midnight and no event id: identical rows are one user's repeats of an
+    event on one day (a purchase log by date), kept and counted; one row with a time of day
+    makes identical rows duplicates again."""
+    df = pd.DataFrame({"ts": ["2024-01-01", "2024-01-01", "2024-01-01", "2024-01-02"],
+                       "user_id": ["u1", "u1", "u2", "u1"], "event": ["buy"] * 4})
+    _, tables, report = _load(tmp_path, "csv", events=df)
+    assert tables["events"].count().execute() == 4
+    assert [(f.kind, f.rows) for f in report if f.kind != "naive_timestamps_assumed_utc"] == [
+        ("same_day_repeats_kept", 1)]
+    timed = pd.concat([df, pd.DataFrame({"ts": ["2024-01-03T10:00:00"], "user_id": ["u1"],
+                                         "event": ["buy"]})])
+    _, tables, report = _load(tmp_path, "csv", events=timed)
+    assert tables["events"].count().execute() == 4
+    assert ("duplicate_events", 1) in [(f.kind, f.rows) for f in report]
+
+
 def test_events_with_distinct_event_ids_are_not_duplicates(tmp_path):
     df = _events(4, ts={1: "2024-01-01T00:00:00Z"}, user_id={1: "u0"}).assign(
         event_id=["e1", "e2", "e3", "e3"])

@@ -109,9 +109,9 @@ def _table_sections(table: str, facts: TableFacts, guesses: dict[str, Guess],
     ts = facts.columns.get(guesses.get("ts", Guess(None)).value)
     if table == "events" and ts is not None and ts.dates_only and "event_id" not in guesses:
         comments += ["the times are dates only and there is no event id: one user's repeats of "
-                     "an event on one day look", "alike, and pqlml keeps one of them (validate "
-                     "counts the others as duplicate_events); export", "an event id or the time "
-                     "of day to keep them"]
+                     "an event on one day are", "identical rows, which pqlml keeps as repeats "
+                     "(validate counts them as same_day_repeats_kept);", "a log exported twice "
+                     "would look the same: export an event id to tell them apart"]
     head = Section(f"data.{table}", (Entry("source", _relative(facts.path, directory)),),
                    tuple(comments))
     entries = []
