@@ -87,7 +87,8 @@ def open_project(config) -> Project:
                else static_members(users) if users is not None else None)
     events = account_events(tables["events"], users, report=report,
                             members=members if moves is not None else None,
-                            properties=config.data.properties)
+                            properties=config.data.properties,
+                            users_only=config.project.entity == "user")
     if "enrichment" in tables:
         _report_enrichment_duplicates(tables["enrichment"], report)
     if "signups" in tables:

@@ -186,3 +186,41 @@ def test_duckdbs_freed_memory_is_handed_back_before_the_sorted_copy():
     before = resident_mb()
     assert release_freed_memory()
     assert resident_mb() < before - 150
+
+
+def test_a_date_only_purchase_log_of_customers_alone(tmp_path):
+    """A retail-like log pqlml did not generate: dates only, customers and no accounts at
+    all, purchases as events and repeatable. Labels equal a plain count of purchases in
+    [as_of, as_of + 28 days); the midnight purchases on a cutoff are that cutoff's."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    log = pd.DataFrame({"date": (pd.Timestamp("2024-01-01") + pd.to_timedelta(
+        rng.integers(0, 180, n), unit="D")).strftime("%Y-%m-%d"),
+        "customer": [f"c{i}" for i in rng.integers(0, 150, n)],
+        "what": rng.choice(["view", "buy"], n, p=[0.8, 0.2])})
+    log.to_csv(tmp_path / "log.csv", index=False)
+    (tmp_path / "pqlml.toml").write_text(
+        '[project]\nentity = "user"\n[data.events]\nsource = "log.csv"\n'
+        '[data.events.columns]\nts = "date"\nuser_id = "customer"\nevent = "what"\n'
+        '[outcomes]\nvalues = { buy = "conversion" }\n[labels]\nexclude_prior_positives = false\n'
+        '[schedule]\nstart = 2024-02-01\nend = 2024-06-01\n')
+    project = open_project(tmp_path / "pqlml.toml")
+    y = build_labels(project)
+    X = build_features(project)
+    assert len(X) == len(y) and y.conversion.sum() > 100
+    seen = log.assign(ts=lambda d: pd.to_datetime(d.date, utc=True))
+    first = seen.groupby("customer").ts.min()
+    buys = seen[seen.what == "buy"]
+    for as_of, rows in y.groupby("as_of"):
+        # a customer is a snapshot from their first event on (the day after, at the earliest)
+        assert set(rows.user_id) == set(first.index[first < as_of]), as_of
+        if rows.censored.all():        # the window runs past the log's last day
+            assert rows.conversion.isna().all() and as_of + pd.Timedelta(days=28) > seen.ts.max()
+            continue
+        window = buys[(buys.ts >= as_of) & (buys.ts < as_of + pd.Timedelta(days=28))
+                      & buys.customer.map(first < as_of)]
+        assert set(rows.user_id[rows.conversion == 1]) == set(window.customer), as_of
+    on_cutoff = buys[buys.ts.isin(y.as_of.unique())]
+    assert len(on_cutoff) > 0                    # midnight purchases at a cutoff: not lost
+    kinds = {f.kind for f in project.report}
+    assert "events_without_account" in kinds and "same_day_repeats_kept" in kinds

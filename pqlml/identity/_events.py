@@ -14,6 +14,10 @@ __all__ = ["account_events"]
 #: Events without their own account_id, up to which account_events() resolves them once and
 #: keeps them (~50 bytes a row) instead of joining them with the users in every query.
 _CACHED_LOOKUPS = 2_000_000
+NO_ACCOUNTS = ("events have no account_id column and no users table was given, so no event "
+               "can be attributed to an account. Fix: add [data.users] (user_id, email, "
+               "signup_at) or an account_id column to the events, or score users: [project] "
+               'entity = "user".')
 _UNKNOWN_FIX = "add the users to the users table or give events an account_id"
 _EVENT_ROUTES = {
     "own": ("events_with_own_account_id", "account from events.account_id", "none needed"),
@@ -37,7 +41,7 @@ _EVENT_ROUTES = {
 
 def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
                    report: ValidationReport, members: ibis.Table | None = None,
-                   properties: tuple[str, ...] = ()) -> ibis.Table:
+                   properties: tuple[str, ...] = (), users_only: bool = False) -> ibis.Table:
     """Each event's account: its own ``account_id``, else its user's account at its time.
 
     Parameters
@@ -56,6 +60,9 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
         (``valid_from <= ts < valid_to``). Without it, each user's one account.
     properties : tuple of str
         Numeric property columns of ``events`` carried through.
+    users_only : bool
+        A user-level (PQL) project: a log with nothing that names an account is fine (every
+        event is kept without one, counted) instead of an error.
 
     Returns
     -------
@@ -67,7 +74,8 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
     Raises
     ------
     DataError
-        Events have no ``account_id`` column and neither users nor memberships are given.
+        Events have no ``account_id`` column and neither users nor memberships are given
+        (unless ``users_only``).
 
     Examples
     --------
@@ -83,10 +91,8 @@ def account_events(events: ibis.Table, users_map: ibis.Table | None, *,
     [('events_by_user_account', 1), ('free_mail_user_events', 1), ('unknown_user_events', 1)]
     """
     own = events.account_id.cast("string") if "account_id" in events.columns else None
-    if users_map is None and members is None and own is None:
-        raise DataError("events have no account_id column and no users table was given, so "
-                        "no event can be attributed to an account. Fix: add [data.users] "
-                        "(user_id, email, signup_at) or an account_id column to the events.")
+    if users_map is None and members is None and own is None and not users_only:
+        raise DataError(NO_ACCOUNTS)
     keep = ("ts", "user_id", "account_id", "event", *properties)
     routes = dict(_EVENT_ROUTES)
     counts: dict[str, int] = {}
