@@ -17,7 +17,7 @@ import pandas as pd
 from ..backtest import rolling_folds
 from ..config import ModelConfig, ScheduleConfig
 from ..errors import DataError, PqlmlError
-from ..snapshots import schedule_dates
+from ..snapshots import _utc, schedule_dates
 
 __all__ = ["Schedule", "plan_schedule", "outcome_kind"]
 
@@ -94,11 +94,6 @@ def plan_schedule(first, last, *, widest_window: int = 90, where: str = "events"
                     f"for {MIN_FOLDS_MONTHLY} monthly backtest folds; from the first Monday a "
                     f"month after the first event ({first.date()}) to the last whose label "
                     f"window closes by the last event ({last.date()})")
-
-
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _month_start_on_or_after(ts: pd.Timestamp) -> dt.date:
