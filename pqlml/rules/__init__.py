@@ -103,7 +103,8 @@ def _user_accounts(X: pd.DataFrame, project) -> pd.DataFrame:
         pd.to_datetime(X.as_of, utc=True) - pd.Timestamp(0, tz="UTC")).dt.days.to_numpy()})
     j = rows.reset_index().merge(m, on="user_id", how="inner")
     j = j[(j.from_day < j._day) & (j._day <= j.to_day)].set_index("index")
-    return X.assign(account_id=j.account_id.reindex(X.index))         # no account: missing
+    account = j.account_id.reindex(X.index).rename("account_id")     # no account: missing
+    return pd.concat([X.drop(columns="account_id", errors="ignore"), account], axis=1)
 
 
 def intent_rule_for(cfg, frame: pd.DataFrame, entity: str | None = None
