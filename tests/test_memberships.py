@@ -141,7 +141,7 @@ def _features(events, moves, signups=None):
     return out.to_pandas().sort_values("account_id").reset_index(drop=True)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.lists(_event, min_size=1, max_size=30), st.lists(_move, max_size=6),
        st.lists(_later, min_size=1, max_size=4))
 def test_moves_at_or_after_as_of_never_change_a_feature_row(events, moves, later):

@@ -52,10 +52,11 @@ def test_a_schedule_past_the_data_and_a_horizon_that_never_closes(sim, tmp_path)
     checks = preflight(open_project(late))
     assert any("as_of date(s) outside the data" in p for p in checks.problems)
     long = _config(sim, tmp_path, lambda t: t.replace("horizon_days = 28", "horizon_days = 400"))
-    checks = preflight(open_project(long))
+    project = open_project(long)
+    checks = preflight(project)
     assert checks.problems == [
         "No labelled snapshot to learn from: every as_of's 400-day horizon runs past the end of "
-        f"the data ({open_project(long).data_end.date()}). Fix: a shorter labels.horizon_days "
+        f"the data ({project.data_end.date()}). Fix: a shorter labels.horizon_days "
         "or an earlier schedule.end."]
     with pytest.raises(PqlmlError, match="400-day horizon runs past the end"):
         checks.raise_if_any()
