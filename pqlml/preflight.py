@@ -68,18 +68,16 @@ def _schedule(project, out: Preflight) -> list:
 
 
 def _horizon(project, dates: list, out: Preflight) -> None:
-    from .backtest import rolling_folds
+    from .backtest import rolling_folds, training_dates
+    from .model import no_labelled_snapshot
     from .project import build_labels
 
     cfg = project.config
     horizon = cfg.labels.horizon_days
-    labelled = [d for d in dates if pd.Timestamp(d, tz="UTC") + pd.Timedelta(days=horizon)
-                <= project.data_end]
+    # the dates whose label window closes within the data: the snapshots labels leave uncensored
+    labelled = training_dates(dates, horizon, project.data_end.tz_localize(None))
     if not labelled:
-        out.problems.append(
-            f"No labelled snapshot to learn from: every as_of's {horizon}-day horizon runs past "
-            f"the end of the data ({project.data_end.date()}). Fix: a shorter "
-            f"labels.horizon_days or an earlier schedule.end.")
+        out.problems.append(no_labelled_snapshot(horizon, project.data_end))
         return
     try:
         folds = rolling_folds([str(d) for d in labelled], horizon_days=horizon,
@@ -103,6 +101,7 @@ def _horizon(project, dates: list, out: Preflight) -> None:
 
 
 def _rules(project, dates: list, out: Preflight) -> None:
+    from .backtest import NO_INTENT_RULE
     from .project import _keyed, project_features, spine_for
     from .rules import evaluate_rules, parse_rules, with_attributes
     from .rules._tiers import fit_flags, funnel_conditions
@@ -114,9 +113,7 @@ def _rules(project, dates: list, out: Preflight) -> None:
         out.problems.append(str(err))
         return
     if not cfg.tiers.intent_rule:
-        out.problems.append("The backtest compares the model with the rules at the rules' "
-                            "volume, but tiers.intent_rule is empty. Fix: name a rule in "
-                            '[rules], e.g. intent_rule = "folk_pqa".')
+        out.problems.append(NO_INTENT_RULE)
     # The catalog's columns from one entity's features: what the rules will be evaluated on.
     as_of = [dates[-1]] if dates else None
     try:

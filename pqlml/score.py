@@ -206,8 +206,10 @@ def _orphans(project, as_of: pd.Timestamp) -> list:
     """Users in no account just before ``as_of`` (membership is time-true), with the reason."""
     if project.users is None:
         return []
+    from .identity import member_then
+
     m, day = project.members, (as_of - pd.Timestamp(0, tz="UTC")).days
-    now = m.filter((m.from_day < day) & (m.to_day >= day)).select(_u=m.user_id)
+    now = m.filter(member_then(m, day)).select(_u=m.user_id)
     later = m.filter(m.from_day >= day)
     later = later.group_by(_l=later.user_id).aggregate(joins=later.valid_from.min(),
                                                        joins_account=later.account_id.argmin(

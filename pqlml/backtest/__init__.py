@@ -42,6 +42,9 @@ from ._report import model_intent, write_report
 __all__ = ["rolling_folds", "training_dates", "backtest", "model_intent", "write_report"]
 
 MIN_POSITIVES = 10
+NO_INTENT_RULE = ("The backtest compares the model with the rules at the rules' volume, but "
+                  "tiers.intent_rule is empty. Fix: name a rule in [rules], e.g. "
+                  'intent_rule = "folk_pqa".')
 
 
 def training_dates(dates, horizon_days: int, until) -> list:
@@ -122,9 +125,7 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
     cfg = project.config
     key = entity_key(cfg.project.entity)
     if not cfg.tiers.intent_rule and cfg.project.entity == "account":
-        raise PqlmlError("The backtest compares the model with the rules at the rules' volume, "
-                         "but tiers.intent_rule is empty. Fix: name a rule in [rules], e.g. "
-                         'intent_rule = "folk_pqa".')
+        raise PqlmlError(NO_INTENT_RULE)
     kind = kind or cfg.model.kind
     features = feature_columns(frame)
     rule, why = intent_rule_for(cfg, frame)

@@ -49,7 +49,7 @@ from ..backends import cached, to_days
 from ..validate import Finding, ValidationReport
 
 __all__ = ["MEMBER_COLUMNS", "OPEN_DAYS", "membership_intervals", "static_members",
-           "members_at"]
+           "member_then", "members_at"]
 
 #: One row per (user, interval): the user's attributes and the interval.
 MEMBER_COLUMNS = ("user_id", "account_id", "email_domain", "is_free_mail", "title", "signup_at",
@@ -154,11 +154,16 @@ def _report(rows: ibis.Table, have_users: bool, report: ValidationReport) -> Non
                            "account_id is kept", "give each membership its own time"))
 
 
+def member_then(members: ibis.Table, as_day) -> ibis.BooleanValue:
+    """Whether a member row's stay holds just before the cutoff of day ``as_day`` (an int or
+    an integer column): ``from_day < as_day <= to_day``."""
+    return (members.from_day < as_day) & (members.to_day >= as_day)
+
+
 def members_at(spine: ibis.Table, members: ibis.Table, *, by: str = "account_id") -> ibis.Table:
     """``spine`` (``entity_id``, ``as_day``, ...) joined with the member rows of the users
-    who were members just before each ``as_of`` (``from_day < as_day <= to_day``),
-    matched on ``members[by]`` (``account_id``: an account's members; ``user_id``: a
-    user's account then)."""
+    who were members just before each ``as_of`` (:func:`member_then`), matched on
+    ``members[by]`` (``account_id``: an account's members; ``user_id``: a user's account
+    then)."""
     return spine.join(members, [spine.entity_id == members[by],
-                                members.from_day < spine.as_day,
-                                members.to_day >= spine.as_day])
+                                member_then(members, spine.as_day)])

@@ -172,13 +172,18 @@ def training_frame(config, outcome: str | None = None, *, as_of=None):
     frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
     frame = frame[frame[outcome].notna()].reset_index(drop=True)
     if frame.empty:
-        horizon = project.config.labels.horizon_days
-        raise PqlmlError(f"No labelled snapshot to learn from: every as_of's {horizon}-day "
-                         f"horizon runs past the end of the data ({project.data_end.date()}), "
-                         f"or no entity is eligible. Fix: a shorter labels.horizon_days or an "
-                         f"earlier schedule.end.")
+        raise PqlmlError(no_labelled_snapshot(project.config.labels.horizon_days,
+                                              project.data_end))
     frame[outcome] = frame[outcome].astype(int)
     return project, frame, outcome
+
+
+def no_labelled_snapshot(horizon_days: int, data_end) -> str:
+    """What :func:`training_frame` (and ``pqlml validate`` before it) says when no snapshot has
+    a closed label window."""
+    return (f"No labelled snapshot to learn from: every as_of's {horizon_days}-day horizon runs "
+            f"past the end of the data ({data_end.date()}), or no entity is eligible. Fix: a "
+            f"shorter labels.horizon_days or an earlier schedule.end.")
 
 
 def fit_snapshots(config, *, kind: str | None = None, outcome: str | None = None

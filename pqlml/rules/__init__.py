@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis
 import pandas as pd
 
 from ..errors import ConfigError
+from ..identity import member_then
 from ..project import build_features, build_labels, open_project
 from ._expr import Rule, evaluate_rules, parse_rules
 from ._report import group_rates, plot_rates, wilson
@@ -97,13 +99,12 @@ def _user_accounts(X: pd.DataFrame, project) -> pd.DataFrame:
     if project.members is None:
         return X
     # the account the user was in just before each row's as_of (membership is time-true)
-    m = project.members.select("user_id", "account_id", "from_day", "to_day").to_pyarrow() \
-        .to_pandas().astype({"user_id": str, "account_id": str})
-    rows = pd.DataFrame({"user_id": X.user_id.astype(str), "_day": (
-        pd.to_datetime(X.as_of, utc=True) - pd.Timestamp(0, tz="UTC")).dt.days.to_numpy()})
-    j = rows.reset_index().merge(m, on="user_id", how="inner")
-    j = j[(j.from_day < j._day) & (j._day <= j.to_day)].set_index("index")
-    account = j.account_id.reindex(X.index).rename("account_id")     # no account: missing
+    m, day = project.members, (pd.to_datetime(X.as_of, utc=True) - pd.Timestamp(0, tz="UTC")).dt.days
+    rows = ibis.memtable(pd.DataFrame({"_row": range(len(X)), "_u": X.user_id.astype(str),
+                                       "_day": day.to_numpy()}))
+    j = rows.join(m, [rows._u == m.user_id, member_then(m, rows._day)])
+    j = j.select("_row", "account_id").to_pyarrow().to_pandas().set_index("_row")
+    account = j.account_id.reindex(range(len(X))).set_axis(X.index).rename("account_id")
     return pd.concat([X.drop(columns="account_id", errors="ignore"), account], axis=1)
 
 
