@@ -17,6 +17,7 @@ from ..config import Config
 from ..errors import PqlmlError
 from ..labels import outcome_table
 from ..project import build_features, build_labels, open_project
+from ..schema import entity_key
 from ..snapshots import schedule_dates
 from ._columns import Guess
 
@@ -51,7 +52,7 @@ def run_draft(cfg: Config) -> DraftFigures:
                      for o in ("conversion", "hand_raise")}
         usage = build_features(project, as_of=dates[-RULE_CUTOFFS:])
         repeat = _repeat(outcome_table(project.tables, project.events, cfg.outcomes),
-                         "user_id" if cfg.project.entity == "user" else "account_id")
+                         entity_key(cfg.project.entity))
     except PqlmlError as err:
         return DraftFigures(problem=str(err))
     return DraftFigures(tuple(dates), positives, usage, repeat)
