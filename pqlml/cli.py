@@ -75,27 +75,27 @@ def _validate(args) -> None:
     checks.raise_if_any()
 
 
-def _write_frame(frame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        frame.to_csv(out, index=False)
-    elif out.suffix in (".parquet", ".pq"):
-        frame.to_parquet(out, index=False)
-    else:
-        raise PqlmlError(f"The --out file must end in .parquet or .csv. Got {str(out)!r} instead.")
+def _config(args):
+    """The command's config, read (cheaply) before any work so its outputs can be checked
+    against its inputs."""
+    from .config import load_config
+    return load_config(args.config)
 
 
 def _features(args) -> None:
     from rich.console import Console
 
+    from .outputs import check_file, write_frame
     from .project import build_features, open_project
 
+    config = _config(args)
+    check_file(args.out, config=config)
     console = Console(stderr=True)
     with console.status("loading and validating the tables"):
-        project = open_project(args.config)
+        project = open_project(config)
     with console.status("building point-in-time features"):
         frame = build_features(project, as_of=args.as_of, entity=args.entity)
-    _write_frame(frame, args.out)
+    write_frame(frame, args.out)
     for line in project.report.render():
         console.print(f"  {line}", markup=False)
     console.print(f"wrote {len(frame):,} rows x {frame.shape[1] - 2} features "
@@ -106,11 +106,14 @@ def _rules(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .rules import report
+    from .outputs import check_folder
+    from .rules import REPORT_FILES, report
 
+    config = _config(args)
+    check_folder(args.out, config=config, names=REPORT_FILES)
     console = Console(stderr=True)
     with console.status("rules, fit, funnels and tiers per snapshot, with their outcomes"):
-        rates = report(args.config, args.out, as_of=args.as_of)
+        rates = report(config, args.out, as_of=args.as_of)
     pooled = rates[rates.period == "all"]
     table = Table(title="pooled over all periods: conversion within the horizon (95% Wilson)")
     for col in ("kind", "group", "entities", "conversions", "rate", "95% CI"):
@@ -124,7 +127,7 @@ def _rules(args) -> None:
     if len(empty):
         console.print("[yellow]empty groups (no labelled account-month): "
                       + ", ".join(f"{r.kind} {r.group}" for r in empty.itertuples()))
-    console.print(f"wrote rates.csv, tiers.csv, rates.png, hand_raise_rates.png to {args.out}")
+    console.print(f"wrote {', '.join(REPORT_FILES)} to {args.out}")
 
 
 def _discover(args) -> None:
@@ -132,10 +135,15 @@ def _discover(args) -> None:
     from rich.table import Table
 
     from .discover import discover
+    from .outputs import check_file
 
+    config = _config(args)
+    stem = args.out.with_suffix("")
+    check_file(args.out, config=config, companions=[Path(f"{stem}.{n}.csv") for n in
+                                                    ("best", "adjusted", "skipped", "adjacent")])
     console = Console(stderr=True)
     with console.status(f"scanning every feature against {args.outcome}"):
-        found = discover(args.config, args.outcome, as_of=args.as_of)
+        found = discover(config, args.outcome, as_of=args.as_of)
     with console.status("writing the tables and heatmaps"):
         plots = found.write(args.out)
     table = Table(title=f"best rule per signal for {found.outcome} ({found.rows:,} labelled "
@@ -174,11 +182,14 @@ def _periods(console, label: str):
 def _backtest(args) -> None:
     from rich.console import Console
 
-    from .backtest import backtest, write_report
+    from .backtest import REPORT_FILES, backtest, write_report
+    from .outputs import check_folder
     from .project import open_project
 
+    config = _config(args)
+    check_folder(args.out, config=config, names=REPORT_FILES)
     console = Console(stderr=True)
-    project = open_project(args.config)
+    project = open_project(config)
     with _periods(console, "fold {i}/{n}: test {as_of}") as step:
         metrics, rows = backtest(project, kind=args.kind, outcome=args.outcome, progress=step)
     write_report(metrics, rows, args.out)
@@ -208,7 +219,7 @@ def _backtest(args) -> None:
     Console().print("\n".join(lines))
     for note in metrics.get("notes", []):
         console.print(f"[yellow]{note}")
-    console.print(f"wrote metrics.json, report.md, gains.png, calibration.png, tiers.png to {args.out}")
+    console.print(f"wrote {', '.join(REPORT_FILES)} to {args.out}")
 
 
 def _train(args) -> None:
@@ -260,17 +271,17 @@ def _retrain(args) -> None:
 
 
 def _drift(args) -> None:
-    import json
-
     from rich.console import Console
     from rich.table import Table
 
-    from .drift import drift, plot_drift
-    from .errors import PqlmlError
+    from .drift import DRIFT_FILES, drift, plot_drift
+    from .outputs import check_folder, write_frame, write_json
     from .project import open_project
 
+    config = _config(args)
+    check_folder(args.out, config=config, names=DRIFT_FILES)
     console = Console(stderr=True)
-    project = open_project(args.config)
+    project = open_project(config)
     cfg = project.config
     if args.model:
         from .model import Model
@@ -288,9 +299,8 @@ def _drift(args) -> None:
     with console.status("building the reference and current snapshots"):
         table, summary = drift(project, model=model, as_of=args.as_of)
     summary["model"] = source
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "drift.csv", index=False)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_frame(table, args.out / "drift.csv")
+    write_json(summary, args.out / "summary.json")
     plot_drift(table, args.out / "drift.png", threshold=cfg.drift.threshold, warn=cfg.drift.warn)
     if not args.no_track:
         from .track import log_drift, tracked_run, tracking_errors, tracking_uri
@@ -308,22 +318,25 @@ def _drift(args) -> None:
     Console().print(shown)
     Console().print(f"score PSI {summary['psi_score']:.3f}; {summary['features_flagged']} feature(s) "
                     f"over {cfg.drift.threshold:g}, {summary['features_moderate']} moderate")
-    console.print(f"wrote drift.csv, drift.png and summary.json to {args.out}")
+    console.print(f"wrote {', '.join(DRIFT_FILES)} to {args.out}")
 
 
 def _feedback(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .feedback import acceptance
+    from .feedback import FEEDBACK_FILES, acceptance
+    from .outputs import check_folder
 
+    config = _config(args)
+    check_folder(args.out, config=config, names=FEEDBACK_FILES)
     console = Console(stderr=True)
     model = None
     if args.model:
         from .score import Scorer
         model = Scorer.load(args.model).model
     with console.status("attaching dispositions to their snapshots"):
-        fb = acceptance(args.config, model=model)
+        fb = acceptance(config, model=model)
     plot = fb.write(args.out)
     grid = Table("kind", "group", "dispositions", "accepted", "95% CI",
                  title=f"acceptance by sales of {len(fb.leads):,} leads ({plot})")
@@ -350,13 +363,15 @@ def _engagement_weights(args) -> None:
     from rich.table import Table
 
     from .engagement import fit_engagement_weights, weights_toml
+    from .outputs import check_file, write_frame
 
+    config = _config(args)
+    check_file(args.out, config=config, suffixes=(".csv",))
     console = Console(stderr=True)
     with console.status("fitting engagement weights"):
-        table = fit_engagement_weights(args.config, until=args.until, outcome=args.outcome)
+        table = fit_engagement_weights(config, until=args.until, outcome=args.outcome)
     a = table.attrs
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    write_frame(table, args.out)
     grid = Table("event", "weight", "95% CI", "p", title=(
         f"engagement weights for {a['outcome']}: {a['rows']:,} snapshots ({a['positives']:,} "
         f"positive) whose labels closed by {a['until']}, half-life {a['half_life_days']:g} days"))
@@ -373,30 +388,34 @@ def _score(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .outputs import check_file, check_replaceable, check_table, write_frames, write_tables
     from .project import open_project
-    from .score import Scorer
+    from .score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer
 
     if not (args.out or args.to_table):
         raise PqlmlError("Say where the scores go: --out scores.csv|scores.parquet and/or "
                          "--to-table NAME.")
-    console = Console(stderr=True)
-    project = open_project(args.config)
+    # every argument first: nothing is written, and no work done, unless all of them hold
+    config = _config(args)
+    side = None if not args.out else args.out.with_name(f"{args.out.stem}.not_scored.csv")
+    if args.out:
+        check_file(args.out, config=config, companions=[side])
+    tables = {}
+    if args.to_table:
+        tables = {args.to_table: SCORE_COLUMNS, f"{args.to_table}_not_scored": NOT_SCORED_COLUMNS}
+        check_table(args.to_table, config, companions=list(tables)[1:])
     scorer = Scorer.load(args.model)
+    console = Console(stderr=True)
+    project = open_project(config)
+    check_replaceable(project.con, tables)
     with console.status(f"scoring with {scorer.version}"):
         scores, gone = scorer.score(project, as_of=args.as_of, with_not_scored=True)
     key = scores.columns[0]
     if args.to_table:
-        if not project.config.data.connection:
-            raise PqlmlError("--to-table writes into the configured database (data.connection), "
-                             "but this config reads files. Fix: set data.connection = "
-                             '"duckdb:///warehouse.db" (and table names as sources), or use --out.')
-        project.con.create_table(args.to_table, scores, overwrite=True)
-        project.con.create_table(f"{args.to_table}_not_scored", gone, overwrite=True)
+        write_tables(project.con, dict(zip(tables, (scores, gone))))
         where = f"tables {args.to_table} and {args.to_table}_not_scored in {project.config.data.connection}"
     if args.out:
-        _write_frame(scores, args.out)
-        side = args.out.with_name(f"{args.out.stem}.not_scored.csv")
-        gone.to_csv(side, index=False)
+        write_frames({args.out: scores, side: gone})
         where = f"{args.out} and {side}" + (f"; {where}" if args.to_table else "")
     counts = gone.code.value_counts()
     as_of = scores.as_of.iloc[0].date() if len(scores) else args.as_of
@@ -542,6 +561,12 @@ def main(argv=None) -> int:
     except PqlmlError as exc:
         print(f"pqlml {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # every output is written to a temporary name and renamed into place: an
+        # interrupted command leaves the previous files as they were
+        print(f"pqlml {args.command}: interrupted; files being written were discarded, "
+              "earlier ones are unchanged", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .errors import PqlmlError
+from .outputs import write_frame, write_frames
 
 __all__ = ["run_demo"]
 
@@ -136,8 +137,7 @@ def _score(console, project, out) -> int:
     scorer = Scorer.load(f"models:/{name}@champion")
     scores, gone = scorer.score(project, with_not_scored=True)
     path = out / "scores.csv"
-    scores.to_csv(path, index=False)
-    gone.to_csv(out / "scores.not_scored.csv", index=False)
+    write_frames({path: scores, out / "scores.not_scored.csv": gone})
     tiers = scores.tier.value_counts()
     console.print(f"   {len(scores):,} accounts scored at {scores.as_of.iloc[0].date()} by {scorer.version}"
                   f" (" + ", ".join(f"{t} {tiers.get(t, 0):,}" for t in
@@ -188,7 +188,7 @@ def _retrain_and_drift(console, project, out) -> None:
         console.print(f"   registered {name} version {registered[0]} as @{registered[1]}")
     version, _, model = champion(name)
     table, summary = drift(project, model=model)
-    table.to_csv(out / "retrain" / "drift.csv", index=False)
+    write_frame(table, out / "retrain" / "drift.csv")
     plot_drift(table, out / "retrain" / "drift.png", threshold=project.config.drift.threshold,
                warn=project.config.drift.warn)
     top = table[table.feature != "score"].head(3)

@@ -26,10 +26,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import PqlmlError
+from .outputs import save_figure
 
-__all__ = ["psi", "drift_table", "drift", "plot_drift", "EPSILON"]
+__all__ = ["psi", "drift_table", "drift", "plot_drift", "EPSILON", "DRIFT_FILES"]
 
 EPSILON = 1e-4
+#: What ``pqlml drift`` writes into its folder.
+DRIFT_FILES = ("drift.csv", "summary.json", "drift.png")
 
 
 def _edges(reference: np.ndarray, bins: int) -> np.ndarray:
@@ -132,6 +135,6 @@ def plot_drift(table: pd.DataFrame, path: str | Path, *, threshold: float, warn:
     ax.legend(loc="lower right")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

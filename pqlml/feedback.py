@@ -39,8 +39,13 @@ from .project import build_features, open_project
 from .rules import FUNNELS, TIERS, assign, group_rates, plot_rates, user_funnels
 from .schema import entity_key
 from .snapshots import schedule_dates
+from .outputs import write_frames
 
-__all__ = ["Feedback", "acceptance", "attach"]
+__all__ = ["Feedback", "acceptance", "attach", "FEEDBACK_FILES"]
+
+#: What :meth:`Feedback.write` writes into its folder.
+FEEDBACK_FILES = ("acceptance.csv", "rejection_reasons.csv", "leads.csv", "not_attached.csv",
+                  "acceptance.png")
 
 YES = ("accepted", "converted")
 
@@ -60,11 +65,9 @@ class Feedback:
         """``acceptance.csv``, ``rejection_reasons.csv``, ``leads.csv``,
         ``not_attached.csv`` and ``acceptance.png`` into folder ``out``."""
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        self.rates.to_csv(out / "acceptance.csv", index=False)
-        self.reasons.to_csv(out / "rejection_reasons.csv", index=False)
-        self.leads.to_csv(out / "leads.csv", index=False)
-        self.not_attached.to_csv(out / "not_attached.csv", index=False)
+        write_frames({out / "acceptance.csv": self.rates,
+                      out / "rejection_reasons.csv": self.reasons,
+                      out / "leads.csv": self.leads, out / "not_attached.csv": self.not_attached})
         plot_rates(self.rates, out / "acceptance.png", "accepted")
         return out / "acceptance.png"
 

@@ -30,10 +30,12 @@ from .errors import PqlmlError
 from .model import Model, capacity_cutpoint, feature_columns, model_tiers
 from .schema import entity_key
 
-__all__ = ["Scorer", "SCORE_COLUMNS", "default_as_of"]
+__all__ = ["Scorer", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of"]
 
 SCORE_COLUMNS = ("as_of", "probability", "percentile", "tier", "funnel", "motion", "reason_1",
                  "reason_2", "reason_3", "model_version")
+#: Columns every not-scored list has (beside the entity's key).
+NOT_SCORED_COLUMNS = ("code", "reason")
 _URI = re.compile(r"^(models|runs|mlflow-artifacts):/")
 
 

@@ -63,21 +63,36 @@ def connect(data: DataConfig) -> ibis.BaseBackend:
     return _session(con, data)
 
 
-def _resolve_duckdb_url(connection: str, root: Path) -> str:
+def duckdb_file(connection: str, root: Path) -> Path | None:
+    """The DuckDB file a ``data.connection`` names (relative to ``root``), or None (another
+    engine, in-memory, MotherDuck).
+
+    Examples
+    --------
+    >>> duckdb_file("w.duckdb", Path("/data")), duckdb_file("postgres://h/db", Path("."))
+    (PosixPath('/data/w.duckdb'), None)
+    """
     parsed = urllib.parse.urlparse(connection)
     if parsed.scheme == "duckdb":
         path = parsed.netloc + parsed.path
     elif not parsed.scheme and connection.endswith((".duckdb", ".ddb")):
         path = parsed.path
     else:
-        return connection
+        return None
     if path in ("", ":memory:") or path.startswith(("md:", "motherduck:")):
+        return None
+    return Path(os.path.abspath(root.expanduser() / Path(path).expanduser()))
+
+
+def _resolve_duckdb_url(connection: str, root: Path) -> str:
+    full = duckdb_file(connection, root)
+    if full is None:
         return connection
-    full = Path(os.path.abspath(root.expanduser() / Path(path).expanduser()))
     if not full.is_file():  # DuckDB would create an empty database instead
         raise DataError(f"[data] connection = {connection!r}: no DuckDB file at {full}. "
                         f"Fix: correct the path (relative paths start at the config's directory).")
-    return f"duckdb://{full.as_posix()}" + (f"?{parsed.query}" if parsed.query else "")
+    query = urllib.parse.urlparse(connection).query
+    return f"duckdb://{full.as_posix()}" + (f"?{query}" if query else "")
 
 
 def _session(con: ibis.BaseBackend, data: DataConfig) -> ibis.BaseBackend:

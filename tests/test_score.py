@@ -84,11 +84,11 @@ def test_reasons_are_sentences_with_direction_and_value(company):
     R = reasons(model, X)
     G = signal_contributions(model, X)
     top = G.abs().idxmax(axis=1)
-    assert (R.reason_1.str[:2].isin(["+ ", "- "])).all()
+    assert (R.reason_1.str[:4].isin(["(+) ", "(-) "])).all()
     # the strongest signal's sentence, and its sign, for an account led by active users
     i = int(np.flatnonzero((top == "active_users").to_numpy())[0])
     row = X.iloc[i]
-    sign = "+" if G.active_users.iloc[i] >= 0 else "-"
+    sign = "(+)" if G.active_users.iloc[i] >= 0 else "(-)"
     assert R.reason_1.iloc[i] == (f"{sign} {row.active_users_30d:,.0f} active users in the last 30 "
                                   f"days ({row.active_users_prev_30d:,.0f} a month earlier)")
     # reason_1 is never weaker than reason_2
@@ -260,4 +260,4 @@ def test_a_user_level_model_scores_users(company, tmp_path):
     assert set(scores.user_id) | set(gone.user_id) == set(users.user_id)
     assert not set(scores.user_id) & set(gone.user_id)
     assert scores.tier.isin(["tier_1", "tier_2", "tier_3", "self_serve"]).all()
-    assert (scores.reason_1.str[:2].isin(["+ ", "- "])).all()
+    assert (scores.reason_1.str[:4].isin(["(+) ", "(-) "])).all()

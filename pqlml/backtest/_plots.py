@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..outputs import save_figure
+
 __all__ = ["gains_plot", "calibration_plot", "tier_plot"]
 
 
@@ -41,7 +43,7 @@ def gains_plot(rows: pd.DataFrame, outcome: str, path: Path) -> Path:
                  if "rule_flag" in rows else "gains: best scored first (no rule for this entity)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -66,7 +68,7 @@ def calibration_plot(rows: pd.DataFrame, outcome: str, path: Path, bins: int = 1
     ax.set_title("calibration (equal-count bins)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -86,6 +88,6 @@ def tier_plot(tiers: pd.DataFrame, outcome: str, path: Path) -> Path:
     ax.set_title("conversion per tier: the same labels, intent from model or rules")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

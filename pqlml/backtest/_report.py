@@ -3,7 +3,6 @@ tiers on the test rows (:func:`model_intent`) that the report compares with the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 
 from ..model import capacity_cutpoint, model_tiers, precision_cutpoint
 from ._plots import calibration_plot, gains_plot, tier_plot
+from ..outputs import write_json, write_text
 
 __all__ = ["model_intent", "write_report"]
 
@@ -37,11 +37,14 @@ def model_intent(rows: pd.DataFrame, outcome: str, method: str, capacity: int,
     return flags
 
 
+#: What :func:`write_report` writes into its folder.
+REPORT_FILES = ("metrics.json", "report.md", "gains.png", "calibration.png", "tiers.png")
+
+
 def write_report(metrics: dict, rows: pd.DataFrame, out: str | Path) -> Path:
     """``metrics.json``, ``report.md`` and the plots (gains, calibration, tiers) in ``out``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_jsonable))
+    write_json(metrics, out / "metrics.json")
     outcome = metrics["outcome"]
     gains_plot(rows, outcome, out / "gains.png")
     calibration_plot(rows, outcome, out / "calibration.png")
@@ -53,16 +56,10 @@ def write_report(metrics: dict, rows: pd.DataFrame, out: str | Path) -> Path:
         tiers["rules"] = model_tiers(rows.rule_flag.astype(float), fit, cutpoint=0.5)
     tiers[outcome] = rows[outcome]
     tier_plot(tiers, outcome, out / "tiers.png")
-    (out / "report.md").write_text(_markdown(metrics, tiers, outcome))
+    write_text(_markdown(metrics, tiers, outcome), out / "report.md")
     return out
 
 
-def _jsonable(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return float(v)
-    return str(v)
 
 
 def _markdown(m: dict, tiers: pd.DataFrame, outcome: str) -> str:

@@ -36,6 +36,7 @@ from ._adjacent import adjacent_events
 from ._infer import adjusted_effects, design, side_by_side
 from ._plots import heatmap, top_signals_chart
 from ._scan import candidates, event_volumes, scan
+from ..outputs import check_file, write_frames
 
 __all__ = ["Discovery", "signal_frame", "discover", "adjusted_effects", "side_by_side",
            "design", "scan", "candidates", "adjacent_events"]
@@ -61,18 +62,10 @@ class Discovery:
         """``out`` (a .csv or .parquet path) gets the scan; beside it ``<stem>.best.csv``,
         ``.adjusted.csv``, ``.skipped.csv``, ``.adjacent.csv`` and ``<stem>_plots/`` (a
         heatmap per event signal and ``top_signals.png``)."""
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix in (".parquet", ".pq"):
-            self.signals.to_parquet(out, index=False)
-        elif out.suffix == ".csv":
-            self.signals.to_csv(out, index=False)
-        else:
-            raise PqlmlError(f"The --out file must end in .csv or .parquet. Got {str(out)!r} "
-                             "instead.")
+        out = check_file(out, option="The discover output")
         stem = out.with_suffix("")
-        for name in ("best", "adjusted", "skipped", "adjacent"):
-            getattr(self, name).to_csv(f"{stem}.{name}.csv", index=False)
+        write_frames({out: self.signals} | {Path(f"{stem}.{name}.csv"): getattr(self, name)
+                                            for name in ("best", "adjusted", "skipped", "adjacent")})
         plots = Path(f"{stem}_plots")
         plots.mkdir(exist_ok=True)
         for signal, rows in self.signals[self.signals.days.notna()].groupby("signal"):

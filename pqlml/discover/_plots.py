@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..outputs import save_figure
+
 __all__ = ["heatmap", "top_signals_chart"]
 
 
@@ -43,7 +45,7 @@ def heatmap(rows: pd.DataFrame, path: Path, *, outcome: str, alpha: float) -> Pa
                  fontsize=9)
     fig.colorbar(im, ax=ax, label="lift")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -65,6 +67,6 @@ def top_signals_chart(best: pd.DataFrame, path: Path, *, outcome: str, top: int 
     ax.set_xlabel(f"odds ratio for {outcome.replace('_', '-')} (95% CI)")
     ax.set_title("best rule per signal, ranked by phi")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

@@ -32,7 +32,7 @@ def signal_contributions(model, X: pd.DataFrame, C: pd.DataFrame | None = None) 
 
 def reasons(model, X: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
     """``reason_1`` .. ``reason_<top>``: the signals with the largest absolute contribution,
-    strongest first, e.g. ``"+ 9 active users in the last 30 days (3 a month earlier)"``
+    strongest first, e.g. ``"(+) 9 active users in the last 30 days (3 a month earlier)"``
     (``+`` raises the score, ``-`` lowers it). Rows align with ``X``."""
     C, _, _ = contributions(model, X)
     G = signal_contributions(model, X, C)

@@ -4,7 +4,9 @@ Every catalog column belongs to one signal: the windows and velocities of a volu
 one signal ("task created"), the one-hot columns of a category are one ("industry"),
 active users now, a month earlier and their ratio are one ("active users"). A reason
 is a signal with its summed contribution, written with its values, e.g.
-"+ 9 active users in the last 30 days (3 a month earlier)".
+"(+) 9 active users in the last 30 days (3 a month earlier)". The sign is in
+parentheses so that no reason begins with ``+`` or ``-``: a spreadsheet opening the CRM
+file would run such a cell as a formula.
 
 Examples
 --------
@@ -106,10 +108,10 @@ def _col(X: pd.DataFrame, *names) -> np.ndarray:
 
 
 def render(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
-    """The reason text of ``signal`` for each row: direction (``+`` raises the score, ``-``
-    lowers it) and the signal in words. ``X``: feature values; ``C``: contributions of the
-    signal's columns (same rows)."""
-    signs = np.where(C.sum(axis=1).to_numpy() >= 0, "+", "-")
+    """The reason text of ``signal`` for each row: direction (``(+)`` raises the score,
+    ``(-)`` lowers it) and the signal in words. ``X``: feature values; ``C``: contributions of
+    the signal's columns (same rows)."""
+    signs = np.where(C.sum(axis=1).to_numpy() >= 0, "(+)", "(-)")
     return [f"{s} {t}" for s, t in zip(signs, _texts(signal, X, C))]
 
 

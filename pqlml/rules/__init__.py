@@ -31,11 +31,15 @@ from ..project import build_features, build_labels, open_project
 from ._expr import Rule, evaluate_rules, parse_rules
 from ._report import group_rates, plot_rates, wilson
 from ._tiers import FUNNELS, TIERS, fit_flags, funnel_conditions, funnel_of, motion_for, tier_of
+from ..outputs import write_frames
 
 __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "attribution",
            "with_attributes", "intent_rule_for", "user_funnels",
            "fit_flags", "funnel_of", "tier_of", "motion_for", "group_rates", "wilson",
-           "TIERS", "FUNNELS", "BUCKETS"]
+           "TIERS", "FUNNELS", "BUCKETS", "REPORT_FILES"]
+
+#: What :func:`report` writes into its folder.
+REPORT_FILES = ("rates.csv", "tiers.csv", "rates.png", "hand_raise_rates.png")
 
 BUCKETS = ("pql", "pqa_mql", "pqa", "sales_led", "none")
 _ATTRS = ("industry", "country", "segment")
@@ -199,9 +203,7 @@ def report(config, out: str | Path, *, as_of=None,
     groups = {k: pd.Series(v, index=frame.index) for k, v in groups.items()}
     rates = group_rates(frame, groups)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rates.to_csv(out / "rates.csv", index=False)
-    tiers.to_csv(out / "tiers.csv", index=False)
-    plot_rates(rates, out / "rates.png", "conversion")
-    plot_rates(rates, out / "hand_raise_rates.png", "hand_raise")
+    write_frames({out / "rates.csv": rates, out / "tiers.csv": tiers})
+    for name, outcome in zip(REPORT_FILES[2:], ("conversion", "hand_raise")):
+        plot_rates(rates, out / name, outcome)
     return rates

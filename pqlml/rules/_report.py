@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
+from ..outputs import save_figure
+
 __all__ = ["wilson", "group_rates", "plot_rates"]
 
 OUTCOMES = ("conversion", "hand_raise")
@@ -85,6 +87,6 @@ def plot_rates(rates: pd.DataFrame, path: Path, outcome: str = "conversion") -> 
     fig.suptitle(f"Observed {outcome.replace('_', '-')} rate by group, all periods "
                  "(95% Wilson intervals)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
