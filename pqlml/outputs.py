@@ -33,10 +33,12 @@ a1,0.5
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import signal
+import tempfile
 import threading
 import uuid
 from contextlib import contextmanager
@@ -121,10 +123,20 @@ def _no_interrupt():
 
 def _frame_writer(frame: pd.DataFrame, suffix: str):
     if suffix == ".csv":
-        return lambda p: safe_cells(frame).to_csv(p, index=False)
+        return lambda p: _csv(safe_cells(frame), p)
     if suffix in (".parquet", ".pq"):
         return lambda p: frame.to_parquet(p, index=False)
     raise PqlmlError(f"A table file must end in .csv, .parquet or .pq. Got {suffix!r}.")
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV, one line per row. Python's csv module quotes a cell holding a line feed but not
+    one holding a lone carriage return, which readers take for a line break (a row split in
+    two); a table with such a cell has every text cell quoted instead."""
+    text = [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c])
+            or pd.api.types.is_string_dtype(frame[c])]
+    cr = any(frame[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in text)
+    frame.to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC if cr else csv.QUOTE_MINIMAL)
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -301,7 +313,7 @@ def check_file(path: str | Path, *, config=None, suffixes=FRAME_SUFFIXES, option
     path = Path(path)
     if suffixes and path.suffix.lower() not in suffixes:
         raise PqlmlError(f"The {option} file must end in {' or '.join(suffixes)}. Got "
-                         f"{str(path)!r} instead.")
+                         f"{str(path)!r} instead. Fix: e.g. {path.with_suffix(suffixes[0])}.")
     if path.is_dir():
         raise PqlmlError(f"{option} {path} is a folder. Fix: name a file such as "
                          f"{path / ('out' + (suffixes[0] if suffixes else ''))}.")
@@ -332,9 +344,14 @@ def _writable_folder(folder: Path, option: str, target: Path) -> None:
     if not probe.is_dir():
         raise PqlmlError(f"{option} {target}: {probe} is a file, so nothing can be written "
                          "under it. Fix: choose a path in a folder.")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise PqlmlError(f"{option} {target}: the folder {probe} cannot be written (read-only "
-                         "file system or no permission). Fix: choose a folder you can write to.")
+    try:   # a real file, not os.access: root passes os.access on a read-only file system
+        fd, name = tempfile.mkstemp(prefix=f".{_TMP}probe-", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise PqlmlError(f"{option} {target}: the folder {probe} cannot be written "
+                         f"({err.strerror or err}: a read-only file system or no permission). "
+                         "Fix: choose a folder you can write to.") from None
 
 
 def _not_an_input(path: Path, config, option: str) -> None:
