@@ -26,8 +26,6 @@ Guess(value='ts', why='')
 
 from __future__ import annotations
 
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from ._draft import Choices, Word, draft
 from ._inspect import TableFacts, inspect_table, value_counts
 from ._plan import Schedule, outcome_kind, plan_schedule
 from ._toml import FILL_IN, render
+from ..outputs import write_text
 
 __all__ = ["init_project", "InitResult", "Guess", "FILL_IN"]
 
@@ -94,16 +93,7 @@ class InitResult:
             raise PqlmlError(f"{self.path} already exists; pqlml init does not overwrite a "
                              f"config. Fix: pass --force (force=True) to replace it, or choose "
                              f"another folder.")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".pqlml.toml.", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.text)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return self.path
+        return write_text(self.text, self.path)
 
 
 def init_project(directory, events, *, users=None, accounts=None, outcomes=None) -> InitResult:

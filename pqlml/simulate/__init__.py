@@ -48,6 +48,7 @@ from ._feedback import simulate_dispositions, write_dispositions
 from ._outcomes import simulate_outcomes
 from ._profiles import write_enrichment, write_enterprise_list
 from ._write import write_tables, write_truth
+from ..outputs import write_text
 
 __all__ = ["simulate", "SimulationResult", "snapshot_dates"]
 
@@ -140,7 +141,7 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
         write_truth(out, outcomes, snapshot_days)
         step()
     config = out / "pqlml.toml"
-    config.write_text(render(n_accounts, seed, dates[0], dates[-1], P.HORIZON_DAYS, capacity))
+    write_text(render(n_accounts, seed, dates[0], dates[-1], P.HORIZON_DAYS, capacity), config)
     return SimulationResult(out, config, counts, dates)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..outputs import write_text
 from ..schema import SIGNUP_ANSWERS
 
 __all__ = ["export_company", "EXPORT_FORMATS"]
@@ -125,12 +126,12 @@ def _mixpanel(folder: Path, out: Path) -> dict:
     people = [{"$distinct_id": u.user_id, "$properties": {"$email": u.email, "title": _none(u.title),
               "$created": pd.Timestamp(u.signup_at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")}}
               for u in users.itertuples()]
-    (out / "people.json").write_text(json.dumps({"page": 0, "page_size": len(people), "results": people}))
+    write_text(json.dumps({"page": 0, "page_size": len(people), "results": people}), out / "people.json")
     used = set(ev.account_then.dropna())
     groups = [{"$distinct_id": a.account_id, "$properties": _traits(a) | {
         "$created": pd.Timestamp(a.created_at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")}}
         for a in accounts.itertuples() if a.account_id in used]
-    (out / "groups.json").write_text(json.dumps({"page": 0, "results": groups}))
+    write_text(json.dumps({"page": 0, "results": groups}), out / "groups.json")
     return {"format": "mixpanel", "source": "mixpanel.jsonl", "people": "people.json",
             "groups": "groups.json"}
 
@@ -179,5 +180,5 @@ def export_company(folder, fmt: str, out) -> Path:
     text = re.sub(r'\[data\.memberships\]\nsource = "[^"\n]*"\n\n?', "", text)
     text = text.replace("[data.outcomes]", block + '\n[data.signups]\nsource = "signups.parquet"\n'
                         "\n[data.outcomes]")
-    (out / "pqlml.toml").write_text(text)
+    write_text(text, out / "pqlml.toml")
     return out / "pqlml.toml"

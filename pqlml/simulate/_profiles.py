@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..outputs import write_frame
 from . import _params as P
 from ._company import Company
 
@@ -113,7 +114,7 @@ def write_enrichment(out: Path, rng, c: Company, domains: list[str]) -> int:
     table = pd.concat([table, extra], ignore_index=True)
     table = table.sample(frac=1.0, random_state=int(rng.integers(0, 2**31))).reset_index(drop=True)
     table["employees"] = table.employees.astype("Int64")
-    table.to_csv(out / "enrichment.csv", index=False)
+    write_frame(table, out / "enrichment.csv")
     return len(table)
 
 
@@ -121,5 +122,5 @@ def write_enterprise_list(out: Path, rng, c: Company, domains: list[str]) -> int
     """``enterprise_domains.csv`` (a ``domain`` column); returns its row count."""
     listed = np.flatnonzero((c.segment == P.SEGMENTS.index("enterprise")) & (rng.random(c.n) < 0.7))
     names = [domains[i] for i in listed] + [f"bigcorp-{i}.com" for i in range(5)]
-    pd.DataFrame({"domain": names}).to_csv(out / "enterprise_domains.csv", index=False)
+    write_frame(pd.DataFrame({"domain": names}), out / "enterprise_domains.csv")
     return len(names)

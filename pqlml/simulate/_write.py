@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..outputs import atomic
 from . import _params as P
 
 _FIRST = ("ana", "ben", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo",
@@ -33,7 +34,9 @@ def _dict(indices: np.ndarray, dictionary: pa.Array, mask: np.ndarray | None = N
 def _write(table: pa.Table, path: Path) -> None:
     # store_schema=False: the Parquet file stays dictionary-encoded, but readers
     # see plain strings rather than Arrow dictionary (categorical) columns.
-    pq.write_table(table, path, compression="zstd", store_schema=False, row_group_size=1 << 20)
+    with atomic(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", store_schema=False,
+                       row_group_size=1 << 20)
 
 
 def write_tables(out: Path, rng, c, domains, activity, free, outcomes, profile_rng) -> dict:
@@ -116,7 +119,7 @@ def write_truth(out: Path, outcomes, snapshot_days) -> None:
 
     truth_dir = out / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
-    with open(truth_dir / "drivers.csv", "w", newline="") as f:
+    with atomic(truth_dir / "drivers.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["name", "transform", "effect", "effect_hand_raise", "role", "definition"])
         w.writerow(["(intercept)", "identity", P.INTERCEPT, P.INTERCEPT_HAND_RAISE, "intercept",
