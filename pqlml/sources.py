@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Mapping
 
 import ibis
+import pandas as pd
 
 from pqlml.config import DataConfig, TableSource
 from pqlml.errors import ConfigError, DataError
 from pqlml.schema import COLUMN_ALIASES as _ALIASES
 from pqlml.schema import TABLES, property_columns
 from pqlml.readers._csv import read_csv_source
-from pqlml.validate import Finding, ValidationReport, validate_table
+from pqlml.validate import (Finding, ValidationReport, check_future, future_bound,
+                            validate_table)
 
 __all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source",
            "FILL_IN"]
@@ -357,6 +359,10 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
             report.files[name] = where
             tables[name] = validate_table(t, name, file=where, report=report,
                                           properties=data.properties if name == "events" else ())
+    read_at = pd.Timestamp.now(tz="UTC")
     tables |= {name: canonical_table(con, data, name, report, outcome_values=outcome_values)
                for name in TABLES if getattr(data, name) is not None}
+    if "events" in tables:
+        bound, rule = future_bound(tables["events"], read_at)
+        tables = {name: check_future(t, name, bound, rule, report) for name, t in tables.items()}
     return con, tables, report

@@ -22,7 +22,8 @@ from pqlml.backends import duckdb_of
 from pqlml.errors import DataError
 from pqlml.schema import DISPOSITIONS, MAX_NAME_LENGTH, OUTCOME_KINDS, TABLES
 
-__all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN"]
+__all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN", "future_bound",
+           "check_future"]
 
 UTC = dt.Timestamp(timezone="UTC")
 #: A time of day, then an explicit zone: ``Z``, ``+02:00``, ``-05``, ``UTC``, ``Europe/Berlin``.
@@ -507,6 +508,53 @@ def _resolve_event_ids(ctx: _Ctx, t: ibis.Table, keys: list[str], removed: int, 
     rank = ibis.row_number().over(group_by=part,
                                   order_by=[c for c in keys if c != "event_id"] + others)
     return t.mutate(_rank=rank).filter(lambda s: s._rank == 0).drop("_rank")
+
+
+def future_bound(events: ibis.Table, read_at: pd.Timestamp) -> tuple[pd.Timestamp, str]:
+    """The latest plausible time of the data, and the rule that set it.
+
+    A time is in the future when it is after ``read_at`` (when the files were read: nothing
+    recorded can be later), or when it lies beyond the event log's median time by more than
+    twice the distance from the log's 1st percentile to its median, and by more than a year.
+    The first part is relative to the log itself, so it scales from a log of weeks to one
+    of years: a log spread evenly over a span S tolerates times up to S/2 after its end.
+    The year keeps a short or tiny log (whose percentiles say little) from losing real
+    events; what the rule is for, a year typed as 2027 or 2204 instead of 2024, is beyond it.
+    """
+    e = events.ts.epoch_seconds()
+    q = events.aggregate(mid=e.approx_median(), low=e.approx_quantile(0.01)).execute().iloc[0]
+    if pd.isna(q["mid"]):
+        return read_at, "the time the files were read"
+    reach = max(2 * (float(q["mid"]) - float(q["low"])), 365 * 86_400.0)
+    relative = pd.Timestamp(float(q["mid"]) + reach, unit="s", tz="UTC")
+    if relative < read_at:
+        return relative, ("beyond the event log's median time by more than twice its spread "
+                          "(1st percentile to median) and more than a year")
+    return read_at, "the time the files were read"
+
+
+def check_future(t: ibis.Table, name: str, bound: pd.Timestamp, rule: str,
+                 report: ValidationReport) -> ibis.Table:
+    """``t`` with its events dated after ``bound`` left out, counted; other tables' rows
+    after it are counted and kept (a user or account row is still the entity it names)."""
+    bound_literal = ibis.literal(bound.floor("s").to_pydatetime(), type=UTC)
+    where = report.files.get(name, "")
+    for c in TABLES[name].timestamps:
+        if c not in t.columns:
+            continue
+        n = int(t.filter(t[c] > bound_literal).count().execute())
+        if not n:
+            continue
+        drop = name == "events"
+        report.add(Finding(name, where, c, "future_timestamps", n,
+                           f"{'left out' if drop else 'kept'}: dated after "
+                           f"{bound.strftime('%Y-%m-%d %H:%M')} UTC ({rule})"
+                           + ("" if drop else "; they count as after every cutoff"),
+                           "correct the dates upstream (a typo in the year, or a clock set "
+                           "wrong), or remove those rows"))
+        if drop:
+            t = t.filter(t[c].isnull() | (t[c] <= bound_literal))
+    return t
 
 
 def _run_metrics(ctx: _Ctx, t: ibis.Table, metrics: dict[str, ibis.Value]) -> dict:
