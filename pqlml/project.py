@@ -108,7 +108,7 @@ def open_project(config) -> Project:
 
 
 def _report_enrichment_duplicates(enrichment: ibis.Table, report: ValidationReport) -> None:
-    from .features._fit import normalise_domain
+    from .identity import normalise_domain
 
     d = enrichment.select(_d=normalise_domain(enrichment.domain))
     n = d.aggregate(rows=d.count(), distinct=d._d.nunique()).execute().iloc[0]
