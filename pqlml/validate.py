@@ -352,7 +352,8 @@ def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) ->
     rows = _run(ctx, by_value.order_by(ibis.desc("k"), "v").limit(10))
     values = ", ".join(f"{_show(r['v'])} ({_rows(r['k'])})" for r in rows)
     if ctx.table == "outcomes":
-        first = next((r["v"] for r in rows if r["v"] is not None), "subscription_started")
+        first = next((r["v"] for r in rows if r["v"] is not None and len(r["v"]) <= 60),
+                     "subscription_started")
         fix = (f"map them in the config, e.g. [outcomes] values = {{ {json.dumps(first)} = "
                f"\"conversion\" }} "
                f"(each value to \"conversion\", \"hand_raise\" or \"ignore\")")
