@@ -143,10 +143,13 @@ def _user_rules(project, dates: list, out: Preflight) -> None:
     try:
         rules = parse_rules(project.config.rules)
         as_of = [dates[-1]] if dates else [project.data_end.normalize().date()]
-        frames = [_keyed(project_features(project, spine_for(project, as_of=as_of, entity=e)
-                                          .limit(1), e), e).reset_index(drop=True)
-                  for e in ("user", "account")]
-        frame = pd.concat(frames, axis=1)
+        frames = []
+        for e in ("user", "account"):
+            spine = spine_for(project, as_of=as_of, entity=e).limit(1)
+            if spine.count().execute():     # a log of users alone has no account rows
+                frames.append(_keyed(project_features(project, spine, e), e)
+                              .reset_index(drop=True))
+        frame = pd.concat(frames, axis=1) if frames else pd.DataFrame()
         evaluate_rules(rules, frame.loc[:, ~frame.columns.duplicated()])
     except PqlmlError as err:
         out.problems.append(str(err))
