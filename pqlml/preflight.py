@@ -49,6 +49,8 @@ def preflight(project) -> Preflight:
         _horizon(project, dates, out)
     if project.config.project.entity == "account":
         _rules(project, dates, out)
+    else:
+        _user_rules(project, dates, out)
     _outcome_values(project, out)
     return out
 
@@ -130,6 +132,27 @@ def _rules(project, dates: list, out: Preflight) -> None:
             out.problems.append(str(err))
     out.facts.append(f"rules: {len(rules)} rule(s) and the funnel conditions name features of "
                      f"the catalog ({frame.shape[1] - 2} columns)")
+
+
+def _user_rules(project, dates: list, out: Preflight) -> None:
+    """A user project's rules name user features or its account's: evaluated on one user's
+    features beside one account's, so a name in neither catalog is a problem here."""
+    from .project import _keyed, project_features, spine_for
+    from .rules import evaluate_rules, parse_rules
+
+    try:
+        rules = parse_rules(project.config.rules)
+        as_of = [dates[-1]] if dates else [project.data_end.normalize().date()]
+        frames = []
+        for e in ("user", "account"):
+            spine = spine_for(project, as_of=as_of, entity=e).limit(1)
+            if spine.count().execute():     # a log of users alone has no account rows
+                frames.append(_keyed(project_features(project, spine, e), e)
+                              .reset_index(drop=True))
+        frame = pd.concat(frames, axis=1) if frames else pd.DataFrame()
+        evaluate_rules(rules, frame.loc[:, ~frame.columns.duplicated()])
+    except PqlmlError as err:
+        out.problems.append(str(err))
 
 
 def _outcome_values(project, out: Preflight) -> None:

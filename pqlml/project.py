@@ -93,6 +93,7 @@ def open_project(config) -> Project:
         _report_enrichment_duplicates(tables["enrichment"], report)
     if "signups" in tables:
         _report_unknown_signups(tables["signups"], tables.get("users"), report)
+    _report_unknown_entities(tables, users, events, config.project.entity, report)
     # One pass gives the data's range and each event's first occurrence (the vocabulary
     # of any cutoff), instead of a scan for each.
     e = tables["events"]
@@ -107,7 +108,7 @@ def open_project(config) -> Project:
 
 
 def _report_enrichment_duplicates(enrichment: ibis.Table, report: ValidationReport) -> None:
-    from .features._fit import normalise_domain
+    from .identity import normalise_domain
 
     d = enrichment.select(_d=normalise_domain(enrichment.domain))
     n = d.aggregate(rows=d.count(), distinct=d._d.nunique()).execute().iloc[0]
@@ -131,6 +132,45 @@ def _report_unknown_signups(signups: ibis.Table, users: ibis.Table | None,
                            "signups_without_user", int(n),
                            "not used: no user with this user_id in the users table",
                            "export sign-up answers keyed by the same user ids as the users"))
+
+
+# The tables whose rows name an entity, by column: (table, column, entity the column names).
+_NAMED = (("outcomes", "account_id", "account"), ("outcomes", "user_id", "user"),
+          ("leads", "account_id", "account"), ("dispositions", "entity_id", None))
+
+
+def _report_unknown_entities(tables: dict, users, events, entity: str,
+                             report: ValidationReport) -> None:
+    """Outcomes, leads and dispositions naming accounts or users that no accounts / users
+    table (nor, without an accounts table, any user's or event's account) has: counted, as
+    they label and describe nothing."""
+    known = {}
+    if "accounts" in tables:
+        known["account"] = tables["accounts"].select(_k=tables["accounts"].account_id)
+    else:
+        parts = [t.select(_k=t.account_id.cast("string")) for t in (users, events)
+                 if t is not None and "account_id" in t.columns]
+        known["account"] = ibis.union(*parts) if parts else None
+    if "users" in tables:
+        known["user"] = tables["users"].select(_k=tables["users"].user_id)
+    for name, column, kind in _NAMED:
+        if kind == "user" and entity != "user":    # an account's outcome still labels it
+            continue
+        kind = kind or entity
+        t = tables.get(name)
+        if t is None or column not in t.columns or known.get(kind) is None:
+            continue
+        ids = known[kind].filter(known[kind]._k.notnull()).distinct()
+        rows = t.filter(t[column].notnull())
+        n = int(rows.anti_join(ids, rows[column] == ids._k).count().execute())
+        if n:
+            where = "accounts table" if kind == "account" and "accounts" in tables else \
+                "users table" if kind == "user" else "users' or events' accounts"
+            report.add(Finding(name, report.files.get(name, ""), column, "unknown_entities", n,
+                               f"not used: no {kind} with this id in the {where}, so they "
+                               f"label or describe no {kind}",
+                               f"use the same {kind} ids in {name} as in the {where}, or add "
+                               f"the missing {kind}s"))
 
 
 def _entity(project: Project, entity) -> str:

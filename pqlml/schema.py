@@ -47,10 +47,17 @@ from dataclasses import dataclass
 
 from .errors import PqlmlError
 
-__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS",
+__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS", "MAX_NAME_LENGTH",
            "COLUMN_ALIASES", "property_columns", "ENTITY_KEYS", "KEY_COLUMNS", "entity_key"]
 
 OUTCOME_KINDS = ("hand_raise", "conversion")
+#: The longest name a value may be: event names, ids, property names (characters). Event
+#: names become feature columns (``events_<name>_30d``) and ids are joined on everywhere:
+#: the names trackers document stay far below it (GA4 allows 40 characters, Amplitude
+#: and Mixpanel show ~255 in their UIs, Segment's spec examples are < 40), so a longer
+#: value is a payload in the wrong column. Longer event names are cut to this length and
+#: counted; longer ids are kept whole (cutting could merge two) and counted.
+MAX_NAME_LENGTH = 200
 DISPOSITIONS = ("accepted", "rejected", "converted")
 SIGNUP_ANSWERS = ("company_size", "department", "seniority", "use_case")
 #: Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs,

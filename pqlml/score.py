@@ -7,7 +7,9 @@ and returns one row per scored entity: ``probability``, ``percentile``, the mode
 ``tier`` (intent by ``tiers.method`` x ICP fit), the rules' ``funnel``, the playbook's
 ``motion``, three ``reason_*`` sentences and ``model_version``. No entity is lost:
 whoever is not scored is listed with the reason (no events before as_of, created
-after it, already a customer, a user on a free-mail or unknown domain).
+after it, already a customer, a user on a free-mail or unknown domain, an account whose
+domain's users were not attached to it because their domains differ: ``eu.acme.com``
+against ``acme.com``).
 
 A user model (``trained_on["entity"] == "user"``) scores users: keyed ``user_id``, its
 fit is the user's account's firmographics with the user's own work email, its funnel
@@ -172,7 +174,7 @@ def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Times
     """Entities of the input without a score, and why; one row each."""
     rows = []
     no_events = X[key][X["days_since_last_event"].isna()] if "days_since_last_event" in X else []
-    rows += [(e, None, "no_events", "no product events before as_of") for e in no_events]
+    rows += _no_events(project, list(no_events), entity)
     spined = set(X[key])
     if entity == "account":
         if "accounts" in project.tables:
@@ -202,6 +204,42 @@ def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Times
     ids = (out[key].fillna(out["user_id"]) if "user_id" in out else out[key]).astype(str)
     out = out.assign(_o=out.code.map(order), _k=ids).sort_values(["_o", "_k"])
     return out.drop(columns=["_o", "_k"]).reset_index(drop=True)
+
+
+def _no_events(project, ids: list, entity: str) -> list:
+    """Entities without events before as_of, and why: an account whose domain's users could
+    not be attached to it (their email domain is a subdomain of the account's, or the
+    account's of theirs: ``eu.acme.com`` against ``acme.com``) says so, with code
+    ``unmatched_domain``; the rest had no product events."""
+    plain = [(e, None, "no_events", "no product events before as_of") for e in ids]
+    if not ids or entity != "account" or project.users is None or "accounts" not in project.tables:
+        return plain
+    from .identity import ascii_domains, normalise_domain
+
+    a = project.tables["accounts"]
+    a = ascii_domains(a.filter(a.account_id.isin(ids)).select(
+        "account_id", _d=normalise_domain(a.domain)), "_d").to_pyarrow().to_pandas()
+    u = project.users
+    u = u.filter(u.account_id.isnull() & u.email_domain.notnull() & ~u.is_free_mail)
+    lost = u.group_by("email_domain").aggregate(n=u.count()).to_pyarrow().to_pandas()
+    near = {}
+    for r in a.itertuples():
+        d = r._2 or ""
+        hits = [(x, n) for x, n in zip(lost.email_domain, lost.n) if d and x != d and
+                (x.endswith("." + d) or d.endswith("." + x))]
+        if hits:
+            near[str(r.account_id)] = (d, hits)
+    out = []
+    for e, _, code, reason in plain:
+        if e in near:
+            d, hits = near[e]
+            users = ", ".join(f"{n:,} on {x}" for x, n in hits[:3])
+            out.append((e, None, "unmatched_domain", f"no events attached: its domain is {d}, "
+                        f"and users of a related domain ({users}) match no account's domain "
+                        f"exactly"))
+        else:
+            out.append((e, None, code, reason))
+    return out
 
 
 def _orphans(project, as_of: pd.Timestamp) -> list:

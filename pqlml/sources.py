@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Mapping
 
 import ibis
+import pandas as pd
 
 from pqlml.config import DataConfig, TableSource
 from pqlml.errors import ConfigError, DataError
 from pqlml.schema import COLUMN_ALIASES as _ALIASES
 from pqlml.schema import TABLES, property_columns
-from pqlml.validate import Finding, ValidationReport, validate_table
+from pqlml.readers._csv import read_csv_source
+from pqlml.validate import (Finding, ValidationReport, check_future, future_bound,
+                            validate_table)
 
 __all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source",
            "FILL_IN"]
@@ -150,8 +153,12 @@ def describe_source(data: DataConfig, name: str) -> str:
     return os.path.abspath(Path(data.root).expanduser() / Path(src.source).expanduser())
 
 
-def read_table(con: ibis.BaseBackend, data: DataConfig, name: str) -> ibis.Table:
+def read_table(con: ibis.BaseBackend, data: DataConfig, name: str,
+               report: ValidationReport | None = None) -> ibis.Table:
     """The raw source of table ``name`` (source column names and types), lazily.
+
+    A CSV file's malformed lines are skipped and counted in ``report``
+    (:mod:`pqlml.readers._csv`); without one, any such line is an error.
 
     Examples
     --------
@@ -165,10 +172,11 @@ def read_table(con: ibis.BaseBackend, data: DataConfig, name: str) -> ibis.Table
     src = _source(data, name)
     if data.connection:
         return _read_db_table(con, data, name, src.source)
-    return _read_file(con, name, describe_source(data, name))
+    return _read_file(con, name, describe_source(data, name), report)
 
 
-def _read_file(con: ibis.BaseBackend, name: str, path: str) -> ibis.Table:
+def _read_file(con: ibis.BaseBackend, name: str, path: str,
+               report: ValidationReport | None = None) -> ibis.Table:
     where = f"{name} ({path})"
     if os.path.isdir(path):
         raise DataError(f"{where}: is a directory. Fix: point [data.{name}] source at the files, "
@@ -184,8 +192,9 @@ def _read_file(con: ibis.BaseBackend, name: str, path: str) -> ibis.Table:
         if lower.endswith(_PARQUET):
             return con.read_parquet(path, union_by_name=True)
         # Read CSV as text; validate_table parses with counted, reported failures.
-        sep = {"delim": "\t"} if lower.endswith((".tsv", ".tsv.gz")) else {}
-        return con.read_csv(path, all_varchar=True, union_by_name=True, **sep)
+        return read_csv_source(con, name, path, report)
+    except DataError:
+        raise
     except Exception as err:
         raise DataError(f"{where}: could not read the file: {err}. Fix: check that the file is "
                         f"valid and matches its extension.") from err
@@ -247,7 +256,7 @@ def canonical_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     {'events': ('plan',)}
     """
     report = ValidationReport() if report is None else report
-    raw, where = read_table(con, data, name), describe_source(data, name)
+    raw, where = read_table(con, data, name, report), describe_source(data, name)
     names = _match_columns(name, where, raw.columns, _source(data, name).columns)
     report.files[name] = where
     ignored = tuple(c for c in raw.columns if c not in names.values())
@@ -365,6 +374,10 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
             report.files[name] = where
             tables[name] = validate_table(t, name, file=where, report=report,
                                           properties=data.properties if name == "events" else ())
+    read_at = pd.Timestamp.now(tz="UTC")
     tables |= {name: canonical_table(con, data, name, report, outcome_values=outcome_values)
                for name in TABLES if getattr(data, name) is not None}
+    if "events" in tables:
+        bound, rule = future_bound(tables["events"], read_at)
+        tables = {name: check_future(t, name, bound, rule, report) for name, t in tables.items()}
     return con, tables, report

@@ -20,9 +20,10 @@ import pandas as pd
 
 from pqlml.backends import duckdb_of
 from pqlml.errors import DataError
-from pqlml.schema import DISPOSITIONS, OUTCOME_KINDS, TABLES
+from pqlml.schema import DISPOSITIONS, MAX_NAME_LENGTH, OUTCOME_KINDS, TABLES
 
-__all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN"]
+__all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN", "future_bound",
+           "check_future"]
 
 UTC = dt.Timestamp(timezone="UTC")
 #: A time of day, then an explicit zone: ``Z``, ``+02:00``, ``-05``, ``UTC``, ``Europe/Berlin``.
@@ -100,6 +101,9 @@ class _Parsed(NamedTuple):
     bad: ibis.Value | None    # True where a non-null value could not be converted
     naive: ibis.Value | None  # True where a timestamp had no zone and UTC was assumed
     what: str = ""            # what the bad values are not, for messages
+    # implausible values made null (unknown), by kind of finding: negative counts and
+    # sizes, 'inf' / 'NaN' / '1e400', whole numbers too large for int64
+    nulled: tuple[tuple[str, ibis.Value], ...] = ()
 
 
 class _Ctx(NamedTuple):
@@ -168,7 +172,8 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
     if name == "dispositions" and "disposition" in parsed:    # "Accepted " is accepted
         parsed["disposition"] = _Parsed(parsed["disposition"].expr.strip().lower(), None, None)
     metrics = _metrics(t, name, parsed)
-    metrics.update({f"property:{c}": bad.sum() for c, (_, bad) in values.items()})
+    metrics.update({f"property:{c}": bad.sum() for c, (_, bad, _) in values.items()})
+    metrics.update({f"negative_values:{c}": neg.sum() for c, (_, _, neg) in values.items()})
     if name == "events" and "event_id" in t.columns:
         # Rows with different event ids are never identical: when no id repeats (the usual
         # case) the distinct ids settle the duplicate check within this same scan.
@@ -185,8 +190,10 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
         raise DataError("\n".join(problems))
     _report_naive(ctx, parsed, counts, report)
     _report_properties(ctx, values, counts, report)
+    _report_nulled(ctx, [*parsed, *values], counts, report)
+    parsed = _report_long(ctx, parsed, counts, report)
     out = t.select(**{c: p.expr for c, p in parsed.items()},
-                   **{c: v for c, (v, _) in values.items()})
+                   **{c: v for c, (v, _, _) in values.items()})
     if name != "events":
         return out
     return _dedupe_events(ctx, out, counts["n"], report, counts.get("ids:event_id"),
@@ -213,21 +220,40 @@ def _parse(ctx: _Ctx, col: ibis.Column, kind: str) -> _Parsed:
         return _parse_timestamp(ctx, col, typ)
     if kind == "id" and typ.is_string():
         return _Parsed(col, None, None)
-    if kind == "number" and typ.is_string():
-        f = col.try_cast("float64")
-        return _Parsed(f, col.notnull() & f.isnull(), None, "numbers")
-    if kind == "number" and (typ.is_integer() or typ.is_floating() or typ.is_decimal()):
-        return _Parsed(col.cast("float64"), None, None)
+    if kind in ("number", "integer") and (typ.is_numeric() or typ.is_string()):
+        return _parse_count(col, typ, whole=kind == "integer")
     if typ.is_integer():
-        return _Parsed(col.cast("string" if kind == "id" else "int64"), None, None)
-    if typ.is_floating() or typ.is_decimal() or typ.is_string():
+        return _Parsed(col.cast("string"), None, None)
+    if typ.is_floating() or typ.is_decimal() or typ.is_string():     # an id written as a number
         f = col.try_cast("float64") if typ.is_string() else col.cast("float64")
-        whole = f.cast("int64")
-        bad = f.isnull() | f.isnan() | f.isinf() | (f != f.floor())
-        return _Parsed(whole.cast("string") if kind == "id" else whole, col.notnull() & bad,
-                       None, "whole numbers")
+        ok = f.notnull() & ~f.isnan() & ~f.isinf() & (f % 1 == 0) & (f.abs() < _INT64)
+        whole = ibis.ifelse(ok, f, ibis.null("float64")).cast("int64")
+        return _Parsed(whole.cast("string"), col.notnull() & ~ok, None, "whole numbers")
     raise DataError(ctx.error(f"column {ctx.col(col.get_name())} has type {typ}, which cannot "
                               f"hold {kind} values. Fix: write it as text or whole numbers."))
+
+
+_INT64 = 2.0 ** 63
+
+
+def _parse_count(col: ibis.Column, typ: dt.DataType, whole: bool) -> _Parsed:
+    """A count or size (``employees``, ``amount``, ``funding_usd``): float64, or int64 when
+    ``whole``. Text that is no number is bad (an error); values that are numbers but cannot
+    be a count or size (negative, not finite, beyond int64) become null (unknown), counted."""
+    f = col.try_cast("float64") if typ.is_string() else col.cast("float64")
+    infinite = f.notnull() & (f.isnan() | f.isinf())
+    if whole:
+        infinite = infinite | (f.notnull() & (f.abs() >= _INT64))
+    negative = f.notnull() & ~infinite & (f < 0)
+    bad = col.notnull() & f.isnull() if typ.is_string() else None
+    if whole:
+        fraction = f.notnull() & ~infinite & (f % 1 != 0)
+        bad = fraction if bad is None else bad | fraction
+    keep = f.notnull() & ~infinite & ~negative & ((f % 1 == 0) if whole else True)
+    value = ibis.ifelse(keep, f, ibis.null("float64"))
+    return _Parsed(value.cast("int64") if whole else value, bad, None,
+                   "whole numbers" if whole else "numbers",
+                   (("non_finite_values", infinite), ("negative_values", negative)))
 
 
 def _parse_timestamp(ctx: _Ctx, col: ibis.Column, typ: dt.DataType) -> _Parsed:
@@ -259,6 +285,10 @@ def _metrics(t: ibis.Table, name: str, parsed: dict[str, _Parsed]) -> dict[str, 
             m[f"bad:{c}"] = p.bad.sum()
         if p.naive is not None:
             m[f"naive:{c}"] = p.naive.sum()
+        for kind, where in p.nulled:
+            m[f"{kind}:{c}"] = where.sum()
+    for c in _long_checked(name, parsed):
+        m[f"long:{c}"] = (parsed[c].expr.length() > MAX_NAME_LENGTH).sum()
     for c in _not_null(name, t.columns):
         m[f"null:{c}"] = t[c].isnull().sum()
     for k in TABLES[name].key:
@@ -298,7 +328,7 @@ def _bad_values(ctx: _Ctx, t: ibis.Table, c: str, p: _Parsed, bad: int, n: int) 
     if p.what == "timestamps" and digits and all(digits):
         fix = f"these look like epoch numbers; {_EPOCH_FIX}"
     return ctx.error(f"column {ctx.col(c)} has {bad:,} of {n:,} rows that are not {p.what} "
-                     f"(e.g. {', '.join(map(repr, examples))}). Fix: {fix}.")
+                     f"(e.g. {', '.join(map(_show, examples))}). Fix: {fix}.")
 
 
 def _duplicate_keys(ctx: _Ctx, t: ibis.Table, k: str) -> str:
@@ -307,7 +337,7 @@ def _duplicate_keys(ctx: _Ctx, t: ibis.Table, k: str) -> str:
     examples = _run(ctx, g.order_by(k).select(v=g[k].cast("string")).limit(3))
     return ctx.error(f"column {ctx.col(k)} has {stats['ids']:,} ids that appear more than once "
                      f"({stats['rows']:,} rows for those ids; e.g. "
-                     f"{_quote(r['v'] for r in examples)}). Fix: keep one row per {ctx.src(k)} "
+                     f"{', '.join(_show(r['v']) for r in examples)}). Fix: keep one row per {ctx.src(k)} "
                      f"upstream.")
 
 
@@ -320,9 +350,10 @@ def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) ->
     bad_rows = rel.filter(rel.v.isnull() | ~rel.v.isin(allowed))
     by_value = bad_rows.group_by("v").aggregate(k=ibis._.count())
     rows = _run(ctx, by_value.order_by(ibis.desc("k"), "v").limit(10))
-    values = ", ".join(f"{r['v']!r} ({_rows(r['k'])})" for r in rows)
+    values = ", ".join(f"{_show(r['v'])} ({_rows(r['k'])})" for r in rows)
     if ctx.table == "outcomes":
-        first = next((r["v"] for r in rows if r["v"] is not None), "subscription_started")
+        first = next((r["v"] for r in rows if r["v"] is not None and len(r["v"]) <= 60),
+                     "subscription_started")
         fix = (f"map them in the config, e.g. [outcomes] values = {{ {json.dumps(first)} = "
                f"\"conversion\" }} "
                f"(each value to \"conversion\", \"hand_raise\" or \"ignore\")")
@@ -332,13 +363,16 @@ def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) ->
                      f"values {_quote(allowed)}: {values}. Fix: {fix}.")
 
 
-def _number(col: ibis.Column) -> tuple[ibis.Value, ibis.Value]:
-    """A numeric property as float64 (null where it is not a finite number) and where a
-    non-null value was not one."""
+def _number(col: ibis.Column) -> tuple[ibis.Value, ibis.Value, ibis.Value]:
+    """A numeric property as float64 (null where it is not a finite number, or negative),
+    where a non-null value was not a finite number, and where it was negative (event
+    properties are counts and sizes: seats, messages, amounts)."""
     typ = col.type()
     f = col.try_cast("float64") if typ.is_string() else col.cast("float64")
     finite = f.notnull() & ~f.isnan() & ~f.isinf()
-    return ibis.ifelse(finite, f, ibis.null("float64")), col.notnull() & ~finite
+    negative = finite & (f < 0)
+    return (ibis.ifelse(finite & ~negative, f, ibis.null("float64")), col.notnull() & ~finite,
+            negative)
 
 
 def _report_properties(ctx: _Ctx, values: dict, counts: dict, report: ValidationReport) -> None:
@@ -350,6 +384,52 @@ def _report_properties(ctx: _Ctx, values: dict, counts: dict, report: Validation
                                f"event still counts; sums and maxima skip it)",
                                f"write numbers only in {ctx.src(c)} (no units, no thousands "
                                f"separators), or leave it empty"))
+
+
+_NULLED = {
+    "negative_values": ("made null (unknown): a count or size cannot be negative",
+                        "write the true value, or leave it empty when unknown"),
+    "non_finite_values": ("made null (unknown): 'inf', 'NaN' or a number too large to be a "
+                          "count", "write finite numbers only, or leave it empty when unknown"),
+}
+
+
+def _report_nulled(ctx: _Ctx, columns, counts: dict, report: ValidationReport) -> None:
+    for c in columns:
+        for kind, (action, fix) in _NULLED.items():
+            n = counts.get(f"{kind}:{c}") or 0
+            if n:
+                report.add(Finding(ctx.table, ctx.file, ctx.src(c), kind, n, action,
+                                   f"{fix} in {ctx.src(c)}"))
+
+
+def _long_checked(name: str, parsed: dict) -> list[str]:
+    """The columns whose values are names: ids and the events' event names."""
+    schema = TABLES[name]
+    return [c for c in parsed if schema.kinds.get(c) == "id" or (name, c) == ("events", "event")]
+
+
+def _report_long(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationReport) -> dict:
+    """Event names longer than MAX_NAME_LENGTH cut to it (each would be a feature column);
+    longer ids kept whole (cutting could merge two ids); both counted."""
+    out = dict(parsed)
+    for c in _long_checked(ctx.table, parsed):
+        n = counts.get(f"long:{c}") or 0
+        if not n:
+            continue
+        if c == "event":
+            e = parsed[c].expr
+            out[c] = parsed[c]._replace(expr=ibis.ifelse(e.length() > MAX_NAME_LENGTH,
+                                                         e.substr(0, MAX_NAME_LENGTH), e))
+            action = (f"cut to their first {MAX_NAME_LENGTH} characters (each event name "
+                      f"becomes a feature column)")
+        else:
+            action = "kept whole: ids are compared whole, never cut"
+        report.add(Finding(ctx.table, ctx.file, ctx.src(c), "long_names", n,
+                           f"{action}; longer than {MAX_NAME_LENGTH} characters",
+                           f"check that {ctx.src(c)} holds names, not payloads (a JSON or a "
+                           f"URL in the wrong column)"))
+    return out
 
 
 def _report_naive(ctx: _Ctx, parsed: dict, counts: dict, report: ValidationReport) -> None:
@@ -373,7 +453,17 @@ def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport,
     if distinct_ids is not None and distinct_ids == n:
         return t
     distinct = t.select(*keys).distinct()
-    removed = n - _run(ctx, distinct.aggregate(k=distinct.count()))[0]["k"]
+    if "event_id" in keys:
+        # rows that share an event id but differ in time, user or name: one event told twice
+        stats = _run(ctx, distinct.aggregate(k=distinct.count(),
+                                             ids=distinct.event_id.nunique(),
+                                             idless=distinct.event_id.isnull().sum()))[0]
+        conflicts = stats["k"] - (stats["idless"] or 0) - stats["ids"]
+    else:
+        stats, conflicts = _run(ctx, distinct.aggregate(k=distinct.count()))[0], 0
+    removed = n - stats["k"]
+    if conflicts:
+        return _resolve_event_ids(ctx, t, keys, removed, conflicts, report)
     if not removed:
         return t
     if dates_only:
@@ -394,6 +484,78 @@ def _dedupe_events(ctx: _Ctx, t: ibis.Table, n: int, report: ValidationReport,
         return t.mutate(_rank=rank).filter(lambda s: s._rank == 0).drop("_rank")
     # At most one other column (account_id): min() keeps a real row, preferring a non-null one.
     return t.group_by(keys).aggregate(**{c: t[c].min() for c in others}).select(*t.columns)
+
+
+def _resolve_event_ids(ctx: _Ctx, t: ibis.Table, keys: list[str], removed: int, conflicts: int,
+                       report: ValidationReport) -> ibis.Table:
+    """One row per event id: the earliest (then by user_id, event name and the other
+    columns), so the choice does not depend on the file's order; rows without an id are
+    deduplicated on the other keys as usual."""
+    others = [c for c in t.columns if c not in keys]
+    if removed:
+        report.add(Finding(ctx.table, ctx.file, ", ".join(ctx.src(c) for c in keys),
+                           "duplicate_events", removed, "kept one of each",
+                           f"remove duplicate events upstream (rows identical on "
+                           f"{', '.join(keys)})"))
+    report.add(Finding(ctx.table, ctx.file, ctx.src("event_id"), "conflicting_event_ids",
+                       conflicts, "left out: another row has the same event id with a different "
+                       "time, user or event name; the earliest row of each id is kept (then by "
+                       "user_id, event)",
+                       f"give each event its own {ctx.src('event_id')} upstream (a retried "
+                       f"send must repeat the same row)"))
+    e = t.event_id
+    part = [e, *(ibis.ifelse(e.isnull(), t[c], ibis.null(t[c].type())) for c in keys
+                 if c != "event_id")]
+    rank = ibis.row_number().over(group_by=part,
+                                  order_by=[c for c in keys if c != "event_id"] + others)
+    return t.mutate(_rank=rank).filter(lambda s: s._rank == 0).drop("_rank")
+
+
+def future_bound(events: ibis.Table, read_at: pd.Timestamp) -> tuple[pd.Timestamp, str]:
+    """The latest plausible time of the data, and the rule that set it.
+
+    A time is in the future when it is after ``read_at`` (when the files were read: nothing
+    recorded can be later), or when it lies beyond the event log's median time by more than
+    twice the distance from the log's 1st percentile to its median, and by more than a year.
+    The first part is relative to the log itself, so it scales from a log of weeks to one
+    of years: a log spread evenly over a span S tolerates times up to S/2 after its end.
+    The year keeps a short or tiny log (whose percentiles say little) from losing real
+    events; what the rule is for, a year typed as 2027 or 2204 instead of 2024, is beyond it.
+    """
+    e = events.ts.epoch_seconds()
+    q = events.aggregate(mid=e.approx_median(), low=e.approx_quantile(0.01)).execute().iloc[0]
+    if pd.isna(q["mid"]):
+        return read_at, "the time the files were read"
+    reach = max(2 * (float(q["mid"]) - float(q["low"])), 365 * 86_400.0)
+    relative = pd.Timestamp(float(q["mid"]) + reach, unit="s", tz="UTC")
+    if relative < read_at:
+        return relative, ("beyond the event log's median time by more than twice its spread "
+                          "(1st percentile to median) and more than a year")
+    return read_at, "the time the files were read"
+
+
+def check_future(t: ibis.Table, name: str, bound: pd.Timestamp, rule: str,
+                 report: ValidationReport) -> ibis.Table:
+    """``t`` with its events dated after ``bound`` left out, counted; other tables' rows
+    after it are counted and kept (a user or account row is still the entity it names)."""
+    bound_literal = ibis.literal(bound.floor("s").to_pydatetime(), type=UTC)
+    where = report.files.get(name, "")
+    for c in TABLES[name].timestamps:
+        if c not in t.columns:
+            continue
+        n = int(t.filter(t[c] > bound_literal).count().execute())
+        if not n:
+            continue
+        drop = name == "events"
+        report.add(Finding(name, where, c, "future_timestamps", n,
+                           f"{'left out' if drop else 'kept'}: dated after "
+                           f"{bound.strftime('%Y-%m-%d %H:%M')} UTC ({rule})"
+                           + ("" if drop else "; they count as after every cutoff"),
+                           "correct the dates upstream (a typo in the year, or a clock set "
+                           "wrong), or remove those rows"))
+        if drop:
+            t = t.filter(t[c].isnull() | (t[c] <= bound_literal))
+    return t
 
 
 def _run_metrics(ctx: _Ctx, t: ibis.Table, metrics: dict[str, ibis.Value]) -> dict:
@@ -430,6 +592,13 @@ def _run(ctx: _Ctx, expr: ibis.Table) -> list[dict]:
 
 def _rows(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
+
+
+def _show(value) -> str:
+    """A value for a message: quoted, and cut when it is too long to read."""
+    if isinstance(value, str) and len(value) > 60:
+        return f"{value[:40]!r}... ({len(value):,} characters)"
+    return repr(value)
 
 
 def _quote(values) -> str:

@@ -39,12 +39,12 @@ from pathlib import Path
 import ibis
 
 from ..errors import ConfigError
-from ..identity import members_at
+from ..identity import members_at, normalise_domain
 from ._specs import feature_name
 
 __all__ = ["signup_answers", "answer_vocabulary", "enrichment", "enrichment_industries",
            "enterprise_flag",
-           "seniority_rank", "stated_number", "read_domain_list", "normalise_domain"]
+           "seniority_rank", "stated_number", "read_domain_list"]
 
 _TOP = 12
 _RESERVED = ("rare", "unanswered", "answered", "unknown")   # names of the buckets themselves
@@ -52,11 +52,6 @@ _CATEGORICAL = ("department", "use_case")
 _SENIORITY = ((4, r"\b(executive|c-level|chief|ceo|cto|coo|cfo|founder|owner|president)\b"),
               (3, r"\b(director|head|vp|vice president)\b"),
               (2, r"\b(manager|lead|supervisor)\b"))
-
-
-def normalise_domain(col: ibis.StringValue) -> ibis.StringValue:
-    """Lower-case, no spaces, no leading ``www.``."""
-    return col.re_replace(r"\s", "").lower().re_replace(r"^www\.", "")
 
 
 def seniority_rank(col: ibis.StringValue) -> ibis.IntegerValue:

@@ -16,9 +16,11 @@ Every user and every event lands in exactly one counted route, recorded as a
 from ._events import account_events
 from ._memberships import (MEMBER_COLUMNS, member_then, members_at, membership_intervals,
                            static_members)
-from ._users import FREE_MAIL_DOMAINS, email_domain, is_free_mail, user_accounts
+from ._users import (FREE_MAIL_DOMAINS, ascii_domains, email_domain, is_free_mail,
+                     normalise_domain, user_accounts)
 
-__all__ = ["FREE_MAIL_DOMAINS", "is_free_mail", "email_domain", "user_accounts",
+__all__ = ["FREE_MAIL_DOMAINS", "is_free_mail", "email_domain", "normalise_domain",
+           "ascii_domains", "user_accounts",
            "membership_intervals", "static_members", "member_then", "members_at",
            "MEMBER_COLUMNS",
            "account_events"]

