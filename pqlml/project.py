@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .backends import release_freed_memory
+from .backends import counts, release_freed_memory
 from .config import Config, load_config
 from .errors import PqlmlError
 from .features import feature_table
@@ -153,6 +153,7 @@ def _report_unknown_entities(tables: dict, users, events, entity: str,
         known["account"] = ibis.union(*parts) if parts else None
     if "users" in tables:
         known["user"] = tables["users"].select(_k=tables["users"].user_id)
+    parts = {}
     for name, column, kind in _NAMED:
         if kind == "user" and entity != "user":    # an account's outcome still labels it
             continue
@@ -162,7 +163,9 @@ def _report_unknown_entities(tables: dict, users, events, entity: str,
             continue
         ids = known[kind].filter(known[kind]._k.notnull()).distinct()
         rows = t.filter(t[column].notnull())
-        n = int(rows.anti_join(ids, rows[column] == ids._k).count().execute())
+        unknown = rows.anti_join(ids, rows[column] == ids._k)
+        parts[name, column, kind] = (unknown, None)
+    for (name, column, kind), n in counts(parts).items():
         if n:
             where = "accounts table" if kind == "account" and "accounts" in tables else \
                 "users table" if kind == "user" else "users' or events' accounts"

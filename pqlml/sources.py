@@ -379,5 +379,5 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
                for name in TABLES if getattr(data, name) is not None}
     if "events" in tables:
         bound, rule = future_bound(tables["events"], read_at)
-        tables = {name: check_future(t, name, bound, rule, report) for name, t in tables.items()}
+        tables = check_future(tables, bound, rule, report)
     return con, tables, report
