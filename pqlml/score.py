@@ -137,33 +137,8 @@ def _utc(value) -> pd.Timestamp:
 
 
 def _from_mlflow(uri: str) -> tuple[Model, str]:
-    import mlflow
-
-    from .model._pyfunc import PqlmlPyfunc
-    from .track import tracking_errors, use_store
-
-    with tracking_errors(f"loading {uri}"):
-        use_store()
-        try:
-            pyfunc = mlflow.pyfunc.load_model(uri)
-        except mlflow.exceptions.MlflowException as err:
-            raise PqlmlError(f"MLflow has no model at {uri} ({' '.join(str(err).split())[:200]}). "
-                             "Fix: check the name and alias/version (`pqlml retrain` registers "
-                             "models:/<model.registered_name>@champion).") from err
-        inner = pyfunc.unwrap_python_model() if hasattr(pyfunc, "unwrap_python_model") else None
-        if not isinstance(inner, PqlmlPyfunc):
-            raise PqlmlError(f"{uri} is not a pqlml model (flavour "
-                             f"{type(inner).__name__ if inner is not None else 'not a python model'}). "
-                             "Fix: pass a model logged by `pqlml train` or `pqlml retrain`.")
-        version = uri
-        m = re.match(r"^models:/([^/@]+)(?:@(.+)|/(\d+))$", uri)
-        if m:
-            from mlflow.tracking import MlflowClient
-            client = MlflowClient()
-            name, alias, number = m.groups()
-            number = client.get_model_version_by_alias(name, alias).version if alias else number
-            version = f"{name}/{number}"
-    return inner.model, version
+    from .track import load_logged_model
+    return load_logged_model(uri)
 
 
 def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Timestamp) -> pd.DataFrame:
