@@ -61,8 +61,9 @@ class Scorer:
         if not path.exists():
             raise PqlmlError(f"No model at {path}. Fix: pass a file written by `pqlml train` "
                              "or an MLflow URI such as models:/pqlml@champion.")
+        model = Model.load(path)                 # checks the file (a directory, a pickle)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        return cls(Model.load(path), f"{path.name}@{digest}")
+        return cls(model, f"{path.name}@{digest}")
 
     def score(self, data, *, as_of=None, features: pd.DataFrame | None = None,
               with_not_scored: bool = False):
