@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 from .errors import PqlmlError, TrackingError
 
@@ -33,11 +33,19 @@ _opened: set[str] = set()           # stores created/checked by this process
 
 
 def local_db(uri: str) -> Path | None:
-    """The sqlite file of ``uri`` (``sqlite:///<path>``), or None for any other store."""
-    if not uri.startswith("sqlite:"):
+    """The sqlite file of ``uri`` (``sqlite:///<path>``), or None for any other store.
+
+    Examples
+    --------
+    >>> local_db("sqlite:////work/mlflow.db"), local_db("sqlite:///mlflow.db")
+    (PosixPath('/work/mlflow.db'), PosixPath('mlflow.db'))
+    >>> local_db("http://127.0.0.1:5000") is None
+    True
+    """
+    if not uri.startswith("sqlite:///"):         # a server, or sqlite:// in memory
         return None
-    path = unquote(urlparse(uri).path)
-    return Path(path[1:] if path.startswith("//") else path) if path else None
+    path = unquote(uri[len("sqlite:///"):].split("?")[0])   # "/abs/x.db" or "relative.db"
+    return Path(path) if path and path != ":memory:" else None
 
 
 @contextmanager
