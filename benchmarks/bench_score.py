@@ -43,7 +43,7 @@ def _child(args) -> None:
 
     project = open_project(args.data / "pqlml.toml")
     X = pd.read_parquet(args.work / "features.parquet")
-    scorer = Scorer.load(args.work / f"{args.child}.joblib")
+    scorer = Scorer.load(args.work / f"{args.child}.skops")
     t = time.perf_counter()
     scores, gone = scorer.score(project, features=X, with_not_scored=True)
     total = time.perf_counter() - t
@@ -69,7 +69,7 @@ def _shap_child(args) -> None:
     from pqlml.explain import contributions
     from pqlml.model import Model
 
-    model = Model.load(args.work / "gradient_boosting.joblib")
+    model = Model.load(args.work / "gradient_boosting.skops")
     X = pd.read_parquet(args.work / "features.parquet")[model.features]
     t = time.perf_counter()
     ours = contributions(model, X)[0].to_numpy() / model.estimator.calibrator.curve.coef_[0, 0]
@@ -93,9 +93,9 @@ def _prepare(args) -> None:
             simulate(n, seed, folder)
     args.work.mkdir(parents=True, exist_ok=True)
     for kind in KINDS:
-        if not (args.work / f"{kind}.joblib").exists():
+        if not (args.work / f"{kind}.skops").exists():
             print(f"training {kind} on {args.train}", file=sys.stderr)
-            fit_snapshots(args.train / "pqlml.toml", kind=kind)[0].save(args.work / f"{kind}.joblib")
+            fit_snapshots(args.train / "pqlml.toml", kind=kind)[0].save(args.work / f"{kind}.skops")
     if not (args.work / "features.parquet").exists():
         project = open_project(args.data / "pqlml.toml")
         build_features(project, as_of=[default_as_of(project).date()]).to_parquet(

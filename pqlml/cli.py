@@ -265,7 +265,7 @@ def _retrain(args) -> None:
     Console().print(f"retrain: {word}: {decision.reason}")
     if registered:
         console.print(f"registered {project.config.model.registered_name} version {registered[0]} "
-                      f"as @{registered[1]}; wrote {args.out / 'model.joblib'} and decision.json")
+                      f"as @{registered[1]}; wrote {args.out / 'model.skops'} and decision.json")
     if decision.action == "failed":
         raise PqlmlError(f"retraining failed, the champion was kept: {decision.reason}")
 
@@ -289,13 +289,13 @@ def _drift(args) -> None:
     else:
         from .track import champion, tracking_errors, use_store
         with tracking_errors("reading the champion"):
-            use_store()
+            use_store(create=False)
             found = champion(cfg.model.registered_name)
         if found is None:
             raise PqlmlError(f"No model is registered as {cfg.model.registered_name}@champion in "
                              f"the MLflow store. Fix: run `pqlml retrain --config {args.config}` "
                              "(or `pqlml train`) first, or pass --model FILE.")
-        model, source = found[2], f"models:/{cfg.model.registered_name}@champion (version {found[0]})"
+        model, source = found[1], f"models:/{cfg.model.registered_name}@champion (version {found[0]})"
     with console.status("building the reference and current snapshots"):
         table, summary = drift(project, model=model, as_of=args.as_of)
     summary["model"] = source
@@ -500,7 +500,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="fit the model on every labelled snapshot and save it")
     s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--out", type=Path, default=Path("model.joblib"), help="model file")
+    s.add_argument("--out", type=Path, default=Path("model.skops"), help="model file (skops)")
     s.add_argument("--kind", choices=("logistic", "gradient_boosting"), help="default: model.kind")
     s.add_argument("--outcome", choices=OUTCOMES, help="default: outcomes.target")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")

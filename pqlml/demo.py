@@ -158,7 +158,7 @@ def _feedback(console, project, X, out) -> None:
     from .track import champion
 
     found = champion(project.config.model.registered_name)
-    fb = acceptance(project, features=X, model=None if found is None else found[2])
+    fb = acceptance(project, features=X, model=None if found is None else found[1])
     plot = fb.write(out / "feedback")
     top = fb.reasons.groupby("tier", observed=True).head(1).set_index("tier")
     rows = []
@@ -186,7 +186,7 @@ def _retrain_and_drift(console, project, out) -> None:
     console.print(f"   {decision.action.replace('_', ' ')}: {decision.reason}")
     if registered:
         console.print(f"   registered {name} version {registered[0]} as @{registered[1]}")
-    version, _, model = champion(name)
+    version, model = champion(name)
     table, summary = drift(project, model=model)
     write_frame(table, out / "retrain" / "drift.csv")
     plot_drift(table, out / "retrain" / "drift.png", threshold=project.config.drift.threshold,

@@ -107,7 +107,7 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
                           test_periods=cfg.retrain.periods)
     decision = Decision("", "", cfg.retrain.metric)
     if current is not None:
-        version, pyfunc, deployed = current
+        version, deployed = current
         decision.champion_version = version
         if deployed.outcome != outcome:
             return _no(decision, "not_compared", f"the champion (version {version}) predicts "
@@ -133,7 +133,7 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
             progress(i, len(folds), test_date)
         test = frame[day == test_date].copy()
         if current is not None:             # a champion that cannot score is an error, not a refusal
-            test["p_champion"] = _scores(current[1], test)
+            test["p_champion"] = _scores(deployed, test)
         try:
             test["p_challenger"] = recipe(frame[day.isin(train_dates)], outcome).predict(test)
         except Exception as err:  # noqa: BLE001 - any failure of a trial model is a refusal
@@ -173,10 +173,10 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
     return decision
 
 
-def _scores(pyfunc, test: pd.DataFrame) -> np.ndarray:
+def _scores(champion: Model, test: pd.DataFrame) -> np.ndarray:
     try:
-        return pyfunc.predict(test)["probability"].to_numpy(float)
-    except Exception as err:  # noqa: BLE001 - schema errors come as MLflow exceptions
+        return champion.predict(test)
+    except Exception as err:  # noqa: BLE001 - a missing feature or any scoring failure
         raise PqlmlError(f"The champion cannot score the current features ({err}). It was "
                          "trained on other feature definitions; nothing was promoted. Fix: "
                          "compare by hand with `pqlml backtest`, then move the champion alias "
@@ -195,24 +195,27 @@ def _no(decision: Decision, action: str, reason: str) -> Decision:
 
 def run_retrain(config, out, *, fit=None, progress=None):
     """:func:`retrain`, then the local outputs (``out/decision.json`` and, when a challenger
-    was trained, ``out/model.joblib``) and the MLflow run ``retrain`` with the comparison,
-    the decision and the registered version. Returns (decision, (version, alias) or None,
+    was trained, ``out/model.skops``) and the MLflow run ``retrain`` with the comparison,
+    the decision and the registered version. A local store stays locked from reading the
+    champion to registering (:func:`pqlml.track.writing`): a concurrent retrain waits, then
+    compares with whatever this one registered. Returns (decision, (version, alias) or None,
     run id)."""
     import json
     from pathlib import Path
 
     from .project import open_project
-    from .track import log_retrain, tracked_run, tracking_errors
+    from .track import log_retrain, tracked_run, tracking_errors, writing
 
     project = open_project(config)
-    decision = retrain(project, fit=fit, progress=progress)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "model.joblib"
-    if decision.model is not None:
-        decision.model.save(path)
-    (out / "decision.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
-    with tracking_errors("logging the retrain run", f"The decision was written to {out}; "
-                         "nothing was registered."), tracked_run(project, "retrain") as run:
-        registered = log_retrain(decision, project.config, path, out)
+    with writing():
+        decision = retrain(project, fit=fit, progress=progress)
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "model.skops"
+        if decision.model is not None:
+            decision.model.save(path)
+        (out / "decision.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
+        with tracking_errors("logging the retrain run", f"The decision was written to {out}; "
+                             "nothing was registered."), tracked_run(project, "retrain") as run:
+            registered = log_retrain(decision, project.config, path, out)
     return decision, registered, run.info.run_id

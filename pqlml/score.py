@@ -65,8 +65,9 @@ class Scorer:
         if not path.exists():
             raise PqlmlError(f"No model at {path}. Fix: pass a file written by `pqlml train` "
                              "or an MLflow URI such as models:/pqlml@champion.")
+        model = Model.load(path)                 # checks the file (a directory, a pickle)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        return cls(Model.load(path), f"{path.name}@{digest}")
+        return cls(model, f"{path.name}@{digest}")
 
     def score(self, data, *, as_of=None, features: pd.DataFrame | None = None,
               with_not_scored: bool = False):
@@ -141,33 +142,8 @@ def _utc(value) -> pd.Timestamp:
 
 
 def _from_mlflow(uri: str) -> tuple[Model, str]:
-    import mlflow
-
-    from .model._pyfunc import PqlmlPyfunc
-    from .track import tracking_errors, use_store
-
-    with tracking_errors(f"loading {uri}"):
-        use_store()
-        try:
-            pyfunc = mlflow.pyfunc.load_model(uri)
-        except mlflow.exceptions.MlflowException as err:
-            raise PqlmlError(f"MLflow has no model at {uri} ({' '.join(str(err).split())[:200]}). "
-                             "Fix: check the name and alias/version (`pqlml retrain` registers "
-                             "models:/<model.registered_name>@champion).") from err
-        inner = pyfunc.unwrap_python_model() if hasattr(pyfunc, "unwrap_python_model") else None
-        if not isinstance(inner, PqlmlPyfunc):
-            raise PqlmlError(f"{uri} is not a pqlml model (flavour "
-                             f"{type(inner).__name__ if inner is not None else 'not a python model'}). "
-                             "Fix: pass a model logged by `pqlml train` or `pqlml retrain`.")
-        version = uri
-        m = re.match(r"^models:/([^/@]+)(?:@(.+)|/(\d+))$", uri)
-        if m:
-            from mlflow.tracking import MlflowClient
-            client = MlflowClient()
-            name, alias, number = m.groups()
-            number = client.get_model_version_by_alias(name, alias).version if alias else number
-            version = f"{name}/{number}"
-    return inner.model, version
+    from .track import load_logged_model
+    return load_logged_model(uri)
 
 
 def _not_scored(project, X: pd.DataFrame, key: str, entity: str, as_of: pd.Timestamp) -> pd.DataFrame:

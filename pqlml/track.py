@@ -28,9 +28,12 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 # An unreachable server fails in seconds (MLflow's default retries for minutes).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+# pqlml downloads two small files per model it loads: no progress bars on the terminal.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 __all__ = ["tracking_uri", "tracked_run", "tracking_errors", "data_fingerprint", "definitions",
-           "log_backtest", "log_train", "log_retrain", "log_drift", "register", "champion", "champion_version", "use_store"]
+           "log_backtest", "log_train", "log_retrain", "log_drift", "register", "champion",
+           "champion_version", "use_store", "load_logged_model", "writing"]
 
 DB, ARTIFACTS = "mlflow.db", "mlartifacts"
 
@@ -41,13 +44,28 @@ def tracking_uri(workdir: str | Path | None = None) -> str:
     return uri or f"sqlite:///{Path(workdir or Path.cwd()).resolve() / DB}"
 
 
-def use_store(workdir: str | Path | None = None) -> str:
-    """Point MLflow at :func:`tracking_uri` and return it."""
+def use_store(workdir: str | Path | None = None, *, create: bool = True) -> str:
+    """Point MLflow at :func:`tracking_uri` and return it. A local store is created (or
+    checked) first, under its lock (:func:`pqlml.store.open_store`); ``create=False``, for
+    commands that only read a model, refuses a store that does not exist."""
     import mlflow
 
+    from .store import open_store
+
     uri = tracking_uri(workdir)
+    open_store(uri, create=create)
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+@contextmanager
+def writing(workdir: str | Path | None = None):
+    """Hold the local store's lock (:func:`pqlml.store.store_lock`; none for a server)
+    around a read-then-register sequence, so concurrent runs leave a consistent registry."""
+    from .store import store_lock
+
+    with store_lock(tracking_uri(workdir)):
+        yield
 
 
 def _sha256(path: Path) -> str:
@@ -107,20 +125,42 @@ def tracking_errors(what: str, saved: str = ""):
         reason = " ".join(str(err).split())[:300]
         raise TrackingError(
             f"Tracking failed while {what} in the MLflow store {tracking_uri()} "
-            f"({type(err).__name__}: {reason}).{(' ' + saved) if saved else ''} Fix: check "
-            "that the store is reachable and not locked by another process (or unset "
-            "MLFLOW_TRACKING_URI to use ./mlflow.db), then rerun; or pass --no-track.") from err
+            f"({type(err).__name__}: {reason}).{(' ' + saved) if saved else ''} "
+            f"{_advice(reason)}") from err
+
+
+def _advice(reason: str) -> str:
+    """The fix for a store failure; "rerun" only where rerunning can succeed."""
+    text = reason.lower()
+    if "locked" in text:
+        return ("Fix: another process holds the store locked; wait for it to finish, then "
+                "rerun (or pass --no-track).")
+    if any(w in text for w in ("connection", "refused", "timed out", "timeout", "max retries",
+                               "unreachable", "name or service", "http")):
+        return ("Fix: check that the server is reachable (or unset MLFLOW_TRACKING_URI to use "
+                "./mlflow.db), then rerun; or pass --no-track.")
+    return ("Fix: the store refused the write and a rerun would fail the same way; check the "
+            "store (for ./mlflow.db: back it up, then move it aside so pqlml starts a new one), "
+            "or pass --no-track.")
 
 
 @contextmanager
 def tracked_run(project, run_name: str, *, workdir: str | Path | None = None):
     """An MLflow run in the project's experiment (``project.name``), with the config,
-    definitions, data fingerprint and schedule logged; yields the active run."""
-    import mlflow
-
+    definitions, data fingerprint and schedule logged; yields the active run. A local
+    store's lock is held throughout (:func:`writing`)."""
     workdir = Path(workdir or Path.cwd())
     server = os.environ.get("MLFLOW_TRACKING_URI")   # read first: set_tracking_uri exports it
-    use_store(workdir)
+    with writing(workdir):
+        use_store(workdir)
+        with _run(project, run_name, workdir, server) as run:
+            yield run
+
+
+@contextmanager
+def _run(project, run_name: str, workdir: Path, server):
+    import mlflow
+
     name = project.config.project.name
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
@@ -172,7 +212,7 @@ def _requirements() -> list[str]:
     and lists unrelated packages). pqlml itself must be installed where the model is served."""
     from importlib.metadata import version
     return ["pqlml"] + [f"{p}=={version(p)}" for p in
-                        ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "mlflow-skinny")]
+                        ("scikit-learn", "skops", "pandas", "numpy", "scipy", "mlflow-skinny")]
 
 
 def log_train(model, path: str | Path, example) -> str:
@@ -193,10 +233,14 @@ def log_train(model, path: str | Path, example) -> str:
         # counts are integers and never missing (empty windows count 0)
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         signature = infer_signature(example, _probability_frame(model.predict(example)))
-        from .model._pyfunc import PqlmlPyfunc
-        info = mlflow.pyfunc.log_model(name="pyfunc", python_model=PqlmlPyfunc(),
+        from .model import FORMAT
+        # "models from code": MLflow stores the code file, never a pickle of the adapter
+        code = Path(__file__).parent / "model" / "_pyfunc_code.py"
+        info = mlflow.pyfunc.log_model(name="pyfunc", python_model=str(code),
                                        artifacts={"model": str(path)}, signature=signature,
-                                       input_example=example, pip_requirements=_requirements())
+                                       input_example=example, pip_requirements=_requirements(),
+                                       metadata={"pqlml_format": FORMAT,
+                                                 "sha256": _sha256(Path(path))})
     return info.model_uri
 
 
@@ -285,12 +329,75 @@ def champion_version(name: str):
 
 
 def champion(name: str):
-    """``(version, pyfunc, model)`` of ``models:/<name>@champion``, or None: the served
-    pyfunc, and pqlml's own model inside it (its features and training window)."""
-    import mlflow
-
+    """``(version, model)`` of ``models:/<name>@champion`` (pqlml's own model, loaded by
+    :func:`load_logged_model`), or None when no version has the alias."""
     version = champion_version(name)
     if version is None:
         return None
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-    return int(version.version), pyfunc, pyfunc.unwrap_python_model().model
+    return int(version.version), load_logged_model(f"models:/{name}/{version.version}")[0]
+
+
+def load_logged_model(uri: str):
+    """``(model, version)``: the pqlml model behind an MLflow URI (``models:/<name>@alias``,
+    ``models:/<name>/<n>``, ``runs:/<id>/pyfunc``), without running MLflow's loader (which
+    runs the model's code): only the ``MLmodel`` file is read first (YAML, safely); it must
+    carry pqlml's metadata; the model file it names is downloaded, its SHA-256 must match
+    the metadata, and it is loaded with :meth:`pqlml.model.Model.load`'s checks.
+    ``version`` is ``<name>/<n>`` for a registry URI, else the URI."""
+    from .model import FORMAT, Model
+    return _load_logged(uri, FORMAT, Model)
+
+
+def _load_logged(uri: str, fmt: str, model_class):
+    import re
+    import tempfile
+
+    import mlflow
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    fix = ("Fix: pass a model logged by `pqlml train` or `pqlml retrain` (or retrain to log "
+           "a new one).")
+    with tracking_errors(f"loading {uri}"):
+        use_store(create=False)
+        version, base = uri, uri.rstrip("/")
+        try:
+            m = re.match(r"^models:/([^/@]+)(?:@([^/]+)|/(\d+))/?$", uri)
+            if m:
+                client = MlflowClient()
+                name, alias, number = m.groups()
+                found = (client.get_model_version_by_alias(name, alias) if alias
+                         else client.get_model_version(name, number))
+                version = f"{name}/{found.version}"
+                base = client.get_model_version_download_uri(name, found.version)
+            elif (m := re.match(r"^models:/([^/@]+)/?$", uri)):      # a logged model's id
+                base = MlflowClient().get_logged_model(m.group(1)).artifact_location
+            with tempfile.TemporaryDirectory(prefix="pqlml-model-") as tmp:
+                mlmodel = mlflow.artifacts.download_artifacts(artifact_uri=f"{base}/MLmodel",
+                                                              dst_path=tmp)
+                meta = yaml.safe_load(Path(mlmodel).read_text()) or {}
+                pqlml = meta.get("metadata") or {}
+                if pqlml.get("pqlml_format") != fmt or not pqlml.get("sha256"):
+                    flavors = ", ".join(meta.get("flavors") or {}) or "none"
+                    raise PqlmlError(f"{uri} is not a pqlml model (its MLmodel has no "
+                                     f"'pqlml_format: {fmt}' metadata; flavours: {flavors}); "
+                                     f"nothing in it was loaded. {fix}")
+                relative = (((meta.get("flavors") or {}).get("python_function") or {})
+                            .get("artifacts") or {}).get("model", {}).get("path", "")
+                if not relative or ".." in Path(relative).parts or Path(relative).is_absolute():
+                    raise PqlmlError(f"{uri} is not a pqlml model (its MLmodel names no model "
+                                     f"file: {relative!r}). {fix}")
+                local = Path(mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{base}/{relative}", dst_path=tmp))
+                digest = _sha256(local)
+                if digest != pqlml["sha256"]:
+                    raise PqlmlError(f"The model file of {uri} ({relative}) does not match the "
+                                     f"SHA-256 recorded when it was logged ({digest[:12]}... vs "
+                                     f"{str(pqlml['sha256'])[:12]}...): it was altered or "
+                                     f"damaged after logging; it was not loaded. Fix: log the "
+                                     f"model again with `pqlml train` or `pqlml retrain`.")
+                return model_class.load(local), version
+        except mlflow.exceptions.MlflowException as err:
+            raise PqlmlError(f"MLflow has no model at {uri} ({' '.join(str(err).split())[:200]}). "
+                             "Fix: check the name and alias/version (`pqlml retrain` registers "
+                             "models:/<model.registered_name>@champion).") from err

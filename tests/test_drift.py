@@ -43,9 +43,9 @@ def test_a_shifted_feature_is_flagged_and_a_resample_is_not():
 def company(tmp_path_factory):
     root = tmp_path_factory.mktemp("drift")
     sim = simulate(n_accounts=1_500, seed=6, out=root / "sim", months=12)
-    assert main(["train", "--config", str(sim.config), "--out", str(root / "m.joblib"),
+    assert main(["train", "--config", str(sim.config), "--out", str(root / "m.skops"),
                  "--no-track"]) == 0
-    return sim.config, root / "m.joblib"
+    return sim.config, root / "m.skops"
 
 
 def test_drift_flags_a_feature_shifted_on_purpose(company, tmp_path, monkeypatch):
@@ -100,4 +100,5 @@ def test_drift_without_a_champion_says_what_to_do(company, tmp_path, monkeypatch
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert main(["drift", "--config", str(config), "--out", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
-    assert "No model is registered as pqlml@champion" in err and "pqlml retrain" in err
+    assert "No MLflow store at" in err and "pqlml retrain" in err and "Fix" in err
+    assert not (tmp_path / "mlflow.db").exists()          # reading never creates a store

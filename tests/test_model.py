@@ -107,16 +107,16 @@ def test_backtest_writes_metrics_report_and_plots(company, tmp_path):
 
 
 def test_train_saves_a_model_that_guards_its_schema(company, tmp_path, capsys):
-    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib"),
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops"),
                  "--kind", "logistic", "--no-track"]) == 0
-    model = Model.load(tmp_path / "m.joblib")
+    model = Model.load(tmp_path / "m.skops")
     assert model.kind == "logistic" and len(model.features) > 80
     frame = pd.DataFrame({f: [0.0] for f in model.features[:-2]})
     with pytest.raises(PqlmlError, match=rf"lacks 2 feature\(s\).*{model.features[-1]}"):
         model.predict(frame)
-    (tmp_path / "junk.joblib").write_text("not a model")
+    (tmp_path / "junk.skops").write_text("not a model")
     with pytest.raises(PqlmlError, match="is not a pqlml model"):
-        Model.load(tmp_path / "junk.joblib")
+        Model.load(tmp_path / "junk.skops")
 
 
 def test_too_short_a_schedule_is_a_clear_error(tmp_path):

@@ -119,7 +119,7 @@ def test_a_failed_challenger_makes_the_cli_exit_non_zero(months, store, monkeypa
     monkeypatch.setattr(retrain_module, "retrain", lambda c, **k: real(c, **(k | {"fit": broken})))
     assert main(["retrain", "--config", str(months["jul"]), "--out", str(store / "r")]) == 2
     assert "retraining failed, the champion was kept" in capsys.readouterr().err
-    assert not (store / "r" / "model.joblib").exists()
+    assert not (store / "r" / "model.skops").exists()
 
 
 @pytest.mark.parametrize("metric,challenger,champion,margin,expected", [

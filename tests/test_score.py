@@ -28,7 +28,7 @@ def company(tmp_path_factory):
     for kind in ("logistic", "gradient_boosting"):
         model, _ = fit_snapshots(sim.config, kind=kind)
         models[kind] = model
-        model.save(root / f"{kind}.joblib")
+        model.save(root / f"{kind}.skops")
     return sim.config, models, root
 
 
@@ -39,12 +39,12 @@ def logit(p):
 def test_scores_from_a_saved_model_equal_the_in_memory_model(company):
     config, models, root = company
     for kind, model in models.items():
-        saved = Scorer.load(root / f"{kind}.joblib").score(config, as_of=AS_OF)
+        saved = Scorer.load(root / f"{kind}.skops").score(config, as_of=AS_OF)
         memory = Scorer(model, "in-memory").score(config, as_of=AS_OF)
         assert list(saved.columns) == ["account_id", "domain", *SCORE_COLUMNS]
         pd.testing.assert_frame_equal(saved.drop(columns="model_version"),
                                       memory.drop(columns="model_version"))
-        assert saved.model_version.iloc[0].startswith(f"{kind}.joblib@")
+        assert saved.model_version.iloc[0].startswith(f"{kind}.skops@")
         X = build_features(config, as_of=AS_OF).set_index("account_id").loc[saved.account_id]
         assert saved.probability.to_numpy() == pytest.approx(model.predict(X), rel=1e-12)
 
@@ -173,23 +173,23 @@ def test_accounts_without_an_enrichment_row_are_scored_as_unknown(company, tmp_p
 
 def test_schema_guard_lists_missing_and_extra_columns(company, tmp_path):
     config, models, root = company
-    scorer = Scorer.load(root / "logistic.joblib")
+    scorer = Scorer.load(root / "logistic.skops")
     X = build_features(config, as_of=AS_OF)
     bad = X.drop(columns=["events_30d", "active_users_30d"]).assign(new_signal_30d=1)
     with pytest.raises(PqlmlError, match=r"missing events_30d, active_users_30d; extra "
                                          r"new_signal_30d\. Fix: build features with the training"):
         scorer.score(config, as_of=AS_OF, features=bad)
-    (tmp_path / "x.joblib").write_bytes(b"not a model")
-    with pytest.raises(PqlmlError, match=r"x\.joblib is not a pqlml model"):
-        Scorer.load(tmp_path / "x.joblib")
-    with pytest.raises(PqlmlError, match=r"No model at .*nowhere\.joblib"):
-        Scorer.load(tmp_path / "nowhere.joblib")
+    (tmp_path / "x.skops").write_bytes(b"not a model")
+    with pytest.raises(PqlmlError, match=r"x\.skops is not a pqlml model"):
+        Scorer.load(tmp_path / "x.skops")
+    with pytest.raises(PqlmlError, match=r"No model at .*nowhere\.skops"):
+        Scorer.load(tmp_path / "nowhere.skops")
 
 
 def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_path, capsys):
     config, _, root = company
     out = tmp_path / "scores.csv"
-    assert main(["score", "--config", str(config), "--model", str(root / "logistic.joblib"),
+    assert main(["score", "--config", str(config), "--model", str(root / "logistic.skops"),
                  "--out", str(out)]) == 0
     scores = pd.read_csv(out)
     gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
@@ -211,13 +211,13 @@ def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_pa
     text = text.replace('source = "enrichment.csv"', 'source = "enrichment"')
     (tmp_path / "wh.toml").write_text(text.replace('root = "."', f'root = "{config.parent}"'))
     assert main(["score", "--config", str(tmp_path / "wh.toml"), "--model",
-                 str(root / "logistic.joblib"), "--to-table", "pqa_scores"]) == 0
+                 str(root / "logistic.skops"), "--to-table", "pqa_scores"]) == 0
     with duckdb.connect(str(wh), read_only=True) as db:
         back = db.sql("SELECT * FROM pqa_scores ORDER BY probability DESC").to_arrow_table().to_pandas()
         n_gone = db.execute("SELECT count(*) FROM pqa_scores_not_scored").fetchone()[0]
     assert back.probability.to_numpy() == pytest.approx(scores.probability.to_numpy())
     assert n_gone == len(gone)
-    assert main(["score", "--config", str(config), "--model", str(root / "logistic.joblib"),
+    assert main(["score", "--config", str(config), "--model", str(root / "logistic.skops"),
                  "--to-table", "t"]) == 2
     assert "--to-table writes into the configured database" in capsys.readouterr().err
 
@@ -228,11 +228,11 @@ def test_scorer_loads_the_registered_champion(company, tmp_path, monkeypatch):
     config, _, root = company
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--config", str(config), "--out", str(tmp_path / "m.joblib")]) == 0
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "m.skops")]) == 0
     from_registry = Scorer.load("models:/pqlml@champion")
     assert from_registry.version == "pqlml/1"
     a = from_registry.score(config, as_of=AS_OF)
-    b = Scorer.load(tmp_path / "m.joblib").score(config, as_of=AS_OF)
+    b = Scorer.load(tmp_path / "m.skops").score(config, as_of=AS_OF)
     pd.testing.assert_frame_equal(a.drop(columns="model_version"), b.drop(columns="model_version"))
     with pytest.raises(PqlmlError, match=r"MLflow has no model at models:/pqlml@nope"):
         Scorer.load("models:/pqlml@nope")
@@ -244,7 +244,7 @@ def test_scorer_loads_the_registered_champion(company, tmp_path, monkeypatch):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="other", python_model=Other(), pip_requirements=[])
-    with pytest.raises(PqlmlError, match=r"is not a pqlml model \(flavour Other\)"):
+    with pytest.raises(PqlmlError, match=r"is not a pqlml model \(its MLmodel has no 'pqlml_format"):
         Scorer.load(info.model_uri)
 
 

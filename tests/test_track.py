@@ -21,7 +21,7 @@ def company(tmp_path, monkeypatch):
 
 def test_backtest_and_train_are_logged_to_a_local_store(company, tmp_path):
     assert main(["backtest", "--config", str(company), "--out", str(tmp_path / "bt")]) == 0
-    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlartifacts").is_dir()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = MlflowClient()
@@ -40,13 +40,13 @@ def test_backtest_and_train_are_logged_to_a_local_store(company, tmp_path):
     assert sorted(m.step for m in history) == [0, 1]
     files = {a.path for a in client.list_artifacts(bt.info.run_id, "backtest")}
     assert {"backtest/metrics.json", "backtest/report.md", "backtest/gains.png"} <= files
-    assert {a.path for a in client.list_artifacts(tr.info.run_id, "model")} >= {"model/m.joblib"}
+    assert {a.path for a in client.list_artifacts(tr.info.run_id, "model")} >= {"model/m.skops"}
     assert tr.data.metrics["train_rows"] > 0
 
 
 def test_the_tracking_uri_environment_variable_is_respected(company, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
-    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "mlflow.db").exists()
 
 
@@ -57,7 +57,7 @@ def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp
     from pqlml.project import build_features
 
     for _ in range(2):
-        assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+        assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = MlflowClient()
     assert int(client.get_model_version_by_alias("pqlml", "champion").version) == 1
@@ -65,7 +65,7 @@ def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp
     pyfunc = mlflow.pyfunc.load_model("models:/pqlml@champion")
     X = build_features(company, as_of="2024-10-01")
     got = pyfunc.predict(X)
-    model = Model.load(tmp_path / "m.joblib")
+    model = Model.load(tmp_path / "m.skops")
     assert list(got.columns) == ["probability"] and len(got) == len(X)
     # version 1 (champion) and the file of version 2 were fitted identically: same scores
     assert got.probability.to_numpy() == pytest.approx(model.predict(X), rel=1e-12)
@@ -103,7 +103,7 @@ def test_mlflow_models_serve_answers_for_the_champion(company, tmp_path):
     from pqlml.model import Model
     from pqlml.project import build_features
 
-    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
     X = build_features(company, as_of="2024-10-01").head(20)
     port = _free_port()
     bin_dir = str(Path(sys.executable).parent)          # the server execs uvicorn from PATH
@@ -135,7 +135,7 @@ def test_mlflow_models_serve_answers_for_the_champion(company, tmp_path):
             os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     served = [row["probability"] for row in answer["predictions"]]
-    assert served == pytest.approx(Model.load(tmp_path / "m.joblib").predict(X).tolist(), rel=1e-9)
+    assert served == pytest.approx(Model.load(tmp_path / "m.skops").predict(X).tolist(), rel=1e-9)
     assert server.returncode is not None
 
 
@@ -143,26 +143,26 @@ def test_an_unreachable_store_fails_clearly_after_writing_local_outputs(company,
                                                                         monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 2
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "Tracking failed while logging the train run" in err and "127.0.0.1" in err
     assert "saved to" in err and "nothing was registered" in err and "--no-track" in err
-    assert (tmp_path / "m.joblib").exists()
+    assert (tmp_path / "m.skops").exists()
 
 
 def test_a_locked_store_fails_clearly_and_registers_nothing(company, tmp_path, capsys):
     import sqlite3
 
-    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.joblib")]) == 0
+    assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
     lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=0)
     lock.execute("BEGIN EXCLUSIVE")                  # another process holds the store
     try:
-        assert main(["train", "--config", str(company), "--out", str(tmp_path / "m2.joblib")]) == 2
+        assert main(["train", "--config", str(company), "--out", str(tmp_path / "m2.skops")]) == 2
     finally:
         lock.rollback()
         lock.close()
     err = " ".join(capsys.readouterr().err.split())
-    assert "Tracking failed" in err and "locked" in err and (tmp_path / "m2.joblib").exists()
+    assert "Tracking failed" in err and "locked" in err and (tmp_path / "m2.skops").exists()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     versions = MlflowClient().search_model_versions("name='pqlml'")
     assert [int(v.version) for v in versions] == [1]

@@ -42,7 +42,7 @@ def company(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_file(company, tmp_path_factory):
-    path = tmp_path_factory.mktemp("user_model") / "model.joblib"
+    path = tmp_path_factory.mktemp("user_model") / "model.skops"
     assert main(["train", "--config", str(company), "--out", str(path), "--no-track"]) == 0
     return path
 
@@ -169,7 +169,7 @@ def test_retrain_registers_a_user_champion_that_scores(company, tmp_path, monkey
     decision = json.loads((tmp_path / "rt" / "decision.json").read_text())
     assert decision["action"] in ("promoted", "kept") and len(decision["periods"]) == 2
     assert decision["champion_version"] == 1
-    assert Model.load(tmp_path / "rt" / "model.joblib").trained_on["entity"] == "user"
+    assert Model.load(tmp_path / "rt" / "model.skops").trained_on["entity"] == "user"
     out = tmp_path / "scores.parquet"
     assert main(["score", "--config", str(company), "--model", "models:/pqlml@champion",
                  "--out", str(out)]) == 0

@@ -21,7 +21,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -30,6 +29,7 @@ from ..labels import LABEL_COLUMNS, check_outcome
 from ..rules import tier_of
 from ..schema import KEY_COLUMNS, entity_key
 from ._estimators import KINDS, fit_calibrated, make_estimator
+from ._file import FORMAT, load_model, save_model
 from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, score_metrics,
                        top_k_capture)
 
@@ -38,9 +38,6 @@ __all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "feature_column
            "model_tiers", "capacity_cutpoint", "precision_cutpoint", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
-
-FORMAT = "pqlml-model/1"
-
 
 @dataclass
 class Model:
@@ -95,22 +92,15 @@ class Model:
         return self.estimator.predict_proba(frame[self.features])[:, 1]
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"format": FORMAT, "model": self}, path)
-        return path
+        """Write the model as a skops file (``model.skops``): no pickle, see :meth:`load`."""
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Model":
-        try:
-            obj = joblib.load(path)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-            raise PqlmlError(f"{path} is not a pqlml model ({type(err).__name__}: {err}). Fix: "
-                             "pass a file written by `pqlml train`.") from err
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise PqlmlError(f"{path} is not a pqlml model (no '{FORMAT}' marker). Fix: pass a "
-                             "file written by `pqlml train`.")
-        return obj["model"]
+        """The model in a file :meth:`save` wrote. The file is checked before anything in
+        it is built: a zip whose types are all pqlml's own (``pqlml.model._file``); a
+        pickle, an older joblib model or any other file is refused."""
+        return load_model(path)
 
 
 def feature_columns(frame: pd.DataFrame, *, exclude=()) -> list[str]:
