@@ -226,10 +226,13 @@ def _train(args) -> None:
     from rich.console import Console
 
     from .model import fit_snapshots
+    from .outputs import check_file
     from .project import open_project
 
+    config = _config(args)
+    check_file(args.out, config=config, suffixes=(".skops",))
     console = Console(stderr=True)
-    project = open_project(args.config)
+    project = open_project(config)
     cfg = project.config.model
     with console.status("training on every labelled snapshot"):
         model, frame = fit_snapshots(project, kind=args.kind, outcome=args.outcome)
@@ -251,12 +254,15 @@ def _train(args) -> None:
 def _retrain(args) -> None:
     from rich.console import Console
 
+    from .outputs import check_folder
     from .project import open_project
-    from .retrain import run_retrain
+    from .retrain import RETRAIN_FILES, run_retrain
     from .track import tracking_uri
 
+    config = _config(args)
+    check_folder(args.out, config=config, names=RETRAIN_FILES)
     console = Console(stderr=True)
-    project = open_project(args.config)
+    project = open_project(config)
     with _periods(console, "period {i}/{n}: {as_of}") as step:
         decision, registered, run_id = run_retrain(project, args.out, progress=step)
     console.print(f"MLflow run {run_id} in {tracking_uri()}")
@@ -281,21 +287,22 @@ def _drift(args) -> None:
     config = _config(args)
     check_folder(args.out, config=config, names=DRIFT_FILES)
     console = Console(stderr=True)
-    project = open_project(config)
-    cfg = project.config
-    if args.model:
+    name = config.model.registered_name
+    if args.model:      # the model, from its file or the store, before any work
         from .model import Model
         model, source = Model.load(args.model), str(args.model)
     else:
         from .track import champion, tracking_errors, use_store
         with tracking_errors("reading the champion"):
             use_store(create=False)
-            found = champion(cfg.model.registered_name)
+            found = champion(name)
         if found is None:
-            raise PqlmlError(f"No model is registered as {cfg.model.registered_name}@champion in "
-                             f"the MLflow store. Fix: run `pqlml retrain --config {args.config}` "
-                             "(or `pqlml train`) first, or pass --model FILE.")
-        model, source = found[1], f"models:/{cfg.model.registered_name}@champion (version {found[0]})"
+            raise PqlmlError(f"No model is registered as {name}@champion in the MLflow store. "
+                             f"Fix: run `pqlml retrain --config {args.config}` (or `pqlml "
+                             "train`) first, or pass --model FILE.")
+        model, source = found[1], f"models:/{name}@champion (version {found[0]})"
+    project = open_project(config)
+    cfg = project.config
     with console.status("building the reference and current snapshots"):
         table, summary = drift(project, model=model, as_of=args.as_of)
     summary["model"] = source

@@ -36,9 +36,13 @@ from .errors import PqlmlError
 from .model import Model, bootstrap_ci, provenance, score_metrics, top_k_capture, training_frame
 from .schema import entity_key
 
-__all__ = ["retrain", "run_retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER"]
+__all__ = ["retrain", "run_retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER",
+           "RETRAIN_FILES"]
 
 LOWER_IS_BETTER = ("brier", "log_loss")
+#: What :func:`run_retrain` writes into its folder: the challenger (when one was trained)
+#: and the decision.
+RETRAIN_FILES = ("model.skops", "decision.json")
 
 
 @dataclass
@@ -200,9 +204,9 @@ def run_retrain(config, out, *, fit=None, progress=None):
     champion to registering (:func:`pqlml.track.writing`): a concurrent retrain waits, then
     compares with whatever this one registered. Returns (decision, (version, alias) or None,
     run id)."""
-    import json
     from pathlib import Path
 
+    from .outputs import write_json
     from .project import open_project
     from .track import log_retrain, tracked_run, tracking_errors, writing
 
@@ -210,11 +214,10 @@ def run_retrain(config, out, *, fit=None, progress=None):
     with writing():
         decision = retrain(project, fit=fit, progress=progress)
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "model.skops"
+        path = out / RETRAIN_FILES[0]
         if decision.model is not None:
             decision.model.save(path)
-        (out / "decision.json").write_text(json.dumps(decision.as_dict(), indent=2, default=str))
+        write_json(decision.as_dict(), out / RETRAIN_FILES[1])
         with tracking_errors("logging the retrain run", f"The decision was written to {out}; "
                              "nothing was registered."), tracked_run(project, "retrain") as run:
             registered = log_retrain(decision, project.config, path, out)

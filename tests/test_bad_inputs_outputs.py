@@ -244,6 +244,30 @@ def test_a_report_folder_that_is_a_file_is_a_clear_error(company, tmp_path, caps
                       "--no-track"], "is a file; this command writes a folder")
 
 
+def test_train_out_must_be_a_skops_file(company, tmp_path, capsys):
+    _refused(capsys, ["train", "--config", company["config"], "--out", tmp_path / "m.joblib",
+                      "--no-track"], "must end in .skops", "m.joblib")
+    assert not list(tmp_path.iterdir())
+
+
+def test_retrain_out_that_is_a_file_is_refused_before_any_work(company, tmp_path, capsys):
+    (tmp_path / "r").write_text("x")
+    _refused(capsys, ["retrain", "--config", company["config"], "--out", tmp_path / "r"],
+             "is a file; this command writes a folder")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_drift_with_a_bad_model_file_fails_before_any_work(company, tmp_path, capsys, monkeypatch):
+    import pqlml.project
+
+    def no_work(*a, **k):
+        raise AssertionError("the project was opened before the model was checked")
+    monkeypatch.setattr(pqlml.project, "open_project", no_work)
+    (tmp_path / "m.skops").write_text("not a model")
+    _refused(capsys, ["drift", "--config", company["config"], "--model", tmp_path / "m.skops",
+                      "--out", tmp_path / "d", "--no-track"], "m.skops is not a pqlml model")
+
+
 def test_engagement_weights_must_be_csv(company, tmp_path, capsys):
     _refused(capsys, ["engagement-weights", "--config", company["config"], "--out",
                       tmp_path / "w.parquet"], "must end in .csv")

@@ -99,6 +99,9 @@ def test_champion_challenger_sequence(months, store):
     assert client.get_run(run_id).data.tags["pqlml.decision"] == "failed"
     assert len(client.search_model_versions("name='pqlml'")) == 3
     assert aliases(client)["champion"] == 2
+    # its decision.json is JSON: a challenger's missing figure is null, never NaN
+    text = (store / "r4" / "decision.json").read_text()
+    assert "NaN" not in text and json.loads(text)["challenger"] is None
 
     # the same month again, through the CLI: the champion (trained through September) is
     # compared on Oct-Dec; an identical recipe with more data must clear the 2% margin

@@ -39,12 +39,15 @@ _RETRAIN = ("Fix: retrain with `pqlml train --config <config> --out model.skops`
 
 
 def save_model(model, path: str | Path) -> Path:
-    """Write ``{"format": FORMAT, "model": model}`` as a skops file at ``path``."""
+    """Write ``{"format": FORMAT, "model": model}`` as a skops file at ``path``, atomically
+    (a temporary file renamed into place)."""
     import skops.io
 
+    from ..outputs import atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    skops.io.dump({"format": FORMAT, "model": model}, path)
+    with atomic(path) as tmp:
+        skops.io.dump({"format": FORMAT, "model": model}, tmp)
     return path
 
 
