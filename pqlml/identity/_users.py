@@ -96,13 +96,22 @@ def _to_ascii(domain: str) -> str:
         return domain
 
 
-def ascii_domains(t: ibis.Table, column: str) -> ibis.Table:
+def ascii_domains(t: ibis.Table, column: str, *more: tuple[ibis.Table, str]):
     """``t`` with its (normalised) domains in ``column`` spelled in ASCII: an international
     domain's unicode form (``münchen.de``) becomes its punycode (``xn--mnchen-3ya.de``), so
     both spellings name one company. One query finds the non-ASCII domains (usually none,
-    and then ``t`` is returned as it is); they are converted by Python's IDNA codec."""
-    odd = t.filter(t[column].re_search(r"[^\x00-\x7F]")).select(_d=t[column]).distinct()
+    and then ``t`` is returned as it is); they are converted by Python's IDNA codec.
+    ``more``: further (table, column) pairs, found in the same query; then a list of all
+    the tables is returned."""
+    pairs = [(t, column), *more]
+    odd = ibis.union(*(s.filter(s[c].re_search(r"[^\x00-\x7F]")).select(_d=s[c]).distinct()
+                       for s, c in pairs))
     found = [d for d in odd.to_pyarrow()["_d"].to_pylist() if d]
+    out = [_to_ascii_column(s, c, found) for s, c in pairs]
+    return out if more else out[0]
+
+
+def _to_ascii_column(t: ibis.Table, column: str, found: list[str]) -> ibis.Table:
     if not found:
         return t
     mapping = ibis.memtable({"_uni": found, "_ascii": [_to_ascii(d) for d in found]})
@@ -116,10 +125,9 @@ def _free_mail_table() -> ibis.Table:
     return ibis.memtable({"_free_domain": sorted(FREE_MAIL_DOMAINS)})
 
 
-def _domain_accounts(accounts: ibis.Table, report: ValidationReport) -> ibis.Table:
-    """One account per lower-cased domain (the smallest account_id when several share it)."""
-    a = ascii_domains(accounts.select(_dom=normalise_domain(accounts.domain),
-                                      _acc=accounts.account_id), "_dom")
+def _domain_accounts(a: ibis.Table, report: ValidationReport) -> ibis.Table:
+    """One account per domain (``a``: ``_dom``, normalised, and ``_acc``; the smallest
+    account_id when several share a domain)."""
     a = a.filter(a._dom.notnull() & (a._dom != ""))
     by_domain = a.group_by("_dom").aggregate(_domain_account=a._acc.min(), _n=a.count())
     shared = by_domain.filter(by_domain._n > 1)
@@ -179,12 +187,16 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
     title = users.title if "title" in users.columns else ibis.null("string")
     u = users.select(user_id=users.user_id, _explicit=explicit.cast("string"), email_domain=dom,
                      title=title.cast("string"), signup_at=users.signup_at)
-    u = ascii_domains(u, "email_domain")
+    if accounts is not None:
+        a = accounts.select(_dom=normalise_domain(accounts.domain), _acc=accounts.account_id)
+        u, a = ascii_domains(u, "email_domain", (a, "_dom"))
+    else:
+        u = ascii_domains(u, "email_domain")
     free = _free_mail_table()
     u = u.left_join(free, u.email_domain == free._free_domain)
     u = u.mutate(is_free_mail=u._free_domain.notnull()).drop("_free_domain")
     if accounts is not None:
-        by_domain = _domain_accounts(accounts, report)
+        by_domain = _domain_accounts(a, report)
         u = u.left_join(by_domain, u.email_domain == by_domain._dom).drop("_dom")
         via_domain = u._domain_account
     else:
