@@ -7,6 +7,7 @@ model are shared by the module; the registry is one ``pqlml train`` in a temp di
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -326,3 +327,28 @@ def test_two_concurrent_first_trains_leave_a_consistent_registry(company, tmp_pa
     said = "".join(err for _, err in outs)
     assert "registered pqlml version 1 as @champion" in " ".join(said.split())
     assert "registered pqlml version 2 as @challenger" in " ".join(said.split())
+
+
+def test_two_concurrent_first_retrains_leave_one_champion_and_a_store_that_opens(company, tmp_path):
+    """Two `pqlml retrain` on a new store at once (the issue's case: both failed in a migration
+    race and every later command failed): one becomes the first champion, the other waits
+    for the lock, then compares its challenger with that champion."""
+    config = company[0]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    procs = [subprocess.Popen([sys.executable, "-m", "pqlml.cli", "retrain", "--config",
+                               str(config), "--out", f"r{i}"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in (1, 2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    actions = sorted(json.loads((tmp_path / f"r{i}" / "decision.json").read_text())["action"]
+                     for i in (1, 2))
+    assert actions[0] == "first_champion" and actions[1] in ("promoted", "kept", "not_compared")
+    assert not {t for t in _tables(tmp_path / "mlflow.db") if t.startswith("_alembic_tmp_")}
+    from mlflow.tracking import MlflowClient
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)      # the store opens
+    versions = sorted(int(v.version) for v in client.search_model_versions("name='pqlml'"))
+    assert versions == ([1] if actions[1] == "not_compared" else [1, 2])
+    assert "champion" in client.get_registered_model("pqlml").aliases
