@@ -193,18 +193,24 @@ def _no_events(project, ids: list, entity: str) -> list:
     from .identity import ascii_domains, normalise_domain
 
     a = project.tables["accounts"]
-    a = ascii_domains(a.filter(a.account_id.isin(ids)).select(
-        "account_id", _d=normalise_domain(a.domain)), "_d").to_pyarrow().to_pandas()
+    a = ascii_domains(a.select("account_id", _d=normalise_domain(a.domain)), "_d")
+    a = a.to_pyarrow().to_pandas()
+    a = a[a.account_id.astype(str).isin(set(map(str, ids))) & a._d.notna()]
     u = project.users
     u = u.filter(u.account_id.isnull() & u.email_domain.notnull() & ~u.is_free_mail)
     lost = u.group_by("email_domain").aggregate(n=u.count()).to_pyarrow().to_pandas()
+    # a related domain is a parent or a child: index the lost domains by each of their
+    # parents (one pass over their labels), instead of comparing every pair
+    users_on = dict(zip(lost.email_domain, lost.n))
+    children: dict[str, list] = {}
+    for x in users_on:
+        for parent in _parents(x):
+            children.setdefault(parent, []).append(x)
     near = {}
-    for r in a.itertuples():
-        d = r._2 or ""
-        hits = [(x, n) for x, n in zip(lost.email_domain, lost.n) if d and x != d and
-                (x.endswith("." + d) or d.endswith("." + x))]
-        if hits:
-            near[str(r.account_id)] = (d, hits)
+    for account_id, d in zip(a.account_id, a._d):
+        related = children.get(d, []) + [p for p in _parents(d) if p in users_on]
+        if related:
+            near[str(account_id)] = (d, [(x, users_on[x]) for x in related])
     out = []
     for e, _, code, reason in plain:
         if e in near:
@@ -216,6 +222,12 @@ def _no_events(project, ids: list, entity: str) -> list:
         else:
             out.append((e, None, code, reason))
     return out
+
+
+def _parents(domain: str) -> list[str]:
+    """``eu.acme.com`` -> ``["acme.com"]``: the domain's parents that still have a dot."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
 
 
 def _orphans(project, as_of: pd.Timestamp) -> list:
