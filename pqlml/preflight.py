@@ -122,8 +122,9 @@ def _rules(project, dates: list, out: Preflight) -> None:
         spine = spine_for(project, as_of=as_of or [project.data_end.normalize().date()])
     except PqlmlError:
         return              # the schedule's own problem is reported already
-    frame = with_attributes(_keyed(project_features(project, spine.limit(1), "account"),
-                                   "account"), project)
+    first = spine.order_by(["entity_id", "as_of"]).limit(1)
+    frame = with_attributes(_keyed(project_features(project, first, "account"), "account"),
+                            project)
     for check in (lambda: evaluate_rules(rules, frame),
                   lambda: funnel_conditions(frame, cfg.funnels), lambda: fit_flags(frame, cfg.fit)):
         try:
@@ -145,7 +146,8 @@ def _user_rules(project, dates: list, out: Preflight) -> None:
         as_of = [dates[-1]] if dates else [project.data_end.normalize().date()]
         frames = []
         for e in ("user", "account"):
-            spine = spine_for(project, as_of=as_of, entity=e).limit(1)
+            spine = (spine_for(project, as_of=as_of, entity=e)
+                     .order_by(["entity_id", "as_of"]).limit(1))
             if spine.count().execute():     # a log of users alone has no account rows
                 frames.append(_keyed(project_features(project, spine, e), e)
                               .reset_index(drop=True))

@@ -68,7 +68,7 @@ class Segments:
             mid = (lo + hi) // 2
             return ibis.ifelse(day < self.edges[mid], tree(lo, mid), tree(mid, hi))
         n = len(self.edges)
-        if n == 1:
+        if n <= 1:                             # no cutoff (an empty spine) or one edge
             return ibis.literal(-1, "int32")
         return ibis.ifelse(day < self.edges[0], ibis.literal(-1, "int32"), tree(0, n - 1))
 

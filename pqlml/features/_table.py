@@ -63,6 +63,10 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     (:mod:`pqlml.features._values`), with the ``Sum`` features of ``settings.sums`` and
     ``extra``.
     """
+    # Materialised first: a spine such as ``spine.limit(1)`` need not give the same rows
+    # each time it is evaluated, and it is read several times below.
+    spine = cached(spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
+                                as_day=to_days(spine.as_of)))
     last = spine.as_of.max().execute()
     if members is None and users is not None:
         members = static_members(users)
@@ -74,8 +78,6 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     _check_properties(properties, sums, events)
     values = value_fields(tuple(properties), sums)
     key = entity_key(entity)
-    spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
-                         as_day=to_days(spine.as_of))
     # Small integer keys: grouping and joining on them is 2x faster than on strings.
     ids = spine.select("entity_id").distinct()
     ids = cached(ids.mutate(_k=ibis.row_number().cast("int32")))
