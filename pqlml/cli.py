@@ -441,6 +441,23 @@ def _score(args) -> None:
     console.print(f"wrote {where}")
 
 
+def _cache(args) -> None:
+    from rich.console import Console
+
+    from .cache import FeatureCache, cache_folder
+
+    folder = cache_folder(_config(args))
+    tables = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if args.action == "clear":
+        n = FeatureCache(folder, data="").clear()
+        Console(stderr=True).print(f"deleted {n:,} cached feature table(s) from {folder}",
+                                   highlight=False)
+        return
+    size = sum(t.stat().st_size for t in tables)
+    Console().print(f"{folder}: {len(tables):,} cached feature table(s), {size / 2**20:,.1f} MiB",
+                    highlight=False)
+
+
 def _demo(args) -> None:
     from .demo import run_demo
 
@@ -558,13 +575,26 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="load the configured tables and report what validation found")
     s.add_argument("--config", type=Path, required=True)
     s.set_defaults(func=_validate)
+
+    s = sub.add_parser("cache", help="the feature tables kept between commands: info or clear")
+    s.add_argument("action", choices=("info", "clear"))
+    s.add_argument("--config", type=Path, required=True)
+    s.set_defaults(func=_cache)
+    for name, s in sub.choices.items():
+        if name != "cache" and any("--config" in a.option_strings for a in s._actions):
+            s.add_argument("--no-cache", dest="no_cache", action="store_true",
+                           help="build every feature table afresh (neither read nor write "
+                                "the cache)")
     return p
 
 
 def main(argv=None) -> int:
+    from .cache import caching
+
     args = _parser().parse_args(argv)
     try:
-        args.func(args)
+        with caching(not getattr(args, "no_cache", False)):
+            args.func(args)
     except PqlmlError as exc:
         print(f"pqlml {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     import pandas as pd
     from rich.console import Console
 
-    from .project import build_features, build_labels, open_project
+    from .project import open_project
     from .simulate import simulate
 
     console = console or Console()
@@ -42,8 +42,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
     console.print("3. Point-in-time features and labels on the monthly schedule")
     t = time.perf_counter()
-    X = build_features(project)
-    y = build_labels(project)
+    X, y = project.features(), project.labels()
     seconds = time.perf_counter() - t
     console.print(f"   {len(X):,} (account, as_of) rows x {X.shape[1] - 2} features over "
                   f"{X.as_of.nunique()} months in {seconds:.1f} s; features see only events "
@@ -127,7 +126,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     elapsed = time.perf_counter() - t0
     console.rule(f"demo finished in {elapsed:.1f} s")
     return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed,
-            "scored": scored}
+            "scored": scored, "builds": list(project.builds)}
 
 
 def _score(console, project, out) -> int:

@@ -23,12 +23,21 @@ from pqlml.errors import DataError, PqlmlError
 from pqlml.schema import ENTITY_KEYS
 from pqlml.validate import Finding, ValidationReport
 
-__all__ = ["build_labels", "default_data_end", "OUTCOMES", "LABEL_COLUMNS", "check_outcome"]
+__all__ = ["build_labels", "default_data_end", "OUTCOMES", "LABEL_COLUMNS", "check_outcome",
+           "no_labelled_snapshot"]
 
 OUTCOMES = ("hand_raise", "conversion", "accepted")
 LABEL_COLUMNS = OUTCOMES + ("censored",)
 
 UTC = dtypes.Timestamp(timezone="UTC")
+
+
+def no_labelled_snapshot(horizon_days: int, data_end) -> str:
+    """What training (and ``pqlml validate`` before it) says when no snapshot has a closed
+    label window."""
+    return (f"No labelled snapshot to learn from: every as_of's {horizon_days}-day horizon runs "
+            f"past the end of the data ({data_end.date()}), or no entity is eligible. Fix: a "
+            f"shorter labels.horizon_days or an earlier schedule.end.")
 
 
 def default_data_end(events: ibis.Table):

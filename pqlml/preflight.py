@@ -71,7 +71,7 @@ def _schedule(project, out: Preflight) -> list:
 
 def _horizon(project, dates: list, out: Preflight) -> None:
     from .backtest import rolling_folds, training_dates
-    from .model import no_labelled_snapshot
+    from .labels import no_labelled_snapshot
     from .project import build_labels
 
     cfg = project.config

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .backends import counts, release_freed_memory
+from .cache import FeatureCache, cache_for, definitions_key
 from .config import Config, load_config
 from .errors import PqlmlError
 from .features import feature_table
@@ -37,9 +38,9 @@ from .features._table import vocabulary
 from .features._fit import read_domain_list
 from .identity import account_events, membership_intervals, static_members, user_accounts
 from .labels import build_labels as label_table
-from .labels import outcome_table
-from .schema import SIGNUP_ANSWERS, entity_key
-from .snapshots import build_spine, check_as_of, entities_from_tables, schedule_dates
+from .labels import check_outcome, no_labelled_snapshot, outcome_table
+from .schema import ACCOUNT_ATTRIBUTES, SIGNUP_ANSWERS, entity_key
+from .snapshots import as_dates, build_spine, check_as_of, entities_from_tables, schedule_dates
 from .sources import load_tables
 from .validate import Finding, ValidationReport
 
@@ -60,17 +61,124 @@ class Project:
     data_start: pd.Timestamp
     data_end: pd.Timestamp
     first_seen: dict[str, pd.Timestamp]   # event name -> its first occurrence
+    cache: FeatureCache | None = None     # feature tables kept between commands
+    builds: list = field(default_factory=list, repr=False)   # (entity, dates, extra) built
+    _frames: dict = field(default_factory=dict, repr=False)  # what this run computed
+
+    @property
+    def entity(self) -> str:
+        """What a row is: ``"account"`` or ``"user"`` (``project.entity``)."""
+        return self.config.project.entity
+
+    @property
+    def key(self) -> str:
+        """The entity's key column: ``account_id`` or ``user_id``."""
+        return entity_key(self.entity)
 
     def event_names(self, until) -> tuple[str, ...]:
         """Event names seen strictly before ``until``, sorted (the catalog's vocabulary)."""
         return vocabulary(self.events, until, self.first_seen)
 
+    def dates(self, as_of=None) -> tuple | None:
+        """``as_of`` as a tuple of dates (None: the config's schedule), checked against the
+        data's range; None for an explicit spine table (rows, not dates)."""
+        if isinstance(as_of, (pd.DataFrame, ibis.Table)):
+            return None
+        dates = as_dates(schedule_dates(self.config.schedule) if as_of is None else as_of)
+        check_as_of(dates, self.data_start, self.data_end)
+        return tuple(dates)
 
-def open_project(config) -> Project:
+    def features(self, as_of=None, *, entity=None, extra=()) -> pd.DataFrame:
+        """Point-in-time features: one row per (entity, as_of), events strictly before
+        as_of (see :func:`build_features`). Each table is built once: kept for this run,
+        and in :attr:`cache` for later ones (:attr:`builds` lists what was built)."""
+        entity = _entity(self, entity)
+        dates = self.dates(as_of)
+        if dates is None:                   # explicit (entity_id, as_of) rows
+            return self._build(spine_for(self, as_of=as_of, entity=entity), entity, extra)
+        memo = ("features", entity, dates, repr(tuple(extra)))
+        if memo not in self._frames:
+            key = self.cache and self.cache.key(definitions_key(self.config, entity, extra),
+                                                [str(d) for d in dates])
+            frame = None if self.cache is None else self.cache.get(key)
+            if frame is None:
+                frame = self._build(spine_for(self, as_of=list(dates), entity=entity), entity,
+                                    extra, dates)
+                if self.cache is not None:
+                    self.cache.put(key, frame)
+            self._frames[memo] = frame
+        return self._frames[memo].copy(deep=False)
+
+    def _build(self, spine: ibis.Table, entity: str, extra, dates=None) -> pd.DataFrame:
+        self.builds.append((entity, dates, repr(tuple(extra))))
+        return _keyed(project_features(self, spine, entity, extra), entity)
+
+    def labels(self, as_of=None, *, entity=None) -> pd.DataFrame:
+        """Hand-raise, conversion (and acceptance) in ``[as_of, as_of + horizon)`` per row
+        (see :func:`build_labels`), computed once per run."""
+        entity = _entity(self, entity)
+        dates = self.dates(as_of)
+        memo = ("labels", entity, dates)
+        if dates is None or memo not in self._frames:
+            spine = spine_for(self, as_of=as_of if dates is None else list(dates),
+                              entity=entity)
+            frame = _keyed(self._label_table(spine, entity), entity)
+            if dates is None:
+                return frame
+            self._frames[memo] = frame
+        return self._frames[memo].copy(deep=False)
+
+    def _label_table(self, spine: ibis.Table, entity: str) -> ibis.Table:
+        cfg = self.config
+        outcomes = outcome_table(self.tables, self.events, cfg.outcomes)
+        return label_table(spine, outcomes, horizon_days=cfg.labels.horizon_days,
+                           data_end=self.data_end, entity=entity, report=self.report,
+                           dispositions=self.tables.get("dispositions"),
+                           exclude_prior_positives=cfg.labels.exclude_prior_positives)
+
+    def attributes(self) -> pd.DataFrame:
+        """The accounts' raw attributes that fit and the playbook read (``industry``,
+        ``country``, ``segment``: those the accounts table has), keyed by ``account_id``
+        as text; no rows without an accounts table. Read once per run."""
+        if "attributes" not in self._frames:
+            accounts = self.tables.get("accounts")
+            cols = [c for c in ACCOUNT_ATTRIBUTES if accounts is not None and c in accounts.columns]
+            if accounts is None:
+                frame = pd.DataFrame({"account_id": pd.Series(dtype="str")})
+            else:
+                frame = accounts.select("account_id", *cols).to_pyarrow().to_pandas()
+                frame["account_id"] = frame["account_id"].astype(str)
+            self._frames["attributes"] = frame
+        return self._frames["attributes"].copy(deep=False)
+
+    def snapshots(self, outcome: str | None = None, *, as_of=None) -> pd.DataFrame:
+        """Labelled snapshots: features joined with their labels, censored and
+        already-converted rows left out, ``outcome`` (default: ``outcomes.target``) as 0/1.
+        What models learn from and discovery scans."""
+        outcome = check_outcome(outcome or self.config.outcomes.target, self.tables)
+        dates = self.dates(as_of)
+        memo = ("snapshots", outcome, dates)
+        if dates is None or memo not in self._frames:
+            X, y = self.features(as_of), self.labels(as_of)
+            frame = X.merge(y, on=[self.key, "as_of"], how="inner", validate="one_to_one")
+            frame = frame[frame[outcome].notna()].reset_index(drop=True)
+            if frame.empty:
+                raise PqlmlError(no_labelled_snapshot(self.config.labels.horizon_days,
+                                                      self.data_end))
+            frame[outcome] = frame[outcome].astype(int)
+            if dates is None:
+                return frame
+            self._frames[memo] = frame
+        return self._frames[memo].copy(deep=False)
+
+
+def open_project(config, *, cache: bool | None = None) -> Project:
     """Load and validate the configured tables, resolve identities, find the data's range.
 
     ``config`` is a :class:`~pqlml.config.Config`, a path to ``pqlml.toml`` or
-    an open :class:`Project` (returned as is).
+    an open :class:`Project` (returned as is). ``cache``: keep feature tables between
+    runs (:mod:`pqlml.cache`); False builds every table afresh; None (the default) caches
+    unless :func:`pqlml.cache.caching` turned it off (``pqlml --no-cache``).
     """
     if isinstance(config, Project):
         return config
@@ -104,7 +212,8 @@ def open_project(config) -> Project:
                          "there is nothing to build features from.")
     first_seen = {str(k): pd.Timestamp(v) for k, v in zip(seen["event"], seen["first"])}
     return Project(config, con, tables, users, members, events, report, seen["first"].min(),
-                   seen["last"].max(), first_seen)
+                   seen["last"].max(), first_seen,
+                   None if cache is False else cache_for(config))
 
 
 def _report_enrichment_duplicates(enrichment: ibis.Table, report: ValidationReport) -> None:
@@ -177,7 +286,7 @@ def _report_unknown_entities(tables: dict, users, events, entity: str,
 
 
 def _entity(project: Project, entity) -> str:
-    entity = entity or project.config.project.entity
+    entity = entity or project.entity
     entity_key(entity)                  # the one check of an entity's name
     return entity
 
@@ -192,9 +301,7 @@ def spine_for(project: Project, *, as_of=None, entity=None) -> ibis.Table:
                                          temp=True)
     if isinstance(as_of, ibis.Table):
         return build_spine(None, as_of=as_of, entity=entity)
-    dates = schedule_dates(project.config.schedule) if as_of is None else as_of
-    dates = [dates] if isinstance(dates, str) or not hasattr(dates, "__iter__") else list(dates)
-    check_as_of(dates, project.data_start, project.data_end)
+    dates = list(project.dates(as_of))
     entities = entities_from_tables(project.tables, entity, project.events)
     return build_spine(entities, as_of=dates, entity=entity)
 
@@ -254,11 +361,9 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
     ``as_of``: a date, a list of dates, an explicit spine table (``entity_id``,
     ``as_of``), or None for the config's whole schedule. ``extra``:
     :class:`~pqlml.features.Count` / :class:`~pqlml.features.Derived` features.
+    (:meth:`Project.features` on an open project.)
     """
-    project = open_project(config)
-    entity = _entity(project, entity)
-    spine = spine_for(project, as_of=as_of, entity=entity)
-    return _keyed(project_features(project, spine, entity, extra), entity)
+    return open_project(config).features(as_of, entity=entity, extra=extra)
 
 
 def project_features(project: Project, spine: ibis.Table, entity: str, extra=()) -> ibis.Table:
@@ -308,14 +413,7 @@ def build_labels(config, *, as_of=None, entity=None) -> pd.DataFrame:
     Entities that converted before ``as_of`` are left out (unless ``[labels]
     exclude_prior_positives = false``) and snapshots
     whose horizon runs past the end of the data are censored (labels null);
-    both are counted in ``open_project(config).report``.
+    both are counted in ``open_project(config).report``. (:meth:`Project.labels` on an
+    open project.)
     """
-    project = open_project(config)
-    entity = _entity(project, entity)
-    spine = spine_for(project, as_of=as_of, entity=entity)
-    outcomes = outcome_table(project.tables, project.events, project.config.outcomes)
-    table = label_table(spine, outcomes, horizon_days=project.config.labels.horizon_days,
-                        data_end=project.data_end, entity=entity, report=project.report,
-                        dispositions=project.tables.get("dispositions"),
-                        exclude_prior_positives=project.config.labels.exclude_prior_positives)
-    return _keyed(table, entity)
+    return open_project(config).labels(as_of, entity=entity)

@@ -47,7 +47,8 @@ from dataclasses import dataclass
 
 from .errors import PqlmlError
 
-__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS", "MAX_NAME_LENGTH",
+__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS",
+           "ACCOUNT_ATTRIBUTES", "MAX_NAME_LENGTH",
            "COLUMN_ALIASES", "property_columns", "ENTITY_KEYS", "KEY_COLUMNS", "entity_key"]
 
 OUTCOME_KINDS = ("hand_raise", "conversion")
@@ -60,6 +61,8 @@ OUTCOME_KINDS = ("hand_raise", "conversion")
 MAX_NAME_LENGTH = 200
 DISPOSITIONS = ("accepted", "rejected", "converted")
 SIGNUP_ANSWERS = ("company_size", "department", "seniority", "use_case")
+#: The accounts' raw attributes fit and the playbook read (``Project.attributes``).
+ACCOUNT_ATTRIBUTES = ("industry", "country", "segment")
 #: Names common exports use for the canonical columns (Segment, Mixpanel, Amplitude, CRMs,
 #: hand-made logs), best first: `pqlml init` guesses mappings from them, and so do the fixes
 #: error messages show. An events column's usual name is never a numeric event property.

@@ -14,11 +14,12 @@ from typing import Iterable
 
 import ibis
 import ibis.expr.datatypes as dtypes
+import numpy as np
 import pandas as pd
 
 from pqlml.errors import DataError, PqlmlError
 
-__all__ = ["schedule_dates", "build_spine", "entities_from_tables", "check_as_of"]
+__all__ = ["schedule_dates", "as_dates", "build_spine", "entities_from_tables", "check_as_of"]
 
 UTC = dtypes.Timestamp(timezone="UTC")
 ENTITIES = ("account", "user")
@@ -82,8 +83,28 @@ def _check_entity(entity, func: str) -> None:
                          f"{', '.join(map(repr, ENTITIES))}. Got {entity!r} instead.")
 
 
+def as_dates(as_of, *, func: str = "") -> list[dt.date]:
+    """The one reading of an ``as_of`` argument: a date, an ISO date string, a midnight-UTC
+    datetime (or a list of them) as sorted, distinct dates; anything else is an error.
+
+    Examples
+    --------
+    >>> as_dates("2024-02-01"), as_dates([pd.Timestamp("2024-03-01", tz="UTC"), "2024-02-01"])
+    ([datetime.date(2024, 2, 1)], [datetime.date(2024, 2, 1), datetime.date(2024, 3, 1)])
+    """
+    dates = [as_of] if isinstance(as_of, (dt.date, str, np.datetime64)) else as_of
+    if isinstance(dates, Iterable) and not isinstance(dates, str):
+        dates = list(dates)
+    if not isinstance(dates, list) or not dates:
+        raise PqlmlError(f"The 'as_of' parameter{f' of {func}' if func else ''} must be "
+                         f"{_AS_OF}. Got {as_of!r} instead.")
+    return sorted({_as_date(d) for d in dates})
+
+
 def _as_date(value) -> dt.date:
     """A date, an ISO date string, or a midnight-UTC datetime, as a date; else an error."""
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value)
@@ -146,13 +167,7 @@ def build_spine(entities: ibis.Table, *, as_of, entity: str = "account") -> ibis
     _check_entity(entity, "build_spine")
     if isinstance(as_of, (pd.DataFrame, ibis.Table)):
         return _explicit_spine(ibis.memtable(as_of) if isinstance(as_of, pd.DataFrame) else as_of)
-    dates = [as_of] if isinstance(as_of, (dt.date, str)) else as_of
-    if isinstance(dates, Iterable) and not isinstance(dates, str):
-        dates = list(dates)
-    if not isinstance(dates, list) or not dates:
-        raise PqlmlError(f"The 'as_of' parameter of build_spine must be {_AS_OF}. "
-                         f"Got {as_of!r} instead.")
-    dates = sorted({_as_date(d) for d in dates})
+    dates = as_dates(as_of, func="build_spine")
     _require(entities, ("entity_id", "created_at"), f"the {entity} entities")
     e = entities.select(entity_id=entities.entity_id.cast("string"),
                         created_at=entities.created_at.cast(UTC))

@@ -13,6 +13,13 @@ from pqlml.demo import run_demo
 def test_demo_runs_and_reports(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)                  # the MLflow store lands in the working dir
+    import pqlml.project
+
+    built = []                                   # every feature table computed, by anyone
+    compute = pqlml.project.project_features
+    monkeypatch.setattr(pqlml.project, "project_features",
+                        lambda project, spine, entity, extra=(): built.append(entity)
+                        or compute(project, spine, entity, extra))
     buf = io.StringIO()
     summary = run_demo(out=tmp_path, n_accounts=300, seed=2, console=Console(file=buf, width=120))
     text = buf.getvalue()
@@ -36,5 +43,9 @@ def test_demo_runs_and_reports(tmp_path, monkeypatch):
     assert summary["scored"] == len(scores) > 0
     assert len(scores) + gone.account_id.notna().sum() == 300           # nobody lost
     assert text.rstrip().splitlines()[-1].count("demo finished") == 1
+    # each distinct (entity, as_of dates) table is built once: the schedule's, scoring's
+    builds = summary["builds"]
+    assert len(built) == len(builds) == len(set(builds)) >= 2
+    assert sum(len(dates) > 1 for _, dates, _ in builds) == 1
     features = summary["features"]
     assert features[1] - 2 >= 80 and features[0] > 300

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from pqlml.backtest import backtest, rolling_folds, write_report
 from pqlml.cli import main
@@ -65,6 +65,23 @@ def test_metrics_match_independent_computations():
     assert y[p >= cut].mean() >= 0.8
     lo, hi = bootstrap_ci(lambda i: y[i].mean(), np.arange(2000) % 400, reps=100)
     assert lo < y.mean() < hi
+
+
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 12)), min_size=1, max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_metrics_equal_scikit_learns_with_ties(rows):
+    """pqlml computes the bootstrap's metrics itself (one sort); scikit-learn is the
+    reference, on scores with many ties and on one-class samples."""
+    y = np.array([r[0] for r in rows])
+    p = np.array([r[1] for r in rows]) / 12 * 0.98 + 0.01
+    m = score_metrics(y, p)
+    if 0 < y.sum() < len(y):
+        assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert m["pr_auc"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    else:
+        assert np.isnan(m["roc_auc"]) and np.isnan(m["pr_auc"])
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(log_loss(y, p, labels=[0, 1]), abs=1e-12)
 
 
 @pytest.fixture(scope="module")

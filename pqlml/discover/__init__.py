@@ -30,7 +30,7 @@ import pandas as pd
 from ..errors import PqlmlError
 from ..labels import check_outcome, outcome_table
 from ..model import feature_columns
-from ..project import build_features, build_labels, open_project
+from ..project import open_project
 from ..schema import entity_key
 from ._adjacent import adjacent_events
 from ._infer import adjusted_effects, design, side_by_side
@@ -77,14 +77,9 @@ class Discovery:
 def signal_frame(config, outcome: str, *, as_of=None) -> tuple[pd.DataFrame, list[str]]:
     """Labelled snapshots (censored and already-converted rows left out) and the features."""
     project = open_project(config)
-    check_outcome(outcome, project.tables)
-    X = build_features(project, as_of=as_of)
-    y = build_labels(project, as_of=as_of)
-    keys = [entity_key(project.config.project.entity), "as_of"]
-    frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
-    frame = frame[frame[outcome].notna()].reset_index(drop=True)
+    frame = project.snapshots(check_outcome(outcome, project.tables), as_of=as_of)
     frame[outcome] = frame[outcome].astype(bool)
-    return frame, feature_columns(X)
+    return frame, feature_columns(frame)
 
 
 def discover(config, outcome: str | None = None, *, as_of=None, features=None,

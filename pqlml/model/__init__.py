@@ -150,30 +150,14 @@ def _show(columns: list[str], limit: int = 15) -> str:
 
 
 def training_frame(config, outcome: str | None = None, *, as_of=None):
-    """Labelled snapshots of the config's schedule: features + labels, censored and
-    already-converted rows left out. Returns (project, frame, outcome)."""
-    from ..project import build_features, build_labels, open_project
+    """Labelled snapshots of the config's schedule (:meth:`pqlml.project.Project.snapshots`):
+    features + labels, censored and already-converted rows left out. Returns (project,
+    frame, outcome)."""
+    from ..project import open_project
 
     project = open_project(config)
     outcome = check_outcome(outcome or project.config.outcomes.target, project.tables)
-    X = build_features(project, as_of=as_of)
-    y = build_labels(project, as_of=as_of)
-    keys = [entity_key(project.config.project.entity), "as_of"]
-    frame = X.merge(y, on=keys, how="inner", validate="one_to_one")
-    frame = frame[frame[outcome].notna()].reset_index(drop=True)
-    if frame.empty:
-        raise PqlmlError(no_labelled_snapshot(project.config.labels.horizon_days,
-                                              project.data_end))
-    frame[outcome] = frame[outcome].astype(int)
-    return project, frame, outcome
-
-
-def no_labelled_snapshot(horizon_days: int, data_end) -> str:
-    """What :func:`training_frame` (and ``pqlml validate`` before it) says when no snapshot has
-    a closed label window."""
-    return (f"No labelled snapshot to learn from: every as_of's {horizon_days}-day horizon runs "
-            f"past the end of the data ({data_end.date()}), or no entity is eligible. Fix: a "
-            f"shorter labels.horizon_days or an earlier schedule.end.")
+    return project, project.snapshots(outcome, as_of=as_of), outcome
 
 
 def fit_snapshots(config, *, kind: str | None = None, outcome: str | None = None

@@ -42,7 +42,6 @@ __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "attribu
 REPORT_FILES = ("rates.csv", "tiers.csv", "rates.png", "hand_raise_rates.png")
 
 BUCKETS = ("pql", "pqa_mql", "pqa", "sales_led", "none")
-_ATTRS = ("industry", "country", "segment")
 
 
 def assign(config, *, as_of=None, features: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -86,13 +85,10 @@ def with_attributes(X: pd.DataFrame, project) -> pd.DataFrame:
     X = X.reset_index(drop=True)
     if "account_id" not in X.columns and "user_id" in X.columns:
         X = _user_accounts(X, project)
-    accounts = project.tables.get("accounts")
-    cols = [c for c in _ATTRS if accounts is not None and c in accounts.columns
-            and c not in X.columns]
-    if not cols or "account_id" not in X.columns:
+    attrs = project.attributes()
+    attrs = attrs[["account_id", *(c for c in attrs.columns[1:] if c not in X.columns)]]
+    if attrs.shape[1] == 1 or "account_id" not in X.columns:
         return X
-    attrs = accounts.select("account_id", *cols).to_pyarrow().to_pandas()
-    attrs["account_id"] = attrs["account_id"].astype(str)
     return X.merge(attrs, on="account_id", how="left", validate="many_to_one")
 
 
