@@ -185,9 +185,9 @@ def _read_frame(con: ibis.BaseBackend, name: str, frame) -> ibis.Table:
     """A DataFrame copied into ``con`` as a temporary table: the project reads the data as
     it was when opened, as it reads a file once, whatever happens to the frame later. The
     frame's own types are kept (as from Parquet); its index is not read."""
-    from pqlml.config._frames import as_pandas
+    from pqlml.config._frames import as_pandas, frame_columns
 
-    bad = [c for c in frame.columns if not isinstance(c, str)]
+    bad = [c for c in frame_columns(frame) if not isinstance(c, str)]
     if bad:
         raise DataError(f"{name} (DataFrame): column names must be strings. Got {_q(bad)}. "
                         f"Fix: name the columns, e.g. df.columns = [str(c) for c in df.columns].")

@@ -43,6 +43,11 @@ def is_frame(obj) -> bool:
     return _kind(obj) is not None
 
 
+def frame_columns(frame) -> list:
+    """The column names of ``frame`` (a pyarrow Table's ``columns`` are its arrays)."""
+    return list(frame.column_names if _kind(frame) == "pyarrow" else frame.columns)
+
+
 def as_pandas(frame):
     """``frame`` as a pandas DataFrame (pyarrow and polars through Arrow; pandas as is)."""
     kind = _kind(frame)
