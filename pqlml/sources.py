@@ -195,8 +195,8 @@ def _read_frame(con: ibis.BaseBackend, name: str, frame) -> ibis.Table:
         obj = frame.to_arrow() if type(frame).__module__.startswith("polars") else frame
         return con.create_table(ibis.util.gen_name(f"pqlml_{name}"), obj=obj, temp=True)
     except Exception as err:  # noqa: BLE001 - pandas/Arrow conversion errors alike
-        mixed = [c for c in as_pandas(frame).columns
-                 if as_pandas(frame)[c].dropna().map(type).nunique() > 1]
+        df = as_pandas(frame)
+        mixed = [c for c in df.columns if df[c].dropna().map(type).nunique() > 1]
         which = f" Column(s) {_q(mixed)} mix Python types." if mixed else ""
         raise DataError(f"{name} (DataFrame): could not be read ({type(err).__name__}: "
                         f"{err}).{which} Fix: give each column one type, e.g. "
