@@ -14,7 +14,8 @@ the project (``.pqlml-cache/`` next to ``pqlml.toml``), under a key made of
 
 A change of any of them is another key: the old entry is never read again, and entries
 of the project's earlier data are deleted when a new one is written. Sources whose
-changes cannot be seen from here (a warehouse behind a URL) are not cached.
+changes cannot be seen from here (a warehouse behind a URL) are not cached, nor are the
+tables of a project opened from DataFrames (kept for the run only).
 
 Reads are checked: the table must match the SHA-256 and shape recorded beside it when
 it was written; a damaged or foreign file is deleted and the table rebuilt, never
@@ -177,14 +178,19 @@ def cache_for(config) -> FeatureCache | None:
 
 def data_fingerprint(config) -> str | None:
     """A hash of every input's path, size and modification time; None when a source is
-    not a local file (a warehouse table: its changes are not visible here) or is
-    missing."""
+    not a local file (a warehouse table: its changes are not visible here; a DataFrame:
+    an in-memory project writes nothing to disk) or is missing."""
     from .outputs import inputs_of
     from .sources import duckdb_file
+
+    from .schema import TABLES
 
     data = config.data
     if data.connection and duckdb_file(data.connection, Path(data.root)) is None:
         return None
+    if any(getattr(getattr(data, n), "frame", None) is not None for n in TABLES
+           if getattr(data, n) is not None):
+        return None          # in memory: kept for the run only, nothing written to disk
     files, _ = inputs_of(config)
     files.discard(Path(config.path).resolve() if config.path else None)
     domains = config.features.enterprise_domains

@@ -286,7 +286,8 @@ def inputs_of(config) -> tuple[set[Path], set[str]]:
     from .sources import duckdb_file
 
     data = config.data
-    sources = [getattr(data, n).source for n in TABLES if getattr(data, n) is not None]
+    sources = [getattr(data, n).source for n in TABLES
+               if getattr(data, n) is not None and not getattr(data, n).in_memory]
     if data.export is not None:
         sources += [s for s in (data.export.source, data.export.people, data.export.groups) if s]
     files: set[Path] = set()

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 import ibis
 import pandas as pd
@@ -31,7 +32,7 @@ import pyarrow.compute as pc
 
 from .backends import counts, release_freed_memory
 from .cache import FeatureCache, cache_for, definitions_key
-from .config import Config, load_config
+from .config import Config, config_from_settings, load_config
 from .errors import PqlmlError
 from .features import feature_table
 from .features._table import vocabulary
@@ -40,7 +41,8 @@ from .identity import account_events, membership_intervals, static_members, user
 from .labels import build_labels as label_table
 from .labels import check_outcome, no_labelled_snapshot, outcome_table
 from .schema import ACCOUNT_ATTRIBUTES, SIGNUP_ANSWERS, entity_key
-from .snapshots import as_dates, build_spine, check_as_of, entities_from_tables, schedule_dates
+from .snapshots import (as_dates, build_spine, check_as_of, data_schedule, entities_from_tables,
+                        schedule_dates)
 from .sources import load_tables
 from .validate import Finding, ValidationReport
 
@@ -172,21 +174,67 @@ class Project:
         return self._frames[memo].copy(deep=False)
 
 
-def open_project(config, *, cache: bool | None = None) -> Project:
+def open_project(config=None, /, *, cache: bool | None = None, **settings) -> Project:
     """Load and validate the configured tables, resolve identities, find the data's range.
 
-    ``config`` is a :class:`~pqlml.config.Config`, a path to ``pqlml.toml`` or
-    an open :class:`Project` (returned as is). ``cache``: keep feature tables between
-    runs (:mod:`pqlml.cache`); False builds every table afresh; None (the default) caches
-    unless :func:`pqlml.cache.caching` turned it off (``pqlml --no-cache``).
+    Parameters
+    ----------
+    config : Config, str, Path, dict or Project, optional
+        A :class:`~pqlml.config.Config`, a path to ``pqlml.toml``, an open
+        :class:`Project` (returned as is), or a dict shaped like ``pqlml.toml`` whose
+        ``data`` tables may be DataFrames.
+    **settings
+        Instead of a file (or beside a dict): the tables as DataFrames (pandas, pyarrow or
+        polars) or file paths, ``events=df, users=df, accounts=df, outcomes=df``, and the
+        config's sections as dicts, ``schedule={"start": "2024-02-01", "end":
+        "2024-09-01", "every": "month"}``, ``labels={"horizon_days": 28}``, ...;
+        ``root=``: the folder relative paths start at (default: the working directory).
+        See :func:`~pqlml.config.config_from_settings`.
+    cache : bool, optional
+        Keep feature tables between runs (:mod:`pqlml.cache`); False builds every table
+        afresh; None (the default) caches unless :func:`pqlml.cache.caching` turned it off
+        (``pqlml --no-cache``).
+
+    Notes
+    -----
+    A DataFrame is validated like a file (the same checks and messages, the table named
+    "events (DataFrame)" where a file's path would be) and copied into the project's
+    DuckDB when it opens: later changes to the frame do not reach the project. The
+    config records each frame by its content hash (``"DataFrame sha256:<hex>"``), so a
+    model's provenance names the data it learned from.
+
+    A config not read from a file (settings or a dict) with no schedule dates gets them
+    from the data: monthly cutoffs from the first month start once the widest feature
+    window is full to the last whose label window closes within the data
+    (:func:`~pqlml.snapshots.data_schedule`); a ``pqlml.toml`` states its schedule.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> events = pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=300, freq="D"),
+    ...                        "user_id": "u1", "account_id": "acme", "event": "task_created"})
+    >>> project = open_project(events=events, labels={"horizon_days": 14})
+    >>> project.report.files["events"], str(project.config.schedule.start)
+    ('DataFrame', '2024-04-01')
+    >>> open_project(events=events.drop(columns="event"))
+    Traceback (most recent call last):
+    ...
+    pqlml.errors.DataError: events (DataFrame): missing required column(s) 'event'. ...
     """
-    if isinstance(config, Project):
+    if isinstance(config, Project) and not settings:
         return config
+    in_memory = config is None or isinstance(config, Mapping)
+    if settings and not in_memory:
+        raise PqlmlError(f"open_project takes a config ({type(config).__name__}) or settings "
+                         f"({', '.join(settings)}), not both. Fix: open_project(config) for a "
+                         "pqlml.toml, or open_project(events=df, ...) without one.")
+    if in_memory:
+        config = config_from_settings(config, **settings)
     if isinstance(config, (str, Path)):
         config = load_config(config)
     if not isinstance(config, Config):
-        raise PqlmlError(f"The 'config' parameter must be a Config, a path to pqlml.toml or a "
-                         f"Project. Got {type(config).__name__} instead.")
+        raise PqlmlError(f"The 'config' parameter must be a Config, a path to pqlml.toml, a "
+                         f"dict of settings or a Project. Got {type(config).__name__} instead.")
     con, tables, report = load_tables(config.data, outcome_values=config.outcomes.values)
     users = (user_accounts(tables["users"], tables.get("accounts"), report=report)
              if "users" in tables else None)
@@ -207,13 +255,17 @@ def open_project(config, *, cache: bool | None = None) -> Project:
     e = tables["events"]
     seen = e.group_by("event").aggregate(first=e.ts.min(), last=e.ts.max()).execute()
     if seen.empty:
-        where = (config.data.events or config.data.export).source
+        where = report.files.get("events") or (config.data.events or config.data.export).source
         raise PqlmlError(f"The events table ({where}) has no rows: "
                          "there is nothing to build features from.")
     first_seen = {str(k): pd.Timestamp(v) for k, v in zip(seen["event"], seen["first"])}
-    return Project(config, con, tables, users, members, events, report, seen["first"].min(),
-                   seen["last"].max(), first_seen,
-                   None if cache is False else cache_for(config))
+    data_start, data_end = seen["first"].min(), seen["last"].max()
+    if config.path is None:
+        config = replace(config, schedule=data_schedule(
+            config.schedule, data_start, data_end, widest_window=max(config.features.windows),
+            horizon_days=config.labels.horizon_days))
+    return Project(config, con, tables, users, members, events, report, data_start,
+                   data_end, first_seen, None if cache is False else cache_for(config))
 
 
 def _report_enrichment_duplicates(enrichment: ibis.Table, report: ValidationReport) -> None:

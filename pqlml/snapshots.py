@@ -19,7 +19,8 @@ import pandas as pd
 
 from pqlml.errors import DataError, PqlmlError
 
-__all__ = ["schedule_dates", "as_dates", "build_spine", "entities_from_tables", "check_as_of"]
+__all__ = ["schedule_dates", "data_schedule", "as_dates", "build_spine", "entities_from_tables",
+           "check_as_of"]
 
 UTC = dtypes.Timestamp(timezone="UTC")
 ENTITIES = ("account", "user")
@@ -58,7 +59,9 @@ def schedule_dates(schedule) -> list[dt.date]:
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
             raise PqlmlError(f"The 'schedule.{key}' setting must be a date to build as_of dates. "
                              f"Got {value!r} instead. Fix: set it in pqlml.toml, e.g.\n"
-                             f"[schedule]\nstart = 2024-02-01\nend = 2025-06-01")
+                             f"[schedule]\nstart = 2024-02-01\nend = 2025-06-01\n(in "
+                             f"Python: open_project(..., schedule={{'start': '2024-02-01', "
+                             f"'end': '2025-06-01'}})).")
     if end < start:
         raise PqlmlError(f"The 'schedule.end' setting ({end}) is before 'schedule.start' "
                          f"({start}). Fix: swap them, or move end after start.")
@@ -75,6 +78,46 @@ def schedule_dates(schedule) -> list[dt.date]:
                          f'every = "14d".')
     step = 7 if every == "week" else int(match.group(1))
     return [start + dt.timedelta(days=i) for i in range(0, (end - start).days + 1, step)]
+
+
+def data_schedule(schedule, data_start, data_end, *, widest_window: int, horizon_days: int):
+    """``schedule`` with a missing ``start`` / ``end`` taken from the data's range (the
+    default of a config built in memory, :func:`pqlml.open_project`; a ``pqlml.toml``
+    states its schedule).
+
+    ``start``: the first month start at least ``widest_window`` days after the first event
+    (every feature window is then full), else the first at least 30 days after it;
+    ``end``: the last day whose ``horizon_days`` label window closes by the last event,
+    so no scheduled snapshot is censored. ``every`` is kept. A range too short for that
+    leaves the dates missing (:func:`schedule_dates` then says to set them).
+
+    Examples
+    --------
+    >>> from pqlml.config import ScheduleConfig
+    >>> s = data_schedule(ScheduleConfig(), "2024-01-03 10:00", "2024-09-20",
+    ...                   widest_window=90, horizon_days=28)
+    >>> s.start, s.end, s.every
+    (datetime.date(2024, 5, 1), datetime.date(2024, 8, 23), 'month')
+    >>> print(*schedule_dates(s))
+    2024-05-01 2024-06-01 2024-07-01 2024-08-01
+    >>> data_schedule(s, "2020-01-01", "2030-01-01", widest_window=90, horizon_days=28) == s
+    True
+    """
+    from dataclasses import replace
+
+    first, last = _utc(data_start), _utc(data_end)
+    end = schedule.end or (last - pd.Timedelta(days=horizon_days)).date()
+    start = schedule.start
+    for lead in (widest_window, 30):
+        if start is not None:
+            break
+        day = (first.ceil("D") + pd.Timedelta(days=lead)).date()
+        month = day if day.day == 1 else (pd.Timestamp(day.replace(day=1))
+                                          + pd.DateOffset(months=1)).date()
+        start = month if month <= end else None
+    if start is None or end < start:
+        return schedule
+    return replace(schedule, start=start, end=end)
 
 
 def _check_entity(entity, func: str) -> None:

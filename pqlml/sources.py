@@ -1,7 +1,8 @@
-"""Read the configured sources (files or database tables) as canonical ibis tables.
+"""Read the configured sources (files, DataFrames or database tables) as canonical ibis tables.
 
 Files are read lazily through DuckDB (Parquet by ``.parquet``/``.pq``, CSV by
-``.csv``/``.csv.gz``/``.tsv``; globs allowed); with ``[data] connection`` set,
+``.csv``/``.csv.gz``/``.tsv``; globs allowed); DataFrames (a config built in memory) are
+copied into the project's DuckDB as temporary tables; with ``[data] connection`` set,
 sources are table names in that database. :func:`canonical_table` maps source
 column names onto the canonical ones (:mod:`pqlml.schema`), validates
 (:mod:`pqlml.validate`) and casts.
@@ -140,7 +141,8 @@ def _source(data: DataConfig, name: str) -> TableSource:
 
 
 def describe_source(data: DataConfig, name: str) -> str:
-    """Where table ``name`` comes from: the resolved file path, or the database table.
+    """Where table ``name`` comes from: the resolved file path, the database table, or
+    ``"DataFrame"`` (messages then read "events (DataFrame): ...").
 
     Examples
     --------
@@ -148,6 +150,8 @@ def describe_source(data: DataConfig, name: str) -> str:
     '/data/e.csv'
     """
     src = _source(data, name)
+    if src.in_memory:
+        return "DataFrame"
     if data.connection:
         return f"table {src.source!r} in {_redact(data.connection)}"
     return os.path.abspath(Path(data.root).expanduser() / Path(src.source).expanduser())
@@ -170,9 +174,33 @@ def read_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     ('time', 'uid')
     """
     src = _source(data, name)
+    if src.in_memory:
+        return _read_frame(con, name, src.frame)
     if data.connection:
         return _read_db_table(con, data, name, src.source)
     return _read_file(con, name, describe_source(data, name), report)
+
+
+def _read_frame(con: ibis.BaseBackend, name: str, frame) -> ibis.Table:
+    """A DataFrame copied into ``con`` as a temporary table: the project reads the data as
+    it was when opened, as it reads a file once, whatever happens to the frame later. The
+    frame's own types are kept (as from Parquet); its index is not read."""
+    from pqlml.config._frames import as_pandas, frame_columns
+
+    bad = [c for c in frame_columns(frame) if not isinstance(c, str)]
+    if bad:
+        raise DataError(f"{name} (DataFrame): column names must be strings. Got {_q(bad)}. "
+                        f"Fix: name the columns, e.g. df.columns = [str(c) for c in df.columns].")
+    try:
+        obj = frame.to_arrow() if type(frame).__module__.startswith("polars") else frame
+        return con.create_table(ibis.util.gen_name(f"pqlml_{name}"), obj=obj, temp=True)
+    except Exception as err:  # noqa: BLE001 - pandas/Arrow conversion errors alike
+        df = as_pandas(frame)
+        mixed = [c for c in df.columns if df[c].dropna().map(type).nunique() > 1]
+        which = f" Column(s) {_q(mixed)} mix Python types." if mixed else ""
+        raise DataError(f"{name} (DataFrame): could not be read ({type(err).__name__}: "
+                        f"{err}).{which} Fix: give each column one type, e.g. "
+                        f"df['user_id'] = df['user_id'].astype(str).") from err
 
 
 def _read_file(con: ibis.BaseBackend, name: str, path: str,

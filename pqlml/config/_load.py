@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError
 from ..schema import TABLES, property_columns
+from ._frames import FRAME_KINDS, frame_label, is_frame
 from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, ExportConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
@@ -100,8 +102,8 @@ def _read_toml(path: Path) -> dict:
                           "Fix: pass a readable UTF-8 TOML file, e.g. pqlml.toml.") from exc
 
 
-def _build_config(raw: Mapping, base_dir: Path, path: Path | None) -> Config:
-    src = str(path) if path is not None else "the config passed to config_from_dict"
+def _build_config(raw: Mapping, base_dir: Path, path: Path | None, src: str = "") -> Config:
+    src = src or (str(path) if path is not None else "the config passed to config_from_dict")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"config_from_dict needs a mapping of sections, as parsed from "
                           f"TOML. Got {_show(raw)} instead. Fix: e.g. {{'labels': {{...}}}}.")
@@ -126,6 +128,8 @@ def _show(value: Any) -> str:
         return "nothing (the key is missing)"
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
+    if not isinstance(value, (str, int, float, list, tuple, Mapping, dt.date, type(None))):
+        return f"a {type(value).__module__}.{type(value).__qualname__}"   # a Series, an array
     text = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
     return f"a table {text}" if isinstance(value, Mapping) else text
 
@@ -455,6 +459,13 @@ def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
     kw = {k: _convert(specs[k], raw[k], f"data.{k}", src) for k in specs if k in raw}
     kw["root"] = (base_dir / Path(kw.get("root", ".")).expanduser()).resolve()
     kw.update({name: _build_table(name, raw[name], src) for name in TABLES if name in raw})
+    frames = [n for n in TABLES if n in kw and kw[n].in_memory]
+    if frames and kw.get("connection"):
+        raise ConfigError(f"data.{frames[0]} in {src} is a DataFrame, read in pqlml's own "
+                          f"DuckDB, but data.connection = {kw['connection']!r} reads every table "
+                          f"from that database. Fix: remove data.connection (files and "
+                          f"DataFrames mix freely without it), or load the frame into the "
+                          f"database and name its table.")
     if "export" in raw:
         kw["export"] = _build_export(raw["export"], src)
         clash = [t for t in ("events", "users", "accounts", "memberships") if t in raw]
@@ -489,12 +500,21 @@ def _build_export(raw: Any, src: str) -> ExportConfig:
 
 def _build_table(name: str, raw: Any, src: str) -> TableSource:
     where = f"data.{name}"
-    raw = _table(raw, where, src)
+    if isinstance(raw, str | os.PathLike) or is_frame(raw):   # events = df / "events.parquet"
+        raw = {"source": raw}
+    if not isinstance(raw, Mapping):
+        raise _bad(where, src, f"a table (source, columns), a file path, or {FRAME_KINDS}",
+                   f'[{where}] source = "{name}.parquet", or in Python {name}=df', raw)
     _check_keys(raw, ("source", "columns"), where, src)
+    source, frame = raw.get("source", _MISSING), None
+    if is_frame(source):
+        source, frame = frame_label(source), source
+    elif isinstance(source, os.PathLike):
+        source = os.fspath(source)
     spec = ("a non-empty string: a file path (Parquet/CSV, globs allowed), or a "
-            "table name when data.connection is set",
+            f"table name when data.connection is set; or in memory, {FRAME_KINDS}",
             f'[{where}] source = "{name}.parquet"', _when(_is_text))
-    source = _convert(spec, raw.get("source", _MISSING), f"{where}.source", src)
+    source = _convert(spec, source, f"{where}.source", src)
     columns = raw.get("columns", {})
     if name == "events":   # other keys are numeric properties, named in lower_snake_case
         columns = _table(columns, f"{where}.columns", src)
@@ -513,7 +533,7 @@ def _build_table(name: str, raw: Any, src: str) -> TableSource:
         allowed = TABLES[name].columns
     columns = _str_map(columns, f"{where}.columns", allowed, src,
                        what="the source's column name", example='"<source column>"')
-    return TableSource(source=source, columns=columns)
+    return TableSource(source=source, columns=columns, frame=frame)
 
 
 def _str_map(raw: Any, where: str, allowed: tuple | None, src: str, *, what: str = "",

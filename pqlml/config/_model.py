@@ -20,11 +20,20 @@ class TableSource:
     ``source`` is a file path (Parquet or CSV; globs allowed), resolved against
     ``DataConfig.root``, or a table name when ``DataConfig.connection`` is set.
     ``columns`` maps canonical column names to the source's own names; columns
-    not listed are expected under their canonical name.
+    not listed are expected under their canonical name. ``frame``: an in-memory table
+    (a pandas DataFrame, a pyarrow Table or a polars DataFrame) read instead of a file;
+    ``source`` is then its content hash, ``"DataFrame sha256:<hex>"``
+    (:mod:`pqlml.config._frames`), which is what ``repr`` and ``==`` see of it.
     """
 
     source: str
     columns: Mapping[str, str] = field(default_factory=_frozen_map)
+    frame: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the table is a DataFrame held in memory (``frame``), not a file."""
+        return self.frame is not None
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,13 @@ class DataConfig:
             return ()
         from ..schema import property_columns
         return property_columns(self.events.columns)
+
+    @property
+    def in_memory(self) -> tuple[str, ...]:
+        """The tables given as DataFrames (:attr:`TableSource.in_memory`)."""
+        from ..schema import TABLES
+        return tuple(n for n in TABLES if getattr(self, n) is not None
+                     and getattr(self, n).in_memory)
 
 
 OUTCOME_MAPPING = ("conversion", "hand_raise", "ignore")
