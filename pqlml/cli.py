@@ -454,8 +454,7 @@ def _cache(args) -> None:
                                    highlight=False)
         return
     size = sum(t.stat().st_size for t in tables)
-    Console().print(f"{folder}: {len(tables):,} cached feature table(s), {size / 2**20:,.1f} MiB",
-                    highlight=False)
+    print(f"{folder}: {len(tables):,} cached feature table(s), {size / 2**20:,.1f} MiB")
 
 
 def _demo(args) -> None:

@@ -43,7 +43,7 @@ def run_draft(cfg: Config) -> DraftFigures:
     """Open the project ``cfg`` describes and measure it; a :class:`PqlmlError` (a guess
     that does not fit the data) is returned as ``problem``, not raised."""
     try:
-        project = open_project(cfg)
+        project = open_project(cfg, cache=False)     # a probe: nothing left beside the config
         dates = schedule_dates(cfg.schedule)
         labels = build_labels(project, as_of=dates)
         labels = labels[~labels.censored.astype(bool)]
