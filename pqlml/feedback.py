@@ -36,7 +36,8 @@ import pandas as pd
 
 from .errors import PqlmlError
 from .project import build_features, open_project
-from .rules import FUNNELS, TIERS, assign, group_rates, plot_rates, user_funnels
+from .rules import FUNNELS, assign, group_rates, plot_rates, user_funnels
+from .tiers import TIERS
 from .schema import entity_key
 from .snapshots import schedule_dates
 from .outputs import write_frames

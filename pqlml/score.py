@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import PqlmlError
-from .model import Model, capacity_cutpoint, feature_columns, model_tiers
+from .model import Model, feature_columns
 from .schema import entity_key
+from .tiers import TierPolicy
 
 __all__ = ["Scorer", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of"]
 
@@ -282,11 +283,10 @@ def _customers(project, spined: set, as_of: pd.Timestamp, entity: str = "account
 
 
 def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame:
-    """The model's tier (intent by tiers.method x fit), the rules' funnel and the motion.
-    A user's fit is its account's firmographics and its own work email; its funnel is its
-    account's (funnels are account motions); the intent rule sets the volume only where it
-    reads the entity's own features (else the capacity does)."""
-    from .model import precision_cutpoint
+    """The model's tier (intent by the config's tier policy x fit), the rules' funnel and the
+    motion. A user's fit is its account's firmographics and its own work email; its funnel is
+    its account's (funnels are account motions); the intent rule sets the volume only where
+    it reads the entity's own features (else the capacity does)."""
     from .rules import fit_flags, funnel_of, intent_rule_for, motion_for, user_funnels, \
         with_attributes
 
@@ -296,17 +296,10 @@ def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame
         return out.assign(tier=[], funnel=[], motion=[])
     frame = with_attributes(X, project)
     fit = fit_flags(frame, cfg.fit)["fit"]
-    method = cfg.tiers.method
-    rule = None if method in ("capacity", "precision") else intent_rule_for(cfg, frame, entity)[0]
-    if method == "precision":
-        # calibrated probabilities are expected rates: the lowest cutpoint whose flagged
-        # set is expected to convert at the target (no labels needed at scoring time)
-        cut = precision_cutpoint(p, p, cfg.tiers.precision_target)
-    elif rule is not None:
-        cut = capacity_cutpoint(p, int(rule.evaluate(frame).sum()))
-    else:                        # by capacity: asked for, no rule, or one a user row lacks
-        cut = capacity_cutpoint(p, min(cfg.capacity.per_period, len(p)))
-    out["tier"] = model_tiers(pd.Series(p, index=X.index), fit, cutpoint=cut).to_numpy()
+    policy = TierPolicy.from_config(cfg)
+    rule = intent_rule_for(cfg, frame, entity)[0] if policy.reads_rule else None
+    volume = None if rule is None else int(rule.evaluate(frame).sum())
+    out["tier"] = policy.tiers(pd.Series(p, index=X.index), fit, rule_volume=volume).to_numpy()
     if entity == "user":
         out["funnel"] = user_funnels(project, frame).to_numpy()
     else:

@@ -14,23 +14,10 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from pqlml.backtest import backtest, rolling_folds, write_report
 from pqlml.cli import main
 from pqlml.errors import PqlmlError
-from pqlml.model import (Model, bootstrap_ci, capacity_cutpoint, expected_calibration_error,
-                         model_tiers, precision_cutpoint, score_metrics, top_k_capture)
+from pqlml.model import (Model, bootstrap_ci, expected_calibration_error, score_metrics,
+                         top_k_capture)
 from pqlml.simulate import simulate
-
-RANK = {"tier_1": 3, "tier_2": 2, "tier_3": 1, "self_serve": 0}
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=40),
-       st.floats(0, 1), st.floats(0, 1))
-def test_raising_a_cutpoint_never_moves_an_entity_to_a_higher_tier(rows, c1, c2):
-    p = pd.Series([r[0] for r in rows])
-    fit = pd.Series([r[1] for r in rows])
-    low, high = sorted((c1, c2))
-    before = model_tiers(p, fit, cutpoint=low).map(RANK)
-    after = model_tiers(p, fit, cutpoint=high).map(RANK)
-    assert (after <= before).all()
+from pqlml.tiers import TierPolicy
 
 
 @settings(max_examples=40, deadline=None)
@@ -60,9 +47,6 @@ def test_metrics_match_independent_computations():
     assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.1
     order = np.argsort(-p)
     assert top_k_capture(y, p, 100) == y[order[:100]].sum()
-    assert capacity_cutpoint(p, 100) == np.sort(p)[::-1][99]
-    cut = precision_cutpoint(y, p, 0.8)
-    assert y[p >= cut].mean() >= 0.8
     lo, hi = bootstrap_ci(lambda i: y[i].mean(), np.arange(2000) % 400, reps=100)
     assert lo < y.mean() < hi
 
@@ -164,18 +148,19 @@ def test_model_intent_by_each_tier_method(method):
     rows = pd.DataFrame({"fold": np.repeat([0, 1, 2], 300), "p_model": rng.random(900),
                          "rule_flag": rng.random(900) < 0.1})
     rows["conversion"] = (rng.random(900) < rows.p_model ** 3).astype(int)
-    flags = model_intent(rows, "conversion", method, capacity=25, precision_target=0.5)
+    policy = TierPolicy(method=method, capacity=25, precision_target=0.7)
+    flags = model_intent(rows, policy)
     per = flags.groupby(rows.fold).sum()
     if method == "capacity":
         assert (per == 25).all()
     elif method == "match_rules":
         assert (per == rows.rule_flag.groupby(rows.fold).sum()).all()
-    else:        # later periods use a cutpoint that reached the target on earlier ones
-        assert per.iloc[0] == rows.rule_flag[rows.fold == 0].sum()
-        for f in (1, 2):
-            seen = rows[rows.fold < f]
-            cut = rows.p_model[(rows.fold == f) & flags].min()
-            assert seen.conversion[seen.p_model >= cut].mean() >= 0.5 - 0.05
+    else:        # each period: the largest top set expected (mean p) to convert at the target
+        for f in (0, 1, 2):
+            p = np.sort(rows.p_model[rows.fold == f].to_numpy())[::-1]
+            k = per[f]
+            assert 0 < k < len(p) and p[:k].mean() >= 0.7 > p[:k + 1].mean()
+            assert (flags[rows.fold == f] == (rows.p_model[rows.fold == f] >= p[k - 1])).all()
 
 
 def test_a_horizon_longer_than_the_data_is_a_clear_error(tmp_path):

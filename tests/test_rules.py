@@ -7,7 +7,7 @@ import pytest
 from pqlml.config import FitConfig, FunnelsConfig
 from pqlml.errors import ConfigError
 from pqlml.rules import (Rule, assign, evaluate_rules, fit_flags, funnel_of, motion_for,
-                         parse_rules, report, tier_of, wilson)
+                         parse_rules, report, wilson)
 
 # The published PQL definitions, written as teams write them, each with rows that sit on
 # either side of every threshold: (expression, hand-built rows, expected flags).
@@ -103,13 +103,6 @@ def test_funnels_route_by_fit_usage_users_size_and_buyer():
                                               several_users="active_users_30d >= 2"))
     # small + users; buyer + users; large, no buyer; one user; no usage; not ICP
     assert got.tolist() == ["pql", "pql", "pqa", "self_serve", "self_serve", "self_serve"]
-
-
-def test_tiers_cross_intent_with_fit():
-    intent = pd.Series([True, True, False, False, None])
-    fit = pd.Series([True, False, True, False, True])
-    assert tier_of(intent, fit).tolist() == ["tier_1", "tier_3", "tier_2", "self_serve",
-                                             "tier_2"]
 
 
 def test_playbook_most_specific_override_wins():

@@ -37,10 +37,10 @@ from ..model import (Model, bootstrap_cis, feature_columns, score_metrics, top_k
                      training_frame)
 from ..rules import fit_flags, intent_rule_for, with_attributes
 from ..schema import entity_key
-from ._report import REPORT_FILES, model_intent, write_report
+from ._report import REPORT_FILES, model_intent, tier_table, write_report
 
-__all__ = ["rolling_folds", "training_dates", "backtest", "model_intent", "write_report",
-           "REPORT_FILES"]
+__all__ = ["rolling_folds", "training_dates", "backtest", "model_intent", "tier_table",
+           "write_report", "REPORT_FILES"]
 
 MIN_POSITIVES = 10
 NO_INTENT_RULE = ("The backtest compares the model with the rules at the rules' volume, but "

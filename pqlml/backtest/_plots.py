@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..outputs import save_figure
+from ..tiers import TIERS
 
 __all__ = ["gains_plot", "calibration_plot", "tier_plot"]
 
@@ -76,7 +77,7 @@ def calibration_plot(rows: pd.DataFrame, outcome: str, path: Path, bins: int = 1
 def tier_plot(tiers: pd.DataFrame, outcome: str, path: Path) -> Path:
     """Conversion rate per tier, intent from the model vs from the rule (when there is one)."""
     plt = _plt()
-    order = ["tier_1", "tier_2", "tier_3", "self_serve"]
+    order = list(TIERS)
     fig, ax = plt.subplots(figsize=(6, 4))
     x = np.arange(len(order))
     for i, who in enumerate(w for w in ("model", "rules") if w in tiers):

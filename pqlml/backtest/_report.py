@@ -5,36 +5,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..model import capacity_cutpoint, model_tiers, precision_cutpoint
+from ..tiers import TIERS, TierPolicy
 from ._plots import calibration_plot, gains_plot, tier_plot
 from ..outputs import write_json, write_text
 
-__all__ = ["model_intent", "write_report"]
+__all__ = ["model_intent", "tier_table", "write_report"]
 
 
-def model_intent(rows: pd.DataFrame, outcome: str, method: str, capacity: int,
-                 precision_target: float) -> pd.Series:
-    """The model's high-intent flag per test row, period by period, by ``tiers.method``:
-    ``capacity`` (the top ``capacity`` per period), ``rules`` / ``match_rules`` (as many as
-    the rule flags that period) or ``precision`` (the lowest cutpoint whose flagged set
-    converted at ``precision_target`` in the earlier test periods; the rules' volume for the
-    first, which has no earlier period: never the period's own labels). Without a rule
-    (no ``rule_flag``: a user model whose rule reads account features) the rules' volume is
-    the capacity."""
-    flags = pd.Series(False, index=rows.index)
-    for f, g in rows.groupby("fold"):
-        if method == "capacity" or "rule_flag" not in rows:
-            cut = capacity_cutpoint(g.p_model, min(capacity, len(g)))
-        elif method == "precision" and (rows.fold < f).any():
-            seen = rows[rows.fold < f]
-            cut = precision_cutpoint(seen[outcome], seen.p_model, precision_target)
-        else:
-            cut = capacity_cutpoint(g.p_model, int(g.rule_flag.sum()))
-        flags[g.index] = g.p_model >= cut
+def model_intent(rows: pd.DataFrame, policy: TierPolicy) -> pd.Series:
+    """The model's high-intent flag per test row (``p_model``), period by period (``fold``),
+    as scoring would have set it then: ``policy``'s cutpoint of that period's probabilities,
+    at the rules' volume there (``rule_flag``; none: a user model whose rule reads account
+    features, the capacity). Never a period's labels (see :mod:`pqlml.tiers`)."""
+    flags = pd.Series(False, index=rows.index, name="intent")
+    for _, g in rows.groupby("fold"):
+        volume = int(g.rule_flag.sum()) if "rule_flag" in g else None
+        flags[g.index] = policy.intent(g.p_model, rule_volume=volume)
     return flags
+
+
+def _policy(metrics: dict) -> TierPolicy:
+    """The tier policy a backtest ran with, from its ``metrics``."""
+    return TierPolicy(method=metrics["tier_method"], capacity=metrics["capacity"],
+                      precision_target=metrics["precision_target"])
+
+
+def tier_table(rows: pd.DataFrame, policy: TierPolicy) -> pd.DataFrame:
+    """The tiers of the test rows: ``model`` (its intent by ``policy``) and, with a rule,
+    ``rules`` (its flags), both crossed with ``fit``."""
+    tiers = pd.DataFrame({"model": policy.tiers(model_intent(rows, policy), rows.fit)})
+    if "rule_flag" in rows:
+        tiers["rules"] = policy.tiers(rows.rule_flag.astype(bool), rows.fit)
+    return tiers
 
 
 #: What :func:`write_report` writes into its folder.
@@ -48,12 +52,7 @@ def write_report(metrics: dict, rows: pd.DataFrame, out: str | Path) -> Path:
     outcome = metrics["outcome"]
     gains_plot(rows, outcome, out / "gains.png")
     calibration_plot(rows, outcome, out / "calibration.png")
-    fit = rows.fit.astype(bool)
-    intent = model_intent(rows, outcome, metrics["tier_method"], metrics["capacity"],
-                          metrics["precision_target"])
-    tiers = pd.DataFrame({"model": model_tiers(intent.astype(float), fit, cutpoint=0.5)})
-    if "rule_flag" in rows:
-        tiers["rules"] = model_tiers(rows.rule_flag.astype(float), fit, cutpoint=0.5)
+    tiers = tier_table(rows, _policy(metrics))
     tiers[outcome] = rows[outcome]
     tier_plot(tiers, outcome, out / "tiers.png")
     write_text(_markdown(metrics, tiers, outcome), out / "report.md")
@@ -100,7 +99,7 @@ def _markdown(m: dict, tiers: pd.DataFrame, outcome: str) -> str:
                                                        else ":"), "",
               "| tier | " + " | ".join(f"{w} n | {w} rate" for w in who) + " |",
               "|---|" + "---|---|" * len(who)]
-    for t in ("tier_1", "tier_2", "tier_3", "self_serve"):
+    for t in TIERS:
         cells = []
         for w in who:
             part = tiers[tiers[w] == t][outcome]

@@ -2,16 +2,9 @@
 
 :class:`Model` wraps a calibrated scikit-learn estimator with the feature list it
 was trained on; :func:`training_frame` pools the labelled snapshots of a config;
-:func:`train` fits on all of them; :func:`model_tiers` turns probabilities (intent)
-and fit into the same Tier 1/2/3/self-serve labels the rules give, with the
-cutpoint chosen by sales capacity, by the rules' volume or by a precision target.
-
-Examples
---------
->>> import numpy as np, pandas as pd
->>> p = pd.Series([.9, .5, .4, .1]); fit = pd.Series([True, False, True, False])
->>> model_tiers(p, fit, cutpoint=0.45).tolist()
-['tier_1', 'tier_3', 'tier_2', 'self_serve']
+:func:`train` fits on all of them. Its probabilities (intent) and fit become the same
+Tier 1/2/3/self-serve labels the rules give through the one tier policy,
+:class:`pqlml.tiers.TierPolicy`.
 """
 
 from __future__ import annotations
@@ -26,7 +19,6 @@ import pandas as pd
 
 from ..errors import PqlmlError
 from ..labels import LABEL_COLUMNS, check_outcome
-from ..rules import tier_of
 from ..schema import KEY_COLUMNS, entity_key
 from ._estimators import KINDS, fit_calibrated, make_estimator
 from ._file import FORMAT, load_model, save_model
@@ -35,7 +27,7 @@ from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, 
 
 __all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "feature_columns",
            "training_frame", "train", "fit_snapshots", "provenance",
-           "model_tiers", "capacity_cutpoint", "precision_cutpoint", "score_metrics",
+           "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
 
@@ -182,22 +174,3 @@ def train(config, *, kind: str | None = None, outcome: str | None = None) -> Mod
     """Fit on every labelled snapshot of the config's schedule (``kind``: model.kind)."""
     return fit_snapshots(config, kind=kind, outcome=outcome)[0]
 
-
-def model_tiers(probability: pd.Series, fit: pd.Series, *, cutpoint: float) -> pd.Series:
-    """Intent = probability >= cutpoint; with fit, the rules' Tier 1/2/3/self-serve labels."""
-    return tier_of(pd.Series(np.asarray(probability) >= cutpoint, index=fit.index), fit)
-
-
-def capacity_cutpoint(probability, k: int) -> float:
-    """The probability of the k-th best-scored entity (top k get intent); inf when k = 0."""
-    p = np.sort(np.asarray(probability, float))[::-1]
-    return float(p[k - 1]) if 0 < k <= len(p) else (float(p[-1]) if k > len(p) else np.inf)
-
-
-def precision_cutpoint(y, probability, target: float) -> float:
-    """The lowest cutpoint whose flagged set still converts at ``target`` or better."""
-    y, p = np.asarray(y, float), np.asarray(probability, float)
-    order = np.argsort(-p, kind="stable")
-    precision = np.cumsum(y[order]) / np.arange(1, len(p) + 1)
-    ok = np.flatnonzero(precision >= target)
-    return float(p[order][ok[-1]]) if len(ok) else np.inf

@@ -30,13 +30,14 @@ from ..identity import member_then
 from ..project import build_features, build_labels, open_project
 from ._expr import Rule, evaluate_rules, parse_rules
 from ._report import group_rates, plot_rates, wilson
-from ._tiers import FUNNELS, TIERS, fit_flags, funnel_conditions, funnel_of, motion_for, tier_of
+from ._tiers import FUNNELS, fit_flags, funnel_conditions, funnel_of, motion_for
 from ..outputs import write_frames
+from ..tiers import TIERS, TierPolicy
 
 __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "attribution",
            "with_attributes", "intent_rule_for", "user_funnels",
-           "fit_flags", "funnel_of", "tier_of", "motion_for", "group_rates", "wilson",
-           "TIERS", "FUNNELS", "BUCKETS", "REPORT_FILES"]
+           "fit_flags", "funnel_of", "motion_for", "group_rates", "wilson",
+           "FUNNELS", "BUCKETS", "REPORT_FILES"]
 
 #: What :func:`report` writes into its folder.
 REPORT_FILES = ("rates.csv", "tiers.csv", "rates.png", "hand_raise_rates.png")
@@ -67,7 +68,7 @@ def assign(config, *, as_of=None, features: pd.DataFrame | None = None) -> pd.Da
     out = pd.concat([out, flags.add_prefix("rule_"), fit], axis=1)
     out["segment"] = frame["segment"] if "segment" in frame else pd.NA
     out["funnel"] = funnel_of(frame, fit["fit"], cfg.funnels)
-    out["tier"] = tier_of(intent, fit["fit"])
+    out["tier"] = TierPolicy.from_config(cfg).tiers(intent, fit["fit"])
     if "leads" in project.tables:
         out["bucket"] = attribution(frame, project, cfg.funnels)
     complexity, overrides = cfg.playbook.complexity, cfg.playbook.motions

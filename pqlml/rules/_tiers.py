@@ -7,16 +7,13 @@
   usage, several users, and a small company or a buyer among the users) ·
   ``pqa`` (ICP, real usage, several users, a larger company with no buyer in
   the product) · else ``self_serve``;
-* **tier**: ``tier_1`` high intent and good fit · ``tier_2`` good fit, low
-  intent · ``tier_3`` high intent, poor fit · ``self_serve``. Intent is the
-  config's ``tiers.intent_rule`` now; a model's probability later;
+* **tier**: intent (the config's ``tiers.intent_rule``) x fit, by the one tier
+  policy (:class:`pqlml.tiers.TierPolicy`);
 * **motion**: the playbook's recommendation for tier x segment x product
   complexity.
 
 Examples
 --------
->>> tier_of(pd.Series([True, True, False, False]), pd.Series([True, False, True, False])).tolist()
-['tier_1', 'tier_3', 'tier_2', 'self_serve']
 >>> motion_for("tier_1", "enterprise", "complex", {})
 'enterprise outreach'
 >>> motion_for("tier_1", "smb", "simple", {"tier_1/smb/*": "founder call"})
@@ -31,10 +28,8 @@ import pandas as pd
 from ..config import FitConfig, FunnelsConfig
 from ._expr import Rule
 
-__all__ = ["TIERS", "FUNNELS", "fit_flags", "funnel_conditions", "funnel_of", "tier_of",
-           "motion_for"]
+__all__ = ["FUNNELS", "fit_flags", "funnel_conditions", "funnel_of", "motion_for"]
 
-TIERS = ("tier_1", "tier_2", "tier_3", "self_serve")
 FUNNELS = ("pql", "pqa", "self_serve")
 _LARGE = ("mid_market", "mid-market", "enterprise")
 
@@ -87,13 +82,6 @@ def funnel_of(frame: pd.DataFrame, fit: pd.Series, funnels: FunnelsConfig) -> pd
     pqa = engaged & ~pql
     out = np.select([pql, pqa], ["pql", "pqa"], default="self_serve")
     return pd.Series(out, index=frame.index, name="funnel")
-
-
-def tier_of(intent: pd.Series, fit: pd.Series) -> pd.Series:
-    """Tier 1 (intent and fit), 2 (fit only), 3 (intent only), else self-serve."""
-    intent, fit = intent.fillna(False).astype(bool), fit.fillna(False).astype(bool)
-    out = np.select([intent & fit, fit, intent], list(TIERS[:3]), default="self_serve")
-    return pd.Series(out, index=intent.index, name="tier")
 
 
 def _default_motion(tier: str, segment: str, complexity: str) -> str:
