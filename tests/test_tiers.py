@@ -150,3 +150,15 @@ def test_rules_backtest_and_scoring_give_the_same_tiers(company, method):
     assert by_rules.tolist() == by_scoring.tolist() == by_backtest.tolist()
     assert {"tier_1", "tier_2", "tier_3"} <= set(by_rules) <= set(TIERS)
     assert (by_rules.isin(["tier_1", "tier_3"])).sum() == (p >= cut).sum()
+
+
+def test_the_policy_and_the_model_import_no_stage_downstream():
+    """tiers is imported by rules, model, backtest and scoring, so it imports none of them;
+    the model no longer reaches the rules (nor, through them, the project)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pqlml.tiers, pqlml.model; print(sorted(m for m in sys.modules if m in "
+            "('pqlml.project', 'pqlml.rules', 'pqlml.backtest', 'pqlml.score')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

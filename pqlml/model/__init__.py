@@ -26,8 +26,7 @@ from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, 
                        top_k_capture)
 
 __all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "feature_columns",
-           "training_frame", "train", "fit_snapshots", "provenance",
-           "score_metrics",
+           "training_frame", "train", "fit_snapshots", "provenance", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
 
