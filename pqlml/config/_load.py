@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError
 from ..schema import TABLES, property_columns
+from ..tiers import METHODS
 from ._frames import FRAME_KINDS, frame_label, is_frame
 from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, ExportConfig,
@@ -251,7 +252,7 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                                _when(lambda v: isinstance(v, bool)))},
     TiersConfig: {
         "intent_rule": ('the name of a rule in [rules], or ""', 'intent_rule = "folk_pqa"', _STR),
-        "method": _choice("method", ("rules", "capacity", "match_rules", "precision")),
+        "method": _choice("method", METHODS),
         "precision_target": ("a number strictly between 0 and 1", "precision_target = 0.2",
                              _when(lambda v: _is_number(v) and 0 < v < 1, float))},
     FeaturesConfig: {
