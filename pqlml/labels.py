@@ -12,7 +12,6 @@ with null labels rather than negatives.
 
 from __future__ import annotations
 
-import datetime as dt
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -21,6 +20,7 @@ import pandas as pd
 
 from pqlml.errors import DataError, PqlmlError
 from pqlml.schema import ENTITY_KEYS
+from pqlml.snapshots import utc
 from pqlml.validate import Finding, ValidationReport
 
 __all__ = ["build_labels", "default_data_end", "OUTCOMES", "LABEL_COLUMNS", "check_outcome",
@@ -56,15 +56,7 @@ def default_data_end(events: ibis.Table):
 
 
 def _utc(value, name: str) -> pd.Timestamp:
-    if isinstance(value, (str, dt.date, pd.Timestamp, np.datetime64)):
-        try:
-            ts = pd.Timestamp(value)
-        except ValueError:
-            ts = None
-        if ts is not None and not pd.isna(ts):
-            return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    raise PqlmlError(f"The {name!r} parameter of build_labels must be a timestamp or date "
-                     f"(naive values are UTC). Got {value!r} instead.")
+    return utc(value, name, "build_labels")
 
 
 def check_outcome(outcome, tables: dict) -> str:

@@ -31,6 +31,7 @@ import pandas as pd
 from .errors import PqlmlError
 from .model import Model, feature_columns
 from .schema import entity_key
+from .snapshots import utc
 from .tiers import TierPolicy
 
 __all__ = ["Scorer", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of"]
@@ -83,12 +84,12 @@ class Scorer:
         key = entity_key(entity)
         if features is not None:
             dates = pd.to_datetime(features["as_of"], utc=True).unique()
-            if len(dates) != 1 or (as_of is not None and pd.Timestamp(dates[0]) != _utc(as_of)):
+            if len(dates) != 1 or (as_of is not None and pd.Timestamp(dates[0]) != utc(as_of)):
                 raise PqlmlError(f"The features table holds as_of {', '.join(str(d.date()) for d in dates[:5])}"
                                  f"; scoring needs exactly one{'' if as_of is None else f' ({as_of})'}. "
                                  "Fix: pass build_features(config, as_of=[DATE]).")
             as_of = dates[0]
-        as_of = _utc(default_as_of(project) if as_of is None else as_of)
+        as_of = utc(default_as_of(project) if as_of is None else as_of)
         X = build_features(project, as_of=[as_of.date()], entity=entity) if features is None \
             else features
         self.check(X)
@@ -135,11 +136,6 @@ class Scorer:
         # differ in the last bit between runs) broken by the key, so the order is reproducible
         order = pd.DataFrame({"p": -out.probability.round(12), "k": out[key].astype(str)})
         return out.loc[order.sort_values(["p", "k"]).index].reset_index(drop=True)
-
-
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _from_mlflow(uri: str) -> tuple[Model, str]:

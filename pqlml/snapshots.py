@@ -19,7 +19,7 @@ import pandas as pd
 
 from pqlml.errors import DataError, PqlmlError
 
-__all__ = ["schedule_dates", "data_schedule", "as_dates", "build_spine", "entities_from_tables",
+__all__ = ["schedule_dates", "data_schedule", "as_dates", "utc", "build_spine", "entities_from_tables",
            "check_as_of"]
 
 UTC = dtypes.Timestamp(timezone="UTC")
@@ -105,7 +105,7 @@ def data_schedule(schedule, data_start, data_end, *, widest_window: int, horizon
     """
     from dataclasses import replace
 
-    first, last = _utc(data_start), _utc(data_end)
+    first, last = utc(data_start), utc(data_end)
     end = schedule.end or (last - pd.Timedelta(days=horizon_days)).date()
     start = schedule.start
     for lead in (widest_window, 30):
@@ -306,9 +306,9 @@ def check_as_of(as_of_dates, data_start, data_end) -> None:
     ...
     pqlml.errors.PqlmlError: 1 as_of date(s) outside the data: 2024-07-02. ...
     """
-    start, end = _utc(data_start), _utc(data_end)
+    start, end = utc(data_start), utc(data_end)
     first, last = start.ceil("D"), end.normalize() + pd.Timedelta(days=1)
-    dates = [_utc(d) for d in ([as_of_dates] if isinstance(as_of_dates, dt.date)
+    dates = [utc(d) for d in ([as_of_dates] if isinstance(as_of_dates, dt.date)
                                 else list(as_of_dates))]
     bad = sorted(d for d in dates if d < start or d > last)
     if bad:
@@ -321,6 +321,22 @@ def check_as_of(as_of_dates, data_start, data_end) -> None:
                          f"end = {last.date()}.")
 
 
-def _utc(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+def utc(value, name: str = "as_of", func: str = "") -> pd.Timestamp:
+    """The one UTC normaliser: a date, an ISO string, a datetime or a numpy datetime as a UTC
+    timestamp (naive values are UTC); anything else is an error naming ``name`` (a parameter
+    of ``func``).
+
+    Examples
+    --------
+    >>> utc("2024-02-01"), utc(pd.Timestamp("2024-02-01 01:00", tz="Europe/Paris"))
+    (Timestamp('2024-02-01 00:00:00+0000', tz='UTC'), Timestamp('2024-02-01 00:00:00+0000', tz='UTC'))
+    """
+    if isinstance(value, (str, dt.date, pd.Timestamp, np.datetime64)):
+        try:
+            ts = pd.Timestamp(value)
+        except ValueError:
+            ts = None
+        if ts is not None and not pd.isna(ts):
+            return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    raise PqlmlError(f"The {name!r} parameter{f' of {func}' if func else ''} must be a "
+                     f"timestamp or date (naive values are UTC). Got {value!r} instead.")

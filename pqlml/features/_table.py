@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Mapping
 
 import ibis
-import pandas as pd
 
 from ..backends import cached
 from ..config import FeaturesConfig
 from ..errors import PqlmlError
 from ..identity import members_at, static_members
 from ..schema import entity_key
+from ..snapshots import utc
 from ._activation import activation
 from ._engagement import engagement
 from ._fit import answer_vocabulary, enrichment, enrichment_industries, enterprise_flag, signup_answers
@@ -33,8 +33,7 @@ def vocabulary(events: ibis.Table, until, first_seen: Mapping | None = None) -> 
     """Event names seen strictly before ``until``, sorted: from ``first_seen`` (event name ->
     its first occurrence) when given, else by a query of ``events``."""
     if first_seen is not None:
-        until = pd.Timestamp(until)
-        until = until.tz_localize("UTC") if until.tzinfo is None else until
+        until = utc(until, "until")
         return tuple(sorted(str(e) for e, first in first_seen.items() if first < until))
     seen = events.filter(events.ts < until).select("event").distinct().to_pandas()["event"]
     return tuple(sorted(str(e) for e in seen))

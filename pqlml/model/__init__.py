@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import PqlmlError
 from ..labels import LABEL_COLUMNS, check_outcome
-from ..schema import KEY_COLUMNS, entity_key
+from ..schema import KEY_COLUMNS
 from ._estimators import KINDS, fit_calibrated, make_estimator
 from ._file import FORMAT, load_model, save_model
 from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, score_metrics,
