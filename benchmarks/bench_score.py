@@ -72,10 +72,10 @@ def _shap_child(args) -> None:
     model = Model.load(args.work / "gradient_boosting.skops")
     X = pd.read_parquet(args.work / "features.parquet")[model.features]
     t = time.perf_counter()
-    ours = contributions(model, X)[0].to_numpy() / model.estimator.calibrator.curve.coef_[0, 0]
+    ours = contributions(model, X)[0].to_numpy() / model.estimator.calibrator_.coef_[0, 0]
     fast = time.perf_counter() - t
     t = time.perf_counter()
-    values = shap.TreeExplainer(model.estimator.base).shap_values(X.to_numpy(float))
+    values = shap.TreeExplainer(model.estimator.base_estimator_).shap_values(X.to_numpy(float))
     slow = time.perf_counter() - t
     print(json.dumps({"pqlml": fast, "shap": slow, "max_abs_diff": float(np.abs(values - ours).max()),
                       "rows": len(X)}))

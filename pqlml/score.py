@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PqlmlError
-from .model import Model, feature_columns
+from .model import Model
 from .schema import entity_key
 from .snapshots import utc
 from .tiers import TierPolicy
@@ -102,19 +102,9 @@ class Scorer:
         return scores
 
     def check(self, X: pd.DataFrame) -> None:
-        """The schema guard: the feature columns must be exactly the model's."""
-        have = feature_columns(X)
-        missing = [f for f in self.model.features if f not in X.columns]
-        extra = [f for f in have if f not in set(self.model.features)]
-        if missing or extra:
-            def show(cols):
-                return ", ".join(cols[:15]) + (f" ... ({len(cols)} in all)" if len(cols) > 15 else "")
-            raise PqlmlError(
-                f"The features differ from those model {self.version} was trained on: "
-                + (f"missing {show(missing)}" if missing else "")
-                + ("; " if missing and extra else "") + (f"extra {show(extra)}" if extra else "")
-                + ". Fix: build features with the training config (the same [features] events, "
-                  "windows and counts), or retrain the model on the current definitions.")
+        """The schema guard (:meth:`pqlml.model.Model.check_features`): the feature columns
+        must be exactly the model's."""
+        self.model.check_features(X, exact=True, version=self.version)
 
     def _score_rows(self, project, X: pd.DataFrame, key: str, entity: str) -> pd.DataFrame:
         from .explain import reasons

@@ -217,7 +217,10 @@ def _requirements() -> list[str]:
 
 def log_train(model, path: str | Path, example) -> str:
     """The model's kind, features and training window; the model file; the model as an
-    MLflow pyfunc with a signature and pinned requirements. Returns the pyfunc's URI."""
+    MLflow pyfunc with a signature and pinned requirements, and in the same MLflow model
+    the sklearn flavour of its LeadClassifier (``mlflow.sklearn.load_model(uri)``; MLflow
+    asks ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true`` even for its skops format). Returns
+    the model's URI."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -236,7 +239,10 @@ def log_train(model, path: str | Path, example) -> str:
         from .model import FORMAT
         # "models from code": MLflow stores the code file, never a pickle of the adapter
         code = Path(__file__).parent / "model" / "_pyfunc_code.py"
-        info = mlflow.pyfunc.log_model(name="pyfunc", python_model=str(code),
+        from .model import _pyfunc
+        # the pyfunc (tiers, reasons) plus the sklearn flavour of the LeadClassifier (skops)
+        info = mlflow.models.Model.log(None, _pyfunc, name="pyfunc", flavor_name="pqlml",
+                                       classifier=model.estimator, python_model=str(code),
                                        artifacts={"model": str(path)}, signature=signature,
                                        input_example=example, pip_requirements=_requirements(),
                                        metadata={"pqlml_format": FORMAT,
@@ -377,7 +383,13 @@ def _load_logged(uri: str, fmt: str, model_class):
                                                               dst_path=tmp)
                 meta = yaml.safe_load(Path(mlmodel).read_text()) or {}
                 pqlml = meta.get("metadata") or {}
-                if pqlml.get("pqlml_format") != fmt or not pqlml.get("sha256"):
+                found = str(pqlml.get("pqlml_format") or "")
+                if found.startswith("pqlml-model/") and found != fmt:
+                    raise PqlmlError(f"{uri} was logged by another version of pqlml (format "
+                                     f"{found}; this pqlml reads {fmt}); nothing in it was "
+                                     f"loaded. Fix: train a new model with this pqlml (`pqlml "
+                                     f"train` logs and registers one) and use that version.")
+                if found != fmt or not pqlml.get("sha256"):
                     flavors = ", ".join(meta.get("flavors") or {}) or "none"
                     raise PqlmlError(f"{uri} is not a pqlml model (its MLmodel has no "
                                      f"'pqlml_format: {fmt}' metadata; flavours: {flavors}); "

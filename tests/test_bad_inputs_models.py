@@ -160,6 +160,20 @@ def test_a_skops_file_of_another_sklearn_model_is_refused(company, tmp_path, cap
            "'LogisticRegression')" in err
 
 
+def test_a_model_file_of_an_older_format_asks_to_retrain_unloaded(company, tmp_path,
+                                                                  monkeypatch, capsys):
+    """pqlml-model/2 held a Recalibrated wrapper; its marker is read from the zip's JSON and
+    the file refused before skops builds anything (as the old types are no longer allowed)."""
+    skops.io.dump({"format": "pqlml-model/2", "model": Foreign()}, tmp_path / "old.skops")
+    built = []
+    monkeypatch.setattr(skops.io, "load", lambda *a, **k: built.append(a))
+    err = score(company[0], tmp_path / "old.skops", tmp_path, capsys)
+    assert f"old.skops is a pqlml model in another format (pqlml-model/2; this pqlml reads " \
+           f"{FORMAT}), written by another version of pqlml; nothing in it was loaded. Fix: " \
+           "retrain with `pqlml train" in err
+    assert built == [] and FORMAT == "pqlml-model/3"
+
+
 def test_a_skops_file_holding_a_function_reference_is_refused_unloaded(tmp_path, monkeypatch):
     skops.io.dump({"format": FORMAT, "model": os.system}, tmp_path / "fn.skops")
     built = []
@@ -244,6 +258,27 @@ def test_a_registered_model_without_pqlml_metadata_is_refused(company, registry,
     capsys.readouterr()                             # MLflow's own registration messages
     err = score(company[0], f"models:/other/{info.registered_model_version}", tmp_path, capsys)
     assert "models:/other/1 is not a pqlml model (its MLmodel has no 'pqlml_format" in err
+
+
+def test_a_registered_model_of_an_older_format_asks_to_retrain(company, registry, tmp_path,
+                                                               capsys, in_dir):
+    import mlflow
+    import pandas as pd
+
+    class Old(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input: pd.DataFrame) -> pd.DataFrame:
+            return model_input
+
+    in_dir(registry)
+    mlflow.set_tracking_uri(f"sqlite:///{registry / 'mlflow.db'}")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="old", python_model=Old(), pip_requirements=[],
+                                       registered_model_name="old",
+                                       metadata={"pqlml_format": "pqlml-model/2", "sha256": "0"})
+    capsys.readouterr()                             # MLflow's own registration messages
+    err = score(company[0], f"models:/old/{info.registered_model_version}", tmp_path, capsys)
+    assert f"models:/old/1 was logged by another version of pqlml (format pqlml-model/2; this " \
+           f"pqlml reads {FORMAT}); nothing in it was loaded. Fix: train a new model" in err
 
 
 def test_a_registered_model_whose_file_was_altered_is_refused(company, registry, tmp_path,

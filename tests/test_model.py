@@ -170,22 +170,6 @@ def test_a_horizon_longer_than_the_data_is_a_clear_error(tmp_path):
         backtest(sim.config)
 
 
-def test_platt_never_inverts_the_ranking_when_the_held_out_months_disagree():
-    """Under drift the calibration months can rank the other way round; the calibrator keeps
-    the model's order (slope fixed at 1) and only matches the held-out rate."""
-    from pqlml.model._estimators import _Platt
-
-    rng = np.random.default_rng(0)
-    score = rng.uniform(0.01, 0.99, 2_000)
-    y = (rng.uniform(size=2_000) < 1 - score).astype(int)        # high scores convert less
-    platt = _Platt(score, y)
-    p = platt(score)
-    assert np.all(np.diff(p[np.argsort(score)]) >= 0)             # order kept
-    assert p.mean() == pytest.approx(y.mean(), abs=1e-6)          # level matched
-    normal = _Platt(score, 1 - y)                                 # agreeing months: a real fit
-    assert normal.curve.coef_[0, 0] > 0
-
-
 @pytest.fixture(scope="module")
 def small_company(tmp_path_factory):
     return simulate(n_accounts=600, seed=2, out=tmp_path_factory.mktemp("entities"),
@@ -196,28 +180,27 @@ def small_company(tmp_path_factory):
 def test_only_numeric_features_reach_the_estimator(small_company, tmp_path, monkeypatch, entity):
     """For both entities: the estimator sees exactly the numeric feature columns, never a key,
     as_of, a label or a text / datetime column."""
-    import pqlml.model as model_module
     from pqlml.labels import LABEL_COLUMNS
-    from pqlml.model import fit_snapshots
+    from pqlml.model import LeadClassifier, fit_snapshots
 
     config = tmp_path / "pqlml.toml"
     text = small_company.read_text().replace('entity = "account"', f'entity = "{entity}"')
     config.write_text(text.replace('root = "."', f'root = "{small_company.parent}"'))
     seen = []
-    real = model_module.fit_calibrated
+    real = LeadClassifier.fit
 
-    def spy(kind, X, y, as_of, **kw):
+    def spy(self, X, y, as_of=None):
         seen.append(X)
-        return real(kind, X, y, as_of, **kw)
-    monkeypatch.setattr(model_module, "fit_calibrated", spy)
+        return real(self, X, y, as_of=as_of)
+    monkeypatch.setattr(LeadClassifier, "fit", spy)
     model, frame = fit_snapshots(config, kind="logistic")
     frame = frame.copy()        # one block per dtype: the assigns below add columns
     key = {"account": "account_id", "user": "user_id"}[entity]
     assert frame[key].dtype == object or pd.api.types.is_string_dtype(frame[key])
     X = seen[0]
     assert list(X.columns) == model.features
-    assert list(model.estimator.base.feature_names_in_) == model.features
-    assert model.estimator.base.n_features_in_ == len(model.features)
+    assert list(model.estimator.feature_names_in_) == model.features
+    assert model.estimator.n_features_in_ == len(model.features)
     # nothing but the key, as_of and the labels is left out; each feature is a number
     assert set(frame.columns) - set(model.features) == {key, "as_of"} | (
         set(LABEL_COLUMNS) & set(frame.columns))

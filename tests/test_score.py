@@ -58,8 +58,8 @@ def test_logistic_reasons_sum_with_the_intercept_to_the_log_odds(company):
     p = model.predict(X)
     assert base + C.sum(axis=1).to_numpy() == pytest.approx(logit(p), abs=1e-9)
     # independently: the pipeline's own decision function, through the Platt curve
-    pipe, curve = model.estimator.base, model.estimator.calibrator.curve
-    raw = pipe.decision_function(X[model.features])
+    pipe, curve = model.estimator.base_estimator_, model.estimator.calibrator_
+    raw = pipe.decision_function(X[model.features].to_numpy(float))
     assert base + C.sum(axis=1).to_numpy() == pytest.approx(
         curve.coef_[0, 0] * raw + curve.intercept_[0], abs=1e-9)
     G = signal_contributions(model, X, C)

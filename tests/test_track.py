@@ -50,10 +50,12 @@ def test_the_tracking_uri_environment_variable_is_respected(company, tmp_path, m
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "mlflow.db").exists()
 
 
-def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp_path):
+def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp_path,
+                                                                    monkeypatch):
+    import mlflow.sklearn
     import pandas as pd
 
-    from pqlml.model import Model
+    from pqlml.model import LeadClassifier, Model
     from pqlml.project import build_features
 
     for _ in range(2):
@@ -77,6 +79,15 @@ def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp
     with pytest.raises(Exception, match=rf"missing inputs \['{model.features[0]}'\]"):
         pyfunc.predict(X.drop(columns=[model.features[0]]))
     assert isinstance(got, pd.DataFrame)
+    # the same MLflow model has the sklearn flavour: the LeadClassifier itself, a skops file
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")   # MLflow's own gate
+    clf = mlflow.sklearn.load_model("models:/pqlml/1")
+    assert isinstance(clf, LeadClassifier) and list(clf.feature_names_in_) == model.features
+    assert clf.predict_proba(X[model.features])[:, 1] == pytest.approx(model.predict(X),
+                                                                       rel=1e-12)
+    flavors = mlflow.models.get_model_info("models:/pqlml/1").flavors
+    assert flavors["sklearn"]["serialization_format"] == "skops"
+    assert flavors["python_function"]["artifacts"]["model"]["path"] == "artifacts/m.skops"
 
 
 def _free_port() -> int:

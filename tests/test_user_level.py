@@ -51,7 +51,7 @@ def test_train_fits_a_user_model_on_numeric_features_only(model_file):
     model = Model.load(model_file)
     assert model.trained_on["entity"] == "user"
     assert not KEYS & set(model.features)
-    assert list(model.estimator.base.feature_names_in_) == model.features
+    assert list(model.estimator.feature_names_in_) == model.features
     # user features, not account ones: a user has no team to count
     assert "active_users_30d" not in model.features and "tenure_days" in model.features
 

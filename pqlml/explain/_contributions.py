@@ -20,21 +20,23 @@ import pandas as pd
 __all__ = ["contributions"]
 
 
-def _parts(estimator):
-    """(fitted base estimator, Platt (a, c) or None, exact?)."""
-    from ..model._estimators import Recalibrated, _Platt
+def _parts(classifier):
+    """(fitted base estimator, Platt (a, c) or None, exact?), from the public fitted
+    attributes of a :class:`~pqlml.model.LeadClassifier`."""
+    from sklearn.linear_model import LogisticRegression
 
-    if isinstance(estimator, Recalibrated):
-        if isinstance(estimator.calibrator, _Platt):
-            curve = estimator.calibrator.curve
-            return estimator.base, (float(curve.coef_[0, 0]), float(curve.intercept_[0])), True
-        return estimator.base, None, False
-    return estimator, None, True
+    calibrator = classifier.calibrator_
+    if calibrator is None:
+        return classifier.base_estimator_, None, True
+    if isinstance(calibrator, LogisticRegression):          # Platt: a * logit + c
+        return (classifier.base_estimator_,
+                (float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0])), True)
+    return classifier.base_estimator_, None, False
 
 
 def _logistic(pipeline, X: pd.DataFrame):
     *prep, lr = [step for _, step in pipeline.steps]
-    z = X                        # the first step was fitted on a DataFrame: keep the names
+    z = X.to_numpy(float)        # what LeadClassifier passes its base estimator
     for step in prep:
         z = step.transform(z)
     return z * lr.coef_[0], np.full(len(X), float(lr.intercept_[0]))

@@ -1,10 +1,10 @@
 """Models that replace hand-set thresholds while keeping the tiers sales uses.
 
-:class:`Model` wraps a calibrated scikit-learn estimator with the feature list it
-was trained on; :func:`training_frame` pools the labelled snapshots of a config;
-:func:`train` fits on all of them. Its probabilities (intent) and fit become the same
-Tier 1/2/3/self-serve labels the rules give through the one tier policy,
-:class:`pqlml.tiers.TierPolicy`.
+:class:`LeadClassifier` is the calibrated scikit-learn classifier; :class:`Model` holds a
+fitted one with the feature list it was trained on; :func:`training_frame` pools the
+labelled snapshots of a config; :func:`train` fits on all of them. Its probabilities
+(intent) and fit become the same Tier 1/2/3/self-serve labels the rules give through the
+one tier policy, :class:`pqlml.tiers.TierPolicy`.
 """
 
 from __future__ import annotations
@@ -20,23 +20,24 @@ import pandas as pd
 from ..errors import PqlmlError
 from ..labels import LABEL_COLUMNS, check_outcome
 from ..schema import KEY_COLUMNS
-from ._estimators import KINDS, fit_calibrated, make_estimator
+from ._classifier import LeadClassifier
+from ._estimators import KINDS, make_estimator
 from ._file import FORMAT, load_model, save_model
 from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, score_metrics,
                        top_k_capture)
 
-__all__ = ["Model", "KINDS", "make_estimator", "fit_calibrated", "feature_columns",
+__all__ = ["Model", "LeadClassifier", "KINDS", "make_estimator", "feature_columns",
            "training_frame", "train", "fit_snapshots", "provenance", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
 
 @dataclass
 class Model:
-    """A fitted, calibrated model and the exact feature list it expects."""
+    """A fitted :class:`LeadClassifier` (``estimator``) and the exact feature list it expects."""
 
     kind: str
     features: list[str]
-    estimator: object
+    estimator: LeadClassifier
     outcome: str = "conversion"
     trained_on: dict = field(default_factory=dict)
 
@@ -46,7 +47,8 @@ class Model:
         """Fit on labelled snapshots (``as_of``, the features, ``outcome``).
 
         ``features``: the columns to learn from (default: :func:`feature_columns`); a key,
-        ``as_of``, a label or a non-numeric column among them is refused."""
+        ``as_of``, a label or a non-numeric column among them is refused. The estimator is
+        a :class:`LeadClassifier` fitted with the rows' ``as_of`` (time-aware calibration)."""
         for column in (outcome, "as_of"):
             if column not in frame.columns:
                 raise PqlmlError(f"Model.fit needs the column {column!r} in the frame; it has "
@@ -59,16 +61,28 @@ class Model:
                              f"{_show(list(frame.columns))}). Fix: pass build_features output "
                              "merged with its labels.")
         y = frame[outcome].astype(int).to_numpy()
-        est = fit_calibrated(kind, frame[features], y, frame.as_of, calibration=calibration,
-                             seed=seed)
+        est = LeadClassifier(kind=kind, calibration=calibration, random_state=seed).fit(
+            frame[features], y, as_of=frame.as_of)
         info = {"rows": len(frame), "positives": int(y.sum()),
                 "as_of_first": str(frame.as_of.min().date()),
                 "as_of_last": str(frame.as_of.max().date())}
         return cls(kind, features, est, outcome, info)
 
-    def check_features(self, frame: pd.DataFrame) -> None:
-        """The schema guard: the frame must hold every training feature."""
+    def check_features(self, frame: pd.DataFrame, *, exact: bool = False,
+                       version: str = "") -> None:
+        """The schema guard: the frame must hold every training feature; with ``exact``
+        (scoring), its feature columns (:func:`feature_columns`) must be exactly them.
+        ``version`` names the model in the message."""
         missing = [f for f in self.features if f not in frame.columns]
+        extra = ([f for f in feature_columns(frame) if f not in set(self.features)]
+                 if exact else [])
+        if exact and (missing or extra):
+            raise PqlmlError(
+                f"The features differ from those model {version} was trained on: "
+                + (f"missing {_show(missing)}" if missing else "")
+                + ("; " if missing and extra else "") + (f"extra {_show(extra)}" if extra else "")
+                + ". Fix: build features with the training config (the same [features] events, "
+                  "windows and counts), or retrain the model on the current definitions.")
         if missing:
             raise PqlmlError(f"The data lacks {len(missing)} feature(s) the model was trained "
                              f"on: {', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}."
@@ -78,9 +92,7 @@ class Model:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities of the outcome within the horizon."""
         self.check_features(frame)
-        if not len(frame):              # scikit-learn refuses 0 rows
-            return np.zeros(0)
-        return self.estimator.predict_proba(frame[self.features])[:, 1]
+        return self.estimator.predict_proba(frame[self.features])[:, 1]   # 0 rows: empty
 
     def save(self, path: str | Path) -> Path:
         """Write the model as a skops file (``model.skops``): no pickle, see :meth:`load`."""

@@ -1,12 +1,11 @@
-"""The models behind one interface: logistic regression and gradient boosting, calibrated on
-a later time fold. No resampling: SMOTE and friends break calibration, and sales reads the
-probabilities as rates.
+"""The models behind one interface: logistic regression and gradient boosting, and the
+calibrators that map their scores to probabilities. No resampling: SMOTE and friends break
+calibration, and sales reads the probabilities as rates.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
@@ -16,9 +15,10 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ..errors import PqlmlError
 
-__all__ = ["KINDS", "make_estimator", "fit_calibrated", "Recalibrated"]
+__all__ = ["KINDS", "CALIBRATIONS", "make_estimator", "fit_calibrator", "calibrate"]
 
 KINDS = ("logistic", "gradient_boosting")
+CALIBRATIONS = ("platt", "isotonic", "none")
 
 
 def _signed_log1p(X):
@@ -50,83 +50,41 @@ def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
                      "instead.")
 
 
-class Recalibrated:
-    """A model refitted on every training row, mapped to probabilities by a calibrator that
-    learned, on the latest months, what the scores of a model fitted on the earlier ones
-    meant. So the model sees the newest data (under drift it matters most) and the
-    probabilities still come from a fit it was not trained on."""
-
-    def __init__(self, base, calibrator):
-        self.base, self.calibrator = base, calibrator
-        self.classes_ = np.array([0, 1])
-
-    def predict_proba(self, X):
-        p = self.calibrator(self.base.predict_proba(X)[:, 1])
-        return np.column_stack([1 - p, p])
-
-
 def _logit(p):
     p = np.clip(np.asarray(p, float), 1e-9, 1 - 1e-9)
     return np.log(p / (1 - p))[:, None]
 
 
-class _Platt:
-    """Platt scaling: a logistic curve on the logit of the score, never decreasing.
+def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray):
+    """A fitted scikit-learn calibrator of held-out ``(score, outcome)`` pairs, never
+    decreasing in the score (a calibrator must not invert the model's ranking).
 
-    Under drift the held-out months can rank the other way round (a fitted slope <= 0);
-    a calibrator must not invert the model's ranking, so the slope is then fixed at 1
-    and only the intercept is fitted (the score's log-odds shifted to the held-out rate).
+    ``platt``: a :class:`~sklearn.linear_model.LogisticRegression` on the logit of the
+    score. Under drift the held-out months can rank the other way round (a fitted slope
+    <= 0); the slope is then fixed at 1 and only the intercept is fitted (the score's
+    log-odds shifted to the held-out rate). ``isotonic``: an
+    :class:`~sklearn.isotonic.IsotonicRegression`, clipped to the seen range.
+
+    Examples
+    --------
+    >>> score = np.array([.1, .2, .3, .4, .6, .7, .8, .9]); y = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    >>> curve = fit_calibrator("platt", score, y)          # the held-out months disagree
+    >>> float(curve.coef_[0, 0]), bool(np.all(np.diff(calibrate(curve, score)) > 0))
+    (1.0, True)
     """
-
-    def __init__(self, score, y):
-        self.curve = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score), y)
-        if self.curve.coef_[0, 0] <= 0:
-            from scipy.optimize import brentq
-            z, rate = _logit(score)[:, 0], float(np.mean(y))
-            shift = brentq(lambda c: np.mean(1 / (1 + np.exp(-(z + c)))) - rate, -50, 50)
-            self.curve.coef_[0, 0], self.curve.intercept_[0] = 1.0, shift
-
-    def __call__(self, score):
-        return self.curve.predict_proba(_logit(score))[:, 1]
+    if method == "isotonic":
+        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
+    curve = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score), y)
+    if curve.coef_[0, 0] <= 0:
+        from scipy.optimize import brentq
+        z, rate = _logit(score)[:, 0], float(np.mean(y))
+        shift = brentq(lambda c: np.mean(1 / (1 + np.exp(-(z + c)))) - rate, -50, 50)
+        curve.coef_[0, 0], curve.intercept_[0] = 1.0, shift
+    return curve
 
 
-class _Isotonic:
-    """A non-decreasing step function of the score, clipped to the seen range."""
-
-    def __init__(self, score, y):
-        self.steps = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
-
-    def __call__(self, score):
-        return self.steps.predict(score)
-
-
-def _calibrator(method: str, score: np.ndarray, y: np.ndarray):
-    """score -> probability, fitted on held-out (score, outcome) pairs."""
-    return (_Isotonic if method == "isotonic" else _Platt)(score, y)
-
-
-def fit_calibrated(kind: str, X: pd.DataFrame, y: np.ndarray, as_of: pd.Series, *,
-                   calibration: str = "platt", class_weight=None, seed: int = 0):
-    """Calibrate on the latest snapshots, then refit on all of them (time order, never shuffled).
-
-    The latest quarter of the training ``as_of`` dates (at least one) is held out: a
-    model fitted on the earlier dates scores it, and the calibrator (Platt: a logistic
-    curve on the logit of the score; isotonic: a step function) is fitted there. The
-    returned model is refitted on every row and passes its scores through that
-    calibrator (:class:`Recalibrated`).
-    """
-    dates = np.sort(as_of.unique())
-    if len(dates) < 2 or calibration == "none":
-        return make_estimator(kind, class_weight=class_weight, seed=seed).fit(X, y)
-    cut = dates[-max(1, len(dates) // 4)]
-    early, late = (as_of < cut).to_numpy(), (as_of >= cut).to_numpy()
-    for name, mask in (("fitting", early), ("calibration", late)):
-        pos = int(y[mask].sum())
-        if pos == 0 or pos == mask.sum():
-            raise PqlmlError(f"The {name} part of the training data ({int(mask.sum()):,} "
-                             f"snapshots) has {pos:,} positives: one class only. Fix: train on "
-                             f"a longer schedule.")
-    early_model = make_estimator(kind, class_weight=class_weight, seed=seed).fit(X[early], y[early])
-    calibrator = _calibrator(calibration, early_model.predict_proba(X[late])[:, 1], y[late])
-    return Recalibrated(make_estimator(kind, class_weight=class_weight, seed=seed).fit(X, y),
-                        calibrator)
+def calibrate(calibrator, score: np.ndarray) -> np.ndarray:
+    """The probabilities :func:`fit_calibrator`'s ``calibrator`` gives ``score``."""
+    if isinstance(calibrator, IsotonicRegression):
+        return calibrator.predict(score)
+    return calibrator.predict_proba(_logit(score))[:, 1]

@@ -9,29 +9,36 @@ file) and only then is it built, with exactly those types trusted. Anything else
 
 ``ALLOWLIST`` was found by experiment: ``skops.io.get_untrusted_types`` of a model of
 each kind (``logistic``, ``gradient_boosting``) with each calibration (``platt``,
-``isotonic``, ``none``), skops 0.16, scikit-learn 1.9: the union is below.
+``isotonic``, ``none``), skops 0.16, scikit-learn 1.9: the union is below (the
+calibrators are scikit-learn's own LogisticRegression and IsotonicRegression, which skops
+trusts). :data:`CLASSIFIER_TYPES`, the same without the :class:`~pqlml.model.Model` wrapper,
+is what the MLflow sklearn flavour trusts when it loads the classifier alone.
+
+``FORMAT`` changes whenever the saved structure does: ``pqlml-model/2`` held the model in
+a ``Recalibrated`` wrapper, ``pqlml-model/3`` holds a :class:`~pqlml.model.LeadClassifier`.
+A file of another format is refused by its marker (read from the zip's JSON, nothing
+built) with the fix: retrain.
 """
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
 from ..errors import PqlmlError
 
-__all__ = ["FORMAT", "ALLOWLIST", "save_model", "load_model"]
+__all__ = ["FORMAT", "ALLOWLIST", "CLASSIFIER_TYPES", "save_model", "load_model"]
 
-FORMAT = "pqlml-model/2"
+FORMAT = "pqlml-model/3"
 
-ALLOWLIST = frozenset({
+CLASSIFIER_TYPES = frozenset({
     "numpy.dtype",
-    "pqlml.model.Model",
-    "pqlml.model._estimators.Recalibrated",
-    "pqlml.model._estimators._Isotonic",
-    "pqlml.model._estimators._Platt",
+    "pqlml.model._classifier.LeadClassifier",
     "pqlml.model._estimators._signed_log1p",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
+ALLOWLIST = CLASSIFIER_TYPES | {"pqlml.model.Model"}
 
 _ZIP = b"PK\x03\x04"
 _RETRAIN = ("Fix: retrain with `pqlml train --config <config> --out model.skops` (or `pqlml "
@@ -60,6 +67,11 @@ def load_model(path: str | Path):
 
     path = Path(path)
     _check_zip(path)
+    marker = _marker(path)
+    if isinstance(marker, str) and marker.startswith("pqlml-model/") and marker != FORMAT:
+        raise PqlmlError(f"{path} is a pqlml model in another format ({marker}; this pqlml "
+                         f"reads {FORMAT}), written by another version of pqlml; nothing in it "
+                         f"was loaded. {_RETRAIN}")
     try:
         untrusted = skops.io.get_untrusted_types(file=path)
     except Exception as err:  # noqa: BLE001 - a damaged or foreign zip, whatever the cause
@@ -84,6 +96,17 @@ def load_model(path: str | Path):
         raise PqlmlError(f"{path} is a skops file but not a pqlml model (no '{FORMAT}' "
                          f"marker; found {found!r}). {_RETRAIN}")
     return obj["model"]
+
+
+def _marker(path: Path):
+    """The ``format`` string of a skops file's top-level dict, read from its JSON schema
+    without building anything; None when there is none (or the file is no such dict)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            node = json.loads(z.read("schema.json"))["content"]["format"]
+        return json.loads(node["content"]) if node.get("__loader__") == "JsonNode" else None
+    except Exception:  # noqa: BLE001 - whatever the file holds, the checks below report it
+        return None
 
 
 def _check_zip(path: Path) -> None:

@@ -1,16 +1,28 @@
-"""The MLflow pyfunc flavour: a thin adapter around pqlml's own :class:`~pqlml.model.Model`.
+"""The MLflow model: a thin pyfunc adapter around pqlml's own :class:`~pqlml.model.Model`,
+plus the scikit-learn flavour of its :class:`~pqlml.model.LeadClassifier`.
 
 ``load_context`` loads the saved model file (an MLflow artifact); ``predict`` takes the
 feature table and returns one probability per row. The schema guard is the model's own:
 missing features are an error that lists them.
+
+:func:`save_model` is the "flavour" :func:`pqlml.track.log_train` logs with: MLflow's
+pyfunc (models from code, :mod:`pqlml.model._pyfunc_code`) and, in the same MLmodel, the
+``sklearn`` flavour, so ``mlflow.sklearn.load_model(uri)`` gives the fitted
+LeadClassifier. That copy is a skops file (no pickle) whose trusted types are
+:data:`~pqlml.model._file.CLASSIFIER_TYPES`; it is for other tools: pqlml itself loads only
+the pyfunc's model file, with its own checks.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow.pyfunc
 import pandas as pd
 
-__all__ = ["PqlmlPyfunc"]
+__all__ = ["PqlmlPyfunc", "save_model"]
+
+CLASSIFIER_FILE = "classifier.skops"
 
 
 class PqlmlPyfunc(mlflow.pyfunc.PythonModel):
@@ -23,3 +35,20 @@ class PqlmlPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         return pd.DataFrame({"probability": self.model.predict(frame)})
+
+
+def save_model(path, mlflow_model, *, classifier, **pyfunc):
+    """Save the pyfunc (``mlflow.pyfunc.save_model(path, **pyfunc)``) and add the sklearn
+    flavour of ``classifier`` (a fitted LeadClassifier) to the same MLmodel."""
+    import sklearn
+    import skops.io
+    from mlflow.models.model import MLMODEL_FILE_NAME
+
+    from ._file import CLASSIFIER_TYPES
+
+    mlflow.pyfunc.save_model(path=path, mlflow_model=mlflow_model, **pyfunc)
+    skops.io.dump(classifier, Path(path) / CLASSIFIER_FILE)
+    mlflow_model.add_flavor("sklearn", pickled_model=CLASSIFIER_FILE,
+                            sklearn_version=sklearn.__version__, serialization_format="skops",
+                            code=None, skops_trusted_types=sorted(CLASSIFIER_TYPES))
+    mlflow_model.save(str(Path(path) / MLMODEL_FILE_NAME))

@@ -1,0 +1,190 @@
+"""pqlml's classifier as a scikit-learn estimator: a model refitted on every training row,
+whose scores are mapped to probabilities by a calibrator fitted on later snapshots.
+
+Why not :class:`~sklearn.calibration.CalibratedClassifierCV` (with a
+:class:`~sklearn.frozen.FrozenEstimator` base)? It calibrates the estimator it is given, on
+rows that estimator did not learn from. pqlml's scheme is time-aware and keeps the newest
+rows in the model: a model fitted on the earlier snapshots scores the latest ones, the
+calibrator learns there what those scores meant, and the same calibrator then maps the
+scores of a model refitted on *every* row (under drift the newest months matter most). A
+frozen model refitted on all rows would be calibrated on rows it had learned. Its sigmoid
+may also fit a negative slope (inverting the ranking) and smooths the targets, which would
+change every existing model's probabilities. So pqlml uses scikit-learn's building blocks
+(:class:`~sklearn.linear_model.LogisticRegression` for Platt,
+:class:`~sklearn.isotonic.IsotonicRegression`) directly, in
+:func:`~pqlml.model._estimators.fit_calibrator`, which never inverts the ranking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..errors import PqlmlError
+from ._estimators import CALIBRATIONS, KINDS, calibrate, fit_calibrator, make_estimator
+
+__all__ = ["LeadClassifier"]
+
+
+class LeadClassifier(ClassifierMixin, BaseEstimator):
+    """A calibrated binary classifier of leads (converts / hand-raises within the horizon).
+
+    Parameters
+    ----------
+    kind : {"gradient_boosting", "logistic"}
+        The model (:func:`~pqlml.model.make_estimator` describes each).
+    calibration : {"platt", "isotonic", "none"}
+        How scores become probabilities. Platt: a logistic curve on the score's logit
+        (its slope never negative: the ranking is kept); isotonic: a non-decreasing step
+        function; none: the model's own probabilities.
+    class_weight : None, "balanced" or dict
+        Passed to the model (keys of a dict are labels of ``y``). Calibration is unweighted,
+        so the probabilities stay rates.
+    random_state : int or None
+        Seed of the gradient boosting model.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The labels; ``classes_[1]`` is the outcome whose probability is predicted.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` was a DataFrame with string column names.
+    base_estimator_ : estimator
+        The model of ``kind`` fitted on every row (a Pipeline for ``logistic``, a
+        HistGradientBoostingClassifier for ``gradient_boosting``).
+    calibrator_ : LogisticRegression, IsotonicRegression or None
+        Maps ``base_estimator_``'s probability of ``classes_[1]`` to the calibrated one
+        (Platt: fitted on the logit of that probability); None when uncalibrated.
+
+    Notes
+    -----
+    ``fit(X, y, as_of=...)``: the latest quarter of the distinct ``as_of`` dates (at least
+    one) is held out, a model fitted on the earlier dates scores it and the calibrator is
+    fitted there; ``base_estimator_`` is then fitted on every row. With one date only (or
+    ``calibration="none"``) the model's own probabilities are used. Without ``as_of`` the
+    rows are taken to be in time order (as :class:`~sklearn.model_selection.TimeSeriesSplit`
+    assumes), each its own date: the last quarter of the rows calibrates.
+
+    In :func:`~sklearn.model_selection.cross_validate` or a search, pass the dates as
+    ``params={"as_of": dates}`` (they are split with the rows). With metadata routing
+    enabled (``sklearn.set_config(enable_metadata_routing=True)``), request them first:
+    ``LeadClassifier().set_fit_request(as_of=True)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"events_30d": rng.poisson(3, 400), "users": rng.poisson(2, 400)})
+    >>> y = (X.events_30d + rng.normal(0, 2, 400) > 4).astype(int)
+    >>> as_of = np.repeat(pd.date_range("2024-01-01", periods=4, freq="MS"), 100)
+    >>> clf = LeadClassifier(kind="logistic").fit(X, y, as_of=as_of)
+    >>> new = pd.DataFrame({"events_30d": [0, 2, 9], "users": [2, 2, 2]})
+    >>> clf.predict_proba(new).round(3)
+    array([[0.979, 0.021],
+           [0.755, 0.245],
+           [0.136, 0.864]])
+    >>> clf.predict(new).tolist(), list(clf.feature_names_in_), clf.calibrator_.coef_.shape
+    ([0, 0, 1], ['events_30d', 'users'], (1, 1))
+    """
+
+    def __init__(self, kind="gradient_boosting", calibration="platt", class_weight=None,
+                 random_state=0):
+        self.kind = kind
+        self.calibration = calibration
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def fit(self, X, y, as_of=None):
+        """Fit on ``X`` (rows of features), ``y`` (two classes) and, optionally, ``as_of``
+        (the date of each row: the latest dates calibrate). Returns self."""
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
+        check_classification_targets(y)
+        target = type_of_target(y, input_name="y")
+        if target != "binary":
+            raise PqlmlError(f"Only binary classification is supported. The type of the target "
+                             f"is {target}. Fix: pass y with two classes (e.g. converted: 1/0).")
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise PqlmlError(f"LeadClassifier needs two classes in y; it has one class only "
+                             f"({self.classes_[0]!r}). Fix: train on a schedule with both "
+                             "outcomes.")
+        y = (y == self.classes_[1]).astype(int)
+        dates = self._dates(as_of, len(y))
+        self.base_estimator_, self.calibrator_ = self._fit(X, y, dates)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Calibrated probabilities, one column per class of ``classes_``; 0 rows give an
+        empty (0, 2) array."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64,
+                          ensure_all_finite="allow-nan", ensure_min_samples=0)
+        if not len(X):
+            return np.zeros((0, 2))
+        p = self.base_estimator_.predict_proba(X)[:, 1]
+        if self.calibrator_ is not None:
+            p = calibrate(self.calibrator_, p)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """``classes_[1]`` where its calibrated probability exceeds 0.5, else ``classes_[0]``."""
+        positive = self.predict_proba(X)[:, 1] > 0.5       # checks first that it is fitted
+        return self.classes_[positive.astype(int)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _check_params(self) -> None:
+        for name, allowed in (("kind", KINDS), ("calibration", CALIBRATIONS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise PqlmlError(f"The '{name}' parameter of LeadClassifier must be one of "
+                                 f"{', '.join(allowed)}. Got {value!r} instead.")
+        cw = self.class_weight
+        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
+            raise PqlmlError(f"The 'class_weight' parameter of LeadClassifier must be None, "
+                             f"'balanced' or a dict of label -> weight. Got {cw!r} instead.")
+
+    def _dates(self, as_of, n: int) -> pd.Series:
+        if as_of is None:
+            return pd.Series(np.arange(n))
+        dates = pd.Series(as_of).reset_index(drop=True)
+        if len(dates) != n or dates.isna().any():
+            raise PqlmlError(f"The 'as_of' argument of LeadClassifier.fit must give a date for "
+                             f"each of the {n:,} rows of X. Got {len(dates):,} values, "
+                             f"{int(dates.isna().sum()):,} missing. Fix: pass the snapshots' "
+                             "as_of column (or nothing: rows in time order).")
+        return dates
+
+    def _make(self):
+        cw = self.class_weight
+        if isinstance(cw, dict):        # labels of y -> the 0/1 the model is fitted on
+            cw = {int(np.flatnonzero(self.classes_ == k)[0]): w for k, w in cw.items()
+                  if k in self.classes_}
+        return make_estimator(self.kind, class_weight=cw, seed=self.random_state)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, as_of: pd.Series):
+        """(model fitted on every row, calibrator or None): see the class's Notes."""
+        dates = np.sort(as_of.unique())
+        if len(dates) < 2 or self.calibration == "none":
+            return self._make().fit(X, y), None
+        cut = dates[-max(1, len(dates) // 4)]
+        early, late = (as_of < cut).to_numpy(), (as_of >= cut).to_numpy()
+        for name, mask in (("fitting", early), ("calibration", late)):
+            pos = int(y[mask].sum())
+            if pos == 0 or pos == mask.sum():
+                raise PqlmlError(f"The {name} part of the training data ({int(mask.sum()):,} "
+                                 f"rows; the latest quarter of the as_of dates calibrates, the "
+                                 f"earlier ones fit) has {pos:,} positives: one class only. "
+                                 "Fix: train on a longer schedule (or calibration='none').")
+        early_model = self._make().fit(X[early], y[early])
+        calibrator = fit_calibrator(self.calibration, early_model.predict_proba(X[late])[:, 1],
+                                    y[late])
+        return self._make().fit(X, y), calibrator
