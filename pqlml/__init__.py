@@ -7,7 +7,7 @@ Examples
 --------
 >>> import pqlml
 >>> sorted(pqlml.__all__)[:4]
-['LeadClassifier', 'PqlmlError', 'Scorer', '__version__']
+['LeadClassifier', 'PqlmlError', 'Scorer', 'TierPolicy']
 >>> pqlml.open_project.__module__
 'pqlml.project'
 
@@ -30,6 +30,7 @@ _LAZY = {
     "Scorer": ("pqlml.score", "Scorer"),
     "train": ("pqlml.model", "train"),
     "LeadClassifier": ("pqlml.model", "LeadClassifier"),
+    "TierPolicy": ("pqlml.tiers", "TierPolicy"),
     "discover": ("pqlml.discover", None),
     "backtest": ("pqlml.backtest", None),
     "simulate": ("pqlml.simulate", None),
