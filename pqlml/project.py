@@ -99,6 +99,8 @@ class Project:
         if dates is None:                   # explicit (entity_id, as_of) rows
             return self._build(spine_for(self, as_of=as_of, entity=entity), entity, extra)
         memo = ("features", entity, dates, repr(tuple(extra)))
+        if memo not in self._frames and (wider := self._wider(memo)) is not None:
+            return wider
         if memo not in self._frames:
             key = self.cache and self.cache.key(definitions_key(self.config, entity, extra),
                                                 [str(d) for d in dates])
@@ -110,6 +112,21 @@ class Project:
                     self.cache.put(key, frame)
             self._frames[memo] = frame
         return self._frames[memo].copy(deep=False)
+
+    def _wider(self, memo: tuple) -> pd.DataFrame | None:
+        """The rows of ``memo``'s dates from a table already built for more dates with the
+        same last one, or None. The same table: its columns (the event vocabulary, the answer
+        and industry categories) depend on its last as_of only, and a row on its own as_of
+        (up to the order of a float sum: the decayed engagement score may differ in its last
+        digit)."""
+        _, entity, dates, extra = memo
+        for key, frame in self._frames.items():
+            if key[0] != "features" or (key[1], key[3]) != (entity, extra):
+                continue
+            if key[2][-1] == dates[-1] and set(dates) <= set(key[2]):
+                stamps = pd.DatetimeIndex([pd.Timestamp(d, tz="UTC") for d in dates])
+                return frame[frame.as_of.isin(stamps)].reset_index(drop=True)
+        return None
 
     def _build(self, spine: ibis.Table, entity: str, extra, dates=None) -> pd.DataFrame:
         self.builds.append((entity, dates, repr(tuple(extra))))
@@ -142,7 +159,7 @@ class Project:
         """The accounts' raw attributes that fit and the playbook read (``industry``,
         ``country``, ``segment``: those the accounts table has), keyed by ``account_id``
         as text; no rows without an accounts table. Read once per run."""
-        if "attributes" not in self._frames:
+        if ("attributes",) not in self._frames:
             accounts = self.tables.get("accounts")
             cols = [c for c in ACCOUNT_ATTRIBUTES if accounts is not None and c in accounts.columns]
             if accounts is None:
@@ -150,8 +167,8 @@ class Project:
             else:
                 frame = accounts.select("account_id", *cols).to_pyarrow().to_pandas()
                 frame["account_id"] = frame["account_id"].astype(str)
-            self._frames["attributes"] = frame
-        return self._frames["attributes"].copy(deep=False)
+            self._frames[("attributes",)] = frame
+        return self._frames[("attributes",)].copy(deep=False)
 
     def snapshots(self, outcome: str | None = None, *, as_of=None) -> pd.DataFrame:
         """Labelled snapshots: features joined with their labels, censored and

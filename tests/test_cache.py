@@ -111,3 +111,18 @@ def test_no_cache_and_cache_clear(sim, tmp_path, capsys):
     assert _entries(sim) == []                       # --no-cache neither reads nor writes
     assert main(["cache", "info", "--config", str(sim.config)]) == 0
     assert "0 cached feature table(s)" in capsys.readouterr().out
+
+
+def test_a_table_for_fewer_dates_with_the_same_last_is_cut_from_the_wider_one(sim):
+    project = open_project(sim.config, cache=False)
+    dates = project.dates()
+    X = project.features()
+    last = project.features(dates[-1])
+    two = project.features([dates[0], dates[-1]])
+    assert len(project.builds) == 1                  # both cut from the schedule's table
+    alone = open_project(sim.config, cache=False)    # the independent computation: built
+    # equal up to the order of a float sum (the decayed engagement score)
+    pd.testing.assert_frame_equal(last, alone.features(dates[-1]), rtol=1e-12)
+    pd.testing.assert_frame_equal(two, alone.features([dates[0], dates[-1]]), rtol=1e-12)
+    earlier = project.features(dates[:-1])           # another last date: its own table
+    assert len(project.builds) == 2 and len(earlier) == (X.as_of < X.as_of.max()).sum()
