@@ -34,7 +34,7 @@ demo: setup
 # tests build on each other (a month-by-month retraining) keep their sequence.
 PYTEST_WORKERS ?= 2
 test: setup
-	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -m "not slow"
