@@ -17,7 +17,7 @@ import pandas as pd
 from ..backtest import rolling_folds
 from ..config import ModelConfig, ScheduleConfig
 from ..errors import DataError, PqlmlError
-from ..snapshots import _utc, schedule_dates
+from ..snapshots import schedule_dates, utc
 
 __all__ = ["Schedule", "plan_schedule", "outcome_kind"]
 
@@ -66,7 +66,7 @@ def plan_schedule(first, last, *, widest_window: int = 90, where: str = "events"
     >>> s.start, s.end, s.every, s.horizon_days, s.folds
     (datetime.date(2024, 1, 29), datetime.date(2024, 5, 13), 'week', 14, 12)
     """
-    first, last = _utc(first), _utc(last)
+    first, last = utc(first), utc(last)
     day0 = first.ceil("D")
     span = (last - first).days
     for lead, lead_why in ((widest_window, f"the widest feature window, {widest_window} days"),
