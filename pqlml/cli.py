@@ -1,5 +1,9 @@
 """``pqlml`` command line: one sub-command per pipeline stage.
 
+Each command parses its arguments, runs the command's function in :mod:`pqlml.runner` (which
+checks the outputs, opens the project, runs the stage, writes and tracks) and renders the
+result on the terminal.
+
 Every command that works on a project takes ``--config``; errors pqlml raises
 on purpose are printed as one clear message (exit code 2), never a traceback.
 """
