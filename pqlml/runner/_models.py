@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import PqlmlError
+from ..outputs import check_folder
 from ._common import Tracked, config_of, log_run, open_once, stage
 
 
@@ -48,7 +49,7 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
     from ..backtest import REPORT_FILES
 
     config = config_of(source)
-    _check_folder(out, config, REPORT_FILES)
+    check_folder(out, config=config, names=REPORT_FILES)
     project = open_once(source, config)
     metrics, rows = backtests.backtest(project, kind=kind, outcome=outcome, progress=progress)
     backtests.write_report(metrics, rows, out)
@@ -57,7 +58,7 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
         from ..track import log_backtest
         log_backtest(metrics, out)
     _, run_id, store = log_run(project, "backtest", log, enabled=track,
-                             saved=f"The report was written to {out}.")
+                               saved=f"The report was written to {out}.")
     return BacktestResult(project, metrics, rows, run_id=run_id, store=store,
                           written=[Path(out) / name for name in REPORT_FILES])
 
@@ -81,8 +82,8 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
         from ..track import log_train, register
         return register(log_train(model, out, frame), project.config.model.registered_name)
     registered, run_id, store = log_run(project, "train", log, enabled=track,
-                                      saved=f"The model was saved to {out}; nothing was "
-                                            "registered.")
+                                        saved=f"The model was saved to {out}; nothing was "
+                                              "registered.")
     return TrainResult(project, model, frame, registered, run_id=run_id, store=store,
                        written=[Path(out)])
 
@@ -101,7 +102,7 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
     from ..track import writing
 
     config = config_of(source)
-    _check_folder(out, config, retraining.RETRAIN_FILES)
+    check_folder(out, config=config, names=retraining.RETRAIN_FILES)
     project = open_once(source, config)
     out = Path(out)
     path, record = (out / name for name in retraining.RETRAIN_FILES)
@@ -116,8 +117,8 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
             from ..track import log_retrain
             return log_retrain(decision, project.config, path, out)
         registered, run_id, store = log_run(project, "retrain", log,
-                                          saved=f"The decision was written to {out}; nothing "
-                                                "was registered.")
+                                            saved=f"The decision was written to {out}; "
+                                                  "nothing was registered.")
     return RetrainResult(project, decision, registered, run_id=run_id, store=store,
                          written=written)
 
@@ -134,7 +135,7 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
     from ..outputs import write_frame, write_json
 
     config = config_of(source)
-    _check_folder(out, config, DRIFT_FILES)
+    check_folder(out, config=config, names=DRIFT_FILES)
     model, described, version = _model_for_drift(model, config)
     project = open_once(source, config)
     cfg = project.config
@@ -150,14 +151,9 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
         from ..track import log_drift
         log_drift(table, summary, out)
     _, run_id, store = log_run(project, "drift", log, enabled=track,
-                             saved=f"The table was written to {out}.")
+                               saved=f"The table was written to {out}.")
     return DriftResult(project, table, summary, version, run_id=run_id, store=store,
                        written=written)
-
-
-def _check_folder(out, config, names) -> None:
-    from ..outputs import check_folder
-    check_folder(out, config=config, names=names)
 
 
 def _model_for_drift(model, config):
