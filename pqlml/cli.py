@@ -1,5 +1,9 @@
 """``pqlml`` command line: one sub-command per pipeline stage.
 
+Each command parses its arguments, runs the command's function in :mod:`pqlml.runner` (which
+checks the outputs, opens the project, runs the stage, writes and tracks) and renders the
+result on the terminal.
+
 Every command that works on a project takes ``--config``; errors pqlml raises
 on purpose are printed as one clear message (exit code 2), never a traceback.
 """
@@ -55,19 +59,17 @@ def _init(args) -> None:
 def _validate(args) -> None:
     from rich.console import Console
 
-    from .preflight import preflight
-    from .project import open_project
+    from . import runner
 
     # the whole opening: tables, identity routes and the cross-table checks (enrichment
-    # domains, sign-ups of unknown users), as every later stage sees them
-    project = open_project(args.config)
-    report = project.report
+    # domains, sign-ups of unknown users), as every later stage sees them; then what the
+    # later stages would refuse: schedule, horizon, outcomes, rules
+    result = runner.validate(args.config)
+    report, checks = result.project.report, result.checks
     console = Console()
-    for name, table in project.tables.items():
-        console.print(f"{name}: {table.count().execute():,} rows")
+    for name, rows in result.counts.items():
+        console.print(f"{name}: {rows:,} rows")
     console.print("\n".join(report.render()) if len(report) else "no findings", markup=False)
-    # then what the later stages would refuse: schedule, horizon, outcomes, rules
-    checks = preflight(project)
     for line in checks.facts:
         console.print(f"ok: {line}", markup=False)
     for line in checks.warnings:
@@ -76,8 +78,7 @@ def _validate(args) -> None:
 
 
 def _config(args):
-    """The command's config, read (cheaply) before any work so its outputs can be checked
-    against its inputs."""
+    """The command's config, read (cheaply) before any work."""
     from .config import load_config
     return load_config(args.config)
 
@@ -85,18 +86,13 @@ def _config(args):
 def _features(args) -> None:
     from rich.console import Console
 
-    from .outputs import check_file, write_frame
-    from .project import build_features, open_project
+    from . import runner
 
-    config = _config(args)
-    check_file(args.out, config=config)
     console = Console(stderr=True)
-    with console.status("loading and validating the tables"):
-        project = open_project(config)
-    with console.status("building point-in-time features"):
-        frame = build_features(project, as_of=args.as_of, entity=args.entity)
-    write_frame(frame, args.out)
-    for line in project.report.render():
+    result = runner.features(args.config, args.out, as_of=args.as_of, entity=args.entity,
+                             status=console.status)
+    frame = result.frame
+    for line in result.project.report.render():
         console.print(f"  {line}", markup=False)
     console.print(f"wrote {len(frame):,} rows x {frame.shape[1] - 2} features "
                   f"({frame.as_of.nunique()} as_of dates) to {args.out}")
@@ -106,14 +102,11 @@ def _rules(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .outputs import check_folder
-    from .rules import REPORT_FILES, report
+    from . import runner
+    from .rules import REPORT_FILES
 
-    config = _config(args)
-    check_folder(args.out, config=config, names=REPORT_FILES)
     console = Console(stderr=True)
-    with console.status("rules, fit, funnels and tiers per snapshot, with their outcomes"):
-        rates = report(config, args.out, as_of=args.as_of)
+    rates = runner.rules(args.config, args.out, as_of=args.as_of, status=console.status).rates
     pooled = rates[rates.period == "all"]
     table = Table(title="pooled over all periods: conversion within the horizon (95% Wilson)")
     for col in ("kind", "group", "entities", "conversions", "rate", "95% CI"):
@@ -134,18 +127,12 @@ def _discover(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .discover import discover
-    from .outputs import check_file
+    from . import runner
 
-    config = _config(args)
-    stem = args.out.with_suffix("")
-    check_file(args.out, config=config, companions=[Path(f"{stem}.{n}.csv") for n in
-                                                    ("best", "adjusted", "skipped", "adjacent")])
     console = Console(stderr=True)
-    with console.status(f"scanning every feature against {args.outcome}"):
-        found = discover(config, args.outcome, as_of=args.as_of)
-    with console.status("writing the tables and heatmaps"):
-        plots = found.write(args.out)
+    result = runner.discover(args.config, args.out, outcome=args.outcome, as_of=args.as_of,
+                             status=console.status)
+    found, plots = result.found, result.plots
     table = Table(title=f"best rule per signal for {found.outcome} ({found.rows:,} labelled "
                         f"snapshots, {found.positives:,} positive)")
     for col in ("rule", "support", "rate with", "lift", "phi", "q", "adjacent"):
@@ -179,26 +166,24 @@ def _periods(console, label: str):
                                              description=label.format(i=i + 1, n=n, as_of=as_of))
 
 
+def _tracked(console, result) -> None:
+    """The MLflow run a command logged, if it did."""
+    if result.run_id is not None:
+        console.print(f"MLflow run {result.run_id} in {result.store}")
+
+
 def _backtest(args) -> None:
     from rich.console import Console
 
-    from .backtest import REPORT_FILES, backtest, write_report
-    from .outputs import check_folder
-    from .project import open_project
+    from . import runner
+    from .backtest import REPORT_FILES
 
-    config = _config(args)
-    check_folder(args.out, config=config, names=REPORT_FILES)
     console = Console(stderr=True)
-    project = open_project(config)
     with _periods(console, "fold {i}/{n}: test {as_of}") as step:
-        metrics, rows = backtest(project, kind=args.kind, outcome=args.outcome, progress=step)
-    write_report(metrics, rows, args.out)
-    if not args.no_track:
-        from .track import log_backtest, tracked_run, tracking_errors, tracking_uri
-        with tracking_errors("logging the backtest run", f"The report was written to {args.out}."), \
-                tracked_run(project, "backtest") as run:
-            log_backtest(metrics, args.out)
-        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
+        result = runner.backtest(args.config, args.out, kind=args.kind, outcome=args.outcome,
+                                 track=not args.no_track, progress=step)
+    _tracked(console, result)
+    metrics = result.metrics
     m, b = metrics["model"], metrics["best_single_rule"]
     found = {"conversion": "converters", "hand_raise": "hand-raisers",
              "accepted": "accepted leads"}[metrics["outcome"]]
@@ -225,26 +210,17 @@ def _backtest(args) -> None:
 def _train(args) -> None:
     from rich.console import Console
 
-    from .model import fit_snapshots
-    from .outputs import check_file
-    from .project import open_project
+    from . import runner
 
-    config = _config(args)
-    check_file(args.out, config=config, suffixes=(".skops",))
     console = Console(stderr=True)
-    project = open_project(config)
-    cfg = project.config.model
-    with console.status("training on every labelled snapshot"):
-        model, frame = fit_snapshots(project, kind=args.kind, outcome=args.outcome)
-    model.save(args.out)
-    if not args.no_track:
-        from .track import log_train, register, tracked_run, tracking_errors, tracking_uri
-        with tracking_errors("logging the train run", f"The model was saved to {args.out}; "
-                             "nothing was registered."), tracked_run(project, "train") as run:
-            uri = log_train(model, args.out, frame)
-            version, alias = register(uri, cfg.registered_name)
-        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}; registered "
-                      f"{cfg.registered_name} version {version} as @{alias}")
+    result = runner.train(args.config, args.out, kind=args.kind, outcome=args.outcome,
+                          track=not args.no_track, status=console.status)
+    if result.registered is not None:
+        version, alias = result.registered
+        console.print(f"MLflow run {result.run_id} in {result.store}; registered "
+                      f"{result.project.config.model.registered_name} version {version} as "
+                      f"@{alias}")
+    model = result.model
     info = model.trained_on
     console.print(f"trained a {model.kind} model for {model.outcome} on {info['rows']:,} snapshots "
                   f"({info['positives']:,} positive, {info['as_of_first']} .. {info['as_of_last']}), "
@@ -254,24 +230,20 @@ def _train(args) -> None:
 def _retrain(args) -> None:
     from rich.console import Console
 
-    from .outputs import check_folder
-    from .project import open_project
-    from .retrain import RETRAIN_FILES, run_retrain
-    from .track import tracking_uri
+    from . import runner
 
-    config = _config(args)
-    check_folder(args.out, config=config, names=RETRAIN_FILES)
     console = Console(stderr=True)
-    project = open_project(config)
     with _periods(console, "period {i}/{n}: {as_of}") as step:
-        decision, registered, run_id = run_retrain(project, args.out, progress=step)
-    console.print(f"MLflow run {run_id} in {tracking_uri()}")
+        result = runner.retrain(args.config, args.out, progress=step)
+    _tracked(console, result)
+    decision, registered = result.decision, result.registered
     word = {"promoted": "PROMOTED", "first_champion": "FIRST CHAMPION", "kept": "KEPT the champion",
             "failed": "FAILED", "not_compared": "NOT COMPARED"}[decision.action]
     Console().print(f"retrain: {word}: {decision.reason}")
     if registered:
-        console.print(f"registered {project.config.model.registered_name} version {registered[0]} "
-                      f"as @{registered[1]}; wrote {args.out / 'model.skops'} and decision.json")
+        console.print(f"registered {result.project.config.model.registered_name} version "
+                      f"{registered[0]} as @{registered[1]}; wrote {args.out / 'model.skops'} "
+                      "and decision.json")
     if decision.action == "failed":
         raise PqlmlError(f"retraining failed, the champion was kept: {decision.reason}")
 
@@ -280,43 +252,16 @@ def _drift(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .drift import DRIFT_FILES, drift, plot_drift
-    from .outputs import check_folder, write_frame, write_json
-    from .project import open_project
+    from . import runner
+    from .drift import DRIFT_FILES
 
-    config = _config(args)
-    check_folder(args.out, config=config, names=DRIFT_FILES)
     console = Console(stderr=True)
-    name = config.model.registered_name
-    if args.model:      # the model, from its file or the store, before any work
-        from .model import Model
-        model, source = Model.load(args.model), str(args.model)
-    else:
-        from .track import champion, tracking_errors, use_store
-        with tracking_errors("reading the champion"):
-            use_store(create=False)
-            found = champion(name)
-        if found is None:
-            raise PqlmlError(f"No model is registered as {name}@champion in the MLflow store. "
-                             f"Fix: run `pqlml retrain --config {args.config}` (or `pqlml "
-                             "train`) first, or pass --model FILE.")
-        model, source = found[1], f"models:/{name}@champion (version {found[0]})"
-    project = open_project(config)
-    cfg = project.config
-    with console.status("building the reference and current snapshots"):
-        table, summary = drift(project, model=model, as_of=args.as_of)
-    summary["model"] = source
-    write_frame(table, args.out / "drift.csv")
-    write_json(summary, args.out / "summary.json")
-    plot_drift(table, args.out / "drift.png", threshold=cfg.drift.threshold, warn=cfg.drift.warn)
-    if not args.no_track:
-        from .track import log_drift, tracked_run, tracking_errors, tracking_uri
-        with tracking_errors("logging the drift run", f"The table was written to {args.out}."), \
-                tracked_run(project, "drift") as run:
-            log_drift(table, summary, args.out)
-        console.print(f"MLflow run {run.info.run_id} in {tracking_uri()}")
-    shown = Table(title=f"Drift of {source}: {summary['reference'][0]} .. {summary['reference'][1]} "
-                        f"vs {summary['as_of']}")
+    result = runner.drift(args.config, args.out, model=args.model, as_of=args.as_of,
+                          track=not args.no_track, status=console.status)
+    _tracked(console, result)
+    table, summary, cfg = result.table, result.summary, result.project.config
+    shown = Table(title=f"Drift of {summary['model']}: {summary['reference'][0]} .. "
+                        f"{summary['reference'][1]} vs {summary['as_of']}")
     for col in ("feature", "psi", "status", "reference_mean", "current_mean"):
         shown.add_column(col, justify="left" if col in ("feature", "status") else "right")
     for r in table[table.status != "stable"].head(args.top).itertuples():
@@ -332,19 +277,11 @@ def _feedback(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .feedback import FEEDBACK_FILES, acceptance
-    from .outputs import check_folder
+    from . import runner
 
-    config = _config(args)
-    check_folder(args.out, config=config, names=FEEDBACK_FILES)
     console = Console(stderr=True)
-    model = None
-    if args.model:
-        from .score import Scorer
-        model = Scorer.load(args.model).model
-    with console.status("attaching dispositions to their snapshots"):
-        fb = acceptance(config, model=model)
-    plot = fb.write(args.out)
+    result = runner.feedback(args.config, args.out, model=args.model, status=console.status)
+    fb, plot = result.feedback, result.plot
     grid = Table("kind", "group", "dispositions", "accepted", "95% CI",
                  title=f"acceptance by sales of {len(fb.leads):,} leads ({plot})")
     for r in fb.rates[fb.rates.period == "all"].itertuples():
@@ -369,16 +306,13 @@ def _engagement_weights(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .engagement import fit_engagement_weights, weights_toml
-    from .outputs import check_file, write_frame
+    from . import runner
 
-    config = _config(args)
-    check_file(args.out, config=config, suffixes=(".csv",))
     console = Console(stderr=True)
-    with console.status("fitting engagement weights"):
-        table = fit_engagement_weights(config, until=args.until, outcome=args.outcome)
+    result = runner.engagement_weights(args.config, args.out, until=args.until,
+                                       outcome=args.outcome, status=console.status)
+    table = result.table
     a = table.attrs
-    write_frame(table, args.out)
     grid = Table("event", "weight", "95% CI", "p", title=(
         f"engagement weights for {a['outcome']}: {a['rows']:,} snapshots ({a['positives']:,} "
         f"positive) whose labels closed by {a['until']}, half-life {a['half_life_days']:g} days"))
@@ -387,7 +321,7 @@ def _engagement_weights(args) -> None:
                      "" if np.isnan(r.ci_low) else f"{r.ci_low:+.3g} .. {r.ci_high:+.3g}",
                      "not seen" if np.isnan(r.p_value) else f"{r.p_value:.1g}")
     console.print(grid)
-    print(weights_toml(table), end="")
+    print(result.toml, end="")
     console.print(f"written to {args.out}; paste the block above into the config to use them")
 
 
@@ -395,38 +329,21 @@ def _score(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .outputs import check_file, check_replaceable, check_table, write_frames, write_tables
-    from .project import open_project
-    from .score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer
+    from . import runner
 
-    if not (args.out or args.to_table):
-        raise PqlmlError("Say where the scores go: --out scores.csv|scores.parquet and/or "
-                         "--to-table NAME.")
-    # every argument first: nothing is written, and no work done, unless all of them hold
-    config = _config(args)
-    side = None if not args.out else args.out.with_name(f"{args.out.stem}.not_scored.csv")
-    if args.out:
-        check_file(args.out, config=config, companions=[side])
-    tables = {}
-    if args.to_table:
-        tables = {args.to_table: SCORE_COLUMNS, f"{args.to_table}_not_scored": NOT_SCORED_COLUMNS}
-        check_table(args.to_table, config, companions=list(tables)[1:])
-    scorer = Scorer.load(args.model)
     console = Console(stderr=True)
-    project = open_project(config)
-    check_replaceable(project.con, tables)
-    with console.status(f"scoring with {scorer.version}"):
-        scores, gone = scorer.score(project, as_of=args.as_of, with_not_scored=True)
+    result = runner.score(args.config, args.model, out=args.out, to_table=args.to_table,
+                          as_of=args.as_of, status=console.status)
+    scores, gone, version = result.scores, result.not_scored, result.version
     key = scores.columns[0]
     if args.to_table:
-        write_tables(project.con, dict(zip(tables, (scores, gone))))
-        where = f"tables {args.to_table} and {args.to_table}_not_scored in {project.config.data.connection}"
+        where = (f"tables {args.to_table} and {args.to_table}_not_scored in "
+                 f"{result.project.config.data.connection}")
     if args.out:
-        write_frames({args.out: scores, side: gone})
-        where = f"{args.out} and {side}" + (f"; {where}" if args.to_table else "")
+        where = " and ".join(map(str, result.written)) + (f"; {where}" if args.to_table else "")
     counts = gone.code.value_counts()
     as_of = scores.as_of.iloc[0].date() if len(scores) else args.as_of
-    table = Table(title=f"Tier 1 at {as_of} ({scorer.version})")
+    table = Table(title=f"Tier 1 at {as_of} ({version})")
     for col in (key, "probability", "reason_1", "reason_2"):
         table.add_column(col)
     for r in scores[scores.tier == "tier_1"].head(args.top).itertuples():

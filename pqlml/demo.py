@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from . import runner
 from .errors import PqlmlError
-from .outputs import write_frame, write_frames
 
 __all__ = ["run_demo"]
 
@@ -22,7 +22,6 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     import pandas as pd
     from rich.console import Console
 
-    from .project import open_project
     from .simulate import simulate
 
     console = console or Console()
@@ -33,8 +32,8 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     sim = simulate(n_accounts, seed, out, progress=True)
 
     console.print(f"2. Loading and validating the tables named in {sim.config}")
-    project = open_project(sim.config)
-    counts = {name: int(t.count().execute()) for name, t in project.tables.items()}
+    opened = runner.validate(sim.config, preflight=False)
+    project, counts = opened.project, opened.counts
     console.print(_table("canonical tables", ["table", "rows"],
                          [(k, f"{v:,}") for k, v in counts.items()]))
     console.print(_table("identity and validation", ["table", "what", "rows"],
@@ -61,8 +60,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                            f"{r.days_since_last_event:.0f}") for r in last.itertuples()]))
 
     console.print("4. Today's hand-set rules, funnels and tiers (the baseline a model must beat)")
-    from .rules import report
-    rates = report(project, out / "rules", features=X)
+    rates = runner.rules(project, out / "rules").rates
     pooled = rates[(rates.period == "all") & rates.kind.isin(["tier", "funnel"])]
     console.print(f"   rules: {', '.join(f'{k} = {v!r}' for k, v in project.config.rules.items())}; "
                   f"tier 1 = {project.config.tiers.intent_rule} and ICP fit")
@@ -76,9 +74,8 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                           for r in pooled.itertuples()]))
 
     console.print("5. Signal discovery: which signals go with a hand-raise, alone and adjusted")
-    from .discover import discover
-    found = discover(project, "hand_raise")
-    found.write(out / "signals" / "signals.csv")
+    found = runner.discover(project, out / "signals" / "signals.csv",
+                            outcome="hand_raise").found
     side = found.adjusted.set_index("feature")
     rows = []
     shown = found.best[found.best.feature.isin(side.index) | found.best.adjacent]
@@ -92,10 +89,9 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                          ["best rule", "lift", "q", "adjusted for size and activity"], rows))
 
     console.print("6. A model instead of the thresholds: forward-in-time backtest at the rules' volume")
-    from .backtest import backtest
     try:
-        metrics, rows = backtest(project, kind="logistic")
-        _show_backtest(console, metrics, rows, out)
+        tested = runner.backtest(project, out / "backtest", kind="logistic", track=False)
+        _show_backtest(console, tested.metrics, out)
     except PqlmlError as err:          # a company too small for monthly folds
         console.print(f"   skipped: {err}")
 
@@ -120,7 +116,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
     console.print("9. The sales feedback loop: how often reps accept what each tier sends them")
     try:
-        _feedback(console, project, X, out)
+        _feedback(console, project, out)
     except PqlmlError as err:
         console.print(f"   skipped: {err}")
     elapsed = time.perf_counter() - t0
@@ -130,17 +126,14 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
 
 def _score(console, project, out) -> int:
-    from .score import Scorer
-
     name = project.config.model.registered_name
-    scorer = Scorer.load(f"models:/{name}@champion")
-    scores, gone = scorer.score(project, with_not_scored=True)
-    path = out / "scores.csv"
-    write_frames({path: scores, out / "scores.not_scored.csv": gone})
+    scored = runner.score(project, f"models:/{name}@champion", out=out / "scores.csv")
+    scores, gone, path = scored.scores, scored.not_scored, scored.written[0]
     tiers = scores.tier.value_counts()
-    console.print(f"   {len(scores):,} accounts scored at {scores.as_of.iloc[0].date()} by {scorer.version}"
-                  f" (" + ", ".join(f"{t} {tiers.get(t, 0):,}" for t in
-                                    ("tier_1", "tier_2", "tier_3", "self_serve"))
+    console.print(f"   {len(scores):,} accounts scored at {scores.as_of.iloc[0].date()} by "
+                  f"{scored.version} ("
+                  + ", ".join(f"{t} {tiers.get(t, 0):,}" for t in
+                              ("tier_1", "tier_2", "tier_3", "self_serve"))
                   + f"); {len(gone):,} not scored: "
                   + ", ".join(f"{n:,} {c.replace('_', ' ')}" for c, n in gone.code.value_counts().items())
                   + f"; {path} and scores.not_scored.csv")
@@ -152,13 +145,13 @@ def _score(console, project, out) -> int:
     return len(scores)
 
 
-def _feedback(console, project, X, out) -> None:
-    from .feedback import acceptance
+def _feedback(console, project, out) -> None:
     from .track import champion
 
     found = champion(project.config.model.registered_name)
-    fb = acceptance(project, features=X, model=None if found is None else found[1])
-    plot = fb.write(out / "feedback")
+    accepted = runner.feedback(project, out / "feedback",
+                               model=None if found is None else found[1])
+    fb, plot = accepted.feedback, accepted.plot
     top = fb.reasons.groupby("tier", observed=True).head(1).set_index("tier")
     rows = []
     pooled = fb.rates[fb.rates.period == "all"]
@@ -176,35 +169,26 @@ def _feedback(console, project, X, out) -> None:
 
 
 def _retrain_and_drift(console, project, out) -> None:
-    from .drift import drift, plot_drift
-    from .retrain import run_retrain
-    from .track import champion, tracking_uri
-
-    decision, registered, run_id = run_retrain(project, out / "retrain")
+    retrained = runner.retrain(project, out / "retrain")
+    decision, registered = retrained.decision, retrained.registered
     name = project.config.model.registered_name
     console.print(f"   {decision.action.replace('_', ' ')}: {decision.reason}")
     if registered:
         console.print(f"   registered {name} version {registered[0]} as @{registered[1]}")
-    version, model = champion(name)
-    table, summary = drift(project, model=model)
-    write_frame(table, out / "retrain" / "drift.csv")
-    plot_drift(table, out / "retrain" / "drift.png", threshold=project.config.drift.threshold,
-               warn=project.config.drift.warn)
+    drifted = runner.drift(project, out / "retrain", track=False)
+    table, summary, version = drifted.table, drifted.summary, drifted.champion_version
     top = table[table.feature != "score"].head(3)
     console.print(f"   drift of {name}@champion (version {version}) at {summary['as_of']} vs its "
                   f"training window: score PSI {summary['psi_score']:.3f}; largest: "
                   + ", ".join(f"{r.feature} {r.psi:.2f}" for r in top.itertuples())
                   + f" ({out / 'retrain' / 'drift.png'})")
-    uri = tracking_uri()
-    console.print(f"   MLflow store: {uri} (run {run_id}); look with `make ui` or "
+    uri = retrained.store
+    console.print(f"   MLflow store: {uri} (run {retrained.run_id}); look with `make ui` or "
                   f"`mlflow ui --backend-store-uri {uri}`; serve the champion with "
                   f"`mlflow models serve -m models:/{name}@champion --env-manager local`")
 
 
-def _show_backtest(console, metrics, rows, out) -> None:
-    from .backtest import write_report
-
-    write_report(metrics, rows, out / "backtest")
+def _show_backtest(console, metrics, out) -> None:
     names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle")
              if n in metrics]
     console.print(_table(f"{len(metrics['folds'])} monthly folds, {metrics['rules']['volume']:,} "

@@ -36,12 +36,12 @@ from .errors import PqlmlError
 from .model import Model, bootstrap_ci, provenance, score_metrics, top_k_capture, training_frame
 from .schema import entity_key
 
-__all__ = ["retrain", "run_retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER",
+__all__ = ["retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER",
            "RETRAIN_FILES"]
 
 LOWER_IS_BETTER = ("brier", "log_loss")
-#: What :func:`run_retrain` writes into its folder: the challenger (when one was trained)
-#: and the decision.
+#: What :func:`pqlml.runner.retrain` writes into its folder: the challenger (when one was
+#: trained) and the decision.
 RETRAIN_FILES = ("model.skops", "decision.json")
 
 
@@ -94,7 +94,7 @@ def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
     """Train and backtest a challenger, compare it with the registered champion on the
     same latest periods, and decide. ``fit(frame, outcome) -> Model`` replaces the
     config's recipe (e.g. a different estimator to try); the registry and the saving
-    are the caller's (:mod:`pqlml.cli` ``retrain``). The returned decision carries the
+    are the caller's (:func:`pqlml.runner.retrain`). The returned decision carries the
     final challenger model (fitted on every labelled snapshot) and its frame."""
     from .track import champion as registered_champion
     from .track import tracking_errors, use_store
@@ -195,30 +195,3 @@ def _failed(decision: Decision, err: Exception) -> Decision:
 def _no(decision: Decision, action: str, reason: str) -> Decision:
     decision.action, decision.reason = action, reason
     return decision
-
-
-def run_retrain(config, out, *, fit=None, progress=None):
-    """:func:`retrain`, then the local outputs (``out/decision.json`` and, when a challenger
-    was trained, ``out/model.skops``) and the MLflow run ``retrain`` with the comparison,
-    the decision and the registered version. A local store stays locked from reading the
-    champion to registering (:func:`pqlml.track.writing`): a concurrent retrain waits, then
-    compares with whatever this one registered. Returns (decision, (version, alias) or None,
-    run id)."""
-    from pathlib import Path
-
-    from .outputs import write_json
-    from .project import open_project
-    from .track import log_retrain, tracked_run, tracking_errors, writing
-
-    project = open_project(config)
-    with writing():
-        decision = retrain(project, fit=fit, progress=progress)
-        out = Path(out)
-        path = out / RETRAIN_FILES[0]
-        if decision.model is not None:
-            decision.model.save(path)
-        write_json(decision.as_dict(), out / RETRAIN_FILES[1])
-        with tracking_errors("logging the retrain run", f"The decision was written to {out}; "
-                             "nothing was registered."), tracked_run(project, "retrain") as run:
-            registered = log_retrain(decision, project.config, path, out)
-    return decision, registered, run.info.run_id

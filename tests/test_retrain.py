@@ -18,8 +18,15 @@ from mlflow.tracking import MlflowClient
 
 from pqlml.cli import main
 from pqlml.model import Model, top_k_capture, training_frame
-from pqlml.retrain import better, run_retrain
+from pqlml import runner
+from pqlml.retrain import better
 from pqlml.simulate import simulate
+
+
+def run_retrain(config, out, **kwargs):
+    """The runner's retrain as (decision, registered (version, alias) or None, run id)."""
+    result = runner.retrain(config, out, **kwargs)
+    return result.decision, result.registered, result.run_id
 
 
 def shuffled(frame, outcome):

@@ -1,0 +1,144 @@
+"""The commands that read the data and describe it: ``validate``, ``features``, ``rules``,
+``discover``, ``feedback`` and ``engagement-weights``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ._common import Result, config_of, open_once, stage
+
+
+@dataclass
+class ValidateResult(Result):
+    """Rows per table (``project.report`` holds what validation found) and what later
+    stages would refuse (``checks``; None when not asked for)."""
+
+    counts: dict
+    checks: object = None                             # pqlml.preflight.Preflight
+
+
+@dataclass
+class FeaturesResult(Result):
+    frame: pd.DataFrame                               # one row per (entity, as_of)
+
+
+@dataclass
+class RulesResult(Result):
+    rates: pd.DataFrame                               # pqlml.rules.report's rates
+
+
+@dataclass
+class DiscoverResult(Result):
+    found: object                                     # pqlml.discover.Discovery
+    plots: Path                                       # the heatmaps' folder
+
+
+@dataclass
+class FeedbackResult(Result):
+    feedback: object                                  # pqlml.feedback.Feedback
+    plot: Path
+
+
+@dataclass
+class EngagementWeightsResult(Result):
+    table: pd.DataFrame                               # one row per event; attrs: the fit
+    toml: str                                         # the block to paste into the config
+
+
+def validate(source, *, preflight: bool = True) -> ValidateResult:
+    """Open the project (tables loaded and validated, identities resolved) and count each
+    table's rows; with ``preflight``, also run the checks of what later stages would refuse
+    (:func:`pqlml.preflight.preflight`; ``result.checks.raise_if_any()`` raises them)."""
+    from ..preflight import preflight as later_stages
+
+    project = open_once(source, config_of(source))
+    counts = {name: int(table.count().execute()) for name, table in project.tables.items()}
+    return ValidateResult(project, counts, later_stages(project) if preflight else None)
+
+
+def features(source, out, *, as_of=None, entity=None, status=None) -> FeaturesResult:
+    """Point-in-time features (:func:`pqlml.project.build_features`) written to ``out``
+    (.csv or .parquet)."""
+    from .. import project as projects
+    from ..outputs import check_file, write_frame
+
+    config = config_of(source)
+    check_file(out, config=config)
+    with stage(status, "loading and validating the tables"):
+        project = open_once(source, config)
+    with stage(status, "building point-in-time features"):
+        frame = projects.build_features(project, as_of=as_of, entity=entity)
+    return FeaturesResult(project, frame, written=[write_frame(frame, out)])
+
+
+def rules(source, out, *, as_of=None, status=None) -> RulesResult:
+    """Today's rules, funnels and tiers and how each converts (:func:`pqlml.rules.report`),
+    written into folder ``out``."""
+    from ..outputs import check_folder
+    from ..rules import REPORT_FILES, report
+
+    config = config_of(source)
+    check_folder(out, config=config, names=REPORT_FILES)
+    with stage(status, "rules, fit, funnels and tiers per snapshot, with their outcomes"):
+        project = open_once(source, config)
+        rates = report(project, out, as_of=as_of)
+    return RulesResult(project, rates, written=[Path(out) / name for name in REPORT_FILES])
+
+
+def discover(source, out, *, outcome=None, as_of=None, status=None) -> DiscoverResult:
+    """Which signals separate the ``outcome`` (default: ``outcomes.target``)
+    (:func:`pqlml.discover.discover`): the scan in ``out`` (.csv or .parquet), the
+    ``.best``/``.adjusted``/``.skipped``/``.adjacent`` tables beside it and the heatmaps."""
+    from ..discover import discover as scan
+    from ..outputs import check_file
+
+    config = config_of(source)
+    out = Path(out)
+    stem = out.with_suffix("")
+    beside = [Path(f"{stem}.{n}.csv") for n in ("best", "adjusted", "skipped", "adjacent")]
+    check_file(out, config=config, companions=beside)
+    with stage(status, f"scanning every feature against {outcome}"):
+        project = open_once(source, config)
+        found = scan(project, outcome, as_of=as_of)
+    with stage(status, "writing the tables and heatmaps"):
+        plots = found.write(out)
+    return DiscoverResult(project, found, plots, written=[out, *beside])
+
+
+def feedback(source, out, *, model=None, status=None) -> FeedbackResult:
+    """How often sales accepts each rule, tier, funnel (and, with ``model``: a model file,
+    an MLflow URI or a loaded model, each score band) (:func:`pqlml.feedback.acceptance`),
+    written into folder ``out``."""
+    from ..feedback import FEEDBACK_FILES, acceptance
+    from ..outputs import check_folder
+
+    config = config_of(source)
+    check_folder(out, config=config, names=FEEDBACK_FILES)
+    if isinstance(model, (str, Path)):
+        from ..score import Scorer
+        model = Scorer.load(model).model
+    with stage(status, "attaching dispositions to their snapshots"):
+        project = open_once(source, config)
+        found = acceptance(project, model=model)
+    plot = found.write(out)
+    return FeedbackResult(project, found, plot,
+                          written=[Path(out) / name for name in FEEDBACK_FILES])
+
+
+def engagement_weights(source, out, *, until=None, outcome=None,
+                       status=None) -> EngagementWeightsResult:
+    """Engagement weights from a logistic fit on decayed per-event counts
+    (:func:`pqlml.engagement.fit_engagement_weights`), written to ``out`` (.csv)."""
+    from ..engagement import fit_engagement_weights, weights_toml
+    from ..outputs import check_file, write_frame
+
+    config = config_of(source)
+    check_file(out, config=config, suffixes=(".csv",))
+    with stage(status, "fitting engagement weights"):
+        project = open_once(source, config)
+        table = fit_engagement_weights(project, until=until, outcome=outcome)
+    return EngagementWeightsResult(project, table, weights_toml(table),
+                                   written=[write_frame(table, out)])

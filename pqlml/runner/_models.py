@@ -1,0 +1,176 @@
+"""The commands that fit or evaluate a model: ``backtest``, ``train``, ``retrain`` and
+``drift``. Each is tracked the same way (:func:`~pqlml.runner._common.log_run`: one MLflow run
+named after the command, tagged ``pqlml.command`` and ``pqlml.version``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import PqlmlError
+from ..outputs import check_folder
+from ._common import Tracked, config_of, log_run, open_once, stage
+
+
+@dataclass
+class BacktestResult(Tracked):
+    metrics: dict                                    # what metrics.json holds
+    rows: pd.DataFrame                               # the pooled test rows, every score
+
+
+@dataclass
+class TrainResult(Tracked):
+    model: object                                    # pqlml.model.Model
+    frame: pd.DataFrame                              # the labelled snapshots it was fitted on
+    registered: tuple | None = None                  # (version, alias) in the registry
+
+
+@dataclass
+class RetrainResult(Tracked):
+    decision: object                                 # pqlml.retrain.Decision
+    registered: tuple | None = None                  # (version, alias) in the registry
+
+
+@dataclass
+class DriftResult(Tracked):
+    table: pd.DataFrame                              # PSI per feature and of the score
+    summary: dict                                    # what summary.json holds
+    champion_version: int | None = None              # when the champion was compared
+
+
+def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
+             progress=None) -> BacktestResult:
+    """Forward-in-time folds, the model against the rules at the same volume
+    (:func:`pqlml.backtest.backtest`); the report in folder ``out``; the MLflow run
+    ``backtest`` unless not ``track``. ``progress(i, n, as_of)`` is called per fold."""
+    from .. import backtest as backtests
+    from ..backtest import REPORT_FILES
+
+    config = config_of(source)
+    check_folder(out, config=config, names=REPORT_FILES)
+    project = open_once(source, config)
+    metrics, rows = backtests.backtest(project, kind=kind, outcome=outcome, progress=progress)
+    backtests.write_report(metrics, rows, out)
+
+    def log():
+        from ..track import log_backtest
+        log_backtest(metrics, out)
+    _, run_id, store = log_run(project, "backtest", log, enabled=track,
+                               saved=f"The report was written to {out}.")
+    return BacktestResult(project, metrics, rows, run_id=run_id, store=store,
+                          written=[Path(out) / name for name in REPORT_FILES])
+
+
+def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = True,
+          status=None) -> TrainResult:
+    """Fit the model on every labelled snapshot (:func:`pqlml.model.fit_snapshots`), save
+    it to ``out`` (.skops) and, unless not ``track``, log the MLflow run ``train`` and
+    register the model under ``model.registered_name``."""
+    from ..model import fit_snapshots
+    from ..outputs import check_file
+
+    config = config_of(source)
+    check_file(out, config=config, suffixes=(".skops",))
+    project = open_once(source, config)
+    with stage(status, "training on every labelled snapshot"):
+        model, frame = fit_snapshots(project, kind=kind, outcome=outcome)
+    model.save(out)
+
+    def log():
+        from ..track import log_train, register
+        return register(log_train(model, out, frame), project.config.model.registered_name)
+    registered, run_id, store = log_run(project, "train", log, enabled=track,
+                                        saved=f"The model was saved to {out}; nothing was "
+                                              "registered.")
+    return TrainResult(project, model, frame, registered, run_id=run_id, store=store,
+                       written=[Path(out)])
+
+
+def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
+    """Train a challenger, compare it with the registered champion and decide
+    (:func:`pqlml.retrain.retrain`); write ``out/decision.json`` and, when a challenger was
+    trained, ``out/model.skops``; log the MLflow run ``retrain`` with the comparison and
+    register the challenger (as ``champion`` if promoted). Always tracked: the decision is
+    a change of the registry. A local store stays locked from reading the champion to
+    registering (:func:`pqlml.track.writing`): a concurrent retrain waits, then compares
+    with whatever this one registered. ``fit(frame, outcome) -> Model`` replaces the
+    config's recipe; ``progress(i, n, as_of)`` is called per compared period."""
+    from .. import retrain as retraining
+    from ..outputs import write_json
+    from ..track import writing
+
+    config = config_of(source)
+    check_folder(out, config=config, names=retraining.RETRAIN_FILES)
+    project = open_once(source, config)
+    out = Path(out)
+    path, record = (out / name for name in retraining.RETRAIN_FILES)
+    with writing():
+        decision = retraining.retrain(project, fit=fit, progress=progress)
+        written = [path] if decision.model is not None else []
+        if decision.model is not None:
+            decision.model.save(path)
+        written.append(write_json(decision.as_dict(), record))
+
+        def log():
+            from ..track import log_retrain
+            return log_retrain(decision, project.config, path, out)
+        registered, run_id, store = log_run(project, "retrain", log,
+                                            saved=f"The decision was written to {out}; "
+                                                  "nothing was registered.")
+    return RetrainResult(project, decision, registered, run_id=run_id, store=store,
+                         written=written)
+
+
+def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
+          status=None) -> DriftResult:
+    """Population stability (PSI) of the features and the score since the model's training
+    window (:func:`pqlml.drift.drift`); ``model``: a model file (default: the registered
+    ``model.registered_name@champion``), loaded before any work. Writes ``drift.csv``,
+    ``summary.json`` and ``drift.png`` into folder ``out``; the MLflow run ``drift`` unless
+    not ``track``."""
+    from ..drift import DRIFT_FILES, plot_drift
+    from ..drift import drift as psi_since_training
+    from ..outputs import write_frame, write_json
+
+    config = config_of(source)
+    check_folder(out, config=config, names=DRIFT_FILES)
+    model, described, version = _model_for_drift(model, config)
+    project = open_once(source, config)
+    cfg = project.config
+    with stage(status, "building the reference and current snapshots"):
+        table, summary = psi_since_training(project, model=model, as_of=as_of)
+    summary["model"] = described
+    out = Path(out)
+    written = [write_frame(table, out / "drift.csv"), write_json(summary, out / "summary.json"),
+               plot_drift(table, out / "drift.png", threshold=cfg.drift.threshold,
+                          warn=cfg.drift.warn)]
+
+    def log():
+        from ..track import log_drift
+        log_drift(table, summary, out)
+    _, run_id, store = log_run(project, "drift", log, enabled=track,
+                               saved=f"The table was written to {out}.")
+    return DriftResult(project, table, summary, version, run_id=run_id, store=store,
+                       written=written)
+
+
+def _model_for_drift(model, config):
+    """(model, how it is described, champion version or None): the file ``model``, else the
+    registered champion."""
+    name = config.model.registered_name
+    if model is not None:
+        from ..model import Model
+        return Model.load(model), str(model), None
+    from ..track import champion, tracking_errors, use_store
+
+    with tracking_errors("reading the champion"):
+        use_store(create=False)
+        found = champion(name)
+    if found is None:
+        where = f" --config {config.path}" if config.path else ""
+        raise PqlmlError(f"No model is registered as {name}@champion in the MLflow store. "
+                         f"Fix: run `pqlml retrain{where}` (or `pqlml train`) first, or pass "
+                         "--model FILE.")
+    return found[1], f"models:/{name}@champion (version {found[0]})", found[0]

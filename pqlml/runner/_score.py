@@ -1,0 +1,51 @@
+"""The ``score`` command: a model's scores, tiers and reasons for every entity, into files
+and/or tables of the configured database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import PqlmlError
+from ._common import Result, config_of, open_once, stage
+
+
+@dataclass
+class ScoreResult(Result):
+    scores: pd.DataFrame                             # best first, with tiers and reasons
+    not_scored: pd.DataFrame                         # who was not scored, and why
+    version: str                                     # the model's version (file@sha or name/n)
+    tables: list[str] = field(default_factory=list)  # tables written into data.connection
+
+
+def score(source, model, *, out=None, to_table=None, as_of=None, status=None) -> ScoreResult:
+    """Scores at ``as_of`` (default: the day after the last event) with ``model`` (a model
+    file, or an MLflow URI such as ``models:/pqlml@champion``) (:meth:`pqlml.score.Scorer.
+    score`): into ``out`` (.csv or .parquet; ``<stem>.not_scored.csv`` beside it) and/or
+    tables ``to_table`` and ``<to_table>_not_scored`` of ``data.connection``. Every
+    argument is checked, and the model loaded, before any work."""
+    from ..outputs import check_file, check_replaceable, check_table, write_frames, write_tables
+    from ..score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer
+
+    if not (out or to_table):
+        raise PqlmlError("Say where the scores go: --out scores.csv|scores.parquet and/or "
+                         "--to-table NAME.")
+    config = config_of(source)
+    side = None if not out else Path(out).with_name(f"{Path(out).stem}.not_scored.csv")
+    if out:
+        check_file(out, config=config, companions=[side])
+    tables = {}
+    if to_table:
+        tables = {to_table: SCORE_COLUMNS, f"{to_table}_not_scored": NOT_SCORED_COLUMNS}
+        check_table(to_table, config, companions=list(tables)[1:])
+    scorer = Scorer.load(model)
+    project = open_once(source, config)
+    check_replaceable(project.con, tables)
+    with stage(status, f"scoring with {scorer.version}"):
+        scores, gone = scorer.score(project, as_of=as_of, with_not_scored=True)
+    if to_table:
+        write_tables(project.con, dict(zip(tables, (scores, gone))))
+    written = write_frames({Path(out): scores, side: gone}) if out else []
+    return ScoreResult(project, scores, gone, scorer.version, list(tables), written=written)
