@@ -22,12 +22,21 @@ __all__ = ["expected_calibration_error", "top_k_capture", "score_metrics", "boot
 def expected_calibration_error(y, p, bins: int = 10) -> float:
     """Weighted mean |observed rate - mean probability| over equal-count bins of ``p``."""
     y, p = np.asarray(y, float), np.asarray(p, float)
-    order = np.argsort(p, kind="stable")
-    ece = 0.0
-    for part in np.array_split(order, bins):
-        if len(part):
-            ece += len(part) / len(p) * abs(y[part].mean() - p[part].mean())
-    return float(ece)
+    return _ece(y, p, np.argsort(p, kind="stable"), bins)
+
+
+def _ece(y, p, order, bins: int) -> float:
+    """:func:`expected_calibration_error` given ``p``'s stable ascending ``order``: the bins
+    of ``np.array_split(order, bins)``, summed at once."""
+    n = len(p)
+    if not n:
+        return 0.0
+    size, extra = divmod(n, bins)
+    sizes = np.array([size + 1] * extra + [size] * (bins - extra))
+    sizes = sizes[sizes > 0]
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    gap = np.add.reduceat(y[order], starts) - np.add.reduceat(p[order], starts)
+    return float(np.sum(np.abs(gap)) / n)
 
 
 def top_k_capture(y, p, k: int) -> int:
@@ -49,8 +58,9 @@ def score_metrics(y, p) -> dict:
     n, positives = len(y), int(y.sum())
     both = 0 < positives < n
     roc = pr = float("nan")
+    ascending = np.argsort(p, kind="stable")
     if both:
-        order = np.argsort(-p, kind="stable")
+        order = ascending[::-1]        # tied scores are grouped: their order does not count
         ys, ps = y[order], p[order]
         last = np.r_[np.flatnonzero(np.diff(ps)), n - 1]   # the last row of each tied score
         tp = np.cumsum(ys)[last]
@@ -63,7 +73,7 @@ def score_metrics(y, p) -> dict:
     return {"roc_auc": roc, "pr_auc": pr,
             "brier": float(np.mean((p - y) ** 2)),
             "log_loss": float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p)))),
-            "ece": expected_calibration_error(y, p)}
+            "ece": _ece(y.astype(float), p, ascending, 10)}
 
 
 def bootstrap_cis(stats, groups, *, reps: int = 200, seed: int = 0,
@@ -73,11 +83,17 @@ def bootstrap_cis(stats, groups, *, reps: int = 200, seed: int = 0,
     resample is drawn once for all figures."""
     rng = np.random.default_rng(seed)
     codes, uniques = _codes(groups)
-    rows_of = np.split(np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes))[:-1])
+    rows = np.argsort(codes, kind="stable")          # each cluster's rows, one after another
+    sizes = np.bincount(codes)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
     values: dict[str, list[float]] = {}
     for _ in range(reps):
         pick = rng.integers(0, len(uniques), len(uniques))
-        for name, v in stats(np.concatenate([rows_of[i] for i in pick])).items():
+        # the picked clusters' rows, in pick order: a start per row plus its place in its run
+        lens = sizes[pick]
+        ends = np.cumsum(lens)
+        within = np.arange(ends[-1]) - np.repeat(ends - lens, lens)
+        for name, v in stats(rows[np.repeat(starts[pick], lens) + within]).items():
             if np.isfinite(v):
                 values.setdefault(name, []).append(v)
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
