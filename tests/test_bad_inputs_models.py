@@ -243,40 +243,18 @@ def test_a_missing_alias_on_an_existing_store_is_named(company, registry, tmp_pa
 
 def test_a_registered_model_without_pqlml_metadata_is_refused(company, registry, tmp_path,
                                                               capsys, in_dir):
-    import mlflow
-    import pandas as pd
-
-    class Other(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input: pd.DataFrame) -> pd.DataFrame:
-            return model_input
-
     in_dir(registry)
-    mlflow.set_tracking_uri(f"sqlite:///{registry / 'mlflow.db'}")
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="other", python_model=Other(), pip_requirements=[],
-                                       registered_model_name="other")
-    capsys.readouterr()                             # MLflow's own registration messages
-    err = score(company[0], f"models:/other/{info.registered_model_version}", tmp_path, capsys)
+    version = _register_foreign(registry, "other", capsys)
+    err = score(company[0], f"models:/other/{version}", tmp_path, capsys)
     assert "models:/other/1 is not a pqlml model (its MLmodel has no 'pqlml_format" in err
 
 
 def test_a_registered_model_of_an_older_format_asks_to_retrain(company, registry, tmp_path,
                                                                capsys, in_dir):
-    import mlflow
-    import pandas as pd
-
-    class Old(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input: pd.DataFrame) -> pd.DataFrame:
-            return model_input
-
     in_dir(registry)
-    mlflow.set_tracking_uri(f"sqlite:///{registry / 'mlflow.db'}")
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="old", python_model=Old(), pip_requirements=[],
-                                       registered_model_name="old",
-                                       metadata={"pqlml_format": "pqlml-model/2", "sha256": "0"})
-    capsys.readouterr()                             # MLflow's own registration messages
-    err = score(company[0], f"models:/old/{info.registered_model_version}", tmp_path, capsys)
+    version = _register_foreign(registry, "old", capsys,
+                                metadata={"pqlml_format": "pqlml-model/2", "sha256": "0"})
+    err = score(company[0], f"models:/old/{version}", tmp_path, capsys)
     assert f"models:/old/1 was logged by another version of pqlml (format pqlml-model/2; this " \
            f"pqlml reads {FORMAT}); nothing in it was loaded. Fix: train a new model" in err
 
@@ -387,3 +365,20 @@ def test_two_concurrent_first_retrains_leave_one_champion_and_a_store_that_opens
     versions = sorted(int(v.version) for v in client.search_model_versions("name='pqlml'"))
     assert versions == ([1] if actions[1] == "not_compared" else [1, 2])
     assert "champion" in client.get_registered_model("pqlml").aliases
+
+
+def _register_foreign(registry, name: str, capsys, metadata=None) -> str:
+    """Register, as ``name``, an MLflow pyfunc model pqlml did not write; its version."""
+    import mlflow
+    import pandas as pd
+
+    class Foreign(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input: pd.DataFrame) -> pd.DataFrame:
+            return model_input
+
+    mlflow.set_tracking_uri(f"sqlite:///{registry / 'mlflow.db'}")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name=name, python_model=Foreign(), pip_requirements=[],
+                                       registered_model_name=name, metadata=metadata)
+    capsys.readouterr()                             # MLflow's own registration messages
+    return info.registered_model_version
