@@ -327,9 +327,22 @@ def test_a_failing_table_write_replaces_neither_table(tmp_path):
 def test_sigint_during_a_write_leaves_no_partial_file_and_the_previous_one(tmp_path):
     out = tmp_path / "g.csv"
     out.write_text("the previous good file\n")
+    # A slow disk: the real CSV, written in chunks with a pause after each, so the signal
+    # lands mid-write however fast the machine (a plain 3M-row write could finish first).
     script = textwrap.dedent(f"""
+        import time
         import numpy as np, pandas as pd
+        import pqlml.outputs
         from pqlml.outputs import write_frame
+
+        def slow_csv(frame, path):
+            with open(path, "w") as f:
+                for start in range(0, len(frame), 100_000):
+                    frame.iloc[start:start + 100_000].to_csv(f, index=False,
+                                                             header=start == 0)
+                    f.flush()
+                    time.sleep(0.1)
+        pqlml.outputs._csv = slow_csv
         frame = pd.DataFrame({{"a": np.arange(3_000_000), "b": "some text"}})
         print("ready", flush=True)
         write_frame(frame, {str(out)!r})
