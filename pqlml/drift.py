@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import DriftConfig
 from .errors import PqlmlError
 from .outputs import save_figure
 
-__all__ = ["psi", "drift_table", "drift", "plot_drift", "EPSILON", "DRIFT_FILES"]
+__all__ = ["psi", "drift_table", "training_window", "drift", "plot_drift", "EPSILON",
+           "DRIFT_FILES"]
 
 EPSILON = 1e-4
 #: What ``pqlml drift`` writes into its folder.
@@ -81,33 +83,42 @@ def drift_table(reference: pd.DataFrame, current: pd.DataFrame, columns, *, bins
     return pd.DataFrame(rows).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def drift(config, *, model, as_of=None) -> tuple[pd.DataFrame, dict]:
-    """PSI of every feature ``model`` uses and of its score, between the snapshots of its
-    training window (``model.trained_on``) and the snapshot at ``as_of`` (default: the
-    schedule's last date). Returns (table, summary)."""
-    from .project import build_features, open_project
-    from .snapshots import schedule_dates
+def training_window(model, dates) -> list:
+    """The snapshot ``dates`` inside ``model``'s training window (``model.trained_on``:
+    ``as_of_first`` .. ``as_of_last``): the reference of :func:`drift`.
 
-    project = open_project(config)
-    cfg = project.config
+    Examples
+    --------
+    >>> class M:
+    ...     trained_on = {"as_of_first": "2024-02-01", "as_of_last": "2024-03-01"}
+    >>> training_window(M(), ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"])
+    ['2024-02-01', '2024-03-01']
+    """
     first, last = (pd.Timestamp(model.trained_on[k]) for k in ("as_of_first", "as_of_last"))
-    dates = [pd.Timestamp(d) for d in schedule_dates(cfg.schedule)]
-    window = [d.date() for d in dates if first <= d <= last]
+    window = [d for d in dates if first <= pd.Timestamp(d) <= last]
     if not window:
         raise PqlmlError(f"None of the config's snapshot dates falls inside the model's "
                          f"training window ({first.date()} .. {last.date()}). Fix: use the config "
                          f"the model was trained with, or widen [schedule].")
-    as_of = pd.Timestamp(as_of or dates[-1])
-    entity = model.trained_on.get("entity", cfg.project.entity)     # the rows it scores
-    reference = build_features(project, as_of=window, entity=entity)
-    current = build_features(project, as_of=[as_of.date()], entity=entity)
+    return window
+
+
+def drift(reference: pd.DataFrame, current: pd.DataFrame, *, model,
+          settings: DriftConfig = DriftConfig()) -> tuple[pd.DataFrame, dict]:
+    """PSI of every feature ``model`` uses and of its score, between ``reference`` (the
+    feature rows of its training window, :func:`training_window`) and ``current`` (the
+    rows of one as_of). ``settings``: bins, warn and threshold (``[drift]``). Returns
+    (table, summary)."""
     model.check_features(current)
     reference, current = (pd.concat([f, pd.Series(model.predict(f), index=f.index, name="score")],
                                     axis=1) for f in (reference, current))
-    d = cfg.drift
+    d = settings
     table = drift_table(reference, current, ["score", *model.features], bins=d.bins,
                         threshold=d.threshold, warn=d.warn)
-    summary = {"as_of": str(as_of.date()), "reference": [str(first.date()), str(last.date())],
+    as_of = pd.to_datetime(current.as_of, utc=True).max()
+    summary = {"as_of": str(as_of.date()) if len(current) else None,
+               "reference": [str(pd.Timestamp(model.trained_on[k]).date())
+                             for k in ("as_of_first", "as_of_last")],
                "reference_rows": len(reference), "current_rows": len(current),
                "threshold": d.threshold, "warn": d.warn, "bins": d.bins,
                "psi_score": float(table.loc[table.feature == "score", "psi"].iloc[0]),

@@ -130,7 +130,7 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
     ``model.registered_name@champion``), loaded before any work. Writes ``drift.csv``,
     ``summary.json`` and ``drift.png`` into folder ``out``; the MLflow run ``drift`` unless
     not ``track``."""
-    from ..drift import DRIFT_FILES, plot_drift
+    from ..drift import DRIFT_FILES, plot_drift, training_window
     from ..drift import drift as psi_since_training
     from ..outputs import write_frame, write_json
 
@@ -139,8 +139,14 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
     model, described, version = _model_for_drift(model, config)
     project = open_once(source, config)
     cfg = project.config
+    entity = model.trained_on.get("entity", cfg.project.entity)     # the rows it scores
+    schedule = project.dates()
+    window = training_window(model, schedule)
     with stage(status, "building the reference and current snapshots"):
-        table, summary = psi_since_training(project, model=model, as_of=as_of)
+        reference = project.features(window, entity=entity)
+        current = project.features(schedule[-1] if as_of is None else as_of, entity=entity)
+        table, summary = psi_since_training(reference, current, model=model,
+                                            settings=cfg.drift)
     summary["model"] = described
     out = Path(out)
     written = [write_frame(table, out / "drift.csv"), write_json(summary, out / "summary.json"),
