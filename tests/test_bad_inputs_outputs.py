@@ -329,8 +329,11 @@ def test_sigint_during_a_write_leaves_no_partial_file_and_the_previous_one(tmp_p
     out.write_text("the previous good file\n")
     # A slow disk: the real CSV, written in chunks with a pause after each, so the signal
     # lands mid-write however fast the machine (a plain 3M-row write could finish first).
+    # SIGINT as a terminal delivers it: a shell starting the tests in the background
+    # (``cmd &``) leaves it ignored in every child, and the write would just finish.
     script = textwrap.dedent(f"""
-        import time
+        import signal, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import numpy as np, pandas as pd
         import pqlml.outputs
         from pqlml.outputs import write_frame
