@@ -181,9 +181,8 @@ def data_fingerprint(config) -> str | None:
     not a local file (a warehouse table: its changes are not visible here; a DataFrame:
     an in-memory project writes nothing to disk) or is missing."""
     from .outputs import inputs_of
-    from .sources import duckdb_file
-
     from .schema import TABLES
+    from .sources import duckdb_file
 
     data = config.data
     if data.connection and duckdb_file(data.connection, Path(data.root)) is None:

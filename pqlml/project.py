@@ -101,7 +101,8 @@ class Project:
         memo = ("features", entity, dates, repr(tuple(extra)))
         if memo not in self._frames and (wider := self._wider(memo)) is not None:
             return wider
-        if memo not in self._frames:
+
+        def built_or_cached():
             key = self.cache and self.cache.key(definitions_key(self.config, entity, extra),
                                                 [str(d) for d in dates])
             frame = None if self.cache is None else self.cache.get(key)
@@ -110,7 +111,16 @@ class Project:
                                     extra, dates)
                 if self.cache is not None:
                     self.cache.put(key, frame)
-            self._frames[memo] = frame
+            return frame
+        return self._once(memo, built_or_cached)
+
+    def _once(self, memo: tuple, compute) -> pd.DataFrame:
+        """``compute()``, kept for the run under ``memo`` (each caller gets its own copy to
+        change); not kept for an explicit spine (``None`` for dates in ``memo``)."""
+        if None in memo:
+            return compute()
+        if memo not in self._frames:
+            self._frames[memo] = compute()
         return self._frames[memo].copy(deep=False)
 
     def _wider(self, memo: tuple) -> pd.DataFrame | None:
@@ -137,15 +147,12 @@ class Project:
         (see :func:`build_labels`), computed once per run."""
         entity = _entity(self, entity)
         dates = self.dates(as_of)
-        memo = ("labels", entity, dates)
-        if dates is None or memo not in self._frames:
+
+        def label():
             spine = spine_for(self, as_of=as_of if dates is None else list(dates),
                               entity=entity)
-            frame = _keyed(self._label_table(spine, entity), entity)
-            if dates is None:
-                return frame
-            self._frames[memo] = frame
-        return self._frames[memo].copy(deep=False)
+            return _keyed(self._label_table(spine, entity), entity)
+        return self._once(("labels", entity, dates), label)
 
     def _label_table(self, spine: ibis.Table, entity: str) -> ibis.Table:
         cfg = self.config
@@ -159,16 +166,15 @@ class Project:
         """The accounts' raw attributes that fit and the playbook read (``industry``,
         ``country``, ``segment``: those the accounts table has), keyed by ``account_id``
         as text; no rows without an accounts table. Read once per run."""
-        if ("attributes",) not in self._frames:
+        def read():
             accounts = self.tables.get("accounts")
-            cols = [c for c in ACCOUNT_ATTRIBUTES if accounts is not None and c in accounts.columns]
             if accounts is None:
-                frame = pd.DataFrame({"account_id": pd.Series(dtype="str")})
-            else:
-                frame = accounts.select("account_id", *cols).to_pyarrow().to_pandas()
-                frame["account_id"] = frame["account_id"].astype(str)
-            self._frames[("attributes",)] = frame
-        return self._frames[("attributes",)].copy(deep=False)
+                return pd.DataFrame({"account_id": pd.Series(dtype="str")})
+            cols = [c for c in ACCOUNT_ATTRIBUTES if c in accounts.columns]
+            frame = accounts.select("account_id", *cols).to_pyarrow().to_pandas()
+            frame["account_id"] = frame["account_id"].astype(str)
+            return frame
+        return self._once(("attributes",), read)
 
     def snapshots(self, outcome: str | None = None, *, as_of=None) -> pd.DataFrame:
         """Labelled snapshots: features joined with their labels, censored and
@@ -176,8 +182,8 @@ class Project:
         What models learn from and discovery scans."""
         outcome = check_outcome(outcome or self.config.outcomes.target, self.tables)
         dates = self.dates(as_of)
-        memo = ("snapshots", outcome, dates)
-        if dates is None or memo not in self._frames:
+
+        def labelled():
             X, y = self.features(as_of), self.labels(as_of)
             frame = X.merge(y, on=[self.key, "as_of"], how="inner", validate="one_to_one")
             frame = frame[frame[outcome].notna()].reset_index(drop=True)
@@ -185,10 +191,8 @@ class Project:
                 raise PqlmlError(no_labelled_snapshot(self.config.labels.horizon_days,
                                                       self.data_end))
             frame[outcome] = frame[outcome].astype(int)
-            if dates is None:
-                return frame
-            self._frames[memo] = frame
-        return self._frames[memo].copy(deep=False)
+            return frame
+        return self._once(("snapshots", outcome, dates), labelled)
 
 
 def open_project(config=None, /, *, cache: bool | None = None, **settings) -> Project:
