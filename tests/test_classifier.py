@@ -19,7 +19,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from pqlml.errors import PqlmlError
 from pqlml.model import LeadClassifier, make_estimator
-from pqlml.model._estimators import fit_calibrator
+from pqlml.model._estimators import MedianImputer, fit_calibrator
 
 # Full checks on logistic (calibrated and not) and gradient boosting (calibrated): about 6 s
 # in all, gradient boosting ~5 of them. Uncalibrated boosting passes every check too (3.5 s
@@ -46,6 +46,24 @@ def expected_failures(estimator) -> dict:
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@parametrize_with_checks([MedianImputer()])
+def test_median_imputer_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_median_imputer_equals_scikit_learns_median_imputation():
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(4)
+    X = rng.lognormal(size=(501, 7)) * rng.integers(0, 3, size=(501, 7))   # ties, zeros
+    X[rng.random(X.shape) < 0.3] = np.nan
+    X[:250, 2] = np.nan                                                   # mostly missing
+    ours, theirs = MedianImputer().fit(X), SimpleImputer(strategy="median").fit(X)
+    np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+    np.testing.assert_array_equal(ours.transform(X[::-1]), theirs.transform(X[::-1]))
+    assert not np.isnan(X).all(axis=0).any() and np.isnan(ours.transform(X)).sum() == 0
 
 
 def drifting(n_dates: int = 6, per: int = 200, seed: int = 0):

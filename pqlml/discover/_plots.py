@@ -35,7 +35,8 @@ def heatmap(rows: pd.DataFrame, path: Path, *, outcome: str, alpha: float) -> Pa
             if np.isnan(lift):
                 continue
             mark = " *" if q.iat[i, j] <= alpha else ""
-            ax.text(j, i, f"{lift:.1f}x{mark}\nn={int(n):,}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, f"{lift:.1f}x{mark}\nn={int(n):,}", ha="center", va="center", fontsize=7,
+                    in_layout=False)        # inside the axes: tight_layout need not measure it
     ax.set_xticks(range(grid.shape[1]), [f"{d} d" for d in grid.columns])
     ax.set_yticks(range(grid.shape[0]), [f">= {int(n)}" for n in grid.index])
     ax.set_xlabel("within the last")

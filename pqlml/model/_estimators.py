@@ -5,17 +5,21 @@ calibration, and sales reads the probabilities as rates.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import PqlmlError
 
-__all__ = ["KINDS", "CALIBRATIONS", "make_estimator", "fit_calibrator", "calibrate"]
+__all__ = ["KINDS", "CALIBRATIONS", "MedianImputer", "make_estimator", "fit_calibrator",
+           "calibrate"]
 
 KINDS = ("logistic", "gradient_boosting")
 CALIBRATIONS = ("platt", "isotonic", "none")
@@ -24,6 +28,44 @@ CALIBRATIONS = ("platt", "isotonic", "none")
 def _signed_log1p(X):
     X = np.asarray(X, float)
     return np.sign(X) * np.log1p(np.abs(X))
+
+
+class MedianImputer(TransformerMixin, BaseEstimator):
+    """Missing values (NaN) of each column replaced by the column's median in fit.
+
+    What :class:`~sklearn.impute.SimpleImputer` computes with ``strategy="median"``, from
+    :func:`numpy.nanmedian` instead of a masked-array median that sorts ~50 times slower
+    (3.5 s of the demo's 20 fits). One difference, on purpose: a column with no value in fit
+    is kept and filled with 0 (SimpleImputer drops it, and the columns then no longer match
+    the feature names that reasons are written in).
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, np.nan], [3.0, np.nan], [np.nan, np.nan], [10.0, np.nan]])
+    >>> MedianImputer().fit(X).transform(X)[:, 0].tolist(), MedianImputer().fit(X).statistics_[1]
+    ([1.0, 3.0, 3.0, 10.0], np.float64(0.0))
+    """
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, dtype=float, ensure_all_finite="allow-nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)      # "All-NaN slice": 0 below
+            median = np.nanmedian(X, axis=0) if len(X) else np.full(X.shape[1], np.nan)
+        self.statistics_ = np.nan_to_num(median, nan=0.0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=float, ensure_all_finite="allow-nan", reset=False,
+                          copy=True)
+        missing = np.isnan(X)
+        X[missing] = np.take(self.statistics_, np.nonzero(missing)[1])
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
 
 def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
@@ -36,7 +78,7 @@ def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
     exact reasons cost a table lookup instead of TreeSHAP's minute per 100,000 rows).
     """
     if kind == "logistic":
-        return make_pipeline(SimpleImputer(strategy="median"),
+        return make_pipeline(MedianImputer(),
                              FunctionTransformer(_signed_log1p), StandardScaler(),
                              LogisticRegression(C=1.0, class_weight=class_weight,
                                                 max_iter=2000))

@@ -35,6 +35,7 @@ FORMAT = "pqlml-model/3"
 CLASSIFIER_TYPES = frozenset({
     "numpy.dtype",
     "pqlml.model._classifier.LeadClassifier",
+    "pqlml.model._estimators.MedianImputer",
     "pqlml.model._estimators._signed_log1p",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
