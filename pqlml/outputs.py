@@ -331,9 +331,9 @@ def check_folder(path: str | Path, *, config=None, names=(), option="--out") -> 
         raise PqlmlError(f"{option} {path} is a file; this command writes a folder of results. "
                          "Fix: name a folder (it is created if missing).")
     _writable_folder(path, option, path)
-    for name in names:
-        _not_an_input(path / name, config, option)
-    _not_an_input(path, config, option)
+    files = inputs_of(config)[0] if config is not None else set()    # globs expanded once
+    for target in (*(path / name for name in names), path):
+        _not_an_input(target, config, option, files)
     return path
 
 
@@ -355,11 +355,11 @@ def _writable_folder(folder: Path, option: str, target: Path) -> None:
                          "Fix: choose a folder you can write to.") from None
 
 
-def _not_an_input(path: Path, config, option: str) -> None:
+def _not_an_input(path: Path, config, option: str, files: set[Path] | None = None) -> None:
+    """``files``: ``inputs_of(config)``'s files when the caller already has them."""
     if config is None:
         return
-    files, _ = inputs_of(config)
-    if path.resolve() in files:
+    if path.resolve() in (inputs_of(config)[0] if files is None else files):
         raise PqlmlError(f"{option} {path} is one of the config's inputs ({config.path or 'the config'} "
                          "reads it); pqlml never writes over its inputs. Fix: choose another "
                          "name or folder for the output.")
