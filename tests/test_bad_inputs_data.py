@@ -154,6 +154,8 @@ FINDINGS = {
                          "naive_timestamps_assumed_utc", 1),
     "users on a domain no account has": (dict(users=_edit("users", email={4: "ed@delta.io"})),
                                          "users_domain_not_in_accounts", 1),
+    "users naming an account the accounts table lacks": (dict(users=_frames()["users"].assign(
+        account_id=["a1", "a9", None, "a9", None, None])), "users_account_not_in_accounts", 2),
     "accounts sharing a domain": (dict(accounts=_edit("accounts", domain={2: "acme.io"})),
                                   "accounts_sharing_a_domain", 2),
     "sign-up answers of unknown users": (dict(signups=pd.DataFrame(

@@ -27,6 +27,10 @@ _USER_COLUMNS = ("user_id", "account_id", "email_domain", "is_free_mail", "title
 _NO_ACCOUNT_FIX = "give these users an account_id in the users table"
 # Users, by route: (kind, action, fix). The order is the order of the findings.
 _USER_ROUTES = {
+    "unknown": ("users_account_not_in_accounts",
+                "kept with their users.account_id, which no accounts row has: their events "
+                "count for no scored account (user features still use them)",
+                "add those accounts to the accounts table, or correct users.account_id"),
     "explicit": ("users_by_explicit_account_id", "account from users.account_id", "none needed"),
     "domain": ("users_by_email_domain", "account from the work-email domain", "none needed"),
     "free_mail": ("free_mail_users_without_account",
@@ -199,10 +203,13 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
         by_domain = _domain_accounts(a, report)
         u = u.left_join(by_domain, u.email_domain == by_domain._dom).drop("_dom")
         via_domain = u._domain_account
+        ids = accounts.select(_known=accounts.account_id.cast("string")).distinct()
+        u = u.left_join(ids, u._explicit == ids._known)
+        unknown = u._explicit.notnull() & u._known.isnull()
     else:
-        via_domain = u.email_domain
+        via_domain, unknown = u.email_domain, ibis.literal(False)
     work = u.email_domain.notnull() & ~u.is_free_mail
-    route = (ibis.cases((u._explicit.notnull(), "explicit"),
+    route = (ibis.cases((unknown, "unknown"), (u._explicit.notnull(), "explicit"),
                         (u.email_domain.isnull(), "no_domain"),
                         (u.is_free_mail, "free_mail"),
                         (via_domain.isnull(), "unmatched"), else_="domain"))
