@@ -124,6 +124,9 @@ FINDINGS = {
     "outcome of an unknown account": (dict(outcomes=pd.concat([_frames()["outcomes"], pd.DataFrame(
         {"account_id": ["zz", "zz"], "ts": ["2024-03-01T00:00:00Z"] * 2,
          "outcome": ["conversion", "hand_raise"]})])), "unknown_entities", 2),
+    "an outcome before its account was created": (
+        dict(outcomes=_edit("outcomes", ts={0: "2023-11-15T00:00:00Z"})),
+        "outcomes_before_account_created", 1),
     "negative amount": (dict(outcomes=_frames()["outcomes"].assign(amount=["-10", "5"])),
                         "negative_values", 1),
     "inf amount": (dict(outcomes=_frames()["outcomes"].assign(amount=["inf", "5"])),
