@@ -295,6 +295,16 @@ def test_unicode_and_punycode_spellings_of_a_domain_match(tmp_path):
     assert got == ["a3"]
 
 
+def test_enrichment_finds_an_account_under_either_spelling_of_its_domain(tmp_path):
+    accounts = _edit("accounts", domain={2: "MÜNCHEN.de"})
+    enrichment = pd.DataFrame({"domain": ["www.xn--mnchen-3ya.de", "acme.io"],
+                               "employees": ["75", "10"]})
+    X = build_features(_config(tmp_path, accounts=accounts, enrichment=enrichment),
+                       as_of="2024-06-01").set_index("account_id")
+    assert X.enriched.to_dict() == {"a1": 1, "a2": 0, "a3": 1}
+    assert X.enriched_employees["a3"] == 75
+
+
 def test_an_account_whose_users_use_a_subdomain_is_not_scored_for_that_reason(tmp_path):
     from pqlml.score import _not_scored
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import ibis
 
 from ..errors import ConfigError
-from ..identity import members_at, normalise_domain
+from ..identity import ascii_domains, members_at, normalise_domain
 from ._specs import feature_name
 
 __all__ = ["signup_answers", "answer_vocabulary", "enrichment", "enrichment_industries",
@@ -134,10 +134,11 @@ def enrichment(domains: ibis.Table, table: ibis.Table, industries: tuple[str, ..
     e = table.select(_edom=normalise_domain(table.domain), **{
         c: table[c] for c in ("industry", "employees", "funding_usd", "revenue_usd")
         if c in table.columns})
+    d = domains.mutate(_domain=normalise_domain(domains._domain))
+    d, e = ascii_domains(d, "_domain", (e, "_edom"))    # münchen.de is xn--mnchen-3ya.de
     # "acme.io" and "WWW.Acme.io" are one company: one row per normalised domain (the
     # duplicates are counted when the project opens), so the join never fans out
     e = e.group_by("_edom").aggregate(**{c: e[c].max() for c in e.columns if c != "_edom"})
-    d = domains.mutate(_domain=normalise_domain(domains._domain))
     j = d.left_join(e, d._domain == e._edom)
     cols = {"entity_id": j.entity_id, "enriched": ibis.ifelse(j._edom.notnull(), 1, 0)}
     for c in ("employees", "funding_usd", "revenue_usd"):
