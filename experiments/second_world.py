@@ -19,6 +19,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def _world():
     spec = importlib.util.spec_from_file_location(
         "second_world", ROOT / "benchmarks" / "worlds" / "second_world.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["second_world"] = module       # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
