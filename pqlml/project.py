@@ -257,9 +257,10 @@ def open_project(config=None, /, *, cache: bool | None = None, **settings) -> Pr
         raise PqlmlError(f"The 'config' parameter must be a Config, a path to pqlml.toml, a "
                          f"dict of settings or a Project. Got {type(config).__name__} instead.")
     con, tables, report = load_tables(config.data, outcome_values=config.outcomes.values)
-    users = (user_accounts(tables["users"], tables.get("accounts"), report=report)
-             if "users" in tables else None)
     moves = tables.get("memberships")
+    users = (user_accounts(tables["users"], tables.get("accounts"), report=report,
+                           moves=moves is not None)
+             if "users" in tables else None)
     members = (membership_intervals(users, moves, report=report) if moves is not None
                else static_members(users) if users is not None else None)
     events = account_events(tables["events"], users, report=report,

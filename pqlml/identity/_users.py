@@ -45,6 +45,15 @@ _USER_ROUTES = {
                   f"fix the emails upstream, or {_NO_ACCOUNT_FIX}"),
 }
 
+# With a memberships table the route gives a user's account before their first memberships
+# row only; a user it leaves without one still gets an account from that row on.
+_UNTIL = "until a memberships row gives one (then from its since)"
+_MOVED_ROUTES = {route: (kind, action.replace("kept with no account", f"no account {_UNTIL}")
+                         .replace(": used for user features, not account features", "")
+                         if action.startswith("kept with no account") else
+                         f"{action}, until a memberships row moves them", fix)
+                 for route, (kind, action, fix) in _USER_ROUTES.items()}
+
 
 def is_free_mail(domain: str) -> bool:
     """Whether ``domain`` is a free email provider's (case-insensitive).
@@ -146,7 +155,7 @@ def _domain_accounts(a: ibis.Table, report: ValidationReport) -> ibis.Table:
 
 
 def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
-                  report: ValidationReport) -> ibis.Table:
+                  report: ValidationReport, moves: bool = False) -> ibis.Table:
     """Each user's account: explicit id, else work-email domain; free mail has none.
 
     Parameters
@@ -160,6 +169,9 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
     report : ValidationReport
         Gets one finding per route with the number of users it took; the
         findings' rows add up to the number of users.
+    moves : bool
+        A memberships table exists: the account found here is each user's account only
+        until their first memberships row, and the findings say so.
 
     Returns
     -------
@@ -219,8 +231,8 @@ def user_accounts(users: ibis.Table, accounts: ibis.Table | None, *,
     # counted from it, and computing it costs regexes over every email.
     out = cached(u.select(*_USER_COLUMNS[:1], account_id=account.cast("string"),
                           *_USER_COLUMNS[2:], _route=route))
-    add_route_findings(route_counts(out, "_route"), _USER_ROUTES, "users", "account_id",
-                        report)
+    add_route_findings(route_counts(out, "_route"), _MOVED_ROUTES if moves else _USER_ROUTES,
+                       "users", "account_id", report)
     return out.drop("_route")
 
 
