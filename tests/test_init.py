@@ -240,6 +240,19 @@ def test_repeat_purchases_make_conversion_repeatable(tmp_path):
     assert "exclude_prior_positives = false  # guess: 8 of 8 converting" in result.text
 
 
+def test_the_outcome_column_is_the_one_whose_values_name_outcomes(tmp_path):
+    # "plan" has fewer distinct values than "change", but none of them names an outcome
+    events = _small_log(tmp_path / "data")
+    rows = [{"team_id": f"t{t}", "closed_at": f"2024-0{m}-10", "plan": ("team", "business")[t % 2],
+             "change": ("trial_started", "upgraded", "cancelled")[(t + m) % 3]}
+            for t in range(8) for m in range(2, 7)]
+    pd.DataFrame(rows).to_csv(tmp_path / "subs.csv", index=False)
+    result = init_project(tmp_path / "cfg", events, outcomes=tmp_path / "subs.csv")
+    config = load_config(result.write())
+    assert config.data.outcomes.columns["outcome"] == "change"
+    assert dict(config.outcomes.values)["upgraded"] == "conversion"
+
+
 def test_user_level_log_is_scored_per_user(tmp_path):
     events = _small_log(tmp_path / "data", account=False)
     result = init_project(tmp_path / "cfg", events)

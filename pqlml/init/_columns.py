@@ -118,6 +118,23 @@ def _by_name(c: str, free: dict[str, ColumnFacts], fits: tuple[str, ...],
     return None
 
 
+def _outcome_words(facts: TableFacts, texts: list[ColumnFacts]
+                   ) -> tuple[ColumnFacts, list[str]] | None:
+    """Of several text columns, the one whose values most often name a purchase or a
+    hand-raise (``upgraded``, ``demo_requested``, ...: :func:`~._plan.outcome_kind`), with
+    those values; None when no column's values do. A plan name (``team``, ``business``)
+    has fewer distinct values than the outcome column beside it, and maps to nothing."""
+    from ._inspect import value_counts
+    from ._plan import outcome_kind
+
+    named = {}
+    for f in texts:
+        values = [v for v, _ in value_counts(facts, f.name)]
+        named[f.name] = [v for v in values if outcome_kind(v)[0] in ("conversion", "hand_raise")]
+    best = max(texts, key=lambda f: (len(named[f.name]), -f.distinct))
+    return (best, named[best.name]) if named[best.name] else None
+
+
 def _by_look(c: str, free: dict[str, ColumnFacts], facts: TableFacts) -> Guess | None:
     left = list(free.values())
     if c in ("ts", "signup_at", "created_at", "since"):
@@ -140,6 +157,12 @@ def _by_look(c: str, free: dict[str, ColumnFacts], facts: TableFacts) -> Guess |
         texts = [f for f in left if f.kind == "text" and 1 <= f.distinct <= most]
         if not texts:
             return None
+        if c == "outcome" and len(texts) > 1 and facts.table is not None:
+            found = _outcome_words(facts, texts)
+            if found:
+                best, words = found
+                return Guess(best.name, f"the text column whose values name outcomes "
+                                        f"({', '.join(map(repr, words[:3]))})")
         best = min(texts, key=lambda f: f.distinct)
         shown = ", ".join(map(repr, best.examples[:2]))
         return Guess(best.name, f"the text column with the fewest distinct values "
