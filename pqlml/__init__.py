@@ -12,8 +12,8 @@ Examples
 'pqlml.project'
 
 ``discover``, ``backtest`` and ``simulate`` are also the names of subpackages; the
-subpackage itself is callable, ``pqlml.discover(project)`` runs
-``pqlml.discover.discover(project)``, and ``pqlml.discover.signal_frame`` stays reachable.
+subpackage itself is callable, ``pqlml.discover(frame, outcome, ...)`` runs
+``pqlml.discover.discover(frame, outcome, ...)``, and ``pqlml.discover.scan`` stays reachable.
 """
 
 from __future__ import annotations

@@ -39,12 +39,12 @@ def _simulate(args) -> None:
 def _init(args) -> None:
     from rich.console import Console
 
-    from .init import init_project
+    from . import runner
 
     console = Console(stderr=True)
     with console.status("inspecting the files and drafting the config"):
-        result = init_project(args.dir, args.events, users=args.users, accounts=args.accounts,
-                              outcomes=args.outcomes)
+        result = runner.init(args.dir, args.events, users=args.users, accounts=args.accounts,
+                             outcomes=args.outcomes)
     path = result.write(force=args.force)
     for line in result.guesses + result.fill_ins:
         console.print(f"  {line.strip()}", highlight=False, markup=False)

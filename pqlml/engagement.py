@@ -14,14 +14,27 @@ used, and ``until`` defaults to the backtest's first test date, so a backtest of
 months only. The outcome's own events (hand-raise, conversion) and events declared
 outcome-adjacent are never weighted.
 
+The stage works on frames: :meth:`Project.decayed_counts <pqlml.project.Project.decayed_counts>`
+(one row per (entity, as_of), a ``decayed_<event>`` column per event) and the labels of the
+same rows; ``pqlml engagement-weights`` (:func:`pqlml.runner.engagement_weights`) picks the
+dates (:func:`engagement_window`) and events (:func:`weighted_events`) and passes both.
+
 Examples
 --------
->>> import tempfile
->>> from pqlml.simulate import simulate
->>> sim = simulate(n_accounts=600, seed=2, out=tempfile.mkdtemp(), months=9)
->>> w = fit_engagement_weights(sim.config, until="2024-07-01")
->>> list(w.columns[:3]), w.attrs["until"]
-(['event', 'weight', 'std_err'], '2024-07-01')
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> counts = pd.DataFrame({"account_id": [f"a{i}" for i in range(800)],
+...                        "as_of": pd.Timestamp("2024-06-01", tz="UTC"),
+...                        "decayed_invite_sent": rng.exponential(2, 800),
+...                        "decayed_login": rng.exponential(5, 800)})
+>>> odds = np.exp(-3 + 0.8 * counts.decayed_invite_sent)
+>>> labels = counts[["account_id", "as_of"]].assign(
+...     conversion=(rng.random(800) < odds / (1 + odds)).astype(float))
+>>> w = fit_engagement_weights(counts, "conversion", labels=labels,
+...                            events=["invite_sent", "login"], until="2024-07-01",
+...                            half_life_days=14)
+>>> list(w.columns[:3]), w.attrs["until"], w.event.iloc[0]
+(['event', 'weight', 'std_err'], '2024-07-01', 'invite_sent')
 >>> print(weights_toml(w).splitlines()[0])
 [features.engagement_weights]
 """
@@ -32,67 +45,87 @@ import numpy as np
 import pandas as pd
 
 from .backtest import rolling_folds, training_dates
+from .config import Config
 from .errors import PqlmlError
-from .features._activity import to_days
-from .features._engagement import decayed_counts
 from .features._specs import feature_name
-from .labels import check_outcome
-from .project import build_labels, open_project, spine_for
-from .schema import entity_key
-from .snapshots import schedule_dates
 
-__all__ = ["fit_engagement_weights", "weights_toml"]
+__all__ = ["engagement_window", "weighted_events", "fit_engagement_weights", "weights_toml"]
 
 
-def _default_until(cfg, dates) -> str:
-    folds = rolling_folds(dates, horizon_days=cfg.labels.horizon_days,
-                          test_periods=cfg.model.test_periods, min_train=1)
-    return folds[0][1]
+def engagement_window(dates, *, settings: Config, until=None) -> tuple[str, list[pd.Timestamp]]:
+    """``until`` (default: the backtest's first test date, from ``settings``' ``[labels]
+    horizon_days`` and ``[model] test_periods``) and the snapshot ``dates`` whose label
+    window closed by it: the rows the weights learn from.
 
-
-def fit_engagement_weights(config, *, until=None, outcome: str | None = None,
-                           events=None) -> pd.DataFrame:
-    """Per event: ``weight`` (log-odds per decayed action), ``std_err``, ``ci_low``,
-    ``ci_high``, ``p_value`` and ``mean_decayed``; ``attrs`` holds ``until``,
-    ``half_life_days``, ``outcome``, ``rows`` and ``positives``.
-
-    ``events``: the events to weight (default: those of ``[features] engagement_weights``,
-    else every event seen before ``until`` but the outcome's own and adjacent ones).
+    Examples
+    --------
+    >>> from pqlml.config import Config
+    >>> engagement_window(["2024-01-01", "2024-02-01", "2024-03-01"], settings=Config(),
+    ...                   until="2024-03-01")
+    ('2024-03-01', [Timestamp('2024-01-01 00:00:00'), Timestamp('2024-02-01 00:00:00')])
     """
-    project = open_project(config)
-    cfg = project.config
-    outcome = check_outcome(outcome or cfg.outcomes.target, project.tables)
-    dates = [str(d) for d in schedule_dates(cfg.schedule)]
-    until = str(pd.Timestamp(until).date()) if until is not None else _default_until(cfg, dates)
-    train = [pd.Timestamp(d) for d in training_dates(dates, cfg.labels.horizon_days, until)]
+    dates = [str(d) for d in dates]
+    horizon = settings.labels.horizon_days
+    if until is None:
+        until = rolling_folds(dates, horizon_days=horizon,
+                              test_periods=settings.model.test_periods, min_train=1)[0][1]
+    else:
+        until = str(pd.Timestamp(until).date())
+    train = [pd.Timestamp(d) for d in training_dates(dates, horizon, until)]
     if not train:
-        raise PqlmlError(f"No snapshot's {cfg.labels.horizon_days}-day label window closed by "
+        raise PqlmlError(f"No snapshot's {horizon}-day label window closed by "
                          f"until = {until} (schedule {dates[0]} .. {dates[-1]}). Fix: a later "
                          "--until, or an earlier schedule.start.")
-    half_life = cfg.features.engagement_half_life_days
-    if events is None:
-        excluded = set(cfg.outcomes.events_of("hand_raise")) | \
-            set(cfg.outcomes.events_of("conversion")) | set(cfg.discover.adjacent_events)
-        events = list(cfg.features.engagement_weights) or \
-            [e for e in project.event_names(max(train)) if e not in excluded]
-    key = entity_key(cfg.project.entity)
-    spine = spine_for(project, as_of=train)
-    spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
-                         as_day=to_days(spine.as_of))
-    ev = project.events
-    ev = ev.filter(ev[key].notnull() & (ev.ts < max(train))).select(
-        entity_id=ev[key].cast("string"), event=ev.event, day=to_days(ev.ts))
-    X = decayed_counts(ev, spine, events, half_life).to_pyarrow().to_pandas()
-    X = X.merge(spine.select("entity_id", "as_day", "as_of").to_pyarrow().to_pandas(),
-                on=["entity_id", "as_day"])
-    y = build_labels(project, as_of=train).rename(columns={key: "entity_id"})
-    y["as_of"] = y.as_of.astype(X.as_of.dtype)
-    frame = X.merge(y[["entity_id", "as_of", outcome]], on=["entity_id", "as_of"])
-    frame = frame[frame[outcome].notna()].sort_values(["entity_id", "as_of"], ignore_index=True)
+    return until, train
+
+
+def weighted_events(seen, *, settings: Config) -> list[str]:
+    """The events to weight: those of ``[features] engagement_weights``, else the ``seen``
+    ones (e.g. ``project.event_names(until)``) but the outcomes' own events and those
+    declared adjacent (``[discover] adjacent_events``).
+
+    Examples
+    --------
+    >>> from pqlml.config import Config, OutcomesConfig
+    >>> weighted_events(["demo_requested", "login"], settings=Config(
+    ...     outcomes=OutcomesConfig(hand_raise_events=("demo_requested",))))
+    ['login']
+    """
+    outcomes = settings.outcomes
+    excluded = set(outcomes.events_of("hand_raise")) | set(outcomes.events_of("conversion")) \
+        | set(settings.discover.adjacent_events)
+    return list(settings.features.engagement_weights) or [e for e in seen if e not in excluded]
+
+
+def fit_engagement_weights(counts: pd.DataFrame, outcome: str, *, labels: pd.DataFrame, events,
+                           until, half_life_days: float) -> pd.DataFrame:
+    """Per event: ``weight`` (log-odds per decayed action), ``std_err``, ``ci_low``,
+    ``ci_high``, ``p_value`` and ``mean_decayed``; ``attrs`` holds ``until``,
+    ``half_life_days``, ``outcome``, ``rows``, ``positives`` and ``as_of``.
+
+    ``counts``: one row per (entity, as_of) keyed ``account_id`` (or ``user_id``) and
+    ``as_of``, with ``decayed_<event>`` for each of ``events`` (counted with
+    ``half_life_days``: ``project.decayed_counts(dates, events)``); ``labels``: the same
+    rows' labels (``project.labels(dates)``), unlabelled (censored) rows left out.
+    ``until``: the date every row's label window closed by (:func:`engagement_window`).
+    """
+    key = next((k for k in ("user_id", "account_id") if k in counts.columns), None)
+    if key is None or key not in labels.columns or outcome not in labels.columns:
+        raise PqlmlError(f"fit_engagement_weights needs counts keyed by account_id or user_id "
+                         f"and labels with that key and {outcome!r}. Got counts columns "
+                         f"{list(counts.columns)[:5]} and labels columns "
+                         f"{list(labels.columns)[:5]}. Fix: pass project.decayed_counts(dates, "
+                         "events) and project.labels(dates).")
+    y = labels[[key, "as_of", outcome]].copy()
+    y["as_of"] = y.as_of.astype(counts.as_of.dtype)
+    frame = counts.merge(y, on=[key, "as_of"])
+    frame = frame[frame[outcome].notna()].sort_values([key, "as_of"], ignore_index=True)
+    events = list(events)
     table = _fit(frame, outcome, [f"decayed_{feature_name(e)}" for e in events], events)
-    table.attrs |= {"until": until, "half_life_days": half_life, "outcome": outcome,
+    dates = sorted(pd.Timestamp(d) for d in pd.unique(labels.as_of))
+    table.attrs |= {"until": str(until), "half_life_days": half_life_days, "outcome": outcome,
                     "rows": len(frame), "positives": int(frame[outcome].sum()),
-                    "as_of": [str(d.date()) for d in train]}
+                    "as_of": [str(d.date()) for d in dates]}
     return table
 
 

@@ -194,6 +194,44 @@ class Project:
             return frame
         return self._once(("snapshots", outcome, dates), labelled)
 
+    def outcome_events(self, outcome: str | None = None) -> ibis.Table:
+        """The outcomes ``outcome`` (default: ``outcomes.target``) is labelled from, one row
+        each (``account_id``, ``ts``, ``outcome``): the outcomes table and the configured
+        outcome events (:func:`~pqlml.labels.outcome_table`), or for ``accepted`` the
+        accepted (or converted) dispositions as ``accepted`` outcomes of their account. What
+        discovery's adjacency check looks back from (:func:`pqlml.discover.discover`)."""
+        outcome = check_outcome(outcome or self.config.outcomes.target, self.tables)
+        if outcome != "accepted":
+            return outcome_table(self.tables, self.events, self.config.outcomes)
+        d = self.tables["dispositions"]
+        d = d.filter(d.disposition.isin(["accepted", "converted"]))
+        if self.entity == "user" and self.users is not None:
+            m = self.users.select(_uid=self.users.user_id, _acc=self.users.account_id)
+            d = d.join(m, d.entity_id == m._uid)
+            return d.select(account_id=d._acc, ts=d.at, outcome=ibis.literal("accepted"))
+        return d.select(account_id=d.entity_id, ts=d.at, outcome=ibis.literal("accepted"))
+
+    def decayed_counts(self, as_of, events) -> pd.DataFrame:
+        """``decayed_<event>`` per (entity, as_of) row of the ``as_of`` dates: each of
+        ``events``' count before as_of with exponential decay (``[features]
+        engagement_half_life_days``), keyed by :attr:`key` (as text) and ``as_of``. What
+        :func:`pqlml.engagement.fit_engagement_weights` learns weights from."""
+        from .features._activity import to_days
+        from .features._engagement import decayed_counts
+
+        key = self.key
+        spine = spine_for(self, as_of=list(as_of))
+        spine = spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
+                             as_day=to_days(spine.as_of))
+        ev = self.events
+        ev = ev.filter(ev[key].notnull() & (ev.ts < max(as_of))).select(
+            entity_id=ev[key].cast("string"), event=ev.event, day=to_days(ev.ts))
+        half_life = self.config.features.engagement_half_life_days
+        counts = decayed_counts(ev, spine, events, half_life).to_pyarrow().to_pandas()
+        counts = counts.merge(spine.select("entity_id", "as_day", "as_of").to_pyarrow()
+                              .to_pandas(), on=["entity_id", "as_day"])
+        return counts.rename(columns={"entity_id": key})
+
 
 def open_project(config=None, /, *, cache: bool | None = None, **settings) -> Project:
     """Load and validate the configured tables, resolve identities, find the data's range.

@@ -10,9 +10,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from pqlml.cli import main
-from pqlml.discover import adjusted_effects, design, discover, scan, signal_frame
+from pqlml.discover import adjusted_effects, design, discover, scan
 from pqlml.discover._scan import Candidate
 from pqlml.errors import PqlmlError
+from pqlml.model import feature_columns
+from pqlml.project import open_project
 from pqlml.simulate import simulate
 
 
@@ -25,16 +27,34 @@ def company(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def conversion(company):
+def project(company):
     config, _ = company
-    return discover(config, "conversion")
+    return open_project(config)
 
 
-def test_every_true_driver_is_found(company, conversion):
+def _discover(project, outcome, **kw):
+    """The stage on the project's snapshots and tables, as ``pqlml discover`` runs it."""
+    return discover(project.snapshots(outcome), outcome, events=project.events,
+                    outcomes=project.outcome_events(outcome),
+                    settings=kw.pop("settings", project.config), **kw)
+
+
+def _frame(project, outcome="conversion"):
+    """Labelled snapshots with the outcome as a boolean, and their feature columns."""
+    frame = project.snapshots(outcome).astype({outcome: bool})
+    return frame, feature_columns(frame)
+
+
+@pytest.fixture(scope="module")
+def conversion(project):
+    return _discover(project, "conversion")
+
+
+def test_every_true_driver_is_found(company, project, conversion):
     """Found = q <= 0.05 in the scan, in the right direction. One driver may be too weak
     alone: industry_fintech (fintech vs everyone else, and everyone else includes software,
     which converts even more) is found once adjusted, which is what the adjusted model is for."""
-    config, drivers = company
+    _, drivers = company
     sig = conversion.signals
     masked = []
     for name in drivers.name[drivers.role == "driver"]:
@@ -46,7 +66,7 @@ def test_every_true_driver_is_found(company, conversion):
         else:
             masked.append(name)
     assert masked in ([], ["industry_fintech"])
-    frame, _ = signal_frame(config, "conversion")
+    frame, _ = _frame(project)
     table, _ = adjusted_effects(frame, "conversion", list(drivers.name[drivers.role == "driver"]),
                                 transforms=dict(zip(drivers["name"], drivers["transform"])))
     adjusted = table.set_index("feature")
@@ -54,9 +74,8 @@ def test_every_true_driver_is_found(company, conversion):
         assert adjusted.loc[name, "q_value"] <= 0.05 and adjusted.loc[name, "coef"] > 0
 
 
-def test_the_scan_matches_an_independent_two_by_two(conversion, company):
-    config, _ = company
-    frame, _ = signal_frame(config, "conversion")
+def test_the_scan_matches_an_independent_two_by_two(conversion, project):
+    frame, _ = _frame(project)
     row = conversion.signals[conversion.signals.rule == "events_terms_page_viewed_30d >= 1"].iloc[0]
     flag = frame.events_terms_page_viewed_30d >= 1
     y = frame.conversion
@@ -67,12 +86,12 @@ def test_the_scan_matches_an_independent_two_by_two(conversion, company):
     assert row.recall == pytest.approx(a / (a + c))
 
 
-def test_adjusted_model_finds_drivers_drops_distractors_and_controls_fdr(company):
+def test_adjusted_model_finds_drivers_drops_distractors_and_controls_fdr(company, project):
     """With the truth's own transforms the conversion model is the true one: every driver
     keeps its sign, distractors and other behaviours are null, and among features reported
     (q <= 0.05) at most 10% are not drivers."""
-    config, drivers = company
-    frame, features = signal_frame(config, "conversion")
+    _, drivers = company
+    frame, features = _frame(project)
     others = [f for f in features if f.startswith("events_") and f.endswith("_30d")
               and f not in set(drivers.name) and "velocity" not in f and "prev" not in f
               and "per_active" not in f and f != "events_30d"
@@ -100,9 +119,8 @@ def test_distractors_vanish_once_adjusted(conversion):
         side.loc["events_help_center_viewed_30d", "q_value_adjusted"] > 0.05
 
 
-def test_statsmodels_matches_unpenalised_scikit_learn(company):
-    config, drivers = company
-    frame, _ = signal_frame(config, "conversion")
+def test_statsmodels_matches_unpenalised_scikit_learn(project):
+    frame, _ = _frame(project)
     feats = ["active_users_30d", "events_30d", "employees", "events_terms_page_viewed_30d"]
     table, _ = adjusted_effects(frame, "conversion", feats, cluster=None)
     X = design(frame, feats)
@@ -110,9 +128,8 @@ def test_statsmodels_matches_unpenalised_scikit_learn(company):
     np.testing.assert_allclose(table.coef, sk.coef_[0], rtol=1e-4, atol=1e-6)
 
 
-def test_clustered_errors_are_wider_than_naive_when_snapshots_repeat(company):
-    config, _ = company
-    frame, _ = signal_frame(config, "conversion")
+def test_clustered_errors_are_wider_than_naive_when_snapshots_repeat(project):
+    frame, _ = _frame(project)
     feats = ["active_users_30d", "employees"]
     clustered, _ = adjusted_effects(frame, "conversion", feats)
     naive, _ = adjusted_effects(frame, "conversion", feats, cluster=None)
@@ -120,9 +137,9 @@ def test_clustered_errors_are_wider_than_naive_when_snapshots_repeat(company):
     assert ((clustered.or_high - clustered.or_low) > (naive.or_high - naive.or_low)).all()
 
 
-def test_pricing_is_outcome_adjacent_for_hand_raise_and_no_driver_is(company):
-    config, drivers = company
-    found = discover(config, "hand_raise")
+def test_pricing_is_outcome_adjacent_for_hand_raise_and_no_driver_is(company, project):
+    _, drivers = company
+    found = _discover(project, "hand_raise")
     adj = found.adjacent.set_index("event")
     assert adj.loc["pricing_page_viewed", "adjacent"]
     events = {n.removeprefix("events_").rsplit("_", 1)[0] for n in drivers.name[
@@ -154,12 +171,13 @@ def test_collinear_and_constant_features_are_reported():
     assert "k is constant" in text and "c is a linear combination" in text and "VIF" in text
 
 
-def test_scan_skips_constant_features_and_too_few_positives_is_an_error(company, tmp_path):
+def test_scan_skips_constant_features_and_too_few_positives_is_an_error(project):
+    from dataclasses import replace
+
     from scipy.stats import fisher_exact
 
     from pqlml.discover import candidates
 
-    config, _ = company
     frame = pd.DataFrame({"x": [1, 2, 3, 4], "k": [5] * 4, "y": [True, False, False, False]})
     out = scan(frame, "y", [Candidate("x", "x", 2.0)])
     assert out.support.iloc[0] == 3
@@ -167,10 +185,10 @@ def test_scan_skips_constant_features_and_too_few_positives_is_an_error(company,
     cands, skipped = candidates(frame, ["x", "k"], (1, 2), (0.5,))
     assert skipped.to_dict("records") == [{"feature": "k", "reason": "constant"}]
     assert [c.feature for c in cands] == ["x"]
-    text = config.read_text() + "\n[discover]\nmin_positives = 100000\n"
-    (tmp_path / "pqlml.toml").write_text(text.replace('root = "."', f'root = "{config.parent}"'))
+    cfg = project.config
+    settings = replace(cfg, discover=replace(cfg.discover, min_positives=100_000))
     with pytest.raises(PqlmlError, match="fewer than discover.min_positives = 100000"):
-        discover(tmp_path / "pqlml.toml", "conversion")
+        _discover(project, "conversion", settings=settings)
 
 
 def test_cli_writes_the_table_and_heatmaps(company, tmp_path, capsys):

@@ -14,7 +14,7 @@ from scipy import stats
 
 from pqlml.cli import main
 from pqlml.config import load_config
-from pqlml.engagement import fit_engagement_weights, weights_toml
+from pqlml.engagement import weights_toml
 from pqlml.errors import ConfigError, PqlmlError
 from pqlml.feedback import acceptance
 from pqlml.labels import build_labels
@@ -189,9 +189,12 @@ def test_activation_stage_equals_the_simulators_truth(company):
     assert j.activation_stage.nunique() == 4
 
 
-def test_fitted_engagement_weights_equal_statsmodels_on_independent_decayed_counts(company):
+def test_fitted_engagement_weights_equal_statsmodels_on_independent_decayed_counts(company,
+                                                                                   tmp_path):
+    from pqlml import runner
+
     cfg = load_config(company)
-    w = fit_engagement_weights(company, until="2024-08-01")
+    w = runner.engagement_weights(company, tmp_path / "w.csv", until="2024-08-01").table
     assert all(pd.Timestamp(d) + pd.Timedelta(days=28) <= pd.Timestamp("2024-08-01")
                for d in w.attrs["as_of"])                      # labels closed by until
     events = list(cfg.features.engagement_weights)

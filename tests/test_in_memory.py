@@ -202,18 +202,18 @@ def test_every_top_level_name_resolves():
 
 def test_subpackages_named_like_their_function_are_callable():
     import pqlml.backtest as backtest_package
-    from pqlml.discover import signal_frame
+    from pqlml.discover import scan
 
     assert pqlml.backtest is backtest_package and callable(pqlml.backtest)
-    assert pqlml.discover.signal_frame is signal_frame
+    assert pqlml.discover.scan is scan
     called = []
     pqlml.discover.discover, original = (lambda *a, **k: called.append((a, k))), \
         pqlml.discover.discover
     try:
-        pqlml.discover("config", "conversion", as_of="2024-01-01")
+        pqlml.discover("frame", "conversion", events="events")
     finally:
         pqlml.discover.discover = original
-    assert called == [(("config", "conversion"), {"as_of": "2024-01-01"})]
+    assert called == [(("frame", "conversion"), {"events": "events"})]
 
 
 def test_import_pqlml_loads_no_heavy_library():

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pqlml import runner
 from pqlml.cli import main
 from pqlml.config import load_config
 from pqlml.errors import DataError, PqlmlError
-from pqlml.init import init_project
 from pqlml.init._plan import outcome_kind, plan_schedule
 from pqlml.snapshots import check_as_of, schedule_dates
 
@@ -123,8 +123,8 @@ def _hand_raisers(out: Path, as_of: dt.date, horizon: int) -> int:
 
 def test_other_vocabulary_company(sim, tmp_path):
     out = _other_company(sim, tmp_path / "other")
-    result = init_project(out / "mine", out / "events.csv", users=out / "users.csv",
-                          accounts=out / "accounts.csv", outcomes=out / "deals.csv")
+    result = runner.init(out / "mine", out / "events.csv", users=out / "users.csv",
+                         accounts=out / "accounts.csv", outcomes=out / "deals.csv")
     mapped = {t: {c: g.value for c, g in cols.items()} for t, cols in result.columns.items()}
     assert mapped == {
         "accounts": {"account_id": "org", "domain": "website", "created_at": "created",
@@ -209,14 +209,14 @@ def test_events_without_a_timestamp_column_is_a_clear_error(tmp_path, capsys):
     assert "epoch" in err and "2 rows" in err
     assert not (tmp_path / "cfg").exists()
     with pytest.raises(DataError, match="no column of the 2 rows holds timestamps"):
-        init_project(tmp_path / "cfg", tmp_path / "log.csv")
+        runner.init(tmp_path / "cfg", tmp_path / "log.csv")
 
 
 def test_a_required_column_init_cannot_find_is_a_placeholder_validate_names(tmp_path, capsys):
     events = _small_log(tmp_path / "data")
     pd.DataFrame({"person": [f"p{i}" for i in range(40)], "joined": "2024-01-01",
                   "nickname": "x"}).to_csv(tmp_path / "data" / "users.csv", index=False)
-    result = init_project(tmp_path / "cfg", events, users=tmp_path / "data" / "users.csv")
+    result = runner.init(tmp_path / "cfg", events, users=tmp_path / "data" / "users.csv")
     assert [line.split(" = ")[0] for line in result.fill_ins] == ["email"]
     assert result.figures.problem        # the draft could not be measured
     result.write()
@@ -232,7 +232,7 @@ def test_repeat_purchases_make_conversion_repeatable(tmp_path):
     months = pd.date_range("2024-01-15", "2024-06-15", freq="MS") + pd.Timedelta(days=14)
     pd.DataFrame([{"team_id": f"t{t}", "closed_at": m.date(), "kind": "order_paid"}
                   for t in range(8) for m in months]).to_csv(tmp_path / "orders.csv", index=False)
-    result = init_project(tmp_path / "cfg", events, outcomes=tmp_path / "orders.csv")
+    result = runner.init(tmp_path / "cfg", events, outcomes=tmp_path / "orders.csv")
     assert not result.figures.problem
     assert result.figures.repeat == (8, 8)
     assert dict(load_config(result.write()).outcomes.values) == {"order_paid": "conversion"}
@@ -255,7 +255,7 @@ def test_the_outcome_column_is_the_one_whose_values_name_outcomes(tmp_path):
 
 def test_user_level_log_is_scored_per_user(tmp_path):
     events = _small_log(tmp_path / "data", account=False)
-    result = init_project(tmp_path / "cfg", events)
+    result = runner.init(tmp_path / "cfg", events)
     assert result.choices.entity.value == "user"
     assert 'entity = "user"  # guess: the events have no account column' in result.text
     assert load_config(result.write()).project.entity == "user"
@@ -313,4 +313,4 @@ def test_init_cli_is_refused_on_unreadable_input(tmp_path, capsys):
     assert main(["init", str(tmp_path / "cfg"), "--events", str(tmp_path / "events.txt")]) == 2
     assert "unknown file type" in capsys.readouterr().err
     with pytest.raises(PqlmlError):
-        init_project(tmp_path / "cfg", tmp_path / "missing.csv")
+        runner.init(tmp_path / "cfg", tmp_path / "missing.csv")

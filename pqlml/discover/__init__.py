@@ -1,18 +1,21 @@
 """Signal discovery: which product signals separate hand-raisers and converters.
 
-:func:`discover` pools every labelled (account, as_of) snapshot of the
-config's schedule, scans every feature as "did X at least n times within d
-days" (:mod:`._scan`), marks outcome-adjacent events (:mod:`._adjacent`), picks
-each signal's best rule (highest phi among significant cells; the rule string
-goes straight into ``[rules]``) and fits the adjusted model on the best rules'
+:func:`discover` takes labelled (entity, as_of) snapshots (``project.snapshots(outcome)``),
+scans every feature as "did X at least n times within d days" (:mod:`._scan`), marks
+outcome-adjacent events (:mod:`._adjacent`, from the project's events and the outcomes
+they precede), picks each signal's best rule (highest phi among significant cells; the
+rule string goes straight into ``[rules]``) and fits the adjusted model on the best rules'
 features plus company size (:mod:`._infer`).
 
 Examples
 --------
 >>> import tempfile
+>>> from pqlml import runner
 >>> from pqlml.simulate import simulate
 >>> sim = simulate(n_accounts=600, seed=3, out=tempfile.mkdtemp(), months=8)
->>> d = discover(sim.config, outcome="conversion")
+>>> project = runner.validate(sim.config, preflight=False).project    # opened once
+>>> d = discover(project.snapshots("conversion"), "conversion", events=project.events,
+...              outcomes=project.outcome_events("conversion"), settings=project.config)
 >>> list(d.best.columns[:3])
 ['signal', 'feature', 'rule']
 >>> bool(d.best.q_value.iloc[0] <= 0.05)
@@ -27,10 +30,9 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
+from ..config import Config
 from ..errors import PqlmlError
-from ..labels import check_outcome, outcome_table
 from ..model import feature_columns
-from ..project import open_project
 from ..schema import entity_key
 from ._adjacent import adjacent_events
 from ._infer import adjusted_effects, design, side_by_side
@@ -38,7 +40,7 @@ from ._plots import heatmap, top_signals_chart
 from ._scan import candidates, event_volumes, scan
 from ..outputs import check_file, write_frames
 
-__all__ = ["Discovery", "signal_frame", "discover", "adjusted_effects", "side_by_side",
+__all__ = ["Discovery", "discover", "adjusted_effects", "side_by_side",
            "design", "scan", "candidates", "adjacent_events"]
 
 _SIZE = ("employees", "active_users_30d", "events_30d")
@@ -74,37 +76,47 @@ class Discovery:
         return plots
 
 
-def signal_frame(config, outcome: str, *, as_of=None) -> tuple[pd.DataFrame, list[str]]:
-    """Labelled snapshots (censored and already-converted rows left out) and the features."""
-    project = open_project(config)
-    frame = project.snapshots(check_outcome(outcome, project.tables), as_of=as_of)
-    frame[outcome] = frame[outcome].astype(bool)
-    return frame, feature_columns(frame)
+def discover(frame: pd.DataFrame, outcome: str, *, events: ibis.Table, outcomes: ibis.Table,
+             settings: Config = Config(), features=None, controls=_SIZE) -> Discovery:
+    """Scan, mark adjacency, rank, and adjust.
 
-
-def discover(config, outcome: str | None = None, *, as_of=None, features=None,
-             controls=_SIZE) -> Discovery:
-    """Scan, mark adjacency, rank, and adjust. ``features``: the adjusted model's features
-    (default: each significant non-adjacent signal's best feature); ``controls`` are
-    always in it (company size, team size and activity, when present)."""
-    project = open_project(config)
-    cfg = project.config.discover
-    outcome = outcome or project.config.outcomes.target
-    frame, feats = signal_frame(project, outcome, as_of=as_of)
+    Parameters
+    ----------
+    frame : DataFrame
+        Labelled snapshots, one row per (entity, as_of) with its features and ``outcome``
+        (0/1): :meth:`Project.snapshots(outcome) <pqlml.project.Project.snapshots>`.
+    outcome : str
+        The label column: ``hand_raise``, ``conversion`` or ``accepted``.
+    events, outcomes : ibis.Table
+        The product events (``account_id``, ``ts``, ``event``: ``project.events``) and the
+        outcomes they may lead to (``account_id``, ``ts``, ``outcome``:
+        ``project.outcome_events(outcome)``), for the adjacency check.
+    settings : Config
+        The project's config (``project.config``): ``[discover]`` (the rule grids,
+        ``min_positives``, ``alpha``, adjacency), ``[features] windows`` (an event's volumes
+        are "at least n times within d days" rules when it has every window), the events
+        that define the outcome and ``discover.adjacent_events`` (marked adjacent), and the
+        entity, whose key the adjusted model clusters its errors by (the snapshots of one
+        entity are not independent).
+    features : list of str, optional
+        The adjusted model's features (default: each significant non-adjacent signal's
+        best feature); ``controls`` are always in it (company size, team size and activity,
+        when present).
+    """
+    cfg = settings.discover
+    windows = settings.features.windows
+    frame = frame.assign(**{outcome: frame[outcome].astype(bool)})
+    feats = feature_columns(frame)
     positives = int(frame[outcome].sum())
     if positives < cfg.min_positives:
         raise PqlmlError(f"Only {positives:,} of {len(frame):,} labelled snapshots have "
                          f"{outcome} = true, fewer than discover.min_positives = "
                          f"{cfg.min_positives}: too few to tell signals from noise. Fix: "
                          f"widen the schedule, use the other outcome, or lower min_positives.")
-    windows = project.config.features.windows
     cands, skipped = candidates(frame, feats, cfg.counts, cfg.quantiles, windows)
     signals = scan(frame, outcome, cands)
-    declared = set(cfg.adjacent_events)
-    declared |= set(project.config.outcomes.events_of(outcome))
-    outcomes = (_acceptances(project) if outcome == "accepted" else
-                outcome_table(project.tables, project.events, project.config.outcomes))
-    adj = adjacent_events(project.events, outcomes, outcome, gap_days=cfg.adjacent_gap_days,
+    declared = set(cfg.adjacent_events) | set(settings.outcomes.events_of(outcome))
+    adj = adjacent_events(events, outcomes, outcome, gap_days=cfg.adjacent_gap_days,
                           ratio=cfg.adjacent_ratio, declared=sorted(declared))
     adjacent = set(adj.event[adj.adjacent])
     signals["adjacent"] = signals.signal.isin(adjacent)
@@ -116,22 +128,9 @@ def discover(config, outcome: str | None = None, *, as_of=None, features=None,
         keep = (best.q_value <= cfg.alpha) & ~best.adjacent & best.feature.isin(volumes)
         features = list(best.feature[keep])
     features = list(dict.fromkeys([*features, *(c for c in controls if c in frame)]))
-    # the snapshots of one entity are not independent: robust errors clustered by its key
     side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha,
-                               cluster=entity_key(project.config.project.entity))
+                               cluster=entity_key(settings.project.entity))
     return Discovery(outcome, signals, best, skipped, adj, side, notes, len(frame), positives)
-
-
-def _acceptances(project):
-    """Accepted (or converted) dispositions as ``accepted`` outcomes of their account, for the
-    adjacency check: what leads do in the days before sales takes them."""
-    d = project.tables["dispositions"]
-    d = d.filter(d.disposition.isin(["accepted", "converted"]))
-    if project.config.project.entity == "user" and project.users is not None:
-        m = project.users.select(_uid=project.users.user_id, _acc=project.users.account_id)
-        d = d.join(m, d.entity_id == m._uid)
-        return d.select(account_id=d._acc, ts=d.at, outcome=ibis.literal("accepted"))
-    return d.select(account_id=d.entity_id, ts=d.at, outcome=ibis.literal("accepted"))
 
 
 def _best(signals: pd.DataFrame, alpha: float) -> pd.DataFrame:

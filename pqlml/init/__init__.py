@@ -1,20 +1,24 @@
 """``pqlml init``: inspect a product's files and write a commented ``pqlml.toml`` for them.
 
-:func:`init_project` reads the events (and, when given, users, accounts and outcomes)
+:func:`draft_config` reads the events (and, when given, users, accounts and outcomes)
 through :mod:`pqlml.sources` with aggregate DuckDB queries only, and guesses what the
 config needs: the column mapping (:mod:`._columns`), a schedule and horizon inside the
-data (:mod:`._plan`), the meaning of the outcome values, a target, the backtest's test
-periods and a starter intent rule (from pqlml's own labels and features on the drafted
-config, :mod:`._check`). Every guess is written with ``# guess: <why>``; a required column
-nothing fits is a ``# fill in:`` placeholder that ``pqlml validate`` names.
+data (:mod:`._plan`) and the meaning of the outcome values. The draft is then run on the
+data: :func:`run_draft` measures a project opened from :attr:`Draft.config` (pqlml's own
+labels and features, :mod:`._check`), and :meth:`Draft.finish` picks from those figures a
+target, the backtest's test periods and a starter intent rule. Every guess is written with
+``# guess: <why>``; a required column nothing fits is a ``# fill in:`` placeholder that
+``pqlml validate`` names. :func:`pqlml.runner.init` (what ``pqlml init`` runs) does the three
+steps, opening the probe project between them.
 
 Examples
 --------
 >>> import tempfile
+>>> from pqlml import runner
 >>> from pqlml.simulate import simulate
 >>> sim = simulate(n_accounts=300, seed=3, out=tempfile.mkdtemp(), months=8)
->>> result = init_project(sim.out / "mine", sim.out / "events.parquet",
-...                       users=sim.out / "users.parquet")
+>>> result = runner.init(sim.out / "mine", sim.out / "events.parquet",
+...                      users=sim.out / "users.parquet")
 >>> result.columns["events"]["ts"]
 Guess(value='ts', why='')
 >>> [line.split(" = ")[0] for line in result.guesses]  # doctest: +NORMALIZE_WHITESPACE
@@ -30,7 +34,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DataConfig, config_from_dict
+from ..config import Config, DataConfig, config_from_dict
 from ..errors import DataError, PqlmlError
 from ..sources import connect
 from ._check import REPEAT_SHARE, DraftFigures, choose_target, run_draft, starter_rule
@@ -41,14 +45,15 @@ from ._plan import Schedule, outcome_kind, plan_schedule
 from ._toml import FILL_IN, render
 from ..outputs import write_text
 
-__all__ = ["init_project", "InitResult", "Guess", "FILL_IN"]
+__all__ = ["draft_config", "Draft", "run_draft", "DraftFigures", "InitResult", "Guess",
+           "FILL_IN"]
 
 _EPOCH_FIX = "pandas.to_datetime(df[col], unit='s', utc=True), or to_timestamp(col) in SQL"
 
 
 @dataclass(frozen=True)
 class InitResult:
-    """What :func:`init_project` found and the config it drafted (``text``) for ``directory``.
+    """What :func:`draft_config` found and the config it drafted (``text``) for ``directory``.
 
     ``tables``: each file's :class:`~pqlml.init._inspect.TableFacts`; ``columns``: table ->
     canonical column -> :class:`Guess`; ``words``: outcome values and event names with
@@ -96,9 +101,40 @@ class InitResult:
         return write_text(self.text, self.path)
 
 
-def init_project(directory, events, *, users=None, accounts=None, outcomes=None) -> InitResult:
+@dataclass(frozen=True)
+class Draft:
+    """The first draft: what the files showed and the config to run on the data
+    (:attr:`config`); :meth:`finish` decides the rest from what the run measured."""
+
+    directory: Path
+    tables: dict[str, TableFacts]
+    columns: dict[str, dict[str, Guess]]
+    schedule: Schedule
+    words: tuple[Word, ...]
+    entity: Guess
+    kinds: frozenset
+    text: str
+
+    @property
+    def config(self) -> Config:
+        """The drafted config, to open a probe project from (without the feature cache:
+        nothing is left beside the config)."""
+        return config_from_dict(tomllib.loads(self.text), self.directory)
+
+    def finish(self, figures: DraftFigures) -> InitResult:
+        """The config with the target, test periods, starter rule and capacity chosen from
+        ``figures`` (:func:`run_draft`; its ``problem`` when the draft did not run)."""
+        choices = _decide(figures, self.schedule, self.entity, self.kinds)
+        text = render(*draft(self.directory, self.tables, self.columns, self.schedule,
+                             list(self.words), choices, figures.problem))
+        config_from_dict(tomllib.loads(text), self.directory)      # what is written always loads
+        return InitResult(self.directory, self.tables, self.columns, self.schedule, self.words,
+                          choices, figures, text)
+
+
+def draft_config(directory, events, *, users=None, accounts=None, outcomes=None) -> Draft:
     """Inspect the files and draft a config for them in ``directory`` (nothing is written:
-    call :meth:`InitResult.write`).
+    run the draft on the data, then :meth:`Draft.finish` and :meth:`InitResult.write`).
 
     Parameters
     ----------
@@ -135,11 +171,8 @@ def init_project(directory, events, *, users=None, accounts=None, outcomes=None)
                       Guess(schedule.test_periods, "a first draft"),
                       Guess("events_30d >= 1", "a first draft"))
     text = render(*draft(directory, tables, columns, schedule, words, choices))
-    figures = run_draft(config_from_dict(tomllib.loads(text), directory))
-    choices = _decide(figures, schedule, entity, kinds)
-    text = render(*draft(directory, tables, columns, schedule, words, choices, figures.problem))
-    config_from_dict(tomllib.loads(text), directory)      # what is written always loads
-    return InitResult(directory, tables, columns, schedule, tuple(words), choices, figures, text)
+    return Draft(directory, tables, columns, schedule, tuple(words), entity, frozenset(kinds),
+                 text)
 
 
 def _event_times(facts: TableFacts, guesses: dict[str, Guess]):

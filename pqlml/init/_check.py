@@ -13,11 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..backtest import MIN_POSITIVES
-from ..config import Config
 from ..errors import PqlmlError
-from ..labels import outcome_table
-from ..project import build_features, build_labels, open_project
-from ..schema import entity_key
 from ..snapshots import schedule_dates
 from ._columns import Guess
 
@@ -39,20 +35,20 @@ class DraftFigures:
     problem: str = ""
 
 
-def run_draft(cfg: Config) -> DraftFigures:
-    """Open the project ``cfg`` describes and measure it; a :class:`PqlmlError` (a guess
-    that does not fit the data) is returned as ``problem``, not raised."""
+def run_draft(project) -> DraftFigures:
+    """Measure ``project`` (a :class:`~pqlml.project.Project` opened from the drafted config,
+    :attr:`~pqlml.init.Draft.config`): labelled positives per cutoff, the latest cutoffs'
+    usage, repeat conversions. A :class:`PqlmlError` (a guess that does not fit the data) is
+    returned as ``problem``, not raised."""
     try:
-        project = open_project(cfg, cache=False)     # a probe: nothing left beside the config
-        dates = schedule_dates(cfg.schedule)
-        labels = build_labels(project, as_of=dates)
+        dates = schedule_dates(project.config.schedule)
+        labels = project.labels(dates)
         labels = labels[~labels.censored.astype(bool)]
         day = labels.as_of.dt.date
         positives = {o: [int(labels.loc[day == d, o].sum()) for d in dates]
                      for o in ("conversion", "hand_raise")}
-        usage = build_features(project, as_of=dates[-RULE_CUTOFFS:])
-        repeat = _repeat(outcome_table(project.tables, project.events, cfg.outcomes),
-                         entity_key(cfg.project.entity))
+        usage = project.features(dates[-RULE_CUTOFFS:])
+        repeat = _repeat(project.outcome_events("conversion"), project.key)
     except PqlmlError as err:
         return DraftFigures(problem=str(err))
     return DraftFigures(tuple(dates), positives, usage, repeat)

@@ -13,7 +13,8 @@ options, ``--out``), and returns a small result: what it computed, ``project`` a
 
 ``status(text)``, where a command takes it, is a context manager around each slow step
 (the CLI passes ``rich.console.Console.status``); ``progress(i, n, as_of)`` is called per
-period of a backtest or a retraining.
+period of a backtest or a retraining. :func:`init` comes before any config: it takes the
+files, drafts ``pqlml.toml`` for them and returns it unwritten (:mod:`pqlml.init`).
 
 Examples
 --------
@@ -37,9 +38,10 @@ from ._data import (DiscoverResult, EngagementWeightsResult, FeaturesResult, Fee
                     feedback, rules, validate)
 from ._models import (BacktestResult, DriftResult, RetrainResult, TrainResult, backtest, drift,
                       retrain, train)
+from ._init import init
 from ._score import ScoreResult, score
 
-__all__ = ["validate", "features", "rules", "discover", "backtest", "train", "retrain", "drift",
+__all__ = ["init", "validate", "features", "rules", "discover", "backtest", "train", "retrain", "drift",
            "score", "feedback", "engagement_weights",
            "Result", "Tracked", "ValidateResult", "FeaturesResult", "RulesResult",
            "DiscoverResult", "BacktestResult", "TrainResult", "RetrainResult", "DriftResult",

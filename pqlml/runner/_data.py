@@ -102,7 +102,10 @@ def discover(source, out, *, outcome=None, as_of=None, status=None) -> DiscoverR
     check_file(out, config=config, companions=beside)
     with stage(status, f"scanning every feature against {outcome}"):
         project = open_once(source, config)
-        found = scan(project, outcome, as_of=as_of)
+        outcome = outcome or project.config.outcomes.target
+        frame = project.snapshots(outcome, as_of=as_of)
+        found = scan(frame, outcome, events=project.events,
+                     outcomes=project.outcome_events(outcome), settings=project.config)
     with stage(status, "writing the tables and heatmaps"):
         plots = found.write(out)
     return DiscoverResult(project, found, plots, written=[out, *beside])
@@ -132,13 +135,24 @@ def engagement_weights(source, out, *, until=None, outcome=None,
                        status=None) -> EngagementWeightsResult:
     """Engagement weights from a logistic fit on decayed per-event counts
     (:func:`pqlml.engagement.fit_engagement_weights`), written to ``out`` (.csv)."""
-    from ..engagement import fit_engagement_weights, weights_toml
+    from ..engagement import (engagement_window, fit_engagement_weights, weighted_events,
+                              weights_toml)
+    from ..labels import check_outcome
     from ..outputs import check_file, write_frame
+    from ..snapshots import schedule_dates
 
     config = config_of(source)
     check_file(out, config=config, suffixes=(".csv",))
     with stage(status, "fitting engagement weights"):
         project = open_once(source, config)
-        table = fit_engagement_weights(project, until=until, outcome=outcome)
+        cfg = project.config
+        outcome = check_outcome(outcome or cfg.outcomes.target, project.tables)
+        until, dates = engagement_window(schedule_dates(cfg.schedule), settings=cfg,
+                                         until=until)
+        events = weighted_events(project.event_names(max(dates)), settings=cfg)
+        table = fit_engagement_weights(project.decayed_counts(dates, events), outcome,
+                                       labels=project.labels(dates), events=events,
+                                       until=until,
+                                       half_life_days=cfg.features.engagement_half_life_days)
     return EngagementWeightsResult(project, table, weights_toml(table),
                                    written=[write_frame(table, out)])
