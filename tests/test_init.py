@@ -247,7 +247,7 @@ def test_the_outcome_column_is_the_one_whose_values_name_outcomes(tmp_path):
              "change": ("trial_started", "upgraded", "cancelled")[(t + m) % 3]}
             for t in range(8) for m in range(2, 7)]
     pd.DataFrame(rows).to_csv(tmp_path / "subs.csv", index=False)
-    result = init_project(tmp_path / "cfg", events, outcomes=tmp_path / "subs.csv")
+    result = runner.init(tmp_path / "cfg", events, outcomes=tmp_path / "subs.csv")
     config = load_config(result.write())
     assert config.data.outcomes.columns["outcome"] == "change"
     assert dict(config.outcomes.values)["upgraded"] == "conversion"
