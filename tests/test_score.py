@@ -192,6 +192,22 @@ def test_schema_guard_lists_missing_and_extra_columns(company, tmp_path):
         Scorer.load(tmp_path / "nowhere.skops")
 
 
+def test_scoring_takes_the_features_of_one_as_of_keyed_by_the_models_entity(company):
+    config, models, _ = company
+    project = open_project(config)
+    scorer = Scorer(models["logistic"], "m")
+    with pytest.raises(PqlmlError, match=r"holds as_of 2024-10-01, 2024-11-01; scoring needs "
+                                         r"exactly one\. Fix: pass project\.features\(\[DATE\]\)"):
+        scorer.score(project.features(["2024-10-01", AS_OF]), project=project)
+    with pytest.raises(PqlmlError, match=r"needs exactly one \(2024-10-01\)"):
+        scorer.score(project.features([AS_OF]), project=project, as_of="2024-10-01")
+    users = project.features([AS_OF]).rename(columns={"account_id": "user_id"})
+    with pytest.raises(PqlmlError, match=r"no account_id column: this model scores accounts\. "
+                                         r"Fix: pass project\.features\(\[DATE\], "
+                                         r'entity="account"\)'):
+        scorer.score(users, project=project)
+
+
 def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_path, capsys):
     config, _, root = company
     out = tmp_path / "scores.csv"
