@@ -8,8 +8,7 @@ data/generated/sim{N}, git-ignored; created if missing); the models are trained 
 a 20,000-account company (seed 2) with ``fit_snapshots`` and saved; the features at the
 default as_of (the day after the last event) are built once and saved as Parquet. Each
 (model, repeat) then runs in a fresh process, which opens the project and reads the
-features (not timed), and times ``Scorer.score(project, features=X,
-with_not_scored=True)``: probabilities, percentiles, tiers (intent x fit, funnels,
+features (not timed), and times ``Scorer.score(X, project=project)``: probabilities, percentiles, tiers (intent x fit, funnels,
 motions), three reasons per account, the not-scored table. The same process then times
 the parts alone. Reported: medians, the peak RSS of the process (features loaded, model,
 scoring), and boosting / logistic as a ratio. With ``--shap``, one more fresh process
@@ -45,7 +44,8 @@ def _child(args) -> None:
     X = pd.read_parquet(args.work / "features.parquet")
     scorer = Scorer.load(args.work / f"{args.child}.skops")
     t = time.perf_counter()
-    scores, gone = scorer.score(project, features=X, with_not_scored=True)
+    found = scorer.score(X, project=project)
+    scores, gone = found.scores, found.not_scored
     total = time.perf_counter() - t
     parts = {}
     for name, fn in (("predict", lambda: scorer.model.predict(X)),

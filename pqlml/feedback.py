@@ -166,11 +166,17 @@ def _groups(project, X, attached, key, model, bands) -> pd.DataFrame:
     sub = X.merge(pairs, on=[key, "as_of"], how="inner").reset_index(drop=True)
     groups = sub[[key, "as_of"]].copy()
     if project.config.project.entity == "account":
-        tiers = assign(project, features=sub)
+        tiers = assign(project.with_attributes(sub), settings=project.config,
+                       leads=project.leads())
         rule_cols = [c for c in tiers.columns if c.startswith("rule_")]
         groups = pd.concat([groups, tiers[rule_cols + ["funnel", "tier"]]], axis=1)
     else:       # the rules and their tiers are about accounts; a user's funnel is its account's
-        groups["funnel"] = user_funnels(project, sub).to_numpy()
+        users = project.with_attributes(sub)
+        accounts = None
+        if "account_id" in users and users.account_id.notna().any():
+            dates = sorted({pd.Timestamp(d).date() for d in users.as_of})
+            accounts = project.with_attributes(project.features(dates, entity="account"))
+        groups["funnel"] = user_funnels(users, accounts, settings=project.config).to_numpy()
     if model is not None:
         p = np.asarray(model.predict(sub), float)
         groups["probability"] = p

@@ -105,7 +105,7 @@ def _horizon(project, dates: list, out: Preflight) -> None:
 def _rules(project, dates: list, out: Preflight) -> None:
     from .backtest import NO_INTENT_RULE
     from .project import _keyed, project_features, spine_for
-    from .rules import evaluate_rules, parse_rules, with_attributes
+    from .rules import evaluate_rules, parse_rules
     from .rules._tiers import fit_flags, funnel_conditions
 
     cfg = project.config
@@ -123,8 +123,8 @@ def _rules(project, dates: list, out: Preflight) -> None:
     except PqlmlError:
         return              # the schedule's own problem is reported already
     first = spine.order_by(["entity_id", "as_of"]).limit(1)
-    frame = with_attributes(_keyed(project_features(project, first, "account"), "account"),
-                            project)
+    frame = project.with_attributes(_keyed(project_features(project, first, "account"),
+                                           "account"))
     for check in (lambda: evaluate_rules(rules, frame),
                   lambda: funnel_conditions(frame, cfg.funnels), lambda: fit_flags(frame, cfg.fit)):
         try:

@@ -37,7 +37,8 @@ from .errors import PqlmlError
 from .features import feature_table
 from .features._table import vocabulary
 from .features._fit import read_domain_list
-from .identity import account_events, membership_intervals, static_members, user_accounts
+from .identity import (account_events, member_then, membership_intervals, static_members,
+                       user_accounts)
 from .labels import build_labels as label_table
 from .labels import check_outcome, no_labelled_snapshot, outcome_table
 from .schema import ACCOUNT_ATTRIBUTES, SIGNUP_ANSWERS, entity_key
@@ -175,6 +176,41 @@ class Project:
             frame["account_id"] = frame["account_id"].astype(str)
             return frame
         return self._once(("attributes",), read)
+
+    def with_attributes(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` (features) plus each row's account attributes (:meth:`attributes`), what fit
+        and the playbook read. A user's row (``user_id``, no ``account_id``) gets the account
+        it was a member of just before the row's ``as_of`` (:attr:`members`; none for free
+        mail), and ``work_email_share`` is its own ``work_email``. Row order and count are
+        kept."""
+        X = X.reset_index(drop=True)
+        if "account_id" not in X.columns and "user_id" in X.columns:
+            X = _member_accounts(self, X)
+        attrs = self.attributes()
+        attrs = attrs[["account_id", *(c for c in attrs.columns[1:] if c not in X.columns)]]
+        if attrs.shape[1] == 1 or "account_id" not in X.columns:
+            return X
+        return X.merge(attrs, on="account_id", how="left", validate="many_to_one")
+
+    def leads(self) -> pd.DataFrame | None:
+        """The leads (``[data.leads]``): ``account_id`` (text), ``ts`` and ``outside``
+        (the lead's email is no product user's; True without emails: then a lead is a sales
+        contact); None without a leads table. Read once per run."""
+        if "leads" not in self.tables:
+            return None
+
+        def read():
+            leads = self.tables["leads"]
+            cols = ["account_id", "ts"] + (["email"] if "email" in leads.columns else [])
+            frame = leads.select(*cols).to_pyarrow().to_pandas()
+            frame["account_id"] = frame["account_id"].astype(str)
+            if "email" in frame and self.users is not None:
+                emails = self.tables["users"].select("email").to_pyarrow().to_pandas()["email"]
+                frame["outside"] = ~frame["email"].str.lower().isin(set(emails.str.lower()))
+            else:
+                frame["outside"] = True
+            return frame[["account_id", "ts", "outside"]]
+        return self._once(("leads",), read)
 
     def snapshots(self, outcome: str | None = None, *, as_of=None) -> pd.DataFrame:
         """Labelled snapshots: features joined with their labels, censored and
@@ -409,6 +445,22 @@ def _report_unknown_entities(tables: dict, users, events, entity: str,
                                f"label or describe no {kind}",
                                f"use the same {kind} ids in {name} as in the {where}, or add "
                                f"the missing {kind}s"))
+
+
+def _member_accounts(project: Project, X: pd.DataFrame) -> pd.DataFrame:
+    """User rows with the account each was in just before its ``as_of`` (membership is
+    time-true) and, for the fit, their own work-email share."""
+    if "work_email" in X.columns and "work_email_share" not in X.columns:
+        X = pd.concat([X, X.work_email.rename("work_email_share")], axis=1)
+    if project.members is None:
+        return X
+    m, day = project.members, (pd.to_datetime(X.as_of, utc=True) - pd.Timestamp(0, tz="UTC")).dt.days
+    rows = ibis.memtable(pd.DataFrame({"_row": range(len(X)), "_u": X.user_id.astype(str),
+                                       "_day": day.to_numpy()}))
+    j = rows.join(m, [rows._u == m.user_id, member_then(m, rows._day)])
+    j = j.select("_row", "account_id").to_pyarrow().to_pandas().set_index("_row")
+    account = j.account_id.reindex(range(len(X))).set_axis(X.index).rename("account_id")
+    return pd.concat([X.drop(columns="account_id", errors="ignore"), account], axis=1)
 
 
 def _entity(project: Project, entity) -> str:

@@ -1,21 +1,40 @@
 """Scoring: one call from a saved model (file or MLflow URI) to the list sales works from.
 
-``Scorer.load(path_or_uri).score(config, as_of=...)`` builds the features with the same
-code as training (events strictly before ``as_of``; default: the day after the last
-event, so every event counts), refuses a feature set that differs from the model's,
-and returns one row per scored entity: ``probability``, ``percentile``, the model's
+``Scorer.load(path_or_uri).score(X, project=project)`` scores a feature table of one
+``as_of`` (``project.features([as_of])``: the same code as training, events strictly
+before ``as_of``; :func:`default_as_of`, the day after the last event, counts every
+event), refuses a feature set that differs from the model's, and returns
+:class:`Scores`: one row per scored entity, ``probability``, ``percentile``, the model's
 ``tier`` (intent by ``tiers.method`` x ICP fit), the rules' ``funnel``, the playbook's
-``motion``, three ``reason_*`` sentences and ``model_version``. No entity is lost:
-whoever is not scored is listed with the reason (no events before as_of, created
-after it, already a customer, a user on a free-mail or unknown domain, an account whose
-domain's users were not attached to it because their domains differ: ``eu.acme.com``
-against ``acme.com``).
+``motion``, three ``reason_*`` sentences and ``model_version``; and ``not_scored``. No
+entity is lost: whoever is not scored is listed with the reason (no events before as_of,
+created after it, already a customer, a user on a free-mail or unknown domain, an account
+whose domain's users were not attached to it because their domains differ:
+``eu.acme.com`` against ``acme.com``). ``project``, the open project, is the data
+context those reasons and the tiers' attributes are read from.
 
 A user model (``trained_on["entity"] == "user"``) scores users: keyed ``user_id``, its
 fit is the user's account's firmographics with the user's own work email, its funnel
 is the account's, and its tiers' volume is the sales capacity when the intent rule
 reads account features. A user is "already a customer" when the outcomes name that
 user as the converter, the same rows its labels leave out.
+
+Examples
+--------
+>>> import tempfile
+>>> from pathlib import Path
+>>> from pqlml import runner
+>>> from pqlml.simulate import simulate
+>>> tmp = Path(tempfile.mkdtemp())
+>>> sim = simulate(n_accounts=80, seed=3, out=tmp, months=5)
+>>> trained = runner.train(sim.config, tmp / "model.skops", track=False)
+>>> project = trained.project
+>>> X = project.features(["2024-05-01"])
+>>> found = Scorer.load(tmp / "model.skops").score(X, project=project)
+>>> len(found.scores) + int(found.not_scored.account_id.notna().sum())
+80
+>>> [path.name for path in found.write(tmp / "scores.csv")]
+['scores.csv', 'scores.not_scored.csv']
 """
 
 from __future__ import annotations
@@ -30,11 +49,13 @@ import pandas as pd
 
 from .errors import PqlmlError
 from .model import Model
+from .outputs import write_frames
 from .schema import entity_key
 from .snapshots import utc
 from .tiers import TierPolicy
 
-__all__ = ["Scorer", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of"]
+__all__ = ["Scorer", "Scores", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of",
+           "not_scored_path"]
 
 SCORE_COLUMNS = ("as_of", "probability", "percentile", "tier", "funnel", "motion", "reason_1",
                  "reason_2", "reason_3", "model_version")
@@ -44,8 +65,29 @@ _URI = re.compile(r"^(models|runs|mlflow-artifacts):/")
 
 
 def default_as_of(project) -> pd.Timestamp:
-    """The day after the last event (UTC midnight): every event is before it."""
+    """The day after the last event (UTC midnight) of ``project`` (an open project): every
+    event is before it."""
     return project.data_end.tz_convert("UTC").normalize() + pd.Timedelta(days=1)
+
+
+def not_scored_path(out: str | Path) -> Path:
+    """Where :meth:`Scores.write` puts the not-scored list: ``<stem>.not_scored.csv``
+    beside ``out``."""
+    return Path(out).with_name(f"{Path(out).stem}.not_scored.csv")
+
+
+@dataclass
+class Scores:
+    """A scoring's result: the scores and who was not scored, and why."""
+
+    scores: pd.DataFrame        # best first: key, as_of, probability, ..., model_version
+    not_scored: pd.DataFrame    # key (and user_id for accounts' orphans), code, reason
+    version: str                # the model's version (file@sha or name/n)
+
+    def write(self, out: str | Path) -> list[Path]:
+        """The scores into ``out`` (.csv or .parquet) and the not-scored list beside it
+        (:func:`not_scored_path`); both land or neither. The paths written."""
+        return write_frames({Path(out): self.scores, not_scored_path(out): self.not_scored})
 
 
 @dataclass
@@ -71,35 +113,24 @@ class Scorer:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         return cls(model, f"{path.name}@{digest}")
 
-    def score(self, data, *, as_of=None, features: pd.DataFrame | None = None,
-              with_not_scored: bool = False):
-        """Scores at ``as_of`` for every eligible entity of ``data`` (a config, its path
-        or an open project), best first. ``features``: an already built feature table for
-        that as_of (``build_features`` output). With ``with_not_scored``, returns
-        ``(scores, not_scored)``."""
-        from .project import build_features, open_project
-
-        project = open_project(data)
+    def score(self, X: pd.DataFrame, *, project, as_of=None) -> Scores:
+        """Scores for the rows of ``X`` (features of one as_of, keyed by the model's entity:
+        ``project.features([as_of], entity=...)``), best first, and the project's entities
+        not scored, with the reason. ``project``: the open project (``"Project"``) the
+        reasons and tier attributes are read from. ``as_of``: the features' date, needed
+        only when ``X`` has no rows (else it must match)."""
         entity = self.model.trained_on.get("entity", project.config.project.entity)
         key = entity_key(entity)
-        if features is not None:
-            dates = pd.to_datetime(features["as_of"], utc=True).unique()
-            if len(dates) != 1 or (as_of is not None and pd.Timestamp(dates[0]) != utc(as_of)):
-                raise PqlmlError(f"The features table holds as_of {', '.join(str(d.date()) for d in dates[:5])}"
-                                 f"; scoring needs exactly one{'' if as_of is None else f' ({as_of})'}. "
-                                 "Fix: pass build_features(config, as_of=[DATE]).")
-            as_of = dates[0]
-        as_of = utc(default_as_of(project) if as_of is None else as_of)
-        X = build_features(project, as_of=[as_of.date()], entity=entity) if features is None \
-            else features
+        if key not in X.columns:
+            raise PqlmlError(f"The features table has no {key} column: this model scores "
+                             f"{entity}s. Fix: pass project.features([DATE], "
+                             f"entity=\"{entity}\").")
+        as_of = _one_as_of(X, as_of)
         self.check(X)
         X = X.reset_index(drop=True)
         gone = _not_scored(project, X, key, entity, as_of)
         X = X[~X[key].isin(gone[key])].reset_index(drop=True)
-        scores = self._score_rows(project, X, key, entity)
-        if with_not_scored:
-            return scores, gone
-        return scores
+        return Scores(self._score_rows(project, X, key, entity), gone, self.version)
 
     def check(self, X: pd.DataFrame) -> None:
         """The schema guard (:meth:`pqlml.model.Model.check_features`): the feature columns
@@ -126,6 +157,20 @@ class Scorer:
         # differ in the last bit between runs) broken by the key, so the order is reproducible
         order = pd.DataFrame({"p": -out.probability.round(12), "k": out[key].astype(str)})
         return out.loc[order.sort_values(["p", "k"]).index].reset_index(drop=True)
+
+
+def _one_as_of(X: pd.DataFrame, as_of) -> pd.Timestamp:
+    """The one as_of of the rows of ``X`` (``as_of``, when given, must be it; it is the
+    date when ``X`` is empty)."""
+    dates = pd.to_datetime(X["as_of"], utc=True).unique()
+    wanted = None if as_of is None else utc(as_of)
+    if len(dates) == 1 and wanted in (None, pd.Timestamp(dates[0])):
+        return pd.Timestamp(dates[0])
+    if not len(dates) and wanted is not None:
+        return wanted
+    raise PqlmlError(f"The features table holds as_of {', '.join(str(d.date()) for d in dates[:5])}"
+                     f"; scoring needs exactly one{'' if as_of is None else f' ({as_of})'}. "
+                     "Fix: pass project.features([DATE]).")
 
 
 def _from_mlflow(uri: str) -> tuple[Model, str]:
@@ -273,21 +318,21 @@ def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame
     motion. A user's fit is its account's firmographics and its own work email; its funnel is
     its account's (funnels are account motions); the intent rule sets the volume only where
     it reads the entity's own features (else the capacity does)."""
-    from .rules import fit_flags, funnel_of, intent_rule_for, motion_for, user_funnels, \
-        with_attributes
+    from .rules import fit_flags, funnel_of, intent_rule_for, motion_for, user_funnels
 
     cfg = project.config
     out = pd.DataFrame(index=X.index)
     if not len(X):
         return out.assign(tier=[], funnel=[], motion=[])
-    frame = with_attributes(X, project)
+    frame = project.with_attributes(X)
     fit = fit_flags(frame, cfg.fit)["fit"]
     policy = TierPolicy.from_config(cfg)
     rule = intent_rule_for(cfg, frame, entity)[0] if policy.reads_rule else None
     volume = None if rule is None else int(rule.evaluate(frame).sum())
     out["tier"] = policy.tiers(pd.Series(p, index=X.index), fit, rule_volume=volume).to_numpy()
     if entity == "user":
-        out["funnel"] = user_funnels(project, frame).to_numpy()
+        out["funnel"] = user_funnels(frame, _accounts_then(project, frame),
+                                     settings=cfg).to_numpy()
     else:
         try:
             out["funnel"] = funnel_of(frame, fit, cfg.funnels).to_numpy()
@@ -297,3 +342,12 @@ def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame
     out["motion"] = [motion_for(t, s, cfg.playbook.complexity, cfg.playbook.motions)
                      for t, s in zip(out.tier, segment.astype("object"))]
     return out
+
+
+def _accounts_then(project, users: pd.DataFrame) -> pd.DataFrame | None:
+    """The account features, with attributes, at the as_of dates of ``users`` (rows with
+    their accounts): what their funnels are read from; None when no user has an account."""
+    if "account_id" not in users or users.account_id.isna().all():
+        return None
+    dates = sorted({pd.Timestamp(d).date() for d in users.as_of})
+    return project.with_attributes(project.features(dates, entity="account"))

@@ -19,7 +19,7 @@ from pqlml.errors import ConfigError, PqlmlError
 from pqlml.feedback import acceptance
 from pqlml.labels import build_labels
 from pqlml.model import Model, training_frame
-from pqlml.project import build_features
+from pqlml.project import build_features, open_project
 from pqlml.project import build_labels as project_labels
 from pqlml.rules import assign
 from pqlml.simulate import simulate
@@ -69,7 +69,9 @@ def test_acceptance_per_tier_equals_an_independent_count(company):
         ok = prev and at < prev[-1] + pd.Timedelta(days=cfg.labels.horizon_days)
         as_of.append(prev[-1] if ok else pd.NaT)
     d["as_of"] = pd.to_datetime(as_of, utc=True)
-    tiers = assign(company)
+    project = open_project(company)
+    tiers = assign(project.with_attributes(project.features()), settings=project.config,
+                   leads=project.leads())
     tiers["as_of"] = tiers.as_of.astype(d.as_of.dtype)
     j = d.merge(tiers[["account_id", "as_of", "tier"]], left_on=["entity_id", "as_of"],
                 right_on=["account_id", "as_of"], how="inner")

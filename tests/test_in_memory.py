@@ -86,7 +86,8 @@ def test_paths_and_frames_mix(sim):
 def test_a_stage_takes_an_open_in_memory_project(sim):
     project = _in_memory(sim)
     model = train(project)
-    scores = Scorer(model, "in-memory").score(project, as_of="2024-05-01")
+    scores = Scorer(model, "in-memory").score(project.features(["2024-05-01"]),
+                                              project=project).scores
     assert len(scores) > 0 and {"probability", "tier", "reason_1"} <= set(scores.columns)
     assert scores.probability.between(0, 1).all()
 

@@ -289,7 +289,8 @@ def test_scoring_lists_users_by_their_membership_then(worlds, tmp_path):
     pd.concat([moves, joins]).to_parquet(folder / "memberships.parquet")
     model, _ = fit_snapshots(folder / "pqlml.toml")
     scorer = Scorer(model, "test")
-    _, gone = scorer.score(folder / "pqlml.toml", as_of=LATE, with_not_scored=True)
+    project = open_project(folder / "pqlml.toml")
+    gone = scorer.score(project.features([LATE]), project=project).not_scored
     code = gone.set_index("user_id").code
     assert free[0] not in code.index                       # a member of a000001 by then
     assert code[free[1]] == "not_yet_member"
@@ -298,5 +299,6 @@ def test_scoring_lists_users_by_their_membership_then(worlds, tmp_path):
     text = (folder / "pqlml.toml").read_text().replace(
         "[labels]\n", "[labels]\nexclude_prior_positives = false\n")
     (folder / "repeat.toml").write_text(text)
-    scores, gone = scorer.score(folder / "repeat.toml", as_of=LATE, with_not_scored=True)
+    project = open_project(folder / "repeat.toml")
+    gone = scorer.score(project.features([LATE]), project=project).not_scored
     assert not (gone.code == "customer").any()

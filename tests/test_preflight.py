@@ -38,7 +38,9 @@ def test_a_rule_naming_a_missing_feature_fails_as_assign_would(sim, tmp_path, ca
     path = _config(sim, tmp_path, lambda t: t.replace(
         "[rules]\n", '[rules]\nbroken = "active_users_30dd >= 3"\n'))
     with pytest.raises(ConfigError) as later:          # what `pqlml rules` says
-        assign(path, as_of="2024-05-01")
+        project = open_project(path)
+        assign(project.with_attributes(project.features("2024-05-01")),
+               settings=project.config, leads=project.leads())
     assert main(["validate", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "1 problem(s) a later stage would refuse" in err

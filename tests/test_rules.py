@@ -8,6 +8,7 @@ from pqlml.config import FitConfig, FunnelsConfig
 from pqlml.errors import ConfigError
 from pqlml.rules import (Rule, assign, evaluate_rules, fit_flags, funnel_of, motion_for,
                          parse_rules, report, wilson)
+from pqlml.project import open_project
 
 # The published PQL definitions, written as teams write them, each with rows that sit on
 # either side of every threshold: (expression, hand-built rows, expected flags).
@@ -159,8 +160,15 @@ def _project(tmp_path):
     return tmp_path / "pqlml.toml"
 
 
+def _assign(project, as_of=None):
+    """The rules' rows of the project's accounts at ``as_of`` (None: the schedule), as
+    ``pqlml rules`` assigns them."""
+    frame = project.with_attributes(project.features(as_of))
+    return assign(frame, settings=project.config, leads=project.leads())
+
+
 def test_attribution_buckets_and_motions_on_a_hand_built_project(tmp_path):
-    got = assign(_project(tmp_path), as_of="2024-03-01").set_index("account_id")
+    got = _assign(open_project(_project(tmp_path)), "2024-03-01").set_index("account_id")
     assert got.bucket.to_dict() == {"a1": "pql", "a2": "pqa_mql", "a3": "pqa", "a4": "sales_led"}
     assert got.funnel.to_dict() == {"a1": "pql", "a2": "pqa", "a3": "pqa", "a4": "self_serve"}
     assert got.tier.to_dict() == {"a1": "tier_1", "a2": "tier_1", "a3": "tier_1",
@@ -173,7 +181,10 @@ def test_report_on_a_simulated_company_tier_1_beats_self_serve(tmp_path):
     from pqlml.simulate import simulate
 
     sim = simulate(n_accounts=3000, seed=5, out=tmp_path / "sim", months=10)
-    rates = report(sim.config, tmp_path / "out")
+    project = open_project(sim.config)
+    found = report(_assign(project), project.labels())
+    found.write(tmp_path / "out")
+    rates = found.rates
     pooled = rates[rates.period == "all"].set_index(["kind", "group"])
     t1, ss = pooled.loc[("tier", "tier_1")], pooled.loc[("tier", "self_serve")]
     assert t1.entities > 50 and t1.conversion_low > ss.conversion_high

@@ -32,6 +32,13 @@ def company(tmp_path_factory):
     return sim.config, models, root
 
 
+def _score(scorer, config, as_of=AS_OF):
+    """(scores, not scored) of ``scorer`` at ``as_of`` on the project of ``config``."""
+    project = open_project(config)
+    found = scorer.score(project.features([as_of]), project=project)
+    return found.scores, found.not_scored
+
+
 def logit(p):
     return np.log(p / (1 - p))
 
@@ -39,8 +46,8 @@ def logit(p):
 def test_scores_from_a_saved_model_equal_the_in_memory_model(company):
     config, models, root = company
     for kind, model in models.items():
-        saved = Scorer.load(root / f"{kind}.skops").score(config, as_of=AS_OF)
-        memory = Scorer(model, "in-memory").score(config, as_of=AS_OF)
+        saved, _ = _score(Scorer.load(root / f"{kind}.skops"), config)
+        memory, _ = _score(Scorer(model, "in-memory"), config)
         assert list(saved.columns) == ["account_id", "domain", *SCORE_COLUMNS]
         pd.testing.assert_frame_equal(saved.drop(columns="model_version"),
                                       memory.drop(columns="model_version"))
@@ -109,8 +116,8 @@ def test_events_after_as_of_change_no_score(company, tmp_path):
     after["event_id"] = after.event_id + 10**9
     pd.concat([events, after]).to_parquet(later / "events.parquet")
     scorer = Scorer(models["logistic"], "m")
-    a, gone_a = scorer.score(config, as_of=AS_OF, with_not_scored=True)
-    b, gone_b = scorer.score(later / config.name, as_of=AS_OF, with_not_scored=True)
+    a, gone_a = _score(scorer, config)
+    b, gone_b = _score(scorer, later / config.name)
     assert len(after) > 1_000
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(gone_a, gone_b)
@@ -125,8 +132,7 @@ def test_every_account_and_orphan_user_is_scored_or_listed(company, tmp_path):
                                       created_at=pd.Timestamp("2024-01-05", tz="UTC"))
     pd.concat([accounts, quiet]).to_parquet(data / "accounts.parquet")   # no events, ever
     as_of = "2024-06-01"
-    scores, gone = Scorer(models["logistic"], "m").score(data / config.name, as_of=as_of,
-                                                         with_not_scored=True)
+    scores, gone = _score(Scorer(models["logistic"], "m"), data / config.name, as_of)
     accounts = set(pd.read_parquet(data / "accounts.parquet").account_id)
     listed = set(gone.account_id.dropna())
     assert set(scores.account_id) | listed == accounts and not set(scores.account_id) & listed
@@ -158,7 +164,7 @@ def test_accounts_without_an_enrichment_row_are_scored_as_unknown(company, tmp_p
                enrichment.head(0)]).to_csv(data / "enrichment.csv", index=False)   # one more gap
     model = models["gradient_boosting"]
     assert "enriched" in model.features and "enriched_industry_unknown" in model.features
-    scores, gone = Scorer(model, "m").score(data / config.name, as_of=AS_OF, with_not_scored=True)
+    scores, gone = _score(Scorer(model, "m"), data / config.name)
     X = build_features(data / config.name, as_of=AS_OF).set_index("account_id")
     missing = accounts[~accounts.domain.isin(covered) | (accounts.domain == first)].account_id
     eligible = missing[missing.isin(X.index)]
@@ -178,12 +184,28 @@ def test_schema_guard_lists_missing_and_extra_columns(company, tmp_path):
     bad = X.drop(columns=["events_30d", "active_users_30d"]).assign(new_signal_30d=1)
     with pytest.raises(PqlmlError, match=r"missing events_30d, active_users_30d; extra "
                                          r"new_signal_30d\. Fix: build features with the training"):
-        scorer.score(config, as_of=AS_OF, features=bad)
+        scorer.score(bad, project=open_project(config))
     (tmp_path / "x.skops").write_bytes(b"not a model")
     with pytest.raises(PqlmlError, match=r"x\.skops is not a pqlml model"):
         Scorer.load(tmp_path / "x.skops")
     with pytest.raises(PqlmlError, match=r"No model at .*nowhere\.skops"):
         Scorer.load(tmp_path / "nowhere.skops")
+
+
+def test_scoring_takes_the_features_of_one_as_of_keyed_by_the_models_entity(company):
+    config, models, _ = company
+    project = open_project(config)
+    scorer = Scorer(models["logistic"], "m")
+    with pytest.raises(PqlmlError, match=r"holds as_of 2024-10-01, 2024-11-01; scoring needs "
+                                         r"exactly one\. Fix: pass project\.features\(\[DATE\]\)"):
+        scorer.score(project.features(["2024-10-01", AS_OF]), project=project)
+    with pytest.raises(PqlmlError, match=r"needs exactly one \(2024-10-01\)"):
+        scorer.score(project.features([AS_OF]), project=project, as_of="2024-10-01")
+    users = project.features([AS_OF]).rename(columns={"account_id": "user_id"})
+    with pytest.raises(PqlmlError, match=r"no account_id column: this model scores accounts\. "
+                                         r"Fix: pass project\.features\(\[DATE\], "
+                                         r'entity="account"\)'):
+        scorer.score(users, project=project)
 
 
 def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_path, capsys):
@@ -231,8 +253,8 @@ def test_scorer_loads_the_registered_champion(company, tmp_path, monkeypatch):
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "m.skops")]) == 0
     from_registry = Scorer.load("models:/pqlml@champion")
     assert from_registry.version == "pqlml/1"
-    a = from_registry.score(config, as_of=AS_OF)
-    b = Scorer.load(tmp_path / "m.skops").score(config, as_of=AS_OF)
+    a, _ = _score(from_registry, config)
+    b, _ = _score(Scorer.load(tmp_path / "m.skops"), config)
     pd.testing.assert_frame_equal(a.drop(columns="model_version"), b.drop(columns="model_version"))
     with pytest.raises(PqlmlError, match=r"MLflow has no model at models:/pqlml@nope"):
         Scorer.load("models:/pqlml@nope")
@@ -254,7 +276,7 @@ def test_a_user_level_model_scores_users(company, tmp_path):
     user_cfg.write_text(config.read_text().replace('entity = "account"', 'entity = "user"')
                         .replace('root = "."', f'root = "{config.parent}"'))
     model, _ = fit_snapshots(user_cfg, kind="logistic")
-    scores, gone = Scorer(model, "m").score(user_cfg, as_of=AS_OF, with_not_scored=True)
+    scores, gone = _score(Scorer(model, "m"), user_cfg)
     assert scores.columns[0] == "user_id" and scores.user_id.is_unique
     users = pd.read_parquet(config.parent / "users.parquet")
     assert set(scores.user_id) | set(gone.user_id) == set(users.user_id)

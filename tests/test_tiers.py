@@ -114,7 +114,7 @@ def test_bad_settings_and_inputs_are_clear_errors(make, match):
 def company(tmp_path_factory):
     """A tiny simulated company at one as_of, its fit, and probabilities as a feature."""
     from pqlml.project import build_features, open_project
-    from pqlml.rules import fit_flags, with_attributes
+    from pqlml.rules import fit_flags
     from pqlml.simulate import simulate
 
     sim = simulate(n_accounts=80, seed=3, out=tmp_path_factory.mktemp("tiers"), months=5)
@@ -122,7 +122,7 @@ def company(tmp_path_factory):
     X = build_features(project, as_of=["2024-05-01"])
     X = X.copy()                                       # one block: no fragmented insert
     X["p_model"] = np.random.default_rng(4).random(len(X)) ** 2
-    fit = fit_flags(with_attributes(X, project), project.config.fit)["fit"]
+    fit = fit_flags(project.with_attributes(X), project.config.fit)["fit"]
     return project, X, fit
 
 
@@ -142,7 +142,7 @@ def test_rules_backtest_and_scoring_give_the_same_tiers(company, method):
                               tiers=TiersConfig("hot", method, 0.45), capacity=CapacityConfig(10))
     project = dataclasses.replace(project, config=cfg)
 
-    by_rules = assign(project, features=X).tier
+    by_rules = assign(project.with_attributes(X), settings=cfg, leads=project.leads()).tier
     by_scoring = _tiers(project, X, p, "account").tier
     rows = pd.DataFrame({"fold": 0, "p_model": p, "rule_flag": p >= cut, "fit": fit})
     by_backtest = tier_table(rows, TierPolicy.from_config(cfg))["model"]

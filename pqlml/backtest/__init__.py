@@ -35,7 +35,7 @@ from ..discover._scan import candidates, scan
 from ..errors import PqlmlError
 from ..model import (Model, bootstrap_cis, feature_columns, score_metrics, top_k_capture,
                      training_frame)
-from ..rules import fit_flags, intent_rule_for, with_attributes
+from ..rules import fit_flags, intent_rule_for
 from ..schema import entity_key
 from ._report import REPORT_FILES, model_intent, tier_table, write_report
 
@@ -178,7 +178,7 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
     rows["p_oracle"] = np.nan if oracle is None else oracle
     notes += [why] if why else []
     # a user's fit is its account's firmographics and its own work email
-    rows["fit"] = fit_flags(with_attributes(rows, project), cfg.fit)["fit"].to_numpy()
+    rows["fit"] = fit_flags(project.with_attributes(rows), cfg.fit)["fit"].to_numpy()
     metrics = _metrics(rows, outcome, fold_info, cfg, key)
     metrics |= {"outcome": outcome, "kind": kind, "entity": cfg.project.entity,
                 "horizon_days": cfg.labels.horizon_days,

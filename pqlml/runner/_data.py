@@ -78,14 +78,17 @@ def rules(source, out, *, as_of=None, status=None) -> RulesResult:
     """Today's rules, funnels and tiers and how each converts (:func:`pqlml.rules.report`),
     written into folder ``out``."""
     from ..outputs import check_folder
-    from ..rules import REPORT_FILES, report
+    from ..rules import REPORT_FILES, assign, report
 
     config = config_of(source)
     check_folder(out, config=config, names=REPORT_FILES)
     with stage(status, "rules, fit, funnels and tiers per snapshot, with their outcomes"):
         project = open_once(source, config)
-        rates = report(project, out, as_of=as_of)
-    return RulesResult(project, rates, written=[Path(out) / name for name in REPORT_FILES])
+        frame = project.with_attributes(project.features(as_of))
+        tiers = assign(frame, settings=project.config, leads=project.leads())
+        found = report(tiers, project.labels(as_of))
+        written = found.write(out)
+    return RulesResult(project, found.rates, written=written)
 
 
 def discover(source, out, *, outcome=None, as_of=None, status=None) -> DiscoverResult:

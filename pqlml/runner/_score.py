@@ -4,7 +4,6 @@ and/or tables of the configured database."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -26,16 +25,17 @@ def score(source, model, *, out=None, to_table=None, as_of=None, status=None) ->
     score`): into ``out`` (.csv or .parquet; ``<stem>.not_scored.csv`` beside it) and/or
     tables ``to_table`` and ``<to_table>_not_scored`` of ``data.connection``. Every
     argument is checked, and the model loaded, before any work."""
-    from ..outputs import check_file, check_replaceable, check_table, write_frames, write_tables
-    from ..score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer
+    from ..outputs import check_file, check_replaceable, check_table, write_tables
+    from ..score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer, default_as_of, \
+        not_scored_path
+    from ..snapshots import utc
 
     if not (out or to_table):
         raise PqlmlError("Say where the scores go: --out scores.csv|scores.parquet and/or "
                          "--to-table NAME.")
     config = config_of(source)
-    side = None if not out else Path(out).with_name(f"{Path(out).stem}.not_scored.csv")
     if out:
-        check_file(out, config=config, companions=[side])
+        check_file(out, config=config, companions=[not_scored_path(out)])
     tables = {}
     if to_table:
         tables = {to_table: SCORE_COLUMNS, f"{to_table}_not_scored": NOT_SCORED_COLUMNS}
@@ -44,8 +44,12 @@ def score(source, model, *, out=None, to_table=None, as_of=None, status=None) ->
     project = open_once(source, config)
     check_replaceable(project.con, tables)
     with stage(status, f"scoring with {scorer.version}"):
-        scores, gone = scorer.score(project, as_of=as_of, with_not_scored=True)
+        as_of = utc(default_as_of(project) if as_of is None else as_of)
+        entity = scorer.model.trained_on.get("entity", project.config.project.entity)
+        X = project.features([as_of.date()], entity=entity)
+        found = scorer.score(X, project=project, as_of=as_of)
     if to_table:
-        write_tables(project.con, dict(zip(tables, (scores, gone))))
-    written = write_frames({Path(out): scores, side: gone}) if out else []
-    return ScoreResult(project, scores, gone, scorer.version, list(tables), written=written)
+        write_tables(project.con, dict(zip(tables, (found.scores, found.not_scored))))
+    written = found.write(out) if out else []
+    return ScoreResult(project, found.scores, found.not_scored, scorer.version, list(tables),
+                       written=written)
