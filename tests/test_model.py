@@ -236,3 +236,16 @@ def test_only_numeric_features_reach_the_estimator(small_company, tmp_path, monk
     extra = Model.fit(frame.assign(industry="software", seen_at=frame.as_of), "conversion",
                       kind="logistic")
     assert extra.features == model.features
+
+
+def test_backtest_names_an_estimator_it_cannot_use():
+    from pqlml.config import config_from_dict
+
+    cfg = config_from_dict({"rules": {"busy": "events_30d >= 3"},
+                            "tiers": {"intent_rule": "busy"}}, ".")
+    frame = pd.DataFrame({"account_id": ["a1", "a2"], "events_30d": [1, 5], "conversion": [0, 1],
+                          "as_of": pd.to_datetime(["2024-01-01"] * 2, utc=True)})
+    with pytest.raises(PqlmlError, match=r"'estimator' parameter of backtest must be a model "
+                                         r"kind \(logistic, gradient_boosting\) or a "
+                                         r"LeadClassifier. Got int instead"):
+        backtest(frame, "conversion", 3, settings=cfg)

@@ -17,6 +17,11 @@ rule reads account features (a team's ``active_users_30d``; the volume is then t
 capacity, ``capacity.per_period`` a period), and the oracle (the simulator's truth is per
 account: there is no per-user truth).
 
+It runs on a project's labelled snapshots: ``backtest(project.snapshots(outcome), outcome,
+"logistic", settings=project.config, truth=project.truth())``; the result's ``.write(out)``
+writes the report and ``.log_to_mlflow()`` logs it (``pqlml backtest`` does both through
+:func:`pqlml.runner.backtest`).
+
 Examples
 --------
 >>> rolling_folds(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"], horizon_days=28,
