@@ -262,3 +262,10 @@ def test_score_bands_are_named_by_range_distinct_and_never_fail():
     close = _bands(np.linspace(0.01, 0.013, 100), 5)            # one decimal keeps them apart
     assert len(set(close.categories)) == 5
     assert list(_bands(np.full(10, 0.2), 3).categories) == ["20%-20%"]   # a constant score
+
+
+def test_acceptance_without_dispositions_names_the_table_to_add():
+    X = pd.DataFrame({"account_id": ["a1"], "as_of": pd.to_datetime(["2024-05-01"], utc=True)})
+    with pytest.raises(PqlmlError, match=r"No \[data.dispositions\] table in the config.*"
+                                         r"Fix: add\n\[data.dispositions\]"):
+        acceptance(X, None, settings=None, project=None)

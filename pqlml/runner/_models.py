@@ -47,7 +47,6 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
     ``backtest`` unless not ``track``. ``progress(i, n, as_of)`` is called per fold."""
     from .. import backtest as backtests
     from ..backtest import REPORT_FILES
-
     from ..rules import with_attributes
 
     config = config_of(source)
