@@ -249,3 +249,5 @@ def test_backtest_names_an_estimator_it_cannot_use():
                                          r"kind \(logistic, gradient_boosting\) or a "
                                          r"LeadClassifier. Got int instead"):
         backtest(frame, "conversion", 3, settings=cfg)
+    with pytest.raises(TypeError, match="'frame' parameter of backtest must be a DataFrame"):
+        backtest("pqlml.toml", "conversion", settings=cfg)       # the old form: a config

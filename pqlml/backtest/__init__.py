@@ -196,6 +196,10 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
     Backtest
         ``metrics`` and ``rows``; ``.write(out)`` the report, ``.log_to_mlflow()``.
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"The 'frame' parameter of backtest must be a DataFrame of labelled "
+                        f"snapshots (project.snapshots(outcome)). Got {type(frame).__name__} "
+                        "instead.")
     cfg = settings
     key = entity_key(cfg.project.entity)
     if not cfg.tiers.intent_rule and cfg.project.entity == "account":

@@ -190,6 +190,10 @@ def train(frame: pd.DataFrame, outcome: str | None = None, *, settings=None,
     ...
     pqlml.errors.PqlmlError: train needs the outcome to learn: pass outcome= (e.g. "conversion") or settings=project.config (its outcomes.target).
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"The 'frame' parameter of train must be a DataFrame of labelled "
+                        f"snapshots (project.snapshots(outcome)). Got {type(frame).__name__} "
+                        "instead.")
     if outcome is None and settings is None:
         raise PqlmlError("train needs the outcome to learn: pass outcome= (e.g. "
                          "\"conversion\") or settings=project.config (its outcomes.target).")
