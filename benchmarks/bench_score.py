@@ -5,7 +5,7 @@ logistic and the gradient-boosting model.
 
 The company to score is ``pqlml simulate --accounts N --seed 1`` in DIR (default
 data/generated/sim{N}, git-ignored; created if missing); the models are trained once on
-a 20,000-account company (seed 2) with ``fit_snapshots`` and saved; the features at the
+a 20,000-account company (seed 2) with ``pqlml.model.train`` and saved; the features at the
 default as_of (the day after the last event) are built once and saved as Parquet. Each
 (model, repeat) then runs in a fresh process, which opens the project and reads the
 features (not timed), and times ``Scorer.score(X, project=project)``: probabilities, percentiles, tiers (intent x fit, funnels,
@@ -82,7 +82,7 @@ def _shap_child(args) -> None:
 
 
 def _prepare(args) -> None:
-    from pqlml.model import fit_snapshots
+    from pqlml.model import train
     from pqlml.project import build_features, open_project
     from pqlml.score import default_as_of
     from pqlml.simulate import simulate
@@ -95,7 +95,9 @@ def _prepare(args) -> None:
     for kind in KINDS:
         if not (args.work / f"{kind}.skops").exists():
             print(f"training {kind} on {args.train}", file=sys.stderr)
-            fit_snapshots(args.train / "pqlml.toml", kind=kind)[0].save(args.work / f"{kind}.skops")
+            trainer = open_project(args.train / "pqlml.toml")
+            train(trainer.snapshots(), settings=trainer.config,
+                  kind=kind).save(args.work / f"{kind}.skops")
     if not (args.work / "features.parquet").exists():
         project = open_project(args.data / "pqlml.toml")
         build_features(project, as_of=[default_as_of(project).date()]).to_parquet(

@@ -2,6 +2,9 @@
 
 The names below are the toolkit in one import; each is loaded on first use, so
 ``import pqlml`` stays fast (no ibis, pandas or scikit-learn until a stage runs).
+A project is opened once and its frames are handed to each stage:
+``pqlml.train(project.snapshots(), settings=project.config)`` fits a model on every
+labelled snapshot (``pqlml.train(frame, "conversion")`` on any labelled frame).
 
 Examples
 --------

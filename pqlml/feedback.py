@@ -18,9 +18,13 @@ gives the most common rejection reasons per tier.
 Examples
 --------
 >>> import tempfile
+>>> from pqlml import runner
 >>> from pqlml.simulate import simulate
->>> sim = simulate(n_accounts=400, seed=3, out=tempfile.mkdtemp(), months=8)
->>> fb = acceptance(sim.config)
+>>> out = tempfile.mkdtemp()
+>>> sim = simulate(n_accounts=400, seed=3, out=out, months=8)
+>>> project = runner.features(sim.config, f"{out}/features.csv").project   # opened once
+>>> fb = acceptance(project.features(), project.tables["dispositions"],
+...                 settings=project.config, project=project)
 >>> tiers = fb.rates.query("kind == 'tier' and period == 'all'")
 >>> int(tiers.entities.sum()) + len(fb.not_attached) == fb.dispositions
 True
@@ -35,7 +39,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import PqlmlError
-from .project import build_features, open_project
 from .rules import FUNNELS, assign, group_rates, plot_rates, user_funnels
 from .tiers import TIERS
 from .schema import entity_key
@@ -106,22 +109,27 @@ def attach(dispositions: pd.DataFrame, dates, horizon_days: int) -> pd.DataFrame
     return out
 
 
-def acceptance(config, *, model=None, as_of=None, features: pd.DataFrame | None = None,
+def acceptance(X: pd.DataFrame, dispositions, *, settings, project, model=None, as_of=None,
                bands: int = 5) -> Feedback:
     """Acceptance rates per rule, tier, funnel, model score band and rep; rejection reasons.
 
+    ``X``: the feature table of the snapshot dates (``project.features(as_of)``);
+    ``dispositions``: sales' verdicts (``project.tables["dispositions"]``, a DataFrame or an
+    ibis table; None when the config has none: an error naming the fix); ``settings``: the
+    config (``schedule``, ``labels``, ``project``, the rules and tiers); ``project``: the
+    open project the rules, tiers and funnels of the attached leads read their accounts'
+    attributes and leads from, and the tables that say why a verdict names no snapshot.
     ``model``: a :class:`~pqlml.model.Model` (or anything with ``predict(frame)``) whose
     probabilities are cut into ``bands`` quantile bands over the attached leads.
-    ``as_of``: the snapshot dates (default: the config's schedule); ``features``: a
-    feature table already built for them, to reuse.
+    ``as_of``: the snapshot dates (default: the config's schedule), those of ``X``.
     """
-    project = open_project(config)
-    cfg = project.config
-    if "dispositions" not in project.tables:
+    cfg = settings
+    if dispositions is None:
         raise PqlmlError("No [data.dispositions] table in the config: acceptance needs sales' "
                          "verdicts. Fix: add\n[data.dispositions]\nsource = \"dispositions.csv\"\n"
                          "(entity_id, at, disposition, reason, rep).")
-    d = project.tables["dispositions"].to_pyarrow().to_pandas()
+    d = (dispositions.copy() if isinstance(dispositions, pd.DataFrame)
+         else dispositions.to_pyarrow().to_pandas())
     if d.empty:
         raise PqlmlError("The dispositions table has no rows: there is no feedback to report.")
     d["entity_id"] = d.entity_id.astype(str)
@@ -130,7 +138,6 @@ def acceptance(config, *, model=None, as_of=None, features: pd.DataFrame | None 
     d = attach(d, dates, cfg.labels.horizon_days)
     entity = cfg.project.entity
     key = entity_key(entity)
-    X = build_features(project, as_of=dates) if features is None else features
     d["as_of"] = d.as_of.astype(X.as_of.dtype)
     known = X[[key, "as_of"]].rename(columns={key: "entity_id"}).assign(_known=True)
     d = d.merge(known, on=["entity_id", "as_of"], how="left")

@@ -268,6 +268,25 @@ class Project:
                               .to_pandas(), on=["entity_id", "as_day"])
         return counts.rename(columns={"entity_id": key})
 
+    def truth(self) -> pd.DataFrame | None:
+        """The simulator's true probabilities per (account, as_of): ``account_id``,
+        ``as_of`` (UTC), ``p_convert`` and ``p_hand_raise`` from ``truth/snapshots.parquet``
+        beside the data (what :func:`pqlml.simulate.simulate` writes; the backtest's
+        oracle); None for data that is not simulated. Read once per run."""
+        path = Path(self.config.data.root) / "truth" / "snapshots.parquet"
+        if not path.exists():
+            return None
+
+        def read():
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+            wanted = ("account_id", "user_id", "as_of", "p_convert", "p_hand_raise")
+            frame = pd.read_parquet(path, columns=[c for c in wanted if c in names])
+            frame["as_of"] = pd.to_datetime(frame.as_of, utc=True)
+            return frame
+        return self._once(("truth",), read)
+
 
 def open_project(config=None, /, *, cache: bool | None = None, **settings) -> Project:
     """Load and validate the configured tables, resolve identities, find the data's range.

@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -33,7 +34,7 @@ import pandas as pd
 
 from .backtest import rolling_folds
 from .errors import PqlmlError
-from .model import Model, bootstrap_ci, provenance, score_metrics, top_k_capture, training_frame
+from .model import Model, bootstrap_ci, provenance, score_metrics, top_k_capture
 from .schema import entity_key
 
 __all__ = ["retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER",
@@ -59,6 +60,7 @@ class Decision:
     champion_version: int | None = None
     model: Model | None = None
     frame: pd.DataFrame | None = None
+    folder: Path | None = field(default=None, repr=False)   # where write() put it
 
     @property
     def promoted(self) -> bool:
@@ -68,6 +70,30 @@ class Decision:
         return {k: getattr(self, k) for k in ("action", "reason", "metric", "challenger",
                                               "champion", "difference_ci", "periods",
                                               "champion_version")} | {"promoted": self.promoted}
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Into folder ``out`` (:data:`RETRAIN_FILES`): the challenger as ``model.skops``
+        when one was trained, and ``decision.json``; the paths written."""
+        from .outputs import write_json
+
+        self.folder = Path(out)
+        path, record = (self.folder / name for name in RETRAIN_FILES)
+        written = []
+        if self.model is not None:
+            written.append(self.model.save(path))
+        written.append(write_json(self.as_dict(), record))
+        return written
+
+    def log_to_mlflow(self, settings) -> tuple | None:
+        """Into the active MLflow run: the comparison and the decision; then the challenger
+        (when one was trained), registered under ``model.registered_name`` as ``champion``
+        if promoted, else ``challenger`` (:func:`pqlml.track.log_retrain`). ``settings``:
+        the config it was decided with. Returns (version, alias) or None."""
+        if self.folder is None:
+            raise PqlmlError("Decision.log_to_mlflow logs the saved challenger, and nothing "
+                             "was written. Fix: call .write(out) first.")
+        from .track import log_retrain
+        return log_retrain(self, settings, self.folder / RETRAIN_FILES[0], self.folder)
 
 
 def better(metric: str, challenger: float, champion: float, *, margin: float) -> bool:
@@ -89,23 +115,24 @@ def metric_value(metric: str, y, p, period, capacity: int) -> float:
     return score_metrics(y, p)[metric]
 
 
-def retrain(config, *, fit: Callable[[pd.DataFrame, str], Model] | None = None,
+def retrain(frame: pd.DataFrame, outcome: str, *, settings, champion: tuple | None = None,
+            fit: Callable[[pd.DataFrame, str], Model] | None = None,
             progress=None) -> Decision:
-    """Train and backtest a challenger, compare it with the registered champion on the
-    same latest periods, and decide. ``fit(frame, outcome) -> Model`` replaces the
-    config's recipe (e.g. a different estimator to try); the registry and the saving
-    are the caller's (:func:`pqlml.runner.retrain`). The returned decision carries the
-    final challenger model (fitted on every labelled snapshot) and its frame."""
-    from .track import champion as registered_champion
-    from .track import tracking_errors, use_store
+    """Train and backtest a challenger, compare it with the champion on the same latest
+    periods, and decide.
 
-    project, frame, outcome = training_frame(config)
-    cfg = project.config
+    ``frame``: labelled snapshots (``project.snapshots(outcome)``); ``settings``: the config
+    they were built with (``model``, ``labels``, ``retrain``, ``capacity``);
+    ``champion``: ``(version, Model)`` of the registered champion
+    (:func:`pqlml.track.champion`), None when there is none yet. ``fit(frame, outcome) ->
+    Model`` replaces the config's recipe (e.g. a different estimator to try); the registry
+    and the saving are the caller's (:func:`pqlml.runner.retrain`: ``decision.write(out)``
+    and ``decision.log_to_mlflow(settings)``). The returned decision carries the final
+    challenger model (fitted on every labelled snapshot) and its frame."""
+    cfg = settings
     recipe = fit or (lambda f, o: Model.fit(f, o, kind=cfg.model.kind,
                                             calibration=cfg.model.calibration))
-    with tracking_errors("reading the champion"):
-        use_store()
-        current = registered_champion(cfg.model.registered_name)
+    current = champion
     day = frame.as_of.dt.strftime("%Y-%m-%d")
     folds = rolling_folds(day, horizon_days=cfg.labels.horizon_days,
                           test_periods=cfg.retrain.periods)

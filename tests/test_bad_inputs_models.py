@@ -23,8 +23,9 @@ import skops.io
 
 from pqlml.cli import main
 from pqlml.errors import PqlmlError
-from pqlml.model import FORMAT, Model, fit_snapshots
+from pqlml.model import FORMAT, Model, train
 from pqlml.model._file import ALLOWLIST
+from pqlml.project import open_project
 from pqlml.simulate import simulate
 
 
@@ -46,7 +47,9 @@ class Foreign:
 def company(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_models")
     sim = simulate(n_accounts=400, seed=8, out=root / "sim", months=12)
-    model, frame = fit_snapshots(sim.config, kind="logistic")
+    project = open_project(sim.config)
+    frame = project.snapshots()
+    model = train(frame, settings=project.config, kind="logistic")
     model.save(root / "model.skops")
     return sim.config, model, frame, root
 

@@ -25,7 +25,8 @@ import pytest
 from pqlml.cli import main
 from pqlml.config import load_config
 from pqlml.errors import PqlmlError
-from pqlml.model import fit_snapshots
+from pqlml.model import train
+from pqlml.project import open_project
 from pqlml.outputs import (FORMULA_START, check_file, inputs_of, landing, safe_cells,
                            write_frame, write_frames, write_json, write_tables)
 from pqlml.simulate import simulate
@@ -39,7 +40,8 @@ def company(tmp_path_factory):
     with a config that reads them there."""
     root = tmp_path_factory.mktemp("outputs")
     sim = simulate(n_accounts=300, seed=3, out=root / "sim", months=9)
-    model, _ = fit_snapshots(sim.config, kind="logistic")
+    project = open_project(sim.config)
+    model = train(project.snapshots(), settings=project.config, kind="logistic")
     model.save(root / "model.skops")
     wh = root / "wh.duckdb"
     with duckdb.connect(str(wh)) as db:

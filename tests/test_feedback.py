@@ -18,13 +18,20 @@ from pqlml.engagement import weights_toml
 from pqlml.errors import ConfigError, PqlmlError
 from pqlml.feedback import acceptance
 from pqlml.labels import build_labels
-from pqlml.model import Model, training_frame
+from pqlml.model import Model
 from pqlml.project import build_features, open_project
 from pqlml.project import build_labels as project_labels
 from pqlml.rules import assign
 from pqlml.simulate import simulate
 
 DATES = ["2024-05-01", "2024-09-01"]
+
+
+def feedback_of(config, **kwargs):
+    """Acceptance on a config's schedule, as ``pqlml feedback`` runs it."""
+    project = open_project(config)
+    return acceptance(project.features(), project.tables.get("dispositions"),
+                      settings=project.config, project=project, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +66,7 @@ def test_accepted_is_labelled_on_worked_leads_only():
 
 
 def test_acceptance_per_tier_equals_an_independent_count(company):
-    fb = acceptance(company)
+    fb = feedback_of(company)
     cfg = load_config(company)
     d = pd.read_parquet(company.parent / "dispositions.parquet")
     dates = pd.date_range(str(cfg.schedule.start), str(cfg.schedule.end), freq="MS", tz="UTC")
@@ -87,7 +94,7 @@ def test_acceptance_per_tier_equals_an_independent_count(company):
 
 def test_acceptance_follows_true_intent_and_rep_leniency(company):
     truth = pd.read_parquet(company.parent / "truth" / "dispositions.parquet")
-    fb = acceptance(company)
+    fb = feedback_of(company)
     leads = fb.leads.merge(truth[["account_id", "at", "p_accept"]],
                            left_on=["entity_id", "at"], right_on=["account_id", "at"])
     assert len(leads) == len(fb.leads)
@@ -102,7 +109,8 @@ def test_acceptance_follows_true_intent_and_rep_leniency(company):
 
 
 def test_a_model_of_accepted_learns_the_true_acceptance(company):
-    _, frame, outcome = training_frame(company, "accepted")
+    outcome = "accepted"
+    frame = open_project(company).snapshots(outcome)
     assert outcome == "accepted" and frame.accepted.isin([0, 1]).all()
     truth = pd.read_parquet(company.parent / "truth" / "dispositions.parquet")
     truth = truth[truth.disposition != "converted"].groupby(["account_id", "as_of"]).p_accept.mean()
@@ -127,14 +135,14 @@ def test_dispositions_that_fit_no_snapshot_are_listed_with_the_reason(company, t
                         "disposition": ["accepted", "rejected", "Accepted "],
                         "reason": [None, "no budget", None], "rep": ["amy.chen"] * 3})
     pd.concat([d, odd], ignore_index=True).to_parquet(data / "dispositions.parquet")
-    fb = acceptance(data / company.name)
+    fb = feedback_of(data / company.name)
     why = fb.not_attached.set_index("entity_id").why
     assert why["a000001"].startswith("before the first as_of")
     assert why["nobody"].startswith("not a candidate")
     assert len(fb.leads) + len(fb.not_attached) == len(d) + 3     # nothing dropped
     pd.concat([d, odd.assign(disposition="maybe")]).to_parquet(data / "dispositions.parquet")
     with pytest.raises(PqlmlError, match=r"disposition.*'maybe' \(3 rows\).*accepted"):
-        acceptance(data / company.name)
+        feedback_of(data / company.name)
 
 
 def test_profile_enrichment_and_enterprise_features_match_the_files(company):
@@ -259,3 +267,10 @@ def test_score_bands_are_named_by_range_distinct_and_never_fail():
     close = _bands(np.linspace(0.01, 0.013, 100), 5)            # one decimal keeps them apart
     assert len(set(close.categories)) == 5
     assert list(_bands(np.full(10, 0.2), 3).categories) == ["20%-20%"]   # a constant score
+
+
+def test_acceptance_without_dispositions_names_the_table_to_add():
+    X = pd.DataFrame({"account_id": ["a1"], "as_of": pd.to_datetime(["2024-05-01"], utc=True)})
+    with pytest.raises(PqlmlError, match=r"No \[data.dispositions\] table in the config.*"
+                                         r"Fix: add\n\[data.dispositions\]"):
+        acceptance(X, None, settings=None, project=None)

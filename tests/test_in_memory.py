@@ -85,7 +85,11 @@ def test_paths_and_frames_mix(sim):
 
 def test_a_stage_takes_an_open_in_memory_project(sim):
     project = _in_memory(sim)
-    model = train(project)
+    model = train(project.snapshots(), settings=project.config)
+    with pytest.raises(TypeError, match=r"'frame' parameter of train must be a DataFrame of "
+                                        r"labelled snapshots \(project.snapshots\(outcome\)\). "
+                                        r"Got Project instead"):
+        train(project)
     scores = Scorer(model, "in-memory").score(project.features(["2024-05-01"]),
                                               project=project).scores
     assert len(scores) > 0 and {"probability", "tier", "reason_1"} <= set(scores.columns)

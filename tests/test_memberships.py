@@ -276,7 +276,8 @@ def test_scoring_lists_users_by_their_membership_then(worlds, tmp_path):
     """A free-mail user who joins an account after as_of is listed as not yet a member; one
     who joined before it is in the account (no longer an orphan). Customers are listed only
     while conversion is not repeatable."""
-    from pqlml.model import fit_snapshots
+    from pqlml.model import train
+    from pqlml.project import open_project
     from pqlml.score import Scorer
 
     folder = tmp_path / "world"
@@ -287,7 +288,8 @@ def test_scoring_lists_users_by_their_membership_then(worlds, tmp_path):
     joins = pd.DataFrame({"user_id": free, "account_id": ["a000001", "a000002"],
                           "since": pd.to_datetime(["2024-03-10", "2024-06-10"], utc=True)})
     pd.concat([moves, joins]).to_parquet(folder / "memberships.parquet")
-    model, _ = fit_snapshots(folder / "pqlml.toml")
+    project = open_project(folder / "pqlml.toml")
+    model = train(project.snapshots(), settings=project.config)
     scorer = Scorer(model, "test")
     project = open_project(folder / "pqlml.toml")
     gone = scorer.score(project.features([LATE]), project=project).not_scored

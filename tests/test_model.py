@@ -11,13 +11,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from pqlml.backtest import backtest, rolling_folds, write_report
+from pqlml.backtest import backtest, rolling_folds
 from pqlml.cli import main
 from pqlml.errors import PqlmlError
 from pqlml.model import (Model, bootstrap_ci, expected_calibration_error, score_metrics,
-                         top_k_capture)
+                         top_k_capture, train)
+from pqlml.project import open_project
 from pqlml.simulate import simulate
 from pqlml.tiers import TierPolicy
+
+
+def run_backtest(config, kind=None):
+    """The backtest of a config's labelled snapshots, as ``pqlml backtest`` runs it."""
+    project = open_project(config)
+    outcome = project.config.outcomes.target
+    return backtest(project.snapshots(outcome), outcome, kind, settings=project.config,
+                    truth=project.truth(), attributes=project.with_attributes)
 
 
 @settings(max_examples=40, deadline=None)
@@ -78,8 +87,14 @@ def company(tmp_path_factory):
 
 
 def test_backtest_writes_metrics_report_and_plots(company, tmp_path):
-    metrics, rows = backtest(company, kind="logistic")
-    write_report(metrics, rows, tmp_path)
+    from pqlml.model import LeadClassifier
+
+    found = run_backtest(company, kind=LeadClassifier(kind="logistic"))  # its kind and calibration
+    with pytest.raises(PqlmlError, match=r"none was written. Fix: call .write\(out\) first"):
+        found.log_to_mlflow()
+    found.write(tmp_path)
+    metrics, rows = found.metrics, found.rows
+    assert metrics["kind"] == "logistic"
     m = json.loads((tmp_path / "metrics.json").read_text())
     for name in ("model", "rules", "best_single_rule", "oracle"):
         for key in ("volume", "converters_captured"):
@@ -123,7 +138,7 @@ def test_train_saves_a_model_that_guards_its_schema(company, tmp_path, capsys):
 def test_too_short_a_schedule_is_a_clear_error(tmp_path):
     sim = simulate(n_accounts=200, seed=1, out=tmp_path, months=3)
     with pytest.raises(PqlmlError, match="No backtest fold has 3 training dates"):
-        backtest(sim.config)
+        run_backtest(sim.config)
 
 
 @pytest.mark.slow
@@ -131,8 +146,9 @@ def test_targets_on_a_20000_account_company(tmp_path):
     """The issue's targets, forward in time on the simulated company (logistic model)."""
     sim = simulate(n_accounts=20_000, seed=1, out=tmp_path)
     sim.config.write_text(sim.config.read_text() + "\n[model]\nkind = \"logistic\"\nbootstrap = 50\n")
-    m, rows = backtest(sim.config)
-    write_report(m, rows, tmp_path / "bt")
+    found = run_backtest(sim.config)
+    found.write(tmp_path / "bt")
+    m, rows = found.metrics, found.rows
     model, rules, best, oracle = (m[k] for k in ("model", "rules", "best_single_rule", "oracle"))
     assert model["roc_auc"] >= oracle["roc_auc"] - 0.01
     assert model["converters_captured"] >= 1.5 * rules["converters_captured"]
@@ -167,7 +183,7 @@ def test_a_horizon_longer_than_the_data_is_a_clear_error(tmp_path):
     sim = simulate(n_accounts=200, seed=1, out=tmp_path, months=4)
     sim.config.write_text(sim.config.read_text().replace("horizon_days = 28", "horizon_days = 400"))
     with pytest.raises(PqlmlError, match="every as_of's 400-day horizon runs past the end"):
-        backtest(sim.config)
+        run_backtest(sim.config)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +197,7 @@ def test_only_numeric_features_reach_the_estimator(small_company, tmp_path, monk
     """For both entities: the estimator sees exactly the numeric feature columns, never a key,
     as_of, a label or a text / datetime column."""
     from pqlml.labels import LABEL_COLUMNS
-    from pqlml.model import LeadClassifier, fit_snapshots
+    from pqlml.model import LeadClassifier
 
     config = tmp_path / "pqlml.toml"
     text = small_company.read_text().replace('entity = "account"', f'entity = "{entity}"')
@@ -193,7 +209,8 @@ def test_only_numeric_features_reach_the_estimator(small_company, tmp_path, monk
         seen.append(X)
         return real(self, X, y, as_of=as_of)
     monkeypatch.setattr(LeadClassifier, "fit", spy)
-    model, frame = fit_snapshots(config, kind="logistic")
+    frame = open_project(config).snapshots("conversion")
+    model = train(frame, "conversion", kind="logistic")
     frame = frame.copy()        # one block per dtype: the assigns below add columns
     key = {"account": "account_id", "user": "user_id"}[entity]
     assert frame[key].dtype == object or pd.api.types.is_string_dtype(frame[key])
@@ -218,3 +235,18 @@ def test_only_numeric_features_reach_the_estimator(small_company, tmp_path, monk
     extra = Model.fit(frame.assign(industry="software", seen_at=frame.as_of), "conversion",
                       kind="logistic")
     assert extra.features == model.features
+
+
+def test_backtest_names_an_estimator_it_cannot_use():
+    from pqlml.config import config_from_dict
+
+    cfg = config_from_dict({"rules": {"busy": "events_30d >= 3"},
+                            "tiers": {"intent_rule": "busy"}}, ".")
+    frame = pd.DataFrame({"account_id": ["a1", "a2"], "events_30d": [1, 5], "conversion": [0, 1],
+                          "as_of": pd.to_datetime(["2024-01-01"] * 2, utc=True)})
+    with pytest.raises(PqlmlError, match=r"'estimator' parameter of backtest must be a model "
+                                         r"kind \(logistic, gradient_boosting\) or a "
+                                         r"LeadClassifier. Got int instead"):
+        backtest(frame, "conversion", 3, settings=cfg)
+    with pytest.raises(TypeError, match="'frame' parameter of backtest must be a DataFrame"):
+        backtest("pqlml.toml", "conversion", settings=cfg)       # the old form: a config

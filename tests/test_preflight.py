@@ -59,7 +59,7 @@ def test_a_schedule_past_the_data_and_a_horizon_that_never_closes(sim, tmp_path)
     assert checks.problems == [
         "No labelled snapshot to learn from: every as_of's 400-day horizon runs past the end of "
         f"the data ({project.data_end.date()}), or no entity is eligible. Fix: a shorter "
-        "labels.horizon_days or an earlier schedule.end."]     # training_frame's own words
+        "labels.horizon_days or an earlier schedule.end."]     # project.snapshots' own words
     with pytest.raises(PqlmlError, match="400-day horizon runs past the end"):
         checks.raise_if_any()
 

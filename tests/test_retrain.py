@@ -17,7 +17,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pqlml.cli import main
-from pqlml.model import Model, top_k_capture, training_frame
+from pqlml.model import Model, top_k_capture
+from pqlml.project import open_project
 from pqlml import runner
 from pqlml.retrain import better
 from pqlml.simulate import simulate
@@ -86,7 +87,9 @@ def test_champion_challenger_sequence(months, store):
 
     # the champion's figure, recomputed independently: the shuffled model (version 1) scored
     # on the compared months, top 10 per month (capacity.per_period), converters counted
-    _, frame, outcome = training_frame(months["sep"])
+    project = open_project(months["sep"])
+    outcome = project.config.outcomes.target
+    frame = project.snapshots(outcome)
     test = frame[frame.as_of.dt.strftime("%Y-%m-%d").isin(sep.periods)]
     v1 = mlflow.pyfunc.load_model("models:/pqlml/1").predict(test)["probability"].to_numpy()
     by_hand = sum(top_k_capture(test[outcome].to_numpy()[m], v1[m], 10)
@@ -126,7 +129,7 @@ def test_a_failed_challenger_makes_the_cli_exit_non_zero(months, store, monkeypa
     import pqlml.retrain as retrain_module
 
     real = retrain_module.retrain
-    monkeypatch.setattr(retrain_module, "retrain", lambda c, **k: real(c, **(k | {"fit": broken})))
+    monkeypatch.setattr(retrain_module, "retrain", lambda *a, **k: real(*a, **(k | {"fit": broken})))
     assert main(["retrain", "--config", str(months["jul"]), "--out", str(store / "r")]) == 2
     assert "retraining failed, the champion was kept" in capsys.readouterr().err
     assert not (store / "r" / "model.skops").exists()

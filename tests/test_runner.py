@@ -111,13 +111,14 @@ def test_model_commands_are_tracked_the_same_way(company, tmp_path, monkeypatch)
     # stood in for, to see what the runner does around them (write, then track)
     metrics = {"kind": "logistic", "intent_rule": "folk_pqa", "tier_method": "capacity",
                "model": {"roc_auc": 0.7}, "folds": [{"fold": 0, "model": {"roc_auc": 0.7}}]}
-    monkeypatch.setattr(pqlml.backtest, "backtest", lambda p, **k: (metrics, pd.DataFrame()))
+    monkeypatch.setattr(pqlml.backtest, "backtest",
+                        lambda *a, **k: pqlml.backtest.Backtest(metrics, pd.DataFrame()))
     monkeypatch.setattr(pqlml.backtest, "write_report",
                         lambda m, rows, out: write_json(m, out / "metrics.json"))
     tested = runner.backtest(project, tmp_path / "bt")
     assert (tmp_path / "bt" / "metrics.json").exists()
     decision = pqlml.retrain.Decision("not_compared", "nothing new", "captured_at_capacity")
-    monkeypatch.setattr(pqlml.retrain, "retrain", lambda p, **k: decision)
+    monkeypatch.setattr(pqlml.retrain, "retrain", lambda *a, **k: decision)
     retrained = runner.retrain(project, tmp_path / "rt")
     assert retrained.written == [tmp_path / "rt" / "decision.json"] and not retrained.registered
     untracked = runner.train(project, tmp_path / "again.skops", track=False)

@@ -12,7 +12,7 @@ import pytest
 from pqlml.cli import main
 from pqlml.errors import PqlmlError
 from pqlml.explain import contributions, reasons, signal_contributions
-from pqlml.model import fit_snapshots
+from pqlml.model import train
 from pqlml.project import build_features, open_project
 from pqlml.score import SCORE_COLUMNS, Scorer
 from pqlml.simulate import simulate
@@ -26,7 +26,8 @@ def company(tmp_path_factory):
     sim = simulate(n_accounts=1_200, seed=8, out=root / "sim", months=12)
     models = {}
     for kind in ("logistic", "gradient_boosting"):
-        model, _ = fit_snapshots(sim.config, kind=kind)
+        project = open_project(sim.config)
+        model = train(project.snapshots(), settings=project.config, kind=kind)
         models[kind] = model
         model.save(root / f"{kind}.skops")
     return sim.config, models, root
@@ -275,7 +276,8 @@ def test_a_user_level_model_scores_users(company, tmp_path):
     user_cfg = tmp_path / "users.toml"
     user_cfg.write_text(config.read_text().replace('entity = "account"', 'entity = "user"')
                         .replace('root = "."', f'root = "{config.parent}"'))
-    model, _ = fit_snapshots(user_cfg, kind="logistic")
+    user_project = open_project(user_cfg)
+    model = train(user_project.snapshots(), settings=user_project.config, kind="logistic")
     scores, gone = _score(Scorer(model, "m"), user_cfg)
     assert scores.columns[0] == "user_id" and scores.user_id.is_unique
     users = pd.read_parquet(config.parent / "users.parquet")

@@ -17,6 +17,11 @@ rule reads account features (a team's ``active_users_30d``; the volume is then t
 capacity, ``capacity.per_period`` a period), and the oracle (the simulator's truth is per
 account: there is no per-user truth).
 
+It runs on a project's labelled snapshots: ``backtest(project.snapshots(outcome), outcome,
+"logistic", settings=project.config, truth=project.truth())``; the result's ``.write(out)``
+writes the report and ``.log_to_mlflow()`` logs it (``pqlml backtest`` does both through
+:func:`pqlml.runner.backtest`).
+
 Examples
 --------
 >>> rolling_folds(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"], horizon_days=28,
@@ -26,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +39,13 @@ import pandas as pd
 
 from ..discover._scan import candidates, scan
 from ..errors import PqlmlError
-from ..model import (Model, bootstrap_cis, feature_columns, score_metrics, top_k_capture,
-                     training_frame)
+from ..model import (KINDS, LeadClassifier, Model, bootstrap_cis, feature_columns,
+                     score_metrics, top_k_capture)
 from ..rules import fit_flags, intent_rule_for
 from ..schema import entity_key
 from ._report import REPORT_FILES, model_intent, tier_table, write_report
 
-__all__ = ["rolling_folds", "training_dates", "backtest", "model_intent", "tier_table",
+__all__ = ["rolling_folds", "training_dates", "backtest", "Backtest", "model_intent", "tier_table",
            "write_report", "REPORT_FILES"]
 
 MIN_POSITIVES = 10
@@ -102,32 +108,103 @@ def _best_single(train: pd.DataFrame, outcome: str, features, cfg) -> pd.Series:
     return best
 
 
-def _oracle(project, rows: pd.DataFrame, outcome: str, key: str) -> tuple[np.ndarray | None, str]:
-    """The simulator's true probabilities of the test rows, or None with the reason (none
-    when the data is not simulated)."""
-    truth = Path(project.config.data.root) / "truth" / "snapshots.parquet"
+def _oracle(truth: pd.DataFrame | None, rows: pd.DataFrame, outcome: str,
+            key: str) -> tuple[np.ndarray | None, str]:
+    """The simulator's true probabilities of the test rows (``truth``: ``project.truth()``),
+    or None with the reason (none when the data is not simulated)."""
     column = {"conversion": "p_convert", "hand_raise": "p_hand_raise"}.get(outcome)
-    if column is None or not truth.exists():
+    if column is None or truth is None or column not in truth.columns:
         return None, ""
-    import pyarrow.parquet as pq
-    if key not in pq.read_schema(truth).names:
-        return None, (f"oracle: absent: the simulator's truth ({truth.name}) gives a "
+    if key not in truth.columns:
+        return None, (f"oracle: absent: the simulator's truth (snapshots.parquet) gives a "
                       f"probability per account and as_of, and there is no per-{key[:-3]} truth")
-    t = pd.read_parquet(truth, columns=[key, "as_of", column])
+    t = truth[[key, "as_of", column]].copy()
     t["as_of"] = pd.to_datetime(t.as_of, utc=True).astype(rows.as_of.dtype)
     p = rows[[key, "as_of"]].merge(t, on=[key, "as_of"], how="left")[column]
     return (None, "") if p.isna().any() else (p.to_numpy(float), "")
 
 
-def backtest(config, *, kind: str | None = None, outcome: str | None = None,
-             progress=None) -> tuple[dict, pd.DataFrame]:
-    """Run every fold; return (metrics, the pooled test rows with every score)."""
-    project, frame, outcome = training_frame(config, outcome)
-    cfg = project.config
+@dataclass
+class Backtest:
+    """What :func:`backtest` found: ``metrics`` (what ``metrics.json`` holds: pooled figures
+    with CIs per ranking, the same per fold, the settings it ran with) and ``rows`` (the
+    pooled test rows, every score)."""
+
+    metrics: dict
+    rows: pd.DataFrame
+    folder: Path | None = field(default=None, repr=False)   # where write() put the report
+
+    def write(self, out: str | Path) -> list[Path]:
+        """The report (:data:`REPORT_FILES`: ``metrics.json``, ``report.md`` and the plots)
+        in folder ``out``; the paths."""
+        write_report(self.metrics, self.rows, out)
+        self.folder = Path(out)
+        return [self.folder / name for name in REPORT_FILES]
+
+    def log_to_mlflow(self) -> None:
+        """Into the active MLflow run: the pooled and per-fold figures and the written report
+        as artifacts (:func:`pqlml.track.log_backtest`)."""
+        if self.folder is None:
+            raise PqlmlError("Backtest.log_to_mlflow logs the report as artifacts, and none "
+                             "was written. Fix: call .write(out) first.")
+        from ..track import log_backtest
+        log_backtest(self.metrics, self.folder)
+
+
+def _recipe(estimator, settings) -> tuple[str, str, int]:
+    """(kind, calibration, seed) of each fold's model: from a :class:`LeadClassifier`'s
+    parameters, or the kind named (default ``model.kind``) with ``model.calibration``."""
+    if isinstance(estimator, LeadClassifier):
+        return estimator.kind, estimator.calibration, estimator.random_state
+    if estimator is not None and not isinstance(estimator, str):
+        raise PqlmlError(f"The 'estimator' parameter of backtest must be a model kind "
+                         f"({', '.join(KINDS)}) or a LeadClassifier. Got "
+                         f"{type(estimator).__name__} instead.")
+    return estimator or settings.model.kind, settings.model.calibration, 0
+
+
+def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
+             truth: pd.DataFrame | None = None, attributes=None, progress=None) -> Backtest:
+    """Run every fold on labelled snapshots; the model against the rules and baselines.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Labelled snapshots (``project.snapshots(outcome)``): the key, ``as_of``, the
+        features and ``outcome``.
+    outcome : str
+        The label to predict (``conversion``, ``hand_raise``, ``accepted``).
+    estimator : str or LeadClassifier, optional
+        Each fold's model: a kind (:data:`~pqlml.model.KINDS`; default ``model.kind``,
+        calibrated by ``model.calibration``) or an unfitted
+        :class:`~pqlml.model.LeadClassifier` whose kind, calibration and seed are used.
+    settings : Config
+        The config the snapshots were built with (``project.config``): the folds
+        (``model``, ``labels``), the rules and tiers, the capacity, discovery's candidates
+        for the best single rule, and fit.
+    truth : DataFrame, optional
+        The simulator's true probabilities (``project.truth()``): the oracle's scores.
+    attributes : callable, optional
+        ``attributes(rows)`` -> the rows with their accounts' attributes (industry,
+        country, segment; a user's from its account), what fit reads; None: the rows' own
+        columns.
+    progress : callable, optional
+        ``progress(i, n, as_of)`` before each fold.
+
+    Returns
+    -------
+    Backtest
+        ``metrics`` and ``rows``; ``.write(out)`` the report, ``.log_to_mlflow()``.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"The 'frame' parameter of backtest must be a DataFrame of labelled "
+                        f"snapshots (project.snapshots(outcome)). Got {type(frame).__name__} "
+                        "instead.")
+    cfg = settings
     key = entity_key(cfg.project.entity)
     if not cfg.tiers.intent_rule and cfg.project.entity == "account":
         raise PqlmlError(NO_INTENT_RULE)
-    kind = kind or cfg.model.kind
+    kind, calibration, seed = _recipe(estimator, cfg)
     features = feature_columns(frame)
     rule, why = intent_rule_for(cfg, frame)
     notes = [] if rule else [f"rules: absent: {why}; the model and the other baselines are "
@@ -143,7 +220,7 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
         train, test = frame[day.isin(train_dates)], frame[day == test_date].copy()
         _check_fold(train, test, outcome, test_date)
         model = Model.fit(train, outcome, kind=kind, features=features,
-                          calibration=cfg.model.calibration)
+                          calibration=calibration, seed=seed)
         test["p_model"] = model.predict(test)
         if rule is not None:
             flag_train, flag_test = rule.evaluate(train).to_numpy(), rule.evaluate(test).to_numpy()
@@ -174,11 +251,12 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
                           "train_rows": len(train), "train_positives": int(train[outcome].sum()),
                           "best_rule": best_rule})
     rows = pd.concat(parts, ignore_index=True)
-    oracle, why = _oracle(project, rows, outcome, key)
+    oracle, why = _oracle(truth, rows, outcome, key)
     rows["p_oracle"] = np.nan if oracle is None else oracle
     notes += [why] if why else []
     # a user's fit is its account's firmographics and its own work email
-    rows["fit"] = fit_flags(project.with_attributes(rows), cfg.fit)["fit"].to_numpy()
+    described = rows if attributes is None else attributes(rows)
+    rows["fit"] = fit_flags(described, cfg.fit)["fit"].to_numpy()
     metrics = _metrics(rows, outcome, fold_info, cfg, key)
     metrics |= {"outcome": outcome, "kind": kind, "entity": cfg.project.entity,
                 "horizon_days": cfg.labels.horizon_days,
@@ -186,7 +264,7 @@ def backtest(config, *, kind: str | None = None, outcome: str | None = None,
                 "volume_from": "rules" if rule else "capacity",
                 "tier_method": cfg.tiers.method, "precision_target": cfg.tiers.precision_target,
                 "notes": notes}
-    return metrics, rows
+    return Backtest(metrics, rows)
 
 
 def _check_fold(train, test, outcome, test_date):

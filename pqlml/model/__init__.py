@@ -1,8 +1,8 @@
 """Models that replace hand-set thresholds while keeping the tiers sales uses.
 
 :class:`LeadClassifier` is the calibrated scikit-learn classifier; :class:`Model` holds a
-fitted one with the feature list it was trained on; :func:`training_frame` pools the
-labelled snapshots of a config; :func:`train` fits on all of them. Its probabilities
+fitted one with the feature list it was trained on; :func:`train` fits one on labelled
+snapshots (``project.snapshots(outcome)``: features joined with their labels). Its probabilities
 (intent) and fit become the same Tier 1/2/3/self-serve labels the rules give through the
 one tier policy, :class:`pqlml.tiers.TierPolicy`.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PqlmlError
-from ..labels import LABEL_COLUMNS, check_outcome
+from ..labels import LABEL_COLUMNS
 from ..schema import KEY_COLUMNS
 from ._classifier import LeadClassifier
 from ._estimators import KINDS, make_estimator
@@ -27,7 +27,7 @@ from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, 
                        top_k_capture)
 
 __all__ = ["Model", "LeadClassifier", "KINDS", "make_estimator", "feature_columns",
-           "training_frame", "train", "fit_snapshots", "provenance", "score_metrics",
+           "train", "provenance", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
            "FORMAT"]
 
@@ -53,13 +53,13 @@ class Model:
             if column not in frame.columns:
                 raise PqlmlError(f"Model.fit needs the column {column!r} in the frame; it has "
                                  f"{_show(list(frame.columns))}. Fix: pass labelled snapshots "
-                                 "(training_frame's output).")
+                                 "(project.snapshots(outcome)).")
         features = (feature_columns(frame, exclude=(outcome,)) if features is None
                     else _checked_features(frame, list(features), outcome))
         if not features:
             raise PqlmlError(f"Model.fit found no numeric feature column in the frame (columns: "
-                             f"{_show(list(frame.columns))}). Fix: pass build_features output "
-                             "merged with its labels.")
+                             f"{_show(list(frame.columns))}). Fix: pass features merged with "
+                             "their labels (project.snapshots(outcome)).")
         y = frame[outcome].astype(int).to_numpy()
         est = LeadClassifier(kind=kind, calibration=calibration, random_state=seed).fit(
             frame[features], y, as_of=frame.as_of)
@@ -152,27 +152,6 @@ def _show(columns: list[str], limit: int = 15) -> str:
                                                    if len(columns) > limit else "")
 
 
-def training_frame(config, outcome: str | None = None, *, as_of=None):
-    """Labelled snapshots of the config's schedule (:meth:`pqlml.project.Project.snapshots`):
-    features + labels, censored and already-converted rows left out. Returns (project,
-    frame, outcome)."""
-    from ..project import open_project
-
-    project = open_project(config)
-    outcome = check_outcome(outcome or project.config.outcomes.target, project.tables)
-    return project, project.snapshots(outcome, as_of=as_of), outcome
-
-
-def fit_snapshots(config, *, kind: str | None = None, outcome: str | None = None
-                  ) -> tuple[Model, pd.DataFrame]:
-    """:func:`train`, also returning the labelled snapshots it was fitted on."""
-    project, frame, outcome = training_frame(config, outcome)
-    model = Model.fit(frame, outcome, kind=kind or project.config.model.kind,
-                      calibration=project.config.model.calibration)
-    model.trained_on |= provenance(project.config)
-    return model, frame
-
-
 def provenance(config) -> dict:
     """What a model's ``trained_on`` records of the config it learned from: the ``entity``
     its rows are (scoring and drift build the same rows) and the config's SHA-256."""
@@ -181,7 +160,48 @@ def provenance(config) -> dict:
                                             .encode()).hexdigest()}
 
 
-def train(config, *, kind: str | None = None, outcome: str | None = None) -> Model:
-    """Fit on every labelled snapshot of the config's schedule (``kind``: model.kind)."""
-    return fit_snapshots(config, kind=kind, outcome=outcome)[0]
+def train(frame: pd.DataFrame, outcome: str | None = None, *, settings=None,
+          kind: str | None = None, calibration: str | None = None) -> Model:
+    """Fit a :class:`Model` on labelled snapshots: ``frame`` holds ``as_of``, the features
+    and ``outcome`` (``project.snapshots(outcome)``: every labelled snapshot of the schedule).
 
+    ``settings``: the :class:`~pqlml.config.Config` the snapshots were built with; its
+    ``outcomes.target``, ``model.kind`` and ``model.calibration`` are the defaults of
+    ``outcome``, ``kind`` and ``calibration``, and the model's ``trained_on`` records it
+    (:func:`provenance`: the entity its rows are, the config's hash). Without it: name the
+    ``outcome``; a ``gradient_boosting`` model with ``platt`` calibration that records no
+    config.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> frame = pd.DataFrame({"account_id": [f"a{i}" for i in range(400)],
+    ...                       "as_of": pd.Timestamp("2024-01-01", tz="UTC")
+    ...                       + pd.to_timedelta(np.arange(400) % 4 * 30, unit="D"),
+    ...                       "events_30d": rng.poisson(5, 400)})
+    >>> frame["conversion"] = (rng.random(400) < frame.events_30d / 20).astype(int)
+    >>> model = train(frame, "conversion", kind="logistic")
+    >>> model.features, model.trained_on["rows"]
+    (['events_30d'], 400)
+    >>> bool(model.predict(frame.head(2)).max() < 1)
+    True
+    >>> train(frame)
+    Traceback (most recent call last):
+    ...
+    pqlml.errors.PqlmlError: train needs the outcome to learn: pass outcome= (e.g. "conversion") or settings=project.config (its outcomes.target).
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"The 'frame' parameter of train must be a DataFrame of labelled "
+                        f"snapshots (project.snapshots(outcome)). Got {type(frame).__name__} "
+                        "instead.")
+    if outcome is None and settings is None:
+        raise PqlmlError("train needs the outcome to learn: pass outcome= (e.g. "
+                         "\"conversion\") or settings=project.config (its outcomes.target).")
+    outcome = outcome or settings.outcomes.target
+    kind = kind or (settings.model.kind if settings is not None else "gradient_boosting")
+    calibration = calibration or (settings.model.calibration if settings is not None
+                                  else "platt")
+    model = Model.fit(frame, outcome, kind=kind, calibration=calibration)
+    if settings is not None:
+        model.trained_on |= provenance(settings)
+    return model

@@ -128,7 +128,8 @@ def feedback(source, out, *, model=None, status=None) -> FeedbackResult:
         model = Scorer.load(model).model
     with stage(status, "attaching dispositions to their snapshots"):
         project = open_once(source, config)
-        found = acceptance(project, model=model)
+        found = acceptance(project.features(), project.tables.get("dispositions"),
+                           settings=project.config, project=project, model=model)
     plot = found.write(out)
     return FeedbackResult(project, found, plot,
                           written=[Path(out) / name for name in FEEDBACK_FILES])

@@ -51,31 +51,33 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
     config = config_of(source)
     check_folder(out, config=config, names=REPORT_FILES)
     project = open_once(source, config)
-    metrics, rows = backtests.backtest(project, kind=kind, outcome=outcome, progress=progress)
-    backtests.write_report(metrics, rows, out)
-
-    def log():
-        from ..track import log_backtest
-        log_backtest(metrics, out)
-    _, run_id, store = log_run(project, "backtest", log, enabled=track,
+    outcome = _outcome(project, outcome)
+    found = backtests.backtest(project.snapshots(outcome), outcome, kind,
+                               settings=project.config, truth=project.truth(),
+                               attributes=project.with_attributes,
+                               progress=progress)
+    written = found.write(out)
+    _, run_id, store = log_run(project, "backtest", found.log_to_mlflow, enabled=track,
                                saved=f"The report was written to {out}.")
-    return BacktestResult(project, metrics, rows, run_id=run_id, store=store,
-                          written=[Path(out) / name for name in REPORT_FILES])
+    return BacktestResult(project, found.metrics, found.rows, run_id=run_id, store=store,
+                          written=written)
 
 
 def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = True,
           status=None) -> TrainResult:
-    """Fit the model on every labelled snapshot (:func:`pqlml.model.fit_snapshots`), save
-    it to ``out`` (.skops) and, unless not ``track``, log the MLflow run ``train`` and
-    register the model under ``model.registered_name``."""
-    from ..model import fit_snapshots
+    """Fit the model on every labelled snapshot (``project.snapshots(outcome)``, by
+    :func:`pqlml.model.train`), save it to ``out`` (.skops) and, unless not ``track``, log
+    the MLflow run ``train`` and register the model under ``model.registered_name``."""
+    from ..model import train as fit
     from ..outputs import check_file
 
     config = config_of(source)
     check_file(out, config=config, suffixes=(".skops",))
     project = open_once(source, config)
     with stage(status, "training on every labelled snapshot"):
-        model, frame = fit_snapshots(project, kind=kind, outcome=outcome)
+        outcome = _outcome(project, outcome)
+        frame = project.snapshots(outcome)
+        model = fit(frame, outcome, settings=project.config, kind=kind)
     model.save(out)
 
     def log():
@@ -98,25 +100,23 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
     with whatever this one registered. ``fit(frame, outcome) -> Model`` replaces the
     config's recipe; ``progress(i, n, as_of)`` is called per compared period."""
     from .. import retrain as retraining
-    from ..outputs import write_json
-    from ..track import writing
+    from ..track import champion, tracking_errors, use_store, writing
 
     config = config_of(source)
     check_folder(out, config=config, names=retraining.RETRAIN_FILES)
     project = open_once(source, config)
-    out = Path(out)
-    path, record = (out / name for name in retraining.RETRAIN_FILES)
+    cfg = project.config
     with writing():
-        decision = retraining.retrain(project, fit=fit, progress=progress)
-        written = [path] if decision.model is not None else []
-        if decision.model is not None:
-            decision.model.save(path)
-        written.append(write_json(decision.as_dict(), record))
-
-        def log():
-            from ..track import log_retrain
-            return log_retrain(decision, project.config, path, out)
-        registered, run_id, store = log_run(project, "retrain", log,
+        outcome = _outcome(project, None)
+        frame = project.snapshots(outcome)
+        with tracking_errors("reading the champion"):
+            use_store()
+            current = champion(cfg.model.registered_name)
+        decision = retraining.retrain(frame, outcome, settings=cfg, champion=current, fit=fit,
+                                      progress=progress)
+        written = decision.write(out)
+        registered, run_id, store = log_run(project, "retrain",
+                                            lambda: decision.log_to_mlflow(cfg),
                                             saved=f"The decision was written to {out}; "
                                                   "nothing was registered.")
     return RetrainResult(project, decision, registered, run_id=run_id, store=store,
@@ -160,6 +160,13 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
                                saved=f"The table was written to {out}.")
     return DriftResult(project, table, summary, version, run_id=run_id, store=store,
                        written=written)
+
+
+def _outcome(project, outcome) -> str:
+    """``outcome`` (default: ``outcomes.target``), checked against the project's tables."""
+    from ..labels import check_outcome
+
+    return check_outcome(outcome or project.config.outcomes.target, project.tables)
 
 
 def _model_for_drift(model, config):
