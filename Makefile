@@ -22,6 +22,8 @@ $(UV):
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen
+	@# the empty MLflow store every new ./mlflow.db is copied from (pqlml.store), built once
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -c "from pqlml.store import store_template; store_template()"
 	touch $@
 
 setup: $(VENV)/.synced

@@ -15,10 +15,17 @@ later migration fail. So, for a local sqlite store only (a server behind
   is still there: the leftover copy is dropped and the migration runs again) and otherwise
   stops with the exact fix, before MLflow touches the file; ``create=False`` (reading a
   model or the champion) refuses a store that does not exist instead of creating one.
+- A new store starts as a copy of an empty, fully migrated one (:func:`store_template`,
+  kept per MLflow version in the user's cache folder, ``$XDG_CACHE_HOME/pqlml`` or
+  ``~/.cache/pqlml``; ``PQLML_CACHE_HOME`` moves it): 0.05 s instead of MLflow's 1.8 s of
+  migrations. The template holds no experiment, so MLflow creates the store's own
+  ``Default`` experiment (with this store's artifact location) when it first opens it.
+  Without a usable cache folder a store is created as MLflow creates it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +33,7 @@ from urllib.parse import unquote
 
 from .errors import PqlmlError, TrackingError
 
-__all__ = ["local_db", "store_lock", "open_store", "half_migrated", "repair"]
+__all__ = ["local_db", "store_lock", "open_store", "store_template", "half_migrated", "repair"]
 
 _held: dict[Path, int] = {}          # lock depth per store in this process (re-entrant)
 _opened: set[str] = set()           # stores created/checked by this process
@@ -102,12 +109,94 @@ def open_store(uri: str, *, create: bool = True) -> None:
         leftover = half_migrated(db) if db.is_file() else []
         if leftover:
             repair(db, leftover)
+        if not db.is_file():
+            _from_template(db)
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.search_experiments(max_results=1)          # runs the tracking migrations
         client.search_registered_models(max_results=1)    # and the registry's
     _opened.add(uri)
+
+
+def store_template() -> Path | None:
+    """An empty MLflow store of the installed MLflow version, fully migrated and without
+    experiments, in the user's cache folder: built once (under a lock, written atomically),
+    checked on every use (a damaged file is rebuilt). None when no cache folder can be
+    written (then each new store is created by MLflow itself)."""
+    import mlflow
+
+    folder = Path(os.environ.get("PQLML_CACHE_HOME") or
+                  Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pqlml")
+    path = folder / f"mlflow-{mlflow.__version__}-empty-store.db"
+    if _usable(path):
+        return path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with store_lock(f"sqlite:///{path}"):
+            if not _usable(path):
+                _build_template(path)
+    except OSError:
+        return None
+    return path if _usable(path) else None
+
+
+def _build_template(path: Path) -> None:
+    import sqlite3
+
+    from mlflow.tracking import MlflowClient
+
+    import uuid
+
+    # a new name each build: MLflow keeps a store (and its open file) per URI in a process
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp}", registry_uri=f"sqlite:///{tmp}")
+        client.search_experiments(max_results=1)           # every tracking migration
+        client.search_registered_models(max_results=1)     # and the registry's
+        with sqlite3.connect(tmp) as con:                  # MLflow makes Default per store
+            con.execute("DELETE FROM experiment_tags")
+            con.execute("DELETE FROM experiments")
+        with sqlite3.connect(tmp) as con:
+            con.execute("VACUUM")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _usable(path: Path) -> bool:
+    """``path`` is a migrated store without experiments (a template pqlml wrote whole)."""
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            if con.execute("PRAGMA quick_check").fetchone()[0] != "ok":   # a cut-short file
+                return False
+            version = con.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
+            experiments = con.execute("SELECT count(*) FROM experiments").fetchone()[0]
+            models = con.execute("SELECT count(*) FROM registered_models").fetchone()[0]
+    except sqlite3.Error:
+        return False
+    return version == 1 and experiments == 0 and models == 0
+
+
+def _from_template(db: Path) -> None:
+    """``db`` (which does not exist) as a copy of :func:`store_template`, written atomically;
+    nothing when there is no template."""
+    import shutil
+
+    template = store_template()
+    if template is None:
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(template, tmp)
+        os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def half_migrated(db: Path) -> list[str]:

@@ -319,11 +319,51 @@ def test_a_half_migrated_store_whose_original_is_gone_is_explained(company, regi
     assert "_alembic_tmp_registered_model_tags" in _tables(db)    # nothing guessed or dropped
 
 
+def _schema(db: Path) -> tuple:
+    with sqlite3.connect(db) as con:
+        tables = sorted(con.execute("SELECT type, name, sql FROM sqlite_master "
+                                    "WHERE name NOT LIKE 'sqlite_%'"))
+        return tables, con.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_a_store_copied_from_the_template_is_the_store_mlflow_migrates(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from pqlml.store import open_store, store_template
+
+    monkeypatch.setenv("PQLML_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    by_mlflow, by_template = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
+    by_mlflow.parent.mkdir()
+    uri = f"sqlite:///{by_mlflow}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_registered_models()
+    open_store(f"sqlite:///{by_template}")
+    assert store_template().parent == tmp_path / "cache"
+    assert _schema(by_template) == _schema(by_mlflow)
+    experiments = [MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+                   for db in (by_mlflow, by_template)]
+    assert [[(e.experiment_id, e.name, e.artifact_location) for e in found]
+            for found in experiments] == [[("0", "Default", f"{tmp_path}/mlruns/0")]] * 2
+
+
+def test_a_damaged_store_template_is_rebuilt_not_copied(tmp_path, monkeypatch):
+    from pqlml.store import open_store, store_template
+
+    monkeypatch.setenv("PQLML_CACHE_HOME", str(tmp_path / "cache"))
+    template = store_template()
+    template.write_bytes(template.read_bytes()[:4096])                 # cut short
+    open_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert store_template() == template and len(template.read_bytes()) > 4096
+    assert "registered_models" in _tables(tmp_path / "mlflow.db")
+
+
 def test_two_concurrent_first_trains_leave_a_consistent_registry(company, tmp_path):
     """Two `pqlml train` processes on a new store at once: before the lock, both raced in
-    MLflow's migrations and the store was left half-migrated."""
+    MLflow's migrations and the store was left half-migrated. With an empty cache folder
+    both also race to build the store template."""
     config = company[0]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PQLML_CACHE_HOME"] = str(tmp_path / "cache")
     procs = [subprocess.Popen([sys.executable, "-m", "pqlml.cli", "train", "--config",
                                str(config), "--out", f"m{i}.skops", "--kind", "logistic"],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
