@@ -176,7 +176,10 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
     the 90-day sums read) and every sum is a plain sum. One aggregation over the rows
     of the widest window, multiplying by 0/1 flags, did twice the work and held every
     sum of every window in one hash table. ``packed``: the grain's counts are packed words
-    (:func:`packing_level` 2), summed as words and split after the sum."""
+    (:func:`packing_level` 2), summed as words and split after the sum. ``growth`` splits
+    every event's count from the previous window's words too: on 20,000 simulated accounts
+    (23 events, 185k rows) the whole build took 6.4 s against 5.3 s without it (medians of
+    3 on 2 busy cores)."""
     fields = count_fields(vocabulary, counts)
     word_of = {name: i // _PER_WORD for i, name in enumerate(fields)}
     parts: dict[tuple[int, int], dict[str, str]] = {}
