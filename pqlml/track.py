@@ -100,6 +100,7 @@ def definitions(config) -> dict:
     """The feature, label and rule definitions a model depends on."""
     f = config.features
     return {"windows": list(f.windows), "events": list(f.events), "buyer_titles": list(f.buyer_titles),
+            "event_growth": f.event_growth, "active_users_events": list(f.active_users_events),
             "counts": {k: {"events": list(v.events), "window_days": v.window_days}
                        for k, v in f.counts.items()},
             "activation": list(f.activation), "activation_within_days": f.activation_within_days,

@@ -19,8 +19,11 @@ def _days(ts: pd.Series) -> pd.Series:
 
 
 def reference_features(events, spine, users=None, accounts=None, windows=(7, 30, 90),
-                       vocabulary=None, buyer_titles=("vp", "head of", "director", "cto", "ceo")):
-    """One row per spine row (account_id, as_of), computed with pandas."""
+                       vocabulary=None, buyer_titles=("vp", "head of", "director", "cto", "ceo"),
+                       growth=True, active_users_events=(), properties=()):
+    """One row per spine row (account_id, as_of), computed with pandas. ``growth``: per
+    event, the previous 30 days and the growth; ``active_users_events``: distinct users per
+    event over the last 30 days; ``properties``: sums and maxima of numeric columns."""
     ev = events[events.account_id.notna()].copy()
     ev["day"] = _days(ev.ts)
     vocab = sorted(ev.event.unique()) if vocabulary is None else list(vocabulary)
@@ -36,9 +39,18 @@ def reference_features(events, spine, users=None, accounts=None, windows=(7, 30,
             for name in vocab:
                 out[f"events_{name}_{w}d"] = int((inw.event == name).sum())
             out[f"active_users_{w}d"] = inw.user_id.nunique()
+            for p in properties:
+                values = inw[p].dropna()
+                out[f"sum_{p}_{w}d"] = values.sum()
+                out[f"max_{p}_{w}d"] = values.max() if len(values) else np.nan
         prev = e[(age > 30) & (age <= 60)]
         out["events_prev_30d"] = len(prev)
         out["active_users_prev_30d"] = prev.user_id.nunique()
+        for name in vocab if growth else ():
+            out[f"events_{name}_prev_30d"] = int((prev.event == name).sum())
+        last30 = e[age <= 30]
+        for name in active_users_events:
+            out[f"active_users_{name}_30d"] = last30[last30.event == name].user_id.nunique()
         # least-squares trend of the daily counts over the last 56 days, as weekly events
         # per week (49 x events a day per day)
         daily = [int((age == a).sum()) for a in range(1, 57)]
@@ -53,6 +65,9 @@ def reference_features(events, spine, users=None, accounts=None, windows=(7, 30,
         rows.append(out)
     f = pd.DataFrame(rows)
     f["events_velocity_30d"] = np.log((f.events_30d + 1) / (f.events_prev_30d + 1))
+    for name in vocab if growth else ():
+        f[f"events_{name}_velocity_30d"] = np.log((f[f"events_{name}_30d"] + 1)
+                                                  / (f[f"events_{name}_prev_30d"] + 1))
     f["active_users_velocity_30d"] = np.log((f.active_users_30d + 1) / (f.active_users_prev_30d + 1))
     f["seven_plus_active_users_30d"] = (f.active_users_30d >= 7).astype(int)
     f["events_per_active_user_30d"] = f.events_30d / f.active_users_30d.replace(0, np.nan)

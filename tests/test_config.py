@@ -494,10 +494,21 @@ def test_features_section_parses_counts_and_sorts_windows(tmp_path):
     count = cfg.features.counts["legal_pages_30d"]
     assert count.events == ("terms_page_viewed", "privacy_page_viewed") and count.window_days == 30
     assert "vp" in cfg.features.buyer_titles
+    assert cfg.features.event_growth is True and cfg.features.active_users_events == ()
+
+
+def test_features_section_parses_growth_switch_per_event_users_and_a_60_day_window(tmp_path):
+    cfg = load_config(write(tmp_path, EVENTS + '[features]\nwindows = [60, 7, 30, 90]\n'
+                            'event_growth = false\nactive_users_events = ["invite_sent"]\n'))
+    assert cfg.features.windows == (7, 30, 60, 90) and cfg.features.event_growth is False
+    assert cfg.features.active_users_events == ("invite_sent",)
 
 
 @pytest.mark.parametrize("text, match", [
     ("[features]\nwindows = [7, 14]\n", r"'features\.windows' .* includes 30"),
+    ("[features]\nevent_growth = \"no\"\n", r"'features\.event_growth' .* true or false"),
+    ("[features]\nactive_users_events = \"invite_sent\"\n",
+     r"'features\.active_users_events' .* list of non-empty strings"),
     ("[features]\nwindows = [30, 30]\n", r"'features\.windows' .* distinct"),
     ("[features.counts.Legal]\nevents = ['x']\nwindow_days = 3\n", r"'features\.counts\.Legal' .* lower_snake_case"),
     ("[features.counts.legal]\nevents = ['x']\n", r"needs both 'events' and 'window_days'"),

@@ -217,3 +217,14 @@ def test_declared_adjacent_events_are_marked_even_when_never_seen():
     assert table.adjacent.to_dict() == {"pricing": True, "demo_requested": True}
     assert table.loc["demo_requested", "reason"] == "declared in the config"
     assert table.loc["pricing", "near"] == 1      # login is 40 days before: in neither window
+
+
+def test_an_events_growth_columns_are_no_window_volumes():
+    from pqlml.discover._scan import event_volumes
+
+    feats = ["events_invite_sent_30d", "events_invite_sent_prev_30d", "events_prev_30d",
+             "events_invite_sent_velocity_30d", "events_velocity_30d",
+             "events_per_active_user_30d", "active_users_invite_sent_30d"]
+    assert event_volumes(feats, (30,)) == {"events_invite_sent_30d": ("invite_sent", 30)}
+    # with the growth family off, an event named x_prev keeps its own volume
+    assert event_volumes(["events_x_prev_30d"], (30,)) == {"events_x_prev_30d": ("x_prev", 30)}

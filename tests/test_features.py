@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from features_reference import reference_features
 from pqlml.config import BUYER_TITLES, CountFeature, FeaturesConfig
+from pqlml.errors import PqlmlError
 from pqlml.features import Count, Derived, feature_table
 from simulated import simulated_frames
 
@@ -33,18 +34,92 @@ def _compute(events, spine, users=None, accounts=None, **kw):
     return t.to_pandas().sort_values(["account_id", "as_of"]).reset_index(drop=True)
 
 
+def _assert_equal_to_reference(got, ref, key="account_id"):
+    ref = ref.sort_values([key, "as_of"]).reset_index(drop=True)
+    assert len(got) == len(ref) and not got.duplicated([key, "as_of"]).any()
+    missing = set(ref.columns) - set(got.columns)
+    assert not missing, missing
+    for column in ref.columns.drop([key, "as_of"]):
+        np.testing.assert_allclose(got[column].astype(float), ref[column].astype(float),
+                                   rtol=1e-9, atol=1e-9, err_msg=column, equal_nan=True)
+
+
 def test_every_family_equals_the_pandas_reference(small):
     events, users, accounts, spine = small
     got = _compute(events, spine, users, accounts)
     ref = reference_features(events, spine, users, accounts, buyer_titles=BUYER_TITLES)
-    ref = ref.sort_values(["account_id", "as_of"])
-    ref = ref.reset_index(drop=True)
-    assert len(got) == len(spine) and not got.duplicated(["account_id", "as_of"]).any()
-    missing = set(ref.columns) - set(got.columns)
-    assert not missing, missing
-    for column in ref.columns.drop(["account_id", "as_of"]):
-        np.testing.assert_allclose(got[column].astype(float), ref[column].astype(float),
-                                   rtol=1e-9, atol=1e-9, err_msg=column, equal_nan=True)
+    assert {"events_invite_sent_prev_30d", "events_invite_sent_velocity_30d"} <= set(ref.columns)
+    _assert_equal_to_reference(got, ref)
+
+
+def test_a_60_day_window_and_per_event_active_users_equal_the_reference(small):
+    # Every windowed family (volumes, per-event volumes, active users, property sums and
+    # maxima) honours a window of 60 days; per-event active users for the events listed.
+    events, users, accounts, spine = small
+    rng = np.random.default_rng(5)
+    events = events.assign(amount=np.where(rng.random(len(events)) < 0.4,
+                                           np.round(rng.gamma(2.0, 30.0, len(events)), 2), np.nan))
+    windows, listed = (7, 30, 60, 90), ("invite_sent", "task_created")
+    got = _compute(events, spine, users, accounts, properties=("amount",),
+                   settings=FeaturesConfig(windows=windows, active_users_events=listed))
+    ref = reference_features(events, spine, users, accounts, windows=windows,
+                             buyer_titles=BUYER_TITLES, active_users_events=listed,
+                             properties=("amount",))
+    new = ["events_60d", "events_invite_sent_60d", "active_users_60d", "sum_amount_60d",
+           "max_amount_60d", "active_users_invite_sent_30d", "active_users_task_created_30d",
+           "events_invite_sent_prev_30d"]
+    assert (ref[new].fillna(0) > 0).any().all(), ref[new].sum()
+    assert (ref.active_users_invite_sent_30d < ref.active_users_30d).any()
+    _assert_equal_to_reference(got, ref)
+
+
+def test_per_user_features_have_the_per_event_growth(small):
+    events, _, _, spine = small
+    users = sorted(events.user_id.dropna().unique())[:60]
+    cutoffs = sorted(spine.as_of.unique())
+    uspine = pd.DataFrame([(u, c) for u in users for c in cutoffs], columns=["entity_id", "as_of"])
+    got = feature_table(ibis.memtable(uspine), ibis.memtable(events), entity="user").to_pandas()
+    got = got.sort_values(["user_id", "as_of"]).reset_index(drop=True)
+    # a user's events are the reference's "account" of one
+    ref = reference_features(events.assign(account_id=events.user_id),
+                             uspine.rename(columns={"entity_id": "account_id"}))
+    ref = ref.rename(columns={"account_id": "user_id"})
+    cols = [c for c in ref.columns if c.startswith("events_") and c != "events_per_active_user_30d"]
+    assert "events_task_created_velocity_30d" in cols and (ref.events_task_created_prev_30d > 0).any()
+    _assert_equal_to_reference(got, ref[["user_id", "as_of", *cols]], key="user_id")
+    assert "active_users_task_created_30d" not in got
+
+
+def test_event_growth_can_be_turned_off(small):
+    events, _, _, spine = small
+    got = _compute(events, spine, settings=FeaturesConfig(event_growth=False))
+    totals = {"events_prev_30d", "events_velocity_30d", "active_users_prev_30d",
+              "active_users_velocity_30d"}
+    assert not [c for c in got.columns if c.endswith(("_prev_30d", "_velocity_30d"))
+                and c not in totals]
+    assert totals <= set(got.columns) and "events_invite_sent_30d" in got
+
+
+def test_event_names_that_would_share_a_feature_name_are_errors():
+    stamps = pd.to_datetime(["2024-02-01", "2024-02-02"], utc=True)
+    spine = pd.DataFrame({"account_id": ["a1"], "as_of": [pd.Timestamp("2024-03-01", tz="UTC")]})
+
+    def log(*names):
+        return pd.DataFrame({"ts": stamps[:len(names)], "user_id": "u1", "account_id": "a1",
+                             "event": list(names)})
+    with pytest.raises(PqlmlError, match="event_growth = false"):
+        _compute(log("invite", "invite_prev"), spine)
+    # without the growth family, invite_prev is an event like any other
+    row = _compute(log("invite", "invite_prev"), spine,
+                   settings=FeaturesConfig(event_growth=False)).iloc[0]
+    assert (row.events_invite_30d, row.events_invite_prev_30d) == (1, 1)
+    with pytest.raises(PqlmlError, match="'prev' would give feature columns the names"):
+        _compute(log("prev"), spine)
+    first_seen = {"invite": stamps[0]}
+    with pytest.raises(PqlmlError, match="'active_users_events' .* 'invit', which never occurs"):
+        feature_table(ibis.memtable(spine.rename(columns={"account_id": "entity_id"})),
+                      ibis.memtable(log("invite")), first_seen=first_seen,
+                      settings=FeaturesConfig(active_users_events=("invit",)))
 
 
 def test_active_users_over_many_cutoffs_equal_the_reference(small):

@@ -285,3 +285,19 @@ def test_a_user_level_model_scores_users(company, tmp_path):
     assert not set(scores.user_id) & set(gone.user_id)
     assert scores.tier.isin(["tier_1", "tier_2", "tier_3", "self_serve"]).all()
     assert (scores.reason_1.str[:4].isin(["(+) ", "(-) "])).all()
+
+
+def test_an_events_growth_and_active_users_read_as_words():
+    from pqlml.explain import render, signal_of
+
+    cols = ["events_invite_sent_30d", "events_invite_sent_prev_30d",
+            "events_invite_sent_velocity_30d", "active_users_invite_sent_30d"]
+    assert {signal_of(c) for c in cols} == {"invite_sent"}
+    assert (signal_of("events_60d"), signal_of("active_users_60d")) == ("activity", "active_users")
+    X = pd.DataFrame([[12, 3, np.log(13 / 4), 4]] * 3, columns=cols)
+    C = pd.DataFrame([[0.1, 0.0, 0.9, 0.0], [0.1, 0.0, 0.0, -0.8], [0.5, 0.1, 0.1, 0.0]],
+                     columns=cols)
+    assert render("invite_sent", X, C) == [
+        "(+) invite sent: 12 in the last 30 days vs 3 the 30 before",
+        "(-) invite sent: 4 users in the last 30 days",
+        "(+) invited teammates 12 times in the last 30 days"]

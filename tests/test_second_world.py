@@ -168,6 +168,11 @@ def test_pqlml_reads_the_world_through_its_config_and_ranks_upgrades(written, co
                          ("Teammate Invited", 30), ("App Connected", 90)):
         name = "events_" + action.lower().replace(" ", "_") + f"_{days}d"
         np.testing.assert_array_equal(m[name].fillna(0), m[f"{action}_{days}d"], err_msg=name)
+    # and so is the growth driver's previous window: invites 31..60 days before as_of
+    prev = m["Teammate Invited_60d"] - m["Teammate Invited_30d"]
+    assert prev.sum() > 0
+    np.testing.assert_array_equal(m.events_teammate_invited_prev_30d, prev)
+    np.testing.assert_array_equal(m.events_teammate_invited_prev_30d, m.invites_prev_30d)
 
     result = runner.backtest(config, tmp_path / "backtest", track=False)
     rows = result.rows

@@ -46,10 +46,12 @@ def company(tmp_path_factory):
     return f
 
 
-# Every family that reads the events, a custom count among them. Activation and engagement
-# run as cached queries of their own (engagement's reads an in-memory table, which ibis's
-# PySpark cache does not register by itself).
-SETTINGS = FeaturesConfig(counts={"legal_pages_30d": CountFeature(("terms_page_viewed",
+# Every family that reads the events, a custom count, a 60-day window, the per-event growth
+# (on by default) and per-event active users among them. Activation and engagement run as
+# cached queries of their own (engagement's reads an in-memory table, which ibis's PySpark
+# cache does not register by itself).
+SETTINGS = FeaturesConfig(windows=(7, 30, 60, 90), active_users_events=("invite_sent", "task_created"),
+                          counts={"legal_pages_30d": CountFeature(("terms_page_viewed",
                                                                    "privacy_page_viewed"), 30)},
                           activation=("board_created >= 1", "invite_sent >= 1"),
                           engagement_weights={"task_created": 1.0, "invite_sent": 3.0})
@@ -66,7 +68,10 @@ def test_feature_table_is_identical_on_duckdb_and_pyspark(spark, company):
     duck = _run(ibis.duckdb.connect(), company)
     sp = _run(ibis.pyspark.connect(spark), company)
     assert list(duck.columns) == list(sp.columns)
-    assert {"legal_pages_30d", "activation_stage", "engagement_score"} <= set(duck.columns)
+    assert {"legal_pages_30d", "activation_stage", "engagement_score", "events_invite_sent_60d",
+            "active_users_60d", "events_invite_sent_prev_30d", "events_invite_sent_velocity_30d",
+            "active_users_invite_sent_30d", "active_users_task_created_30d"} <= set(duck.columns)
+    assert duck.events_invite_sent_prev_30d.sum() > 0 and duck.active_users_invite_sent_30d.sum() > 0
     assert (duck.account_id == sp.account_id).all()
     assert (duck.as_of.dt.tz_convert("UTC") == pd.to_datetime(sp.as_of, utc=True)).all()
     for c in duck.columns.drop(["account_id", "as_of"]):
@@ -110,7 +115,8 @@ def _identity_run(con, data):
     members = membership_intervals(users, t["memberships"], report=report)
     events = account_events(t["events"], users, members=members, properties=("amount",),
                             report=report)
-    settings = FeaturesConfig(sums={"big_tasks_30d": SumFeature("amount", 30, ("task_created",))})
+    settings = FeaturesConfig(windows=(7, 30, 60, 90),
+                              sums={"big_tasks_30d": SumFeature("amount", 30, ("task_created",))})
     out = feature_table(t["spine"], events, users=users, members=members, accounts=t["accounts"],
                         settings=settings, properties=("amount",)).to_pandas()
     return out.sort_values(["account_id", "as_of"]).reset_index(drop=True), \
@@ -137,7 +143,8 @@ def test_memberships_and_property_sums_are_identical_on_duckdb_and_pyspark(spark
     (duck, duck_found), (sp, sp_found) = (_identity_run(ibis.duckdb.connect(), data),
                                           _identity_run(ibis.pyspark.connect(spark), data))
     assert dict(duck_found)["users_changing_account"] > 5 and duck_found == sp_found
-    assert {"sum_amount_30d", "max_amount_90d", "big_tasks_30d", "users_total"} <= set(duck.columns)
+    assert {"sum_amount_30d", "sum_amount_60d", "max_amount_60d", "max_amount_90d", "big_tasks_30d",
+            "users_total"} <= set(duck.columns)
     assert list(duck.columns) == list(sp.columns) and (duck.account_id == sp.account_id).all()
     for c in duck.columns.drop(["account_id", "as_of"]):
         np.testing.assert_allclose(duck[c].astype(float), sp[c].astype(float), rtol=1e-12,

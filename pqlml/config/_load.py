@@ -261,6 +261,8 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                     "windows = [7, 30, 90]",
                     _when(lambda v: isinstance(v, list | tuple) and all(_is_int(w, 1) for w in v)
                           and 30 in v and len(set(v)) == len(v), lambda v: tuple(sorted(v)))),
+        "event_growth": ("true or false", "event_growth = false", _when(lambda v: isinstance(v, bool))),
+        "active_users_events": _strings('active_users_events = ["invite_sent"]'),
         "buyer_titles": _strings('buyer_titles = ["vp", "head of", "director"]'),
         "counts": None,
         "sums": None,

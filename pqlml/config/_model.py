@@ -180,8 +180,12 @@ class FeaturesConfig:
     """Feature catalog settings.
 
     ``events``: the event vocabulary for per-event volumes (empty: every event
-    in the data, sorted). ``windows``: look-back windows in days for volumes
-    (30 is required: the catalog's named features use it). ``buyer_titles``:
+    in the data, sorted). ``windows``: look-back windows in days for volumes, active
+    users and property sums (30 is required: the catalog's named features use it).
+    ``event_growth``: per event, the previous 30 days (``events_<event>_prev_30d``) and
+    the growth ``events_<event>_velocity_30d``. ``active_users_events``: events whose
+    distinct users of the last 30 days are counted (``active_users_<event>_30d``, accounts
+    only; each costs a distinct count). ``buyer_titles``:
     case-insensitive title fragments that mark a buyer. ``counts``: extra
     named counts, e.g. ``legal_pages_30d = {events = ["terms_page_viewed",
     "privacy_page_viewed"], window_days = 30}``. ``sums``: named sums or maxima of a numeric
@@ -196,6 +200,8 @@ class FeaturesConfig:
 
     events: tuple[str, ...] = ()
     windows: tuple[int, ...] = (7, 30, 90)
+    event_growth: bool = True
+    active_users_events: tuple[str, ...] = ()
     buyer_titles: tuple[str, ...] = BUYER_TITLES
     counts: Mapping[str, CountFeature] = field(default_factory=_frozen_map)
     sums: Mapping[str, SumFeature] = field(default_factory=_frozen_map)

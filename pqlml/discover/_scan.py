@@ -23,7 +23,6 @@ Examples
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +30,10 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from ..features._names import event_family
+
 __all__ = ["Candidate", "event_volumes", "candidates", "two_by_two", "scan"]
 
-_EVENT_VOLUME = re.compile(r"events_(?P<event>.+)_(?P<days>\d+)d$")
 _Z = stats.norm.ppf(0.975)
 
 
@@ -54,12 +54,20 @@ class Candidate:
 
 
 def event_volumes(features, windows) -> dict[str, tuple[str, int]]:
-    """``events_<event>_<d>d`` columns of events that have every window: name -> (event, d)."""
+    """``events_<event>_<d>d`` columns of events that have every window: name -> (event, d).
+    An event's previous window and growth (``events_<event>_prev_30d``, ``_velocity_30d``)
+    and the totals (``events_prev_30d``) are no volumes.
+
+    >>> event_volumes(["events_x_7d", "events_x_30d", "events_x_prev_30d", "events_prev_30d",
+    ...                "events_x_velocity_30d"], (7, 30))
+    {'events_x_7d': ('x', 7), 'events_x_30d': ('x', 30)}
+    """
     found: dict[str, dict[int, str]] = {}
+    columns = set(features)
     for f in features:
-        m = _EVENT_VOLUME.fullmatch(f)
-        if m:
-            found.setdefault(m["event"], {})[int(m["days"])] = f
+        parsed = event_family(f, columns)
+        if parsed and parsed[1] == "volume":
+            found.setdefault(parsed[0], {})[parsed[2]] = f
     return {f: (event, d) for event, by_days in found.items() if set(windows) <= set(by_days)
             for d, f in by_days.items()}
 

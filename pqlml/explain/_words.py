@@ -1,10 +1,11 @@
 """Feature columns -> business signals -> sentences sales can read.
 
-Every catalog column belongs to one signal: the windows and velocities of a volume are
-one signal ("task created"), the one-hot columns of a category are one ("industry"),
-active users now, a month earlier and their ratio are one ("active users"). A reason
-is a signal with its summed contribution, written with its values, e.g.
-"(+) 9 active users in the last 30 days (3 a month earlier)". The sign is in
+Every catalog column belongs to one signal: an event's windows, previous 30 days, growth
+and active users are one signal ("task created"), the one-hot columns of a category are
+one ("industry"), active users now, a month earlier and their ratio are one ("active
+users"). A reason is a signal with its summed contribution, written with its values, e.g.
+"(+) 9 active users in the last 30 days (3 a month earlier)" or "(+) invite sent: 12 in
+the last 30 days vs 3 the 30 before". The sign is in
 parentheses so that no reason begins with ``+`` or ``-``: a spreadsheet opening the CRM
 file would run such a cell as a formula.
 
@@ -12,6 +13,8 @@ Examples
 --------
 >>> signal_of("events_soc2_report_downloaded_7d"), signal_of("industry_fintech")
 ('soc2_report_downloaded', 'industry')
+>>> signal_of("events_invite_sent_velocity_30d"), signal_of("events_60d")
+('invite_sent', 'activity')
 >>> times(1), times(2), times(12)
 ('once', 'twice', '12 times')
 >>> phrase("soc2_report_downloaded", 2, 7)
@@ -26,6 +29,8 @@ import re
 
 import numpy as np
 import pandas as pd
+
+from ..features._names import GROWTH_DAYS, event_family, prev_name, volume_name
 
 __all__ = ["signal_of", "render", "times", "phrase", "EVENT_PHRASES"]
 
@@ -46,6 +51,7 @@ _FIXED = {
 }
 _GROUP = {col: sig for sig, cols in _FIXED.items() for col in cols}
 _WINDOWED = re.compile(r"^(?:events|active_users|new_users)_(.+)_(\d+)d$")
+_TOTAL = {re.compile(r"events_\d+d"): "activity", re.compile(r"active_users_\d+d"): "active_users"}
 _CATEGORY = re.compile(r"^(industry|segment|country)_(.+)$")
 
 # What the person did, as a verb phrase; the count and window are appended.
@@ -77,6 +83,12 @@ def signal_of(column: str) -> str:
     m = _CATEGORY.match(column)
     if m:
         return m.group(1)
+    for total, signal in _TOTAL.items():       # the totals over any configured window
+        if total.fullmatch(column):
+            return signal
+    per_event = event_family(column)
+    if per_event:
+        return per_event[0]
     m = _WINDOWED.match(column)
     return m.group(1) if m else column
 
@@ -162,6 +174,9 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
         names = np.array([c[len(signal) + 1:].replace("_", " ") for c in cols] + ["other"])
         hot = np.where((values == 1).any(axis=1), (values == 1).argmax(axis=1), len(cols))
         return [f"{signal}: {v}" for v in names[hot]]
+    families = {c: event_family(c) for c in C.columns}
+    if any(f and f[1] != "volume" for f in families.values()):
+        return _event_texts(signal, X, C, families)
     windowed = [c for c in C.columns if _WINDOWED.match(c)]
     if windowed:
         pick = np.abs(C[windowed].to_numpy(float)).argmax(axis=1)
@@ -170,3 +185,27 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
         return [phrase(signal, n, d) for n, d in zip(counts, days)]
     col = C.columns[0]
     return [f"{col.replace('_', ' ')}: {_n(v)}" for v in _col(X, col)]
+
+
+def _event_texts(event: str, X: pd.DataFrame, C: pd.DataFrame, families: dict) -> list[str]:
+    """An event's signal when its growth or active users are among its columns: the family
+    with the largest contribution in words. Growth: "invite sent: 12 in the last 30 days vs
+    3 the 30 before"; active users: "invite sent: 4 users in the last 30 days"; a volume as
+    :func:`phrase` says it."""
+    cols = list(C.columns)
+    pick = np.abs(C.to_numpy(float)).argmax(axis=1)
+    name = event.replace("_", " ")
+    now = _col(X, volume_name(event, GROWTH_DAYS))
+    before = _col(X, prev_name(event))
+    out = []
+    for i, k in enumerate(pick):
+        _, family, days = families[cols[k]]
+        value = X[cols[k]].iloc[i] if cols[k] in X.columns else np.nan
+        if family in ("prev", "velocity"):
+            out.append(f"{name}: {_n(now[i])} in the last {days} days vs {_n(before[i])} "
+                       f"the {days} before")
+        elif family == "active_users":
+            out.append(f"{name}: {_n(value)} users in the last {days} days")
+        else:
+            out.append(phrase(event, value, days))
+    return out

@@ -22,6 +22,7 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 
 from ..backends import to_days
+from ._names import active_users_name, prev_name
 from ._segments import Segments
 from ._specs import Count, feature_name
 from ._values import grain_values
@@ -165,16 +166,20 @@ def packing_level(grain: ibis.Table) -> int:
 
 def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[int, ...],
                       vocabulary: tuple[str, ...], counts: tuple[Count, ...],
-                      packed: bool = False) -> list[ibis.Table]:
-    """Per (entity_id, as_day): volumes per window, previous-30-day volume, weekly slope,
-    custom counts, as one table per distinct window (join them on the keys).
+                      packed: bool = False, growth: bool = True) -> list[ibis.Table]:
+    """Per (entity_id, as_day): volumes per window, previous-30-day volume (per event too
+    with ``growth``), weekly slope, custom counts, as one table per distinct window (join
+    them on the keys).
 
     Each window is its own aggregation over the segment rows that lie in it: a segment
     row meets only the cutoffs of that window (the 7-day sums read a tenth of the rows
     the 90-day sums read) and every sum is a plain sum. One aggregation over the rows
     of the widest window, multiplying by 0/1 flags, did twice the work and held every
     sum of every window in one hash table. ``packed``: the grain's counts are packed words
-    (:func:`packing_level` 2), summed as words and split after the sum."""
+    (:func:`packing_level` 2), summed as words and split after the sum. ``growth`` splits
+    every event's count from the previous window's words too: on 20,000 simulated accounts
+    (23 events, 185k rows) the whole build took 6.4 s against 5.3 s without it (medians of
+    3 on 2 busy cores)."""
     fields = count_fields(vocabulary, counts)
     word_of = {name: i // _PER_WORD for i, name in enumerate(fields)}
     parts: dict[tuple[int, int], dict[str, str]] = {}
@@ -183,7 +188,10 @@ def windowed_activity(grain: ibis.Table, segments: Segments, *, windows: tuple[i
         cols[f"events_{w}d"] = "n_all"
         for e in vocabulary:
             cols[f"events_{feature_name(e)}_{w}d"] = f"n__{feature_name(e)}"
-    parts.setdefault(PREV, {})["events_prev_30d"] = "n_all"
+    prev = parts.setdefault(PREV, {})
+    prev["events_prev_30d"] = "n_all"
+    for e in vocabulary if growth else ():
+        prev[prev_name(feature_name(e))] = f"n__{feature_name(e)}"
     for c in counts:
         parts.setdefault((c.window_days, 0), {})[c.name] = f"c__{c.name}"
     out = []
@@ -248,9 +256,12 @@ def recency(grain: ibis.Table, segments: Segments) -> ibis.Table:
                     days_since_first_event=j.as_day - j._first_day)
 
 
-def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...]) -> ibis.Table:
+def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...],
+                 per_event: tuple[str, ...] = ()) -> ibis.Table:
     """Per (entity_id, as_day): distinct users with any event per window, and in the 30
-    days before the last 30. ``events`` has ``entity_id``, ``user_id`` and ``day``.
+    days before the last 30; for each event of ``per_event``, distinct users with that
+    event in the last 30 days (``active_users_<event>_30d``). ``events`` has
+    ``entity_id``, ``user_id``, ``event`` (when ``per_event``) and ``day``.
 
     The calendar is cut at the edges of those windows only (``as_of``, ``as_of - w``,
     ``as_of - 30``, ``as_of - 60``), so each window of each cutoff is a run of whole
@@ -258,15 +269,17 @@ def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...
     as bits of 63-bit words (``bit_or``); a user is active in a window when the set meets
     the window's segments. That is one row per active user (0.4M at 100k accounts and 12
     cutoffs), where a row per user and segment, a ``lead`` window and a range join (3.3M
-    rows) did the same work 2x slower.
+    rows) did the same work 2x slower. An event of ``per_event`` adds one more set per
+    (entity, user), of the segments with that event, tested against the 30-day windows.
 
     Examples
     --------
     >>> ev = ibis.memtable({"entity_id": ["a"] * 3, "user_id": ["u1", "u2", "u1"],
-    ...                     "day": [95, 120, 126]})
-    >>> out = active_users(ev, Segments.build([130], (0,)), (7, 30)).to_pyarrow().to_pylist()
-    >>> [(r["active_users_7d"], r["active_users_30d"], r["active_users_prev_30d"]) for r in out]
-    [(1, 2, 1)]
+    ...                     "event": ["x", "y", "x"], "day": [95, 120, 126]})
+    >>> out = active_users(ev, Segments.build([130], (0,)), (7, 30), ("x",))
+    >>> [(r["active_users_7d"], r["active_users_30d"], r["active_users_prev_30d"],
+    ...   r["active_users_x_30d"]) for r in out.to_pyarrow().to_pylist()]
+    [(1, 2, 1, 1)]
     """
     edges = Segments.build(segments.as_days, (0, *windows, *PREV))
     oldest = edges.edges[0]
@@ -274,12 +287,16 @@ def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...
     seg = edges.segment_expr(seen.day)
     n_words = (len(edges.edges) + _WORD - 1) // _WORD
     one = ibis.literal(1, "int64")
-    if n_words == 1:                   # up to 63 segments: 12 monthly cutoffs have 49
-        words = {"_m0": _bit_or(one << seg.cast("int64"))}
-    else:
-        words = {f"_m{j}": _bit_or(ibis.ifelse(seg // _WORD == j,
-                                                one << (seg % _WORD).cast("int64"), 0).cast("int64"))
-                 for j in range(n_words)}
+    # The bit sets: every event's (""), then one per event of per_event.
+    sets = {"": None, **{f"e{i}": e for i, e in enumerate(per_event)}}
+
+    def bits(hit, j):
+        on = one << (seg if n_words == 1 else seg % _WORD).cast("int64")
+        if n_words > 1:                # up to 63 segments: 12 monthly cutoffs have 49
+            hit = seg // _WORD == j if hit is None else hit & (seg // _WORD == j)
+        return _bit_or(on if hit is None else ibis.ifelse(hit, on, 0).cast("int64"))
+    words = {f"_m{s}_{j}": bits(None if e is None else seen.event == e, j)
+             for s, e in sets.items() for j in range(n_words)}
     seen = seen.group_by(["entity_id", "user_id"]).aggregate(**words)
     # One row per cutoff with each window's segments as masks, word by word.
     spans = {f"active_users_{w}d": (w, 0) for w in windows}
@@ -291,9 +308,13 @@ def active_users(events: ibis.Table, segments: Segments, windows: tuple[int, ...
             rows[a][f"{name}:{i // _WORD}"] |= 1 << (i % _WORD)
     masks = ibis.memtable(pd.DataFrame(list(rows.values())).astype("int64"))
     j = seen.cross_join(masks)
-    hit = {name: ibis.or_(*[(j[f"_m{k}"] & j[f"{name}:{k}"]) != 0 for k in range(n_words)])
+    hit = {name: ibis.or_(*[(j[f"_m_{k}"] & j[f"{name}:{k}"]) != 0 for k in range(n_words)])
            for name in spans}
+    thirty = "active_users_30d"
+    hit.update({active_users_name(feature_name(e)): ibis.or_(*[
+        (j[f"_m{s}_{k}"] & j[f"{thirty}:{k}"]) != 0 for k in range(n_words)])
+        for s, e in sets.items() if e is not None})
     j = j.select("entity_id", "as_day", **hit)
     j = j.filter(ibis.or_(*[j[name] for name in spans]))
     return j.group_by(["entity_id", "as_day"]).aggregate(
-        **{name: j.count(where=j[name]) for name in spans})
+        **{name: j.count(where=j[name]) for name in hit})

@@ -27,6 +27,7 @@ from typing import Callable
 import ibis
 
 from ..errors import PqlmlError
+from ._names import GROWTH_DAYS, prev_name, velocity_name, volume_name
 
 __all__ = ["Count", "Sum", "Derived", "DEFAULT_DERIVED", "feature_name"]
 
@@ -110,6 +111,14 @@ class Derived:
 
 def _log_ratio(a: str, b: str):
     return lambda t: ((t[a] + 1).cast("float64") / (t[b] + 1)).ln()
+
+
+def growth_derived(vocabulary: tuple[str, ...]) -> tuple[Derived, ...]:
+    """Per event, ``events_<event>_velocity_30d`` = ln((events_<event>_30d + 1) /
+    (events_<event>_prev_30d + 1)), as ``events_velocity_30d`` is for every event."""
+    fragments = dict.fromkeys(map(feature_name, vocabulary))
+    return tuple(Derived(velocity_name(e), _log_ratio(volume_name(e, GROWTH_DAYS), prev_name(e)))
+                 for e in fragments)
 
 
 DEFAULT_DERIVED = (

@@ -19,7 +19,8 @@ from ._activity import (active_users, count_fields, first_days, offsets, packing
                         segment_grain, split_counts, to_days, windowed_activity, with_segments)
 from ._profile import account_users, buyer_title, firmographics, one_hot_values
 from ._segments import Segments
-from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, Sum, feature_name
+from ._names import growth_clashes, total_clashes
+from ._specs import ACCOUNT_DERIVED, DEFAULT_DERIVED, Count, Derived, Sum, feature_name, growth_derived
 from ._values import value_fields, value_names, value_offsets, windowed_values
 
 __all__ = ["feature_table", "vocabulary"]
@@ -75,6 +76,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     sums = tuple(Sum(n, c.property, c.window_days, c.events, c.how)
                  for n, c in settings.sums.items()) + tuple(x for x in extra if isinstance(x, Sum))
     _check_properties(properties, sums, events)
+    per_event_users = settings.active_users_events if entity == "account" else ()
+    _check_event_names(vocab, settings.event_growth, per_event_users, first_seen)
     values = value_fields(tuple(properties), sums)
     key = entity_key(entity)
     # Small integer keys: grouping and joining on them is 2x faster than on strings.
@@ -100,12 +103,13 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         grain = _keyed_grain(segment_grain(ev, vocab, counts, packed=False, values=values), ids)
     table = spine
     for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
-                                    counts=counts, packed=level == 2), recency(grain, segments),
+                                    counts=counts, packed=level == 2,
+                                    growth=settings.event_growth), recency(grain, segments),
                  *windowed_values(grain, segments, tuple(properties), sums, settings.windows)):
         part = part.rename(_k="entity_id")
         table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
     if entity == "account":
-        part = active_users(ev, segments, settings.windows)
+        part = active_users(ev, segments, settings.windows, per_event_users)
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     table = table.drop("_k")
@@ -143,6 +147,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
             ([enterprise_flag(domains, tuple(enterprise))] if enterprise else []):
         table = table.left_join(part, "entity_id").drop("entity_id_right")
     derived = DEFAULT_DERIVED + (ACCOUNT_DERIVED if entity == "account" else ())
+    derived += growth_derived(vocab) if settings.event_growth else ()
     derived += tuple(x for x in extra if isinstance(x, Derived))
     table = table.mutate(distinct_events_30d=sum(
         ibis.ifelse(table[f"events_{feature_name(e)}_30d"] > 0, 1, 0) for e in vocab)
@@ -203,6 +208,32 @@ def _check_properties(properties, sums, events: ibis.Table) -> None:
                          f"{'is' if len(missing) == 1 else 'are'} not. Fix: map the property in "
                          f"[data.events.columns] (e.g. amount = \"Order Total\") or pass it in "
                          f"properties.")
+
+
+def _check_event_names(vocab, growth: bool, per_event_users, first_seen) -> None:
+    """Every per-event name is one event's: no event's volume takes a total's name
+    (``events_prev_30d``) or, with growth, another event's growth name (``x_prev`` beside
+    ``x``); every event of ``active_users_events`` occurs in the data."""
+    fragments = [feature_name(e) for e in vocab]
+    clash = total_clashes(fragments, [feature_name(e) for e in per_event_users])
+    if clash:
+        raise PqlmlError(f"The event name(s) {', '.join(map(repr, clash))} would give feature "
+                         f"columns the names of the catalog's totals (e.g. events_prev_30d). "
+                         f"Fix: list the other events in [features] events (and "
+                         f"active_users_events), or rename the event in the data.")
+    clash = growth_clashes(fragments) if growth else []
+    if clash:
+        raise PqlmlError(f"With [features] event_growth = true, the 30-day volume of the "
+                         f"event(s) {', '.join(map(repr, clash))} would share its name with "
+                         f"another event's growth column (events_x_prev_30d is x's previous 30 "
+                         f"days). Fix: set event_growth = false, or list the events without "
+                         f"them in [features] events.")
+    unknown = [e for e in per_event_users if first_seen is not None and e not in first_seen]
+    if unknown:
+        raise PqlmlError(f"The 'active_users_events' setting of [features] must name events of "
+                         f"the data. Got {', '.join(map(repr, unknown))}, which never "
+                         f"occur{'s' if len(unknown) == 1 else ''}. Fix: correct the name(s) "
+                         f"or leave them out of active_users_events.")
 
 
 def _profile(table, spine, users, members, accounts, settings, entity, last) -> ibis.Table:
