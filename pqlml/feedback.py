@@ -179,11 +179,8 @@ def _groups(project, X, attached, key, model, bands) -> pd.DataFrame:
         groups = pd.concat([groups, tiers[rule_cols + ["funnel", "tier"]]], axis=1)
     else:       # the rules and their tiers are about accounts; a user's funnel is its account's
         users = project.with_attributes(sub)
-        accounts = None
-        if "account_id" in users and users.account_id.notna().any():
-            dates = sorted({pd.Timestamp(d).date() for d in users.as_of})
-            accounts = project.with_attributes(project.features(dates, entity="account"))
-        groups["funnel"] = user_funnels(users, accounts, settings=project.config).to_numpy()
+        groups["funnel"] = user_funnels(users, project.accounts_then(users),
+                                        settings=project.config).to_numpy()
     if model is not None:
         p = np.asarray(model.predict(sub), float)
         groups["probability"] = p

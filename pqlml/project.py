@@ -192,6 +192,16 @@ class Project:
             return X
         return X.merge(attrs, on="account_id", how="left", validate="many_to_one")
 
+    def accounts_then(self, users: pd.DataFrame) -> pd.DataFrame | None:
+        """The account features, with attributes (:meth:`with_attributes`), at the as_of
+        dates of ``users`` (user rows already given their accounts by
+        :meth:`with_attributes`): what their funnels are read from; None when no user row
+        has an account."""
+        if "account_id" not in users or users.account_id.isna().all():
+            return None
+        dates = sorted({pd.Timestamp(d).date() for d in users.as_of})
+        return self.with_attributes(self.features(dates, entity="account"))
+
     def leads(self) -> pd.DataFrame | None:
         """The leads (``[data.leads]``): ``account_id`` (text), ``ts`` and ``outside``
         (the lead's email is no product user's; True without emails: then a lead is a sales

@@ -331,7 +331,7 @@ def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame
     volume = None if rule is None else int(rule.evaluate(frame).sum())
     out["tier"] = policy.tiers(pd.Series(p, index=X.index), fit, rule_volume=volume).to_numpy()
     if entity == "user":
-        out["funnel"] = user_funnels(frame, _accounts_then(project, frame),
+        out["funnel"] = user_funnels(frame, project.accounts_then(frame),
                                      settings=cfg).to_numpy()
     else:
         try:
@@ -342,12 +342,3 @@ def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame
     out["motion"] = [motion_for(t, s, cfg.playbook.complexity, cfg.playbook.motions)
                      for t, s in zip(out.tier, segment.astype("object"))]
     return out
-
-
-def _accounts_then(project, users: pd.DataFrame) -> pd.DataFrame | None:
-    """The account features, with attributes, at the as_of dates of ``users`` (rows with
-    their accounts): what their funnels are read from; None when no user has an account."""
-    if "account_id" not in users or users.account_id.isna().all():
-        return None
-    dates = sorted({pd.Timestamp(d).date() for d in users.as_of})
-    return project.with_attributes(project.features(dates, entity="account"))
