@@ -111,12 +111,18 @@ def open_store(uri: str, *, create: bool = True) -> None:
             repair(db, leftover)
         if not db.is_file():
             _from_template(db)
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        client.search_experiments(max_results=1)          # runs the tracking migrations
-        client.search_registered_models(max_results=1)    # and the registry's
+        _migrate(uri)
     _opened.add(uri)
+
+
+def _migrate(uri: str) -> None:
+    """Let MLflow create or upgrade the store at ``uri``: its tracking tables and its
+    registry's (each is migrated when first read)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
 
 
 def store_template() -> Path | None:
@@ -143,17 +149,12 @@ def store_template() -> Path | None:
 
 def _build_template(path: Path) -> None:
     import sqlite3
-
-    from mlflow.tracking import MlflowClient
-
     import uuid
 
     # a new name each build: MLflow keeps a store (and its open file) per URI in a process
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        client = MlflowClient(tracking_uri=f"sqlite:///{tmp}", registry_uri=f"sqlite:///{tmp}")
-        client.search_experiments(max_results=1)           # every tracking migration
-        client.search_registered_models(max_results=1)     # and the registry's
+        _migrate(f"sqlite:///{tmp}")
         with sqlite3.connect(tmp) as con:                  # MLflow makes Default per store
             con.execute("DELETE FROM experiment_tags")
             con.execute("DELETE FROM experiments")
