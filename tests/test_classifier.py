@@ -25,7 +25,8 @@ from pqlml.model._estimators import MedianImputer, fit_calibrator
 # in all, gradient boosting ~5 of them. Uncalibrated boosting passes every check too (3.5 s
 # more, measured), so it is left out: what the two kinds share is the calibration code.
 ESTIMATORS = [LeadClassifier(kind="logistic"), LeadClassifier(kind="gradient_boosting"),
-              LeadClassifier(kind="logistic", calibration="none")]
+              LeadClassifier(kind="logistic", calibration="none"),
+              LeadClassifier(kind="auto", calibration="none")]
 SORTED = ("its rows are sorted by class: the calibration rows (the last quarter, rows taken "
           "in time order) hold one class, and fit refuses rather than calibrate on one class")
 
@@ -179,8 +180,12 @@ def test_fitted_attributes_labels_arrays_and_empty_input():
 def test_bad_parameters_and_dates_are_clear_errors():
     X, y, as_of = drifting(per=50)
     with pytest.raises(PqlmlError, match="The 'kind' parameter of LeadClassifier must be one of "
-                                         "logistic, gradient_boosting. Got 'forest' instead"):
+                                         "auto, logistic, gradient_boosting. Got 'forest' "
+                                         "instead"):
         LeadClassifier(kind="forest").fit(X, y)
+    with pytest.raises(PqlmlError, match="The 'C' parameter of LeadClassifier must be a "
+                                         "positive number. Got 0 instead"):
+        LeadClassifier(kind="logistic", C=0).fit(X, y)
     with pytest.raises(PqlmlError, match="The 'calibration' parameter .* Got 'sigmoid'"):
         LeadClassifier(calibration="sigmoid").fit(X, y)
     with pytest.raises(PqlmlError, match="a date for each of the 300 rows of X. Got 299 values"):

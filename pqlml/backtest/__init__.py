@@ -43,10 +43,11 @@ from ..model import (KINDS, LeadClassifier, Model, bootstrap_cis, feature_column
                      score_metrics, top_k_capture)
 from ..rules import fit_flags, intent_rule_for
 from ..schema import entity_key
+from ._baselines import BASELINES, baseline_columns, fit_baselines
 from ._report import REPORT_FILES, model_intent, tier_table, write_report
 
 __all__ = ["rolling_folds", "training_dates", "backtest", "Backtest", "model_intent", "tier_table",
-           "write_report", "REPORT_FILES"]
+           "write_report", "REPORT_FILES", "BASELINES", "baseline_columns"]
 
 MIN_POSITIVES = 10
 NO_INTENT_RULE = ("The backtest compares the model with the rules at the rules' volume, but "
@@ -210,6 +211,8 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
     notes = [] if rule else [f"rules: absent: {why}; the model and the other baselines are "
                              f"compared at the sales capacity ({cfg.capacity.per_period} "
                              f"a period) instead"]
+    notes += [f"{name}: absent: the features have none of the columns it reads" for name, cols
+              in baseline_columns(features).items() if not cols]
     folds = rolling_folds(frame.as_of.dt.strftime("%Y-%m-%d"), horizon_days=cfg.labels.horizon_days,
                           test_periods=cfg.model.test_periods)
     parts, fold_info = [], []
@@ -220,8 +223,11 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
         train, test = frame[day.isin(train_dates)], frame[day == test_date].copy()
         _check_fold(train, test, outcome, test_date)
         model = Model.fit(train, outcome, kind=kind, features=features,
-                          calibration=calibration, seed=seed)
+                          calibration=calibration, seed=seed,
+                          gap_days=cfg.labels.horizon_days)
         test["p_model"] = model.predict(test)
+        for name, p in fit_baselines(train[features + [outcome]], test, outcome).items():
+            test[f"p_{name}"] = p
         if rule is not None:
             flag_train, flag_test = rule.evaluate(train).to_numpy(), rule.evaluate(test).to_numpy()
             test["rule_flag"] = flag_test
@@ -249,7 +255,7 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
         fold_info.append({"fold": i, "as_of": test_date, "train_as_of": [train_dates[0],
                                                                           train_dates[-1]],
                           "train_rows": len(train), "train_positives": int(train[outcome].sum()),
-                          "best_rule": best_rule})
+                          "best_rule": best_rule, "model_chosen": _chosen(model)})
     rows = pd.concat(parts, ignore_index=True)
     oracle, why = _oracle(truth, rows, outcome, key)
     rows["p_oracle"] = np.nan if oracle is None else oracle
@@ -265,6 +271,16 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
                 "tier_method": cfg.tiers.method, "precision_target": cfg.tiers.precision_target,
                 "notes": notes}
     return Backtest(metrics, rows)
+
+
+def _chosen(model) -> dict:
+    """The model a fold fitted (``kind``, ``C`` for a logistic) and, when ``auto`` chose it,
+    each candidate's validation ROC-AUC on the fold's own training dates."""
+    est = model.estimator
+    out = {"kind": est.kind_} | ({"C": est.C_} if est.kind_ == "logistic" else {})
+    if est.selection_ is not None:
+        out["candidates"] = est.selection_
+    return out
 
 
 def _check_fold(train, test, outcome, test_date):
@@ -318,6 +334,7 @@ def _block(data: pd.DataFrame, outcome: str, p: str | None, ranking: str, reps: 
 _RANKINGS = {"model": ("p_model", "p_model"), "rules": ("p_rules", "rule_flag"),
              "best_single_rule": ("p_best", "best_single_score"),
              "activation_engagement": ("p_act", "act_score"),
+             **{name: (f"p_{name}", f"p_{name}") for name in BASELINES},
              "oracle": ("p_oracle", "p_oracle")}
 
 
@@ -325,9 +342,8 @@ def _metrics(rows: pd.DataFrame, outcome: str, folds: list, cfg, key: str) -> di
     """Pooled figures with CIs, the same per fold, and capture / lift at sales capacity."""
     if "rule_flag" in rows:
         rows = rows.assign(rule_flag=rows.rule_flag.astype(bool))
-    names = [n for n in _RANKINGS if (n != "oracle" or rows.p_oracle.notna().all())
-             and (n != "activation_engagement" or "act_score" in rows)
-             and (n != "rules" or "rule_flag" in rows)]
+    names = [n for n, (_, ranking) in _RANKINGS.items()
+             if ranking in rows and rows[ranking].notna().all()]
 
     def blocks(data, reps):
         return {n: _block(data, outcome, *_RANKINGS[n], reps, key=key,

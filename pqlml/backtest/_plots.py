@@ -27,6 +27,8 @@ def gains_plot(rows: pd.DataFrame, outcome: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for col, label in (("p_model", "model"), ("p_oracle", "oracle (truth)"),
                        ("best_single_score", "best single signal"),
+                       ("p_generic_logistic", "generic logistic (baseline)"),
+                       ("p_rfm_logistic", "recency/frequency/monetary (baseline)"),
                        ("act_score", "activated, then by engagement")):
         if col in rows and rows[col].notna().all():
             order = np.argsort(-rows[col].to_numpy(float), kind="stable")
@@ -55,7 +57,7 @@ def calibration_plot(rows: pd.DataFrame, outcome: str, path: Path, bins: int = 1
     fig, ax = plt.subplots(figsize=(5, 4.5))
     y = rows[outcome].to_numpy(float)
     for col, label in (("p_model", "model"), ("p_rules", "rules (step score)"),
-                       ("p_oracle", "oracle")):
+                       ("p_generic_logistic", "generic logistic"), ("p_oracle", "oracle")):
         if col in rows and rows[col].notna().all():
             p = rows[col].to_numpy(float)
             order = np.argsort(p, kind="stable")

@@ -13,6 +13,14 @@ from ..outputs import write_json, write_text
 
 __all__ = ["model_intent", "tier_table", "write_report"]
 
+BASELINE_TEXT = {
+    "generic_logistic": "baseline: a logistic regression on log1p per-event counts (last 30 "
+                        "days and the 30 before), active users now and a month earlier, "
+                        "headcount and vertical, fitted on each fold's training rows",
+    "rfm_logistic": "baseline: a recency / frequency / monetary logistic regression (days "
+                    "since the last event, events over the longest window, property sums "
+                    "when configured, account age), fitted on each fold's training rows"}
+
 
 def model_intent(rows: pd.DataFrame, policy: TierPolicy) -> pd.Series:
     """The model's high-intent flag per test row (``p_model``), period by period (``fold``),
@@ -70,8 +78,8 @@ def _markdown(m: dict, tiers: pd.DataFrame, outcome: str) -> str:
         text = f"{v:.3f}" if isinstance(v, float) else f"{v:,}"
         return text + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and not isinstance(v, int)
                        else (f" [{ci[0]:.0f}, {ci[1]:.0f}]" if ci else ""))
-    names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle")
-             if n in m]
+    names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement",
+                         "generic_logistic", "rfm_logistic", "oracle") if n in m]
     keys = ("roc_auc", "pr_auc", "brier", "ece", "volume", "converters_captured",
             "converters_per_100_touches")
     entity = m.get("entity", "account")
@@ -81,17 +89,21 @@ def _markdown(m: dict, tiers: pd.DataFrame, outcome: str) -> str:
     lines = [f"# Backtest: {m['kind']} {entity} model vs the rules ({outcome})", "",
              f"{rule}{len(m['folds'])} forward folds, gap >= {m['horizon_days']} days; pooled "
              f"figures with 95% {entity}-bootstrap CIs; converters captured at {volume} in each "
-             "period.", ""]
+             "period; every ranking on the same test rows.", ""]
+    lines += [f"- {name}: {BASELINE_TEXT[name]}" for name in BASELINE_TEXT if name in m]
     lines += [f"- {note}" for note in m.get("notes", [])] + ([""] if m.get("notes") else [])
     lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(fmt(m[n], k) for n in names) + " |")
-    lines += ["", "| fold | as_of | model AUC | rules captured | model captured | best single "
-              "captured | best single rule |", "|---|---|---|---|---|---|---|"]
+    aucs = [n for n in ("model", *BASELINE_TEXT, "oracle") if n in m]
+    lines += ["", "| fold | as_of | " + " | ".join(f"{n} AUC" for n in aucs) + " | rules captured "
+              "| model captured | best single captured | best single rule |",
+              "|---|---|" + "---|" * (len(aucs) + 4)]
     for f in m["folds"]:
         rules = f["rules"]["converters_captured"] if "rules" in f else "-"
-        lines.append(f"| {f['fold']} | {f['as_of']} | {f['model'].get('roc_auc', float('nan')):.3f} | "
-                     f"{rules} | {f['model']['converters_captured']} | "
+        auc = " | ".join(f"{f[n].get('roc_auc', float('nan')):.3f}" for n in aucs)
+        lines.append(f"| {f['fold']} | {f['as_of']} | {auc} | {rules} | "
+                     f"{f['model']['converters_captured']} | "
                      f"{f['best_single_rule']['converters_captured']} | `{f['best_rule']}` |")
     who = [w for w in ("model", "rules") if w in tiers]
     lines += ["", f"Conversion per tier, the same labels: intent from the model (cutpoint by "

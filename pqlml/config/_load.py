@@ -309,7 +309,7 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                            _when(lambda v: _is_number(v) and v > 1, float)),
         "adjacent_events": _strings('adjacent_events = ["pricing_page_viewed"]')},
     ModelConfig: {
-        "kind": _choice("kind", ("logistic", "gradient_boosting")),
+        "kind": _choice("kind", ("auto", "logistic", "gradient_boosting")),
         "calibration": _choice("calibration", ("isotonic", "platt", "none")),
         "test_periods": ("a positive integer (as_of dates tested)", "test_periods = 6", _POS_INT),
         "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT),

@@ -265,14 +265,16 @@ class DiscoverConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """``kind``: logistic or gradient_boosting; ``calibration``: platt (default: monotone, so
+    """``kind``: auto (chosen forward in time on the training rows among the logistic at
+    three strengths and the additive boosting, :mod:`pqlml.model._select`), logistic or
+    gradient_boosting; ``calibration``: platt (default: monotone, so
     it keeps the ranking and never says 0 or 1), isotonic or none
     (fitted on the latest quarter of the training snapshots); ``test_periods``: how many
     of the last as_of dates the backtest tests on, each after training on the snapshots
     whose labels were complete by then; ``bootstrap``: resamples for the CIs;
     ``registered_name``: the MLflow registry name ``train`` registers under."""
 
-    kind: str = "logistic"
+    kind: str = "auto"
     calibration: str = "platt"
     test_periods: int = 6
     bootstrap: int = 200

@@ -43,8 +43,14 @@ class Model:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, outcome: str, *, kind: str = "gradient_boosting",
-            features=None, calibration: str = "platt", seed: int = 0) -> "Model":
+            features=None, calibration: str = "platt", seed: int = 0,
+            gap_days: int = 0) -> "Model":
         """Fit on labelled snapshots (``as_of``, the features, ``outcome``).
+
+        ``kind="auto"`` chooses the model on these rows, forward in time with validation
+        dates ``gap_days`` (the outcome's horizon) after their training rows
+        (:mod:`pqlml.model._select`); ``kind`` is then the chosen one and ``trained_on``
+        records the choice (``selection``: each candidate's validation ROC-AUC).
 
         ``features``: the columns to learn from (default: :func:`feature_columns`); a key,
         ``as_of``, a label or a non-numeric column among them is refused. The estimator is
@@ -61,12 +67,14 @@ class Model:
                              f"{_show(list(frame.columns))}). Fix: pass features merged with "
                              "their labels (project.snapshots(outcome)).")
         y = frame[outcome].astype(int).to_numpy()
-        est = LeadClassifier(kind=kind, calibration=calibration, random_state=seed).fit(
-            frame[features], y, as_of=frame.as_of)
+        est = LeadClassifier(kind=kind, calibration=calibration, random_state=seed,
+                             gap_days=gap_days).fit(frame[features], y, as_of=frame.as_of)
         info = {"rows": len(frame), "positives": int(y.sum()),
                 "as_of_first": str(frame.as_of.min().date()),
                 "as_of_last": str(frame.as_of.max().date())}
-        return cls(kind, features, est, outcome, info)
+        if est.selection_ is not None:
+            info["selection"] = est.selection_
+        return cls(est.kind_, features, est, outcome, info)
 
     def check_features(self, frame: pd.DataFrame, *, exact: bool = False,
                        version: str = "") -> None:
@@ -201,7 +209,8 @@ def train(frame: pd.DataFrame, outcome: str | None = None, *, settings=None,
     kind = kind or (settings.model.kind if settings is not None else "gradient_boosting")
     calibration = calibration or (settings.model.calibration if settings is not None
                                   else "platt")
-    model = Model.fit(frame, outcome, kind=kind, calibration=calibration)
+    model = Model.fit(frame, outcome, kind=kind, calibration=calibration,
+                      gap_days=settings.labels.horizon_days if settings is not None else 0)
     if settings is not None:
         model.trained_on |= provenance(settings)
     return model

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import PqlmlError
 from ._estimators import CALIBRATIONS, KINDS, calibrate, fit_calibrator, make_estimator
+from ._select import GRID, select
 
 __all__ = ["LeadClassifier"]
 
@@ -34,8 +35,10 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    kind : {"gradient_boosting", "logistic"}
-        The model (:func:`~pqlml.model.make_estimator` describes each).
+    kind : {"auto", "gradient_boosting", "logistic"}
+        The model (:func:`~pqlml.model.make_estimator` describes each); ``auto`` chooses
+        one of :data:`~pqlml.model._select.GRID` (a kind and, for the logistic, ``C``) by
+        forward-in-time validation on the training rows (:mod:`pqlml.model._select`).
     calibration : {"platt", "isotonic", "none"}
         How scores become probabilities. Platt: a logistic curve on the score's logit
         (its slope never negative: the ranking is kept); isotonic: a non-decreasing step
@@ -45,6 +48,12 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
         so the probabilities stay rates.
     random_state : int or None
         Seed of the gradient boosting model.
+    C : float
+        Inverse regularisation strength of the logistic model (``kind="logistic"``).
+    gap_days : float
+        ``kind="auto"``: how far before a validation date its training rows end (the
+        outcome's horizon, so that no training label reaches into the validation date);
+        in the units of ``as_of`` differences (days for dates, rows without ``as_of``).
 
     Attributes
     ----------
@@ -53,6 +62,11 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
+    kind_, C_ : str, float
+        The model fitted: ``kind`` and ``C``, or the candidate ``auto`` chose.
+    selection_ : list of dict or None
+        ``kind="auto"``: each candidate with its mean validation ROC-AUC (``roc_auc``) and
+        its score per validation date (``per_split``); else None.
     base_estimator_ : estimator
         The model of ``kind`` fitted on every row (a Pipeline for ``logistic``, a
         HistGradientBoostingClassifier for ``gradient_boosting``).
@@ -91,11 +105,13 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, kind="gradient_boosting", calibration="platt", class_weight=None,
-                 random_state=0):
+                 random_state=0, C=1.0, gap_days=0):
         self.kind = kind
         self.calibration = calibration
         self.class_weight = class_weight
         self.random_state = random_state
+        self.C = C
+        self.gap_days = gap_days
 
     def fit(self, X, y, as_of=None):
         """Fit on ``X`` (rows of features), ``y`` (two classes) and, optionally, ``as_of``
@@ -114,6 +130,11 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                              "outcomes.")
         y = (y == self.classes_[1]).astype(int)
         dates = self._dates(as_of, len(y))
+        self.kind_, self.C_, self.selection_ = self.kind, float(self.C), None
+        if self.kind == "auto":
+            best, self.selection_ = select(self._make, X, y, dates, gap_days=self.gap_days,
+                                           grid=GRID)
+            self.kind_, self.C_ = best["kind"], float(best.get("C", self.C))
         self.base_estimator_, self.calibrator_ = self._fit(X, y, dates)
         return self
 
@@ -147,6 +168,9 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
             if value not in allowed:
                 raise PqlmlError(f"The '{name}' parameter of LeadClassifier must be one of "
                                  f"{', '.join(allowed)}. Got {value!r} instead.")
+        if not (isinstance(self.C, (int, float)) and self.C > 0):
+            raise PqlmlError(f"The 'C' parameter of LeadClassifier must be a positive number. "
+                             f"Got {self.C!r} instead.")
         cw = self.class_weight
         if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
             raise PqlmlError(f"The 'class_weight' parameter of LeadClassifier must be None, "
@@ -163,12 +187,14 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                              "as_of column (or nothing: rows in time order).")
         return dates
 
-    def _make(self):
+    def _make(self, kind=None, C=None):
+        """An unfitted model: ``kind`` and ``C`` (default: the ones fitted, ``kind_``, ``C_``)."""
         cw = self.class_weight
         if isinstance(cw, dict):        # labels of y -> the 0/1 the model is fitted on
             cw = {int(np.flatnonzero(self.classes_ == k)[0]): w for k, w in cw.items()
                   if k in self.classes_}
-        return make_estimator(self.kind, class_weight=cw, seed=self.random_state)
+        return make_estimator(kind or self.kind_, class_weight=cw, seed=self.random_state,
+                              C=self.C_ if C is None else C)
 
     def _fit(self, X: np.ndarray, y: np.ndarray, as_of: pd.Series):
         """(model fitted on every row, calibrator or None): see the class's Notes."""

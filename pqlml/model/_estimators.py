@@ -21,7 +21,7 @@ from ..errors import PqlmlError
 __all__ = ["KINDS", "CALIBRATIONS", "MedianImputer", "make_estimator", "fit_calibrator",
            "calibrate"]
 
-KINDS = ("logistic", "gradient_boosting")
+KINDS = ("auto", "logistic", "gradient_boosting")
 CALIBRATIONS = ("platt", "isotonic", "none")
 
 
@@ -68,11 +68,12 @@ class MedianImputer(TransformerMixin, BaseEstimator):
         return tags
 
 
-def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
-    """An unfitted scikit-learn estimator of ``kind``.
+def make_estimator(kind: str, *, class_weight=None, seed: int = 0, C: float = 1.0):
+    """An unfitted scikit-learn estimator of ``kind`` (``auto`` is chosen among these by
+    :class:`~pqlml.model.LeadClassifier`, see :mod:`pqlml.model._select`).
 
     ``logistic``: median imputation, signed log1p (counts are heavy-tailed), standard
-    scaling, L2 logistic regression. ``gradient_boosting``: HistGradientBoosting
+    scaling, L2 logistic regression of inverse strength ``C``. ``gradient_boosting``: HistGradientBoosting
     (missing values native), shallow trees, a fixed number of rounds, and no interactions
     (each tree splits on one feature: an additive model of any shape per feature, whose
     exact reasons cost a table lookup instead of TreeSHAP's minute per 100,000 rows).
@@ -80,7 +81,7 @@ def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
     if kind == "logistic":
         return make_pipeline(MedianImputer(),
                              FunctionTransformer(_signed_log1p), StandardScaler(),
-                             LogisticRegression(C=1.0, class_weight=class_weight,
+                             LogisticRegression(C=C, class_weight=class_weight,
                                                 max_iter=2000))
     if kind == "gradient_boosting":
         return HistGradientBoostingClassifier(learning_rate=0.05, max_iter=300, max_leaf_nodes=15,
@@ -88,8 +89,8 @@ def make_estimator(kind: str, *, class_weight=None, seed: int = 0):
                                               interaction_cst="no_interactions",
                                               class_weight=class_weight, early_stopping=False,
                                               random_state=seed)
-    raise PqlmlError(f"The 'kind' parameter must be one of {', '.join(KINDS)}. Got {kind!r} "
-                     "instead.")
+    raise PqlmlError(f"The 'kind' parameter of make_estimator must be one of "
+                     f"{', '.join(KINDS[1:])}. Got {kind!r} instead.")
 
 
 def _logit(p):
