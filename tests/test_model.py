@@ -245,7 +245,7 @@ def test_backtest_names_an_estimator_it_cannot_use():
     frame = pd.DataFrame({"account_id": ["a1", "a2"], "events_30d": [1, 5], "conversion": [0, 1],
                           "as_of": pd.to_datetime(["2024-01-01"] * 2, utc=True)})
     with pytest.raises(PqlmlError, match=r"'estimator' parameter of backtest must be a model "
-                                         r"kind \(logistic, gradient_boosting\) or a "
+                                         r"kind \(auto, logistic, gradient_boosting\) or a "
                                          r"LeadClassifier. Got int instead"):
         backtest(frame, "conversion", 3, settings=cfg)
     with pytest.raises(TypeError, match="'frame' parameter of backtest must be a DataFrame"):

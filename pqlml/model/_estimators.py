@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..errors import PqlmlError
 
 __all__ = ["KINDS", "CALIBRATIONS", "MedianImputer", "make_estimator", "fit_calibrator",
-           "calibrate"]
+           "anchor_level", "calibrate"]
 
 KINDS = ("auto", "logistic", "gradient_boosting")
 CALIBRATIONS = ("platt", "isotonic", "none")
@@ -119,10 +119,23 @@ def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray):
         return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
     curve = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score), y)
     if curve.coef_[0, 0] <= 0:
-        from scipy.optimize import brentq
-        z, rate = _logit(score)[:, 0], float(np.mean(y))
-        shift = brentq(lambda c: np.mean(1 / (1 + np.exp(-(z + c)))) - rate, -50, 50)
-        curve.coef_[0, 0], curve.intercept_[0] = 1.0, shift
+        curve.coef_[0, 0] = 1.0
+        anchor_level(curve, score, float(np.mean(y)))
+    return curve
+
+
+def anchor_level(curve, score: np.ndarray, rate: float):
+    """Set a Platt ``curve``'s intercept so that the mean probability it gives ``score`` is
+    ``rate`` (its slope kept); returns the curve.
+
+    The level of a few held-out months is noisy and seasonal (a December's low rate would
+    lower every later score), so :class:`~pqlml.model.LeadClassifier` learns the slope out
+    of time and sets the level from every training row."""
+    from scipy.optimize import brentq
+
+    z, a = _logit(score)[:, 0], float(curve.coef_[0, 0])
+    curve.intercept_[0] = brentq(lambda c: np.mean(1 / (1 + np.exp(-(a * z + c)))) - rate,
+                                 -50, 50)
     return curve
 
 
