@@ -29,7 +29,7 @@ from pqlml.model import Model, bootstrap_ci, score_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
-KINDS = ("logistic", "gradient_boosting")
+KINDS = ("auto", "logistic", "gradient_boosting")   # auto: pqlml's default
 REPS = 200
 # None = pass no calibration argument, i.e. pqlml's default (the main rows); the other two
 # are comparison rows.
@@ -72,13 +72,16 @@ def summary(y, p, groups, periods=None) -> dict:
 
 
 def fit_predict(train: pd.DataFrame, test: pd.DataFrame, features, outcome, kind,
-                calibration=None) -> np.ndarray:
+                calibration=None, gap_days: int = 0) -> np.ndarray:
     """pqlml's model, fitted on ``train`` and scored on ``test``. ``calibration=None`` passes
     nothing, so pqlml's default applies (Platt). With calibration the base model is fitted on
     the earliest three quarters of the training ``as_of`` dates only and calibrated on the
-    latest quarter; with ``"none"`` it sees them all."""
+    latest quarter; with ``"none"`` it sees them all. ``kind="auto"`` chooses among pqlml's
+    candidates on the training dates, each validation date ``gap_days`` after its training
+    rows (the horizon in rolling folds)."""
     given = {} if calibration is None else {"calibration": calibration}
-    return Model.fit(train, outcome, kind=kind, features=features, **given).predict(test)
+    return Model.fit(train, outcome, kind=kind, features=features, gap_days=gap_days,
+                     **given).predict(test)
 
 
 def rolling(frame: pd.DataFrame, *, period: str, horizon_days: int, min_train: int,
@@ -95,7 +98,8 @@ def rolling(frame: pd.DataFrame, *, period: str, horizon_days: int, min_train: i
         task = bar.add_task(f"{label}: {kind}, {len(folds)} forward folds", total=len(folds))
         for train_dates, test_date in folds:
             train, test = frame[dates.isin(train_dates)], frame[dates == test_date].copy()
-            test["p"] = fit_predict(train, test, features, outcome, kind, calibration)
+            test["p"] = fit_predict(train, test, features, outcome, kind, calibration,
+                                    gap_days=horizon_days)
             parts.append(test)
             info.append({"test_period": test_date,
                          "train_periods": [train_dates[0], train_dates[-1]],

@@ -87,7 +87,8 @@ def project(tmp_path_factory):
     return open_project(sim.config)
 
 
-def test_each_fold_chooses_on_its_own_training_dates_and_baselines_are_refitted(project):
+def test_each_fold_chooses_on_its_own_training_dates_and_baselines_are_refitted(project,
+                                                                               tmp_path):
     cfg, outcome = project.config, project.config.outcomes.target
     frame = project.snapshots(outcome)
     found = backtest(frame, outcome, settings=cfg, truth=project.truth())
@@ -120,3 +121,8 @@ def test_each_fold_chooses_on_its_own_training_dates_and_baselines_are_refitted(
     lr = LogisticRegression(max_iter=2000).fit((z(train) - mean) / sd, train[outcome])
     expected = lr.predict_proba((z(test) - mean) / sd)[:, 1]
     assert np.allclose(test.p_generic_logistic, expected, atol=1e-4)
+    found.write(tmp_path)             # the report's table and per-fold AUCs name them
+    report = (tmp_path / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("| | model |"))
+    assert "| generic_logistic | rfm_logistic | oracle |" in header
+    assert "generic_logistic AUC | rfm_logistic AUC" in report
