@@ -233,4 +233,4 @@ def test_tier_1_reasons_name_true_drivers_and_never_turn_usage_upside_down(world
     assert bad / len(tier1) <= 0.05
     # the reasons as written: no raw feature name
     assert not found[["reason_1", "reason_2", "reason_3"]].stack().str.contains(
-        r"events_|_\d+d\b|: 1$", regex=True).any()
+        r"events_|_\d+d\b|enriched industry|stated employees", regex=True).any()
