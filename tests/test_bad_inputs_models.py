@@ -174,7 +174,7 @@ def test_a_model_file_of_an_older_format_asks_to_retrain_unloaded(company, tmp_p
     assert f"old.skops is a pqlml model in another format (pqlml-model/2; this pqlml reads " \
            f"{FORMAT}), written by another version of pqlml; nothing in it was loaded. Fix: " \
            "retrain with `pqlml train" in err
-    assert built == [] and FORMAT == "pqlml-model/3"
+    assert built == [] and FORMAT == "pqlml-model/4"
 
 
 def test_a_skops_file_holding_a_function_reference_is_refused_unloaded(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from pqlml.errors import PqlmlError
 from pqlml.model import LeadClassifier, make_estimator
 from pqlml.model._estimators import MedianImputer, fit_calibrator
+from pqlml.model._monotone import directions
 
 # Full checks on logistic (calibrated and not) and gradient boosting (calibrated): about 6 s
 # in all, gradient boosting ~5 of them. Uncalibrated boosting passes every check too (3.5 s
@@ -38,10 +39,10 @@ def expected_failures(estimator) -> dict:
         return {}
     failures = {"check_classifier_data_not_an_array": f"12 rows; {SORTED}",
                 "check_positive_only_tag_during_fit": f"iris made binary; {SORTED}"}
-    if estimator.kind == "logistic":      # boosting passes it by the data's chance
-        failures["check_class_weight_classifiers"] = (
-            "calibration is unweighted, so probabilities stay rates: class_weight reorders "
-            "the scores but the calibrated predictions do not follow the weights")
+    failures["check_class_weight_classifiers"] = (
+        "calibration is unweighted, so probabilities stay rates (Platt's level is every "
+        "training row's rate): class_weight reorders the scores but the calibrated "
+        "predictions do not follow the weights")
     return failures
 
 
@@ -86,11 +87,13 @@ def by_hand(kind: str, calibration: str, X: pd.DataFrame, y, as_of) -> np.ndarra
     """pqlml's calibration scheme written out with scikit-learn and scipy alone: the latest
     quarter of the dates held out, a model of the earlier ones scores it, Platt's slope (a
     logistic curve on the logit) or isotonic fitted there maps the scores of a model refitted
-    on every row; Platt's level makes the mean probability of every row their rate."""
+    on every row; Platt's level makes the mean probability of every row their rate. Each
+    model is held to the directions its own rows give (``monotone="auto"``)."""
     dates = np.sort(as_of.unique())
     late = (as_of >= dates[-max(1, len(dates) // 4)]).to_numpy()
-    early_model = make_estimator(kind).fit(X[~late], y[~late])
-    full = make_estimator(kind).fit(X, y)
+    early_model = make_estimator(kind, monotone=directions(X[~late].to_numpy(float), y[~late],
+                                                           X.columns)).fit(X[~late], y[~late])
+    full = make_estimator(kind, monotone=directions(X.to_numpy(float), y, X.columns)).fit(X, y)
 
     def logit(p):
         return np.log(p / (1 - p))[:, None]
@@ -125,7 +128,7 @@ def test_without_as_of_the_last_quarter_of_the_rows_calibrates():
     assert no_dates == pytest.approx(each_row.predict_proba(X), abs=1e-15)
     one_date = LeadClassifier(kind="logistic").fit(X, y, as_of=np.zeros(len(y)))
     assert one_date.calibrator_ is None                 # one date: nothing later to calibrate on
-    plain = make_estimator("logistic").fit(X, y).predict_proba(X)
+    plain = make_estimator("logistic", monotone=one_date.monotone_).fit(X, y).predict_proba(X)
     assert one_date.predict_proba(X) == pytest.approx(plain, abs=1e-12)
 
 
@@ -176,8 +179,10 @@ def test_fitted_attributes_labels_arrays_and_empty_input():
         X, y, as_of=as_of).predict_proba(X)[:, 1], abs=1e-6)     # the other class's rate
     arrays = LeadClassifier(kind="logistic").fit(X.to_numpy(float), y, as_of=as_of.to_numpy())
     assert not hasattr(arrays, "feature_names_in_")
+    assert arrays.monotone_.tolist() == [0, 0, 0]        # no names: no usage column is known
     assert arrays.predict_proba(X.to_numpy(float)) == pytest.approx(
-        LeadClassifier(kind="logistic").fit(X, y, as_of=as_of).predict_proba(X), abs=1e-12)
+        LeadClassifier(kind="logistic", monotone="none").fit(X, y, as_of=as_of).predict_proba(X),
+        abs=1e-12)
     assert clf.predict_proba(X.head(0)).shape == (0, 2) and clf.predict(X.head(0)).shape == (0,)
 
 

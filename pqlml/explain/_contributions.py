@@ -1,15 +1,22 @@
-"""Per-feature contributions to a model's log-odds, exact for both kinds.
+"""Per-feature contributions to a model's log-odds against a reference account, exact for
+both kinds.
+
+The reference is the fitted model's ``reference_``: each feature's median over the training
+rows (a typical account). A contribution says how much a feature moves this account's
+log-odds away from the reference's; ``base`` (the reference's log-odds) plus the
+contributions is the account's log-odds.
 
 Logistic: the pipeline is impute -> signed log1p -> standardise -> logistic regression,
 so the log-odds is ``intercept + sum_j coef_j * z_j`` with ``z`` the standardised input:
-``coef_j * z_j`` is feature j's contribution, relative to the average training row.
+``coef_j * (z_j - z_ref_j)`` is feature j's contribution.
 Gradient boosting: pqlml's boosting is additive (each tree splits on one feature), so
-a tree's Shapley value is its output minus its expectation (see :func:`_additive`; equal
-to SHAP's TreeExplainer, which a test checks); for other tree models TreeExplainer gives
-exact (path-dependent) Shapley values of the raw margin. Platt calibration is an affine map of the log-odds (``a * s + c``), so
-scaling the contributions by ``a`` and the base by ``a, c`` keeps the sum exact for the
-calibrated probability. Isotonic calibration is not affine: contributions then explain
-the uncalibrated score (``exact`` is False).
+the model is a sum of one step function per feature and ``F_j(x_j) - F_j(ref_j)`` is
+feature j's contribution (see :func:`_additive`); for other tree models SHAP's
+TreeExplainer with the reference as its one background row gives exact (interventional)
+Shapley values of the raw margin against it. Platt calibration is an affine map of the
+log-odds (``a * s + c``), so scaling the contributions by ``a`` and the base by ``a, c``
+keeps the sum exact for the calibrated probability. Isotonic calibration is not affine:
+contributions then explain the uncalibrated score (``exact`` is False).
 """
 
 from __future__ import annotations
@@ -34,12 +41,13 @@ def _parts(classifier):
     return classifier.base_estimator_, None, False
 
 
-def _logistic(pipeline, X: pd.DataFrame):
+def _logistic(pipeline, X: pd.DataFrame, reference: np.ndarray):
     *prep, lr = [step for _, step in pipeline.steps]
-    z = X.to_numpy(float)        # what LeadClassifier passes its base estimator
+    z = np.vstack([reference[None, :], X.to_numpy(float)])  # what LeadClassifier passes
     for step in prep:
         z = step.transform(z)
-    return z * lr.coef_[0], np.full(len(X), float(lr.intercept_[0]))
+    coef = lr.coef_[0]
+    return (z[1:] - z[0]) * coef, np.full(len(X), float(lr.intercept_[0] + z[0] @ coef))
 
 
 def _leaf_of(nodes, x: np.ndarray) -> np.ndarray:
@@ -56,12 +64,12 @@ def _leaf_of(nodes, x: np.ndarray) -> np.ndarray:
         at = np.where(inner, np.where(left, node["left"], node["right"]), at)
 
 
-def _additive(model, X: pd.DataFrame):
-    """Exact SHAP values of a HistGradientBoosting model whose trees each split on one
-    feature (``interaction_cst="no_interactions"``): a tree's Shapley value is all its
-    feature's, ``f_t(x) - E[f_t]`` (E weighted by the training counts, as TreeExplainer's
-    path-dependent algorithm does). Trees of one feature add up to a step function
-    evaluated once per interval, so 100,000 rows take well under a second.
+def _additive(model, X: pd.DataFrame, reference: np.ndarray):
+    """Exact contributions against ``reference`` of a HistGradientBoosting model whose trees
+    each split on one feature (``interaction_cst="no_interactions"``): the trees of feature
+    j add up to a step function ``F_j`` and ``F_j(x_j) - F_j(ref_j)`` is its contribution;
+    the base is the model's raw score of the reference. Each step function is evaluated
+    once per interval, so 100,000 rows take well under a second.
     Returns None when some tree splits on two features."""
     trees = [it[0] for it in model._predictors]
     base = float(np.ravel(model._baseline_prediction)[0])
@@ -72,32 +80,34 @@ def _additive(model, X: pd.DataFrame):
         features = np.unique(nodes["feature_idx"][~leaf])
         if len(features) > 1:
             return None
-        expected = float(np.sum(nodes["count"][leaf] * nodes["value"][leaf]) / np.sum(nodes["count"][leaf]))
-        base += expected
         if len(features):
-            by_feature.setdefault(int(features[0]), []).append((nodes, expected))
-    Xn = X.to_numpy(float)
+            by_feature.setdefault(int(features[0]), []).append(nodes)
+        else:                                    # a single leaf: a constant
+            base += float(nodes["value"][0])
+    Xn = np.vstack([reference[None, :], X.to_numpy(float)])
     values = np.zeros_like(Xn)
     for j, group in by_feature.items():
-        cuts = np.unique(np.concatenate([n["num_threshold"][~n["is_leaf"].astype(bool)] for n, _ in group]))
+        cuts = np.unique(np.concatenate([n["num_threshold"][~n["is_leaf"].astype(bool)] for n in group]))
         points = np.concatenate([cuts, [np.inf, np.nan]])       # one per interval, then NaN
-        step = sum(n["value"][_leaf_of(n, points)] - e for n, e in group)
+        step = sum(n["value"][_leaf_of(n, points)] for n in group)
         x = Xn[:, j]
         where = np.where(np.isnan(x), len(points) - 1, np.searchsorted(cuts, x, side="left"))
         values[:, j] = step[where]
-    return values, np.full(len(X), base)
+    return values[1:] - values[0], np.full(len(X), base + values[0].sum())
 
 
-def _tree(model, X: pd.DataFrame):
+def _tree(model, X: pd.DataFrame, reference: np.ndarray):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     if isinstance(model, HistGradientBoostingClassifier):
-        fast = _additive(model, X)
+        fast = _additive(model, X, reference)
         if fast is not None:
             return fast
     import shap
 
-    explainer = shap.TreeExplainer(model)
+    explainer = shap.TreeExplainer(model, data=reference[None, :],
+                                   feature_perturbation="interventional",
+                                   model_output="raw")
     values = explainer.shap_values(X.to_numpy(float), check_additivity=False)
     values = values[1] if isinstance(values, list) else values
     if values.ndim == 3:
@@ -107,8 +117,9 @@ def _tree(model, X: pd.DataFrame):
 
 
 def contributions(model, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, bool]:
-    """``(C, base, exact)``: ``C`` has one column per model feature (log-odds units);
-    ``base + C.sum(axis=1)`` is the log-odds of ``model.predict(X)`` when ``exact``.
+    """``(C, base, exact)``: ``C`` has one column per model feature (log-odds units, against
+    the reference account ``model.estimator.reference_``); ``base`` is the reference's
+    log-odds and ``base + C.sum(axis=1)`` the log-odds of ``model.predict(X)`` when ``exact``.
 
     Examples
     --------
@@ -122,13 +133,18 @@ def contributions(model, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, boo
     >>> p = m.predict(X)
     >>> bool(np.allclose(base + C.sum(axis=1), np.log(p / (1 - p)))), exact
     (True, True)
+    >>> ref = pd.DataFrame([m.estimator.reference_], columns=m.features)   # the medians
+    >>> q = m.predict(ref)[0]
+    >>> bool(np.allclose(base, np.log(q / (1 - q)))), bool(np.allclose(contributions(m, ref)[0], 0))
+    (True, True)
     """
     X = X[model.features]
     base_est, platt, exact = _parts(model.estimator)
+    reference = np.asarray(model.estimator.reference_, float)
     if model.kind == "logistic":
-        values, base = _logistic(base_est, X)
+        values, base = _logistic(base_est, X, reference)
     else:
-        values, base = _tree(base_est, X)
+        values, base = _tree(base_est, X, reference)
     if platt is not None:
         a, c = platt
         values, base = values * a, base * a + c

@@ -32,7 +32,8 @@ import pandas as pd
 
 from ..features._names import GROWTH_DAYS, event_family, prev_name, volume_name
 
-__all__ = ["signal_of", "render", "times", "phrase", "EVENT_PHRASES"]
+__all__ = ["signal_of", "render", "render_group", "signal_words", "times", "phrase",
+           "EVENT_PHRASES"]
 
 _FIXED = {
     "active_users": ("active_users_7d", "active_users_30d", "active_users_90d",
@@ -44,7 +45,12 @@ _FIXED = {
     "breadth": ("distinct_events_30d",),
     "recency": ("days_since_last_event",),
     "tenure": ("days_since_first_event", "account_age_days", "tenure_days"),
-    "company_size": ("employees",),
+    "company_size": ("employees", "enriched_employees", "stated_employees"),
+    "seniority": ("stated_seniority",),
+    "enrichment": ("enriched",),
+    "funding": ("enriched_funding_usd",),
+    "revenue": ("enriched_revenue_usd",),
+    "enterprise": ("enterprise_domain",),
     "team_size": ("users_total",),
     "work_email": ("work_email_share", "work_email"),
     "buyer": ("buyer_title_present", "buyer_title_users", "buyer_title"),
@@ -52,7 +58,15 @@ _FIXED = {
 _GROUP = {col: sig for sig, cols in _FIXED.items() for col in cols}
 _WINDOWED = re.compile(r"^(?:events|active_users|new_users)_(.+)_(\d+)d$")
 _TOTAL = {re.compile(r"events_\d+d"): "activity", re.compile(r"active_users_\d+d"): "active_users"}
-_CATEGORY = re.compile(r"^(industry|segment|country)_(.+)$")
+_CATEGORY = re.compile(r"^(enriched_industry|industry|segment|country|"
+                       r"signup_(?:company_size|department|seniority|use_case))_(.+)$")
+_CATEGORIES = ("enriched_industry", "industry", "segment", "country", "signup_company_size",
+               "signup_department", "signup_seniority", "signup_use_case")
+_CATEGORY_WORDS = {"enriched_industry": "industry", "signup_company_size": "company size stated",
+                   "signup_department": "department stated", "signup_seniority":
+                   "seniority stated", "signup_use_case": "use case stated"}
+_SENIORITY = {1: "an individual contributor", 2: "a manager or lead",
+              3: "a director, head or VP", 4: "an executive or founder"}
 
 # What the person did, as a verb phrase; the count and window are appended.
 EVENT_PHRASES = {
@@ -146,7 +160,21 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
         return [f"signed up {_n(d)} days ago" for d in _col(X, "tenure_days", "account_age_days",
                                                            "days_since_first_event")]
     if signal == "company_size":
-        return [f"{_n(a)} employees" for a in _col(X, "employees")]
+        return _company_size(X)
+    if signal == "seniority":
+        return ["nobody stated a seniority" if np.isnan(v) else
+                f"the most senior user says they are {_SENIORITY.get(int(round(v)), 'senior')}"
+                for v in _col(X, "stated_seniority")]
+    if signal == "enrichment":
+        return ["found in the enrichment data" if v > 0 else "not found in the enrichment data"
+                for v in _col(X, "enriched")]
+    if signal in ("funding", "revenue"):
+        col = "enriched_funding_usd" if signal == "funding" else "enriched_revenue_usd"
+        return [f"{signal} unknown" if np.isnan(v) else f"{signal}: ${_money(v)}"
+                for v in _col(X, col)]
+    if signal == "enterprise":
+        return ["on the list of known large companies" if v > 0 else
+                "not on the list of known large companies" for v in _col(X, "enterprise_domain")]
     if signal == "team_size":
         return [f"{_n(a)} users in total" for a in _col(X, "users_total")]
     if signal == "work_email" and "work_email_share" not in X and "work_email" in X:
@@ -168,12 +196,12 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
         total = sum(1 for c in X.columns if c.startswith("days_to_"))
         return [f"activation stage {_n(a)} of {total} ({_n(b)} checkpoint(s) reached)"
                 for a, b in zip(_col(X, "activation_stage"), passed)]
-    if signal in ("industry", "segment", "country"):
+    if signal in _CATEGORIES:
         cols = list(C.columns)
         values = X[cols].to_numpy(float)
         names = np.array([c[len(signal) + 1:].replace("_", " ") for c in cols] + ["other"])
         hot = np.where((values == 1).any(axis=1), (values == 1).argmax(axis=1), len(cols))
-        return [f"{signal}: {v}" for v in names[hot]]
+        return [f"{_CATEGORY_WORDS.get(signal, signal)}: {v}" for v in names[hot]]
     families = {c: event_family(c) for c in C.columns}
     if any(f and f[1] != "volume" for f in families.values()):
         return _event_texts(signal, X, C, families)
@@ -184,7 +212,101 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
         counts = X[windowed].to_numpy(float)[np.arange(len(X)), pick]
         return [phrase(signal, n, d) for n, d in zip(counts, days)]
     col = C.columns[0]
-    return [f"{col.replace('_', ' ')}: {_n(v)}" for v in _col(X, col)]
+    return [f"{signal_words(col)}: {_n(v)}" for v in _col(X, col)]
+
+
+def _company_size(X: pd.DataFrame) -> list[str]:
+    """Employees from the accounts table, else the enrichment vendor's, else the sign-up
+    answer's ("said at sign-up")."""
+    out = []
+    for own, vendor, stated in zip(_col(X, "employees"), _col(X, "enriched_employees"),
+                                   _col(X, "stated_employees")):
+        if not np.isnan(own):
+            out.append(f"{_n(own)} employees")
+        elif not np.isnan(vendor):
+            out.append(f"{_n(vendor)} employees (enrichment data)")
+        elif not np.isnan(stated):
+            out.append(f"{_n(stated)}+ employees, as stated at sign-up")
+        else:
+            out.append("company size unknown")
+    return out
+
+
+def _money(v: float) -> str:
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= size:
+            return f"{v / size:,.1f}{unit}".replace(".0" + unit, unit)
+    return f"{v:,.0f}"
+
+
+_SIGNAL_WORDS = {"activity": "product events", "active_users": "active users",
+                 "new_users": "new users", "breadth": "features used", "recency": "recency",
+                 "tenure": "tenure", "company_size": "company size", "team_size": "users in total",
+                 "work_email": "work email", "buyer": "buyer titles", "activation": "activation"}
+
+
+def signal_words(signal: str) -> str:
+    """A signal's name in words, e.g. ``"sso page viewed"``, ``"product events"``,
+    ``"the sum of pages in the last 30 days"`` (for ``sum_pages_30d``)."""
+    if signal in _SIGNAL_WORDS or signal in _CATEGORY_WORDS:
+        return _SIGNAL_WORDS.get(signal, _CATEGORY_WORDS.get(signal))
+    m = _AGGREGATE.fullmatch(signal)
+    if m:
+        return _AGGREGATES[m.group(1)].format(m.group(2).replace("_", " "), m.group(3))
+    m = re.fullmatch(r"(.+)_(\d+)d", signal)
+    if m:
+        return f"{m.group(1).replace('_', ' ')} in the last {m.group(2)} days"
+    return signal.replace("_", " ")
+
+
+_AGGREGATE = re.compile(r"(sum|max|min|avg|mean|distinct)_(.+)_(\d+)d")
+_AGGREGATES = {"sum": "{} summed over the events of the last {} days",
+               "max": "the most {} in one event of the last {} days",
+               "min": "the fewest {} in one event of the last {} days",
+               "avg": "{} per event on average in the last {} days",
+               "mean": "{} per event on average in the last {} days",
+               "distinct": "distinct {} in the last {} days"}
+
+
+def render_group(signals: list[str], X: pd.DataFrame, C: pd.DataFrame, *,
+                 lowering: str = "", lowering_columns=()) -> list[str]:
+    """The reason text of a group of signals (:func:`~pqlml.explain.reason_groups`) per row:
+    the direction of their summed contribution, then the words of the member signal that
+    contributes most in that row, naming the others it moves with; ``lowering`` (e.g.
+    ``"accounts doing this more convert less"``) is appended when the training data chose
+    the lowering direction (``lowering_columns``) in a row where those columns move the score
+    the way the group does. ``C``: contributions of the group's columns (same rows as ``X``).
+
+    >>> X = pd.DataFrame({"events_security_viewed_30d": [5], "events_sso_viewed_30d": [4]})
+    >>> C = pd.DataFrame({"events_security_viewed_30d": [0.4], "events_sso_viewed_30d": [0.1]})
+    >>> render_group(["security_viewed", "sso_viewed"], X, C)
+    ['(+) security viewed 5 times in the last 30 days (together with sso viewed)']
+    """
+    signs = np.where(C.sum(axis=1).to_numpy() >= 0, "(+)", "(-)")
+    by = {s: [c for c in C.columns if signal_of(c) == s] for s in signals}
+    by = {s: cols for s, cols in by.items() if cols}
+    if not by:
+        return [""] * len(X)
+    names = list(by)
+    # the member that explains the group's direction: the largest contribution of its sign
+    total = np.where(C.sum(axis=1).to_numpy() >= 0, 1.0, -1.0)
+    strength = np.column_stack([C[by[s]].sum(axis=1).to_numpy() * total for s in names])
+    main = strength.argmax(axis=1)
+    texts = np.empty(len(X), dtype=object)
+    for k, s in enumerate(names):
+        rows = np.flatnonzero(main == k)
+        if len(rows):
+            texts[rows] = _texts(s, X.iloc[rows], C.iloc[rows][by[s]])
+    low = [c for c in C.columns if c in set(lowering_columns)]
+    part = C[low].sum(axis=1).to_numpy()
+    noted = bool(lowering) & (part * total > 0)
+    out = []
+    for i, (sign, text) in enumerate(zip(signs, texts)):
+        others = [signal_words(s) for k, s in enumerate(names) if k != main[i]]
+        if others:
+            text += f" (together with {', '.join(others)})"
+        out.append(f"{sign} {text}" + (f"; {lowering}" if noted[i] else ""))
+    return out
 
 
 def _event_texts(event: str, X: pd.DataFrame, C: pd.DataFrame, families: dict) -> list[str]:

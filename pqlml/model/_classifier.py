@@ -18,6 +18,8 @@ change every existing model's probabilities. So pqlml uses scikit-learn's buildi
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -25,8 +27,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import PqlmlError
-from ._estimators import (CALIBRATIONS, KINDS, anchor_level, calibrate, fit_calibrator,
-                          make_estimator)
+from ._estimators import (CALIBRATIONS, KINDS, MedianImputer, _signed_log1p, anchor_level,
+                          calibrate, fit_calibrator, make_estimator)
+from ._monotone import directions
 from ._select import GRID, select
 
 __all__ = ["LeadClassifier"]
@@ -51,7 +54,12 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
     random_state : int or None
         Seed of the gradient boosting model.
     C : float
-        Inverse regularisation strength of the logistic model (``kind="logistic"``).
+        Inverse strength of the logistic model's L2 penalty (as scikit-learn's).
+    monotone : "auto", "none" or array-like of -1, 0, 1 per feature
+        Which way each feature may move the score. ``"auto"``: more of a usage activity
+        (read from the feature names) never lowers it, unless the training rows clearly
+        say more of it goes with fewer outcomes (then it never raises it), see
+        :func:`~pqlml.model._monotone.directions`; ``"none"``: no constraint.
     gap_days : float
         ``kind="auto"``: how far before a validation date its training rows end (the
         outcome's horizon, so that no training label reaches into the validation date);
@@ -75,6 +83,15 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
     calibrator_ : LogisticRegression, IsotonicRegression or None
         Maps ``base_estimator_``'s probability of ``classes_[1]`` to the calibrated one
         (Platt: fitted on the logit of that probability); None when uncalibrated.
+    monotone_ : ndarray of shape (n_features,)
+        The direction each feature was constrained to (-1, 0 free, +1).
+    reference_ : ndarray of shape (n_features,)
+        The reference account reasons are measured against: each feature's median over the
+        training rows (NaN for a feature never known).
+    correlation_ : ndarray of shape (n_features, n_features)
+        Absolute Pearson correlations of the features over the training rows, as the
+        logistic model sees them (median-imputed, signed log1p): reasons group the
+        features that move together.
 
     Notes
     -----
@@ -104,20 +121,21 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
     >>> clf = LeadClassifier(kind="logistic").fit(X, y, as_of=as_of)
     >>> new = pd.DataFrame({"events_30d": [0, 2, 9], "users": [2, 2, 2]})
     >>> clf.predict_proba(new).round(3)
-    array([[0.979, 0.021],
-           [0.755, 0.245],
-           [0.136, 0.864]])
+    array([[0.982, 0.018],
+           [0.788, 0.212],
+           [0.16 , 0.84 ]])
     >>> clf.predict(new).tolist(), list(clf.feature_names_in_), clf.calibrator_.coef_.shape
     ([0, 0, 1], ['events_30d', 'users'], (1, 1))
     """
 
     def __init__(self, kind="gradient_boosting", calibration="platt", class_weight=None,
-                 random_state=0, C=1.0, gap_days=0):
+                 random_state=0, C=1.0, monotone="auto", gap_days=0):
         self.kind = kind
         self.calibration = calibration
         self.class_weight = class_weight
         self.random_state = random_state
         self.C = C
+        self.monotone = monotone
         self.gap_days = gap_days
 
     def fit(self, X, y, as_of=None):
@@ -137,12 +155,15 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                              "outcomes.")
         y = (y == self.classes_[1]).astype(int)
         dates = self._dates(as_of, len(y))
+        self.monotone_ = self._directions(X, y)
         self.kind_, self.C_, self.selection_ = self.kind, float(self.C), None
         if self.kind == "auto":
-            best, self.selection_ = select(self._make, X, y, dates, gap_days=self.gap_days,
-                                           grid=GRID)
+            best, self.selection_ = select(
+                lambda **params: self._make(self.monotone_, **params), X, y, dates,
+                gap_days=self.gap_days, grid=GRID)
             self.kind_, self.C_ = best["kind"], float(best.get("C", self.C))
         self.base_estimator_, self.calibrator_ = self._fit(X, y, dates)
+        self.reference_, self.correlation_ = _reference(X), _correlation(X)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -194,20 +215,38 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                              "as_of column (or nothing: rows in time order).")
         return dates
 
-    def _make(self, kind=None, C=None):
-        """An unfitted model: ``kind`` and ``C`` (default: the ones fitted, ``kind_``, ``C_``)."""
+    def _directions(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The ``monotone`` parameter as -1/0/1 per column (``"auto"``: from the rows given)."""
+        m = self.monotone
+        if isinstance(m, str) and m == "auto":
+            names = getattr(self, "feature_names_in_", None)
+            return (np.zeros(X.shape[1], dtype=np.int64) if names is None
+                    else directions(X, y, names))
+        if m is None or (isinstance(m, str) and m == "none"):
+            return np.zeros(X.shape[1], dtype=np.int64)
+        values = np.asarray(m) if not isinstance(m, str) else np.array([])
+        if values.shape != (X.shape[1],) or not np.isin(values, (-1, 0, 1)).all():
+            raise PqlmlError(f"The 'monotone' parameter of LeadClassifier must be 'auto', "
+                             f"'none' or one of -1, 0, 1 per feature ({X.shape[1]}). Got "
+                             f"{m!r} instead.")
+        return values.astype(np.int64)
+
+    def _make(self, signs: np.ndarray, kind=None, C=None):
+        """An unfitted model whose features move the score in the directions ``signs``, of
+        ``kind`` and ``C`` (default: the ones fitted, ``kind_``, ``C_``)."""
         cw = self.class_weight
         if isinstance(cw, dict):        # labels of y -> the 0/1 the model is fitted on
             cw = {int(np.flatnonzero(self.classes_ == k)[0]): w for k, w in cw.items()
                   if k in self.classes_}
         return make_estimator(kind or self.kind_, class_weight=cw, seed=self.random_state,
-                              C=self.C_ if C is None else C)
+                              C=self.C_ if C is None else C,
+                              monotone=None if not signs.any() else signs)
 
     def _fit(self, X: np.ndarray, y: np.ndarray, as_of: pd.Series):
         """(model fitted on every row, calibrator or None): see the class's Notes."""
         dates = np.sort(as_of.unique())
         if len(dates) < 2 or self.calibration == "none":
-            return self._make().fit(X, y), None
+            return self._make(self.monotone_).fit(X, y), None
         cut = dates[-max(1, len(dates) // 4)]
         early, late = (as_of < cut).to_numpy(), (as_of >= cut).to_numpy()
         for name, mask in (("fitting", early), ("calibration", late)):
@@ -217,10 +256,27 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                                  f"rows; the latest quarter of the as_of dates calibrates, the "
                                  f"earlier ones fit) has {pos:,} positives: one class only. "
                                  "Fix: train on a longer schedule (or calibration='none').")
-        early_model = self._make().fit(X[early], y[early])
+        # the calibrating model learns its directions from its own rows only
+        early_model = self._make(self._directions(X[early], y[early])).fit(X[early], y[early])
         calibrator = fit_calibrator(self.calibration, early_model.predict_proba(X[late])[:, 1],
                                     y[late])
-        model = self._make().fit(X, y)
+        model = self._make(self.monotone_).fit(X, y)
         if self.calibration == "platt":      # the slope out of time, the level from every row
             anchor_level(calibrator, model.predict_proba(X)[:, 1], float(np.mean(y)))
         return model, calibrator
+
+def _reference(X: np.ndarray) -> np.ndarray:
+    """Each column's median (NaN ignored; NaN when a column has no value)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)         # "All-NaN slice"
+        return np.nanmedian(X, axis=0) if len(X) else np.full(X.shape[1], np.nan)
+
+
+def _correlation(X: np.ndarray) -> np.ndarray:
+    """|Pearson correlation| of the columns, median-imputed and signed-log1p'd (0 for a
+    constant column)."""
+    Z = _signed_log1p(MedianImputer().fit_transform(X))
+    Z = Z - Z.mean(axis=0)
+    norm = np.sqrt((Z * Z).sum(axis=0))
+    norm[norm == 0] = np.inf
+    return np.abs((Z.T @ Z) / np.outer(norm, norm))

@@ -17,6 +17,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import PqlmlError
+from ._signed import SignedLogisticRegression
 
 __all__ = ["KINDS", "CALIBRATIONS", "MedianImputer", "make_estimator", "fit_calibrator",
            "anchor_level", "calibrate"]
@@ -68,25 +69,34 @@ class MedianImputer(TransformerMixin, BaseEstimator):
         return tags
 
 
-def make_estimator(kind: str, *, class_weight=None, seed: int = 0, C: float = 1.0):
+def make_estimator(kind: str, *, class_weight=None, seed: int = 0, C: float = 1.0,
+                   monotone=None):
     """An unfitted scikit-learn estimator of ``kind`` (``auto`` is chosen among these by
     :class:`~pqlml.model.LeadClassifier`, see :mod:`pqlml.model._select`).
 
     ``logistic``: median imputation, signed log1p (counts are heavy-tailed), standard
-    scaling, L2 logistic regression of inverse strength ``C``. ``gradient_boosting``: HistGradientBoosting
+    scaling, L2 logistic regression with penalty ``C`` (a
+    :class:`~pqlml.model._signed.SignedLogisticRegression`: scikit-learn's objective, with
+    sign bounds). ``gradient_boosting``: HistGradientBoosting
     (missing values native), shallow trees, a fixed number of rounds, and no interactions
     (each tree splits on one feature: an additive model of any shape per feature, whose
     exact reasons cost a table lookup instead of TreeSHAP's minute per 100,000 rows).
+    ``monotone``: None or one of -1, 0, 1 per column (:func:`~pqlml.model._monotone.
+    directions`): the logistic's coefficient signs, the boosting's ``monotonic_cst``
+    (every transform before the logistic is increasing, so both mean "the score never
+    decreases (+1) / increases (-1) in this column").
     """
+    signs = None if monotone is None else [int(v) for v in monotone]
     if kind == "logistic":
         return make_pipeline(MedianImputer(),
                              FunctionTransformer(_signed_log1p), StandardScaler(),
-                             LogisticRegression(C=C, class_weight=class_weight,
-                                                max_iter=2000))
+                             SignedLogisticRegression(C=C, signs=signs, class_weight=class_weight,
+                                                      max_iter=2000))
     if kind == "gradient_boosting":
         return HistGradientBoostingClassifier(learning_rate=0.05, max_iter=300, max_leaf_nodes=15,
                                               min_samples_leaf=100, l2_regularization=1.0,
                                               interaction_cst="no_interactions",
+                                              monotonic_cst=signs,
                                               class_weight=class_weight, early_stopping=False,
                                               random_state=seed)
     raise PqlmlError(f"The 'kind' parameter of make_estimator must be one of "

@@ -15,7 +15,8 @@ trusts). :data:`CLASSIFIER_TYPES`, the same without the :class:`~pqlml.model.Mod
 is what the MLflow sklearn flavour trusts when it loads the classifier alone.
 
 ``FORMAT`` changes whenever the saved structure does: ``pqlml-model/2`` held the model in
-a ``Recalibrated`` wrapper, ``pqlml-model/3`` holds a :class:`~pqlml.model.LeadClassifier`.
+a ``Recalibrated`` wrapper, ``pqlml-model/3`` a :class:`~pqlml.model.LeadClassifier`
+without the reference, directions and correlations reasons read (``pqlml-model/4``).
 A file of another format is refused by its marker (read from the zip's JSON, nothing
 built) with the fix: retrain.
 """
@@ -30,13 +31,14 @@ from ..errors import PqlmlError
 
 __all__ = ["FORMAT", "ALLOWLIST", "CLASSIFIER_TYPES", "save_model", "load_model"]
 
-FORMAT = "pqlml-model/3"
+FORMAT = "pqlml-model/4"
 
 CLASSIFIER_TYPES = frozenset({
     "numpy.dtype",
     "pqlml.model._classifier.LeadClassifier",
     "pqlml.model._estimators.MedianImputer",
     "pqlml.model._estimators._signed_log1p",
+    "pqlml.model._signed.SignedLogisticRegression",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
 ALLOWLIST = CLASSIFIER_TYPES | {"pqlml.model.Model"}
