@@ -167,6 +167,12 @@ def test_words_for_enrichment_sign_up_answers_and_activation():
     assert text("enriched_industry") == "(+) industry: retail"
     assert text("company_size") == "(+) 51+ employees, as stated at sign-up"
     assert text("activation") == "(+) activation stage 3 of 3 (3 checkpoint(s) reached)"
+    # a slow checkpoint that lowers the score is told as its speed, not as a negative stage
+    slow = C[[c for c in X if signal_of(c) == "activation"]].assign(days_to_app_connected=-0.5)
+    assert render_group(["activation"], X, slow) == ["(-) reached app connected 9 days after "
+                                                     "sign-up"]
+    assert render_group(["activation"], X.assign(days_to_app_connected=np.nan), slow) == [
+        "(-) has not reached app connected yet"]
 
 
 # ---- acceptance on two worlds: Tier 1's reasons --------------------------------------------

@@ -192,10 +192,7 @@ def _texts(signal: str, X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
                 if not (n > 0) else f"{_n(n)} user(s) with a buyer title"
                 for n in _col(X, "buyer_title_users", "buyer_title")]
     if signal == "activation":
-        passed = _col(X, "activation_checkpoints_passed")
-        total = sum(1 for c in X.columns if c.startswith("days_to_"))
-        return [f"activation stage {_n(a)} of {total} ({_n(b)} checkpoint(s) reached)"
-                for a, b in zip(_col(X, "activation_stage"), passed)]
+        return _activation_texts(X, C)
     if signal in _CATEGORIES:
         cols = list(C.columns)
         values = X[cols].to_numpy(float)
@@ -306,6 +303,30 @@ def render_group(signals: list[str], X: pd.DataFrame, C: pd.DataFrame, *,
         if others:
             text += f" (together with {', '.join(others)})"
         out.append(f"{sign} {text}" + (f"; {lowering}" if noted[i] else ""))
+    return out
+
+
+def _activation_texts(X: pd.DataFrame, C: pd.DataFrame) -> list[str]:
+    """The activation signal per row, in the words of the column that moves the score most:
+    the speed of a checkpoint (``days_to_<checkpoint>``: "reached task created 12 days after
+    sign-up", "has not reached task created") when that is what counts — a stage-3 account
+    that got there slowly is told so, not "(-) activation stage 3 of 3" — else the stage."""
+    passed = _col(X, "activation_checkpoints_passed")
+    stage = _col(X, "activation_stage")
+    total = sum(1 for c in X.columns if c.startswith("days_to_"))
+    cols = list(C.columns)
+    pick = np.abs(C.to_numpy(float)).argmax(axis=1) if cols else np.zeros(len(X), int)
+    out = []
+    for i, k in enumerate(pick):
+        col = cols[k] if cols else ""
+        if col.startswith("days_to_") and col in X.columns:
+            name = col[len("days_to_"):].replace("_", " ")
+            days = X[col].iloc[i]
+            out.append(f"has not reached {name} yet" if pd.isna(days) else
+                       f"reached {name} {days:,.0f} days after sign-up")
+        else:
+            out.append(f"activation stage {_n(stage[i])} of {total} ({_n(passed[i])} "
+                       "checkpoint(s) reached)")
     return out
 
 
