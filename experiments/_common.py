@@ -181,3 +181,18 @@ def _jsonable(v):
     if isinstance(v, (pd.Timestamp, np.datetime64)):
         return str(v)
     raise TypeError(type(v))
+
+
+def second_world():
+    """The second, independent world (``benchmarks/worlds/second_world.py``) as a module,
+    loaded from its path (it is a script, not a package) and registered (dataclasses look
+    their module up)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "second_world", ROOT / "benchmarks" / "worlds" / "second_world.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["second_world"] = module
+    spec.loader.exec_module(module)
+    return module

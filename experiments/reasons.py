@@ -20,9 +20,7 @@ measure
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -34,17 +32,9 @@ from pqlml.explain import signal_of
 from pqlml.features._names import event_family
 from pqlml.features._specs import feature_name
 from pqlml.score import Scorer, default_as_of
+from _common import second_world
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _world():
-    spec = importlib.util.spec_from_file_location(
-        "second_world", ROOT / "benchmarks" / "worlds" / "second_world.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["second_world"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _volume(column: str) -> bool:
@@ -113,7 +103,7 @@ def simulator(n: int, seed: int, months: int, kind, tmp: Path) -> dict:
 
 
 def second(n: int, months: int, seed: int, kind, tmp: Path) -> dict:
-    world = _world()
+    world = second_world()
     config = world.write_world(tmp / "world", n, months, seed)
     truth = json.loads((tmp / "world" / "truth.json").read_text())
     actions = truth["true_driver_actions"] + truth["negative_driver_actions"]

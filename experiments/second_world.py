@@ -17,11 +17,9 @@ table to stdout.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,21 +30,13 @@ from sklearn.metrics import roc_auc_score
 
 from pqlml import runner
 from pqlml.backtest import backtest
+from _common import second_world
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 RANKINGS = {"pqlml model": "model", "generic logistic (baseline)": "generic_logistic",
             "recency/frequency/monetary (baseline)": "rfm_logistic", "rules": "rules",
             "best single rule": "best_single_rule", "oracle": "oracle"}
-
-
-def _world():
-    spec = importlib.util.spec_from_file_location(
-        "second_world", ROOT / "benchmarks" / "worlds" / "second_world.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["second_world"] = module       # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _true_terms(world, truth: pd.DataFrame) -> np.ndarray:
@@ -78,7 +68,7 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    world = _world()
+    world = second_world()
     data = RESULTS / "second_world_data"
     shutil.rmtree(data, ignore_errors=True)
     t0 = time.perf_counter()

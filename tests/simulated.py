@@ -30,3 +30,19 @@ def with_features(config, block: str) -> None:
         if not skip:
             out.append(line)
     config.write_text("\n".join(out) + "\n\n" + block.strip() + "\n")
+
+
+def second_world():
+    """The second, independent world (``benchmarks/worlds/second_world.py``) as a module: it
+    is a script beside the benchmarks, not a package, so it is loaded from its path (and
+    registered, as dataclasses look their module up)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "worlds" / "second_world.py"
+    spec = importlib.util.spec_from_file_location("second_world", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["second_world"] = module
+    spec.loader.exec_module(module)
+    return module

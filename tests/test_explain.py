@@ -5,9 +5,7 @@ simulator and the independent second world) Tier 1's reasons name true drivers."
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +18,11 @@ from pqlml import runner
 from pqlml.explain import explain, reasons, signal_of
 from pqlml.features._names import event_family
 from pqlml.features._specs import feature_name
-from pqlml.model import LeadClassifier, Model
+from pqlml.model import Model
 from pqlml.model._monotone import directions
 from pqlml.model._signed import SignedLogisticRegression
 from pqlml.score import Scorer, default_as_of
+from simulated import second_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,15 +176,6 @@ def test_words_for_enrichment_sign_up_answers_and_activation():
 
 # ---- acceptance on two worlds: Tier 1's reasons --------------------------------------------
 
-def _second_world():
-    spec = importlib.util.spec_from_file_location(
-        "second_world", ROOT / "benchmarks" / "worlds" / "second_world.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["second_world"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory):
     """(config, the business signals of the world's true drivers) for each world."""
@@ -195,7 +185,7 @@ def worlds(tmp_path_factory):
     sim = simulate(n_accounts=2500, seed=0, out=out / "sim", months=8)
     drivers = pd.read_csv(out / "sim" / "truth" / "drivers.csv")
     sim_drivers = {signal_of(n) for n in drivers.name[drivers.role == "driver"]}
-    config = _second_world().write_world(out / "world", 800, 10, 0)
+    config = second_world().write_world(out / "world", 800, 10, 0)
     truth = json.loads((out / "world" / "truth.json").read_text())
     actions = truth["true_driver_actions"] + truth["negative_driver_actions"]
     world_drivers = {feature_name(a) for a in actions} | {signal_of("employees")}

@@ -8,9 +8,7 @@ check of its truth here is an independent pandas computation on the files it wro
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +16,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from simulated import second_world
+
 ROOT = Path(__file__).resolve().parents[1]
 PATH = ROOT / "benchmarks" / "worlds" / "second_world.py"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("second_world", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["second_world"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-world = _module()
+world = second_world()
 
 
 @pytest.fixture(scope="module")
