@@ -6,11 +6,12 @@ independent second world (``benchmarks/worlds/second_world.py``, ``truth.json``:
 negative-driver and distractor actions; SSO Page Viewed collinear with Security Settings
 Viewed). Discovery runs through :func:`pqlml.runner.discover` only, as a user's config would.
 
-Per world it prints each true driver's scan q (its best rule's q-value) and adjusted q (the
-adjusted-model row that holds it: its own row, or its group's), and each distractor's
-adjusted q. A driver counts as found when its scan q and its adjusted q are <= 0.05 with the
-effect's sign (a negative driver must come out negative); a distractor counts as significant
-when an adjusted row holding it alone has q <= 0.05. Results go to
+Per world it prints each true driver's scan q (its best rule's q-value) and adjusted q (the q of
+the adjusted group that holds it, read on its own column when it has one, else on the
+group's column), and each distractor's adjusted q. A driver counts as found after adjustment
+when that q is <= 0.05 and its column's odds ratio has the effect's sign (a negative driver
+must come out negative); a distractor counts as significant when a group made of it alone
+(not reported together with another signal) has q <= 0.05. Results go to
 ``experiments/results/discovery_truth.json`` (``--tag`` names the run, e.g. ``before``).
 Generated data is cached in ``experiments/results/discovery_data/`` (not committed).
 
@@ -77,6 +78,7 @@ def _adjusted_q(adjusted: pd.DataFrame, matches, sign: int = 0) -> dict:
     if not rows:
         return {"feature": None, "members": 0, "member_names": [], "q": None,
                 "odds_ratio": None, "own": False}
+    rows = [r for r in rows if r["own"]] or rows          # its own column, if it has one
     top = min(rows, key=lambda r: r["_key"])
     top.pop("_key")
     return top

@@ -3,21 +3,24 @@
 :func:`adjust` takes the candidate signals and the controls and
 
 1. chooses each feature's transform by the data (:func:`._groups.choose_transforms`);
-2. groups collinear features (``|Spearman rho| >= threshold`` pairwise) and the one-hot levels
-   of each category (:func:`._groups.collinear_groups`, :func:`._groups.categories`). A
-   collinear group enters the model through one column, the member with the best
-   one-feature fit; it is reported under all its members' names ("security settings viewed
-   or sso page viewed"), since the data cannot tell them apart. A category enters with
-   its levels as 0/1 columns (not standardised) and is tested jointly. When the levels
-   cover every row they are effect-coded: each level's odds ratio is against the average
-   of the levels (no level is hidden as the reference; the most common one's effect is
-   minus the sum of the others', with its interval from their covariance); otherwise each
-   level is against the rows in none of them;
+2. gathers the features into signals, first by the catalog (an event's windows, previous
+   30 days, growth and active users are one signal; the activity totals are one; the one-hot
+   levels of a category are one: :func:`pqlml.explain.signal_of`, :func:`._groups.categories`),
+   then by the data: within a signal, of features that move together (``|Spearman rho| >=
+   threshold`` pairwise, :func:`._groups.collinear_groups`) only the best one-feature fit
+   enters (an event's 30-day volume and its growth may both enter; its 7- and 90-day volumes
+   then rarely add a column); across signals, signals whose best columns move together are
+   one group, entered through the strongest signal's columns and reported under every
+   name ("security settings viewed or sso page viewed"), since the data cannot tell them
+   apart. A category's levels enter as 0/1 columns (not standardised); when they cover every
+   row they are effect-coded, each level's odds ratio against the average level (none is
+   hidden as the reference: the most common one's effect is minus the sum of the others',
+   its interval from their covariance), else against the rows in none of them;
 3. fits one logistic model (statsmodels, errors clustered by entity; an L2 refit on
-   separation, see :mod:`._infer`) and tests each group: a one-column group by its Wald z,
-   a category by the joint Wald chi-square of its levels. Benjamini-Hochberg q-values run
-   over the groups (one test per group); a level's own q is the larger of its group's q and
-   its Holm-adjusted p within the group (the group first, then its levels);
+   separation, see :mod:`._infer`) and tests each group as a whole: the Wald z of its column,
+   or the joint Wald chi-square of its columns. The group is the unit tested:
+   Benjamini-Hochberg q-values run over the groups, and every row of a group carries its
+   group's q (``q_value_adjusted``) beside its own column's p (``p_value_adjusted``);
 4. for each row significant alone but not adjusted (``vanishes``), names the group that
    absorbs it (``absorbed_by``): among the three groups most correlated with it, the one
    whose removal from the model raises its z the most.
@@ -60,33 +63,57 @@ __all__ = ["adjust"]
 _ABSORBERS = 3          # the most correlated groups tried as the absorber of a vanished signal
 
 
+def _signals(frame, features) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Catalog signals (an event's windows, growth and users; a category's levels; the
+    activity totals ...: :func:`pqlml.explain.signal_of`) -> members, and the categories."""
+    from ..explain._words import signal_of
+
+    cats = categories(frame, features)
+    level = {f: prefix for prefix, levels in cats.items() for f in levels}
+    out: dict[str, list[str]] = {}
+    for f in features:
+        key = level.get(f) or signal_of(f)
+        if key in cats and f not in level:
+            key = f
+        out.setdefault(key, []).append(f)
+    return out, cats
+
+
 def _plan(frame, outcome, features, threshold, notes):
-    """(groups as (label, members, model columns), transforms)."""
+    """Groups as (label, members, model columns), transforms, effect-coded categories
+    (reference level -> levels) and every category level."""
     fits = one_feature_fits(frame, outcome, features)
     transforms = {f: t for f, (t, _) in fits.items()}
-    cats = categories(frame, features)
-    in_cat = {f for levels in cats.values() for f in levels}
-    groups = []
-    for members in collinear_groups(frame, [f for f in features if f not in in_cat], threshold):
-        members = sorted(members, key=lambda f: -fits[f][1])           # strongest first
-        groups.append((words(members), members, members[:1]))
-        if len(members) > 1:
-            notes.append(f"{', '.join(members)} move together (|Spearman rho| >= "
-                         f"{threshold:g}): reported as one signal, {words(members)!r}, "
-                         f"through {members[0]} (the best fit alone)")
-    derived = {}
-    for prefix, levels in cats.items():
-        columns = list(levels)
-        if (numeric(frame, levels).sum(axis=1) == 1).all():           # levels cover every row
-            derived[max(levels, key=lambda f: numeric(frame, [f])[f].sum())] = columns
-        groups.append((f"{prefix.replace('_', ' ')} ({', '.join(levels)})", levels, columns))
-    return groups, transforms, derived
+    signals, cats = _signals(frame, features)
+    lead = {max(members, key=lambda f: fits[f][1]): key for key, members in signals.items()}
+    groups, derived = [], {}
+    for together in collinear_groups(frame, list(lead), threshold):
+        keys = sorted((lead[c] for c in together), key=lambda k: -max(
+            fits[f][1] for f in signals[k]))
+        label = " or ".join(k.replace("_", " ") for k in keys)
+        members = [f for k in keys for f in signals[k]]
+        if keys[0] in cats:
+            cols = list(cats[keys[0]])
+            if (numeric(frame, cols).sum(axis=1) == 1).all():      # levels cover every row
+                derived[max(cols, key=lambda f: numeric(frame, [f])[f].sum())] = cols
+        else:                  # of the members that move together, the best fit alone
+            plain = [f for k in keys if k not in cats for f in signals[k]]
+            cols = sorted((max(c, key=lambda f: fits[f][1])
+                           for c in collinear_groups(frame, plain, threshold)),
+                          key=lambda f: -fits[f][1])
+        groups.append((label, members, cols))
+        if len(keys) > 1:
+            notes.append(f"{', '.join(keys)} move together (|Spearman rho| >= {threshold:g}): "
+                         f"reported as one signal, {label!r}, through {', '.join(cols)}")
+    levels = {f for levels in cats.values() for f in levels}
+    return groups, transforms, derived, levels
 
 
-def _matrix(frame, groups, transforms, derived) -> pd.DataFrame:
+def _matrix(frame, groups, transforms, derived, levels) -> pd.DataFrame:
     """Standardised, transformed columns; a category's levels as 0/1 (effect-coded against
     the ``derived`` level when the levels cover every row); and the constant."""
-    levels = _levels(groups) | {c for cols in derived.values() for c in cols}
+    used = {c for _, _, cols in groups for c in cols}
+    levels = levels & used
     plain = [c for _, _, cols in groups for c in cols if c not in levels]
     X = design(frame, plain, transforms=transforms)
     raw = numeric(frame, sorted(levels))
@@ -96,10 +123,6 @@ def _matrix(frame, groups, transforms, derived) -> pd.DataFrame:
     X = pd.concat([X, pd.DataFrame(coded, index=X.index)], axis=1)
     order = [c for _, _, cols in groups for c in cols if c in X.columns and c not in derived]
     return sm.add_constant(X[order], has_constant="add")
-
-
-def _levels(groups) -> set[str]:
-    return {c for _, members, cols in groups if cols == members and len(cols) > 1 for c in cols}
 
 
 def _group_tests(fit, X, groups, alpha):
@@ -134,8 +157,8 @@ def adjust(frame: pd.DataFrame, outcome: str, features, *, controls=(), cluster:
     constant = [f for f in features if X0[f].nunique() < 2]
     notes += [f"{c} is constant in these rows: left out of the model" for c in constant]
     features = [f for f in features if f not in constant]
-    groups, transforms, derived = _plan(frame, outcome, features, threshold, notes)
-    X, dependent = _full_rank(_matrix(frame, groups, transforms, derived))
+    groups, transforms, derived, levels = _plan(frame, outcome, features, threshold, notes)
+    X, dependent = _full_rank(_matrix(frame, groups, transforms, derived, levels))
     notes += [f"{c} is a linear combination of the columns before it: left out of the model"
               for c in dependent]
     y = frame[outcome].to_numpy(float)
@@ -144,7 +167,7 @@ def adjust(frame: pd.DataFrame, outcome: str, features, *, controls=(), cluster:
     notes += more
     penalised = method.startswith("L2")
     table = _rows(frame, outcome, fit, X, groups, transforms, cluster, alpha, penalised,
-                  derived)
+                  derived, levels)
     vif = _vif(X)
     table["vif"] = table.feature.map(vif)
     if not penalised:
@@ -175,7 +198,8 @@ def _estimates(fit, X, alpha, penalised, derived):
     return params, params - z * se, params + z * se, p
 
 
-def _rows(frame, outcome, fit, X, groups, transforms, cluster, alpha, penalised, derived):
+def _rows(frame, outcome, fit, X, groups, transforms, cluster, alpha, penalised, derived,
+          levels):
     params, low, high, p = _estimates(fit, X, alpha, penalised, derived)
     group_p = [np.nan] * len(groups) if penalised else _group_tests(fit, X, groups, alpha)
     ok = [i for i, v in enumerate(group_p) if np.isfinite(v)]
@@ -185,12 +209,10 @@ def _rows(frame, outcome, fit, X, groups, transforms, cluster, alpha, penalised,
     rows = []
     for (label, members, columns), gp, gq in zip(groups, group_p, group_q):
         cols = [c for c in columns if c in X.columns or c in derived]
-        holm = multipletests(p[cols], method="holm")[1] if len(cols) > 1 and not penalised \
-            else p[cols].to_numpy()
-        for c, h in zip(cols, holm):
+        for c in cols:
             alone, _ = adjusted_effects(frame, outcome, [c], cluster=cluster,
                                         transforms={c: transforms[c]}, alpha=alpha,
-                                        standardise=c not in _levels(groups))
+                                        standardise=c not in levels)
             a = alone.iloc[0]
             rows.append({"feature": c, "group": label, "members": ";".join(members),
                          "transform": transforms[c], "odds_ratio_alone": a.odds_ratio,
@@ -198,7 +220,7 @@ def _rows(frame, outcome, fit, X, groups, transforms, cluster, alpha, penalised,
                          "p_value_alone": a.p_value, "odds_ratio_adjusted": np.exp(params[c]),
                          "or_low_adjusted": np.exp(low[c]), "or_high_adjusted": np.exp(high[c]),
                          "p_value_adjusted": p[c], "p_value_group": gp,
-                         "q_value_adjusted": max(gq, h) if len(cols) > 1 else gq})
+                         "q_value_adjusted": gq})
     table = pd.DataFrame(rows)
     table["vanishes"] = (table.p_value_alone < alpha) & ~(table.q_value_adjusted <= alpha)
     return table
