@@ -9,7 +9,8 @@ Viewed). Discovery runs through :func:`pqlml.runner.discover` only, as a user's 
 Per world it prints each true driver's scan q (its best rule's q-value) and adjusted q (the q of
 the adjusted group that holds it, read on its own column when it has one, else on the
 group's column), and each distractor's adjusted q. A driver counts as found after adjustment
-when that q is <= 0.05 and its column's odds ratio has the effect's sign (a negative driver
+when that q is <= 0.05 and its ``direction`` (the group's, or a category level's own; before
+it existed, the column's odds ratio) has the effect's sign (a negative driver
 must come out negative); a distractor counts as significant when a group made of it alone
 (not reported together with another signal) has q <= 0.05. Results go to
 ``experiments/results/discovery_truth.json`` (``--tag`` names the run, e.g. ``before``).
@@ -29,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pqlml import runner
@@ -69,15 +71,19 @@ def _adjusted_q(adjusted: pd.DataFrame, matches, sign: int = 0) -> dict:
         if matches(row["feature"]) or any(matches(m) for m in members):
             q = row.get("q_value_adjusted")
             odds = float(row.get("odds_ratio_adjusted", float("nan")))
+            way = np.sign(odds - 1)
+            if isinstance(row.get("direction"), str):    # the group's, or a level's own
+                way = 1 if row["direction"] == "raises" else -1
             rows.append({"feature": row["feature"], "members": len(members),
                          "member_names": members,
                          "q": None if pd.isna(q) else float(q), "odds_ratio": odds,
+                         "sign": int(way) if way == way else 0,
                          "own": bool(matches(row["feature"])),
-                         "_key": (not (sign == 0 or (odds - 1) * sign > 0),
+                         "_key": (not (sign == 0 or way * sign > 0),
                                   1.0 if pd.isna(q) else float(q))})
     if not rows:
         return {"feature": None, "members": 0, "member_names": [], "q": None,
-                "odds_ratio": None, "own": False}
+                "odds_ratio": None, "sign": 0, "own": False}
     rows = [r for r in rows if r["own"]] or rows          # its own column, if it has one
     top = min(rows, key=lambda r: r["_key"])
     top.pop("_key")
@@ -97,7 +103,7 @@ def _judge(best, adjusted, drivers: dict, distractors: dict) -> dict:
     out = {"drivers": {}, "distractors": {}}
     for name, (matches, sign) in drivers.items():
         s, a = _scan_q(best, matches), _adjusted_q(adjusted, matches, sign)
-        right_way = a["odds_ratio"] is not None and (a["odds_ratio"] - 1) * sign > 0
+        right_way = a.get("sign", 0) * sign > 0
         out["drivers"][name] = {"scan": s, "adjusted": a,
                                 "found_scan": s["q"] is not None and s["q"] <= ALPHA,
                                 "found_adjusted": a["q"] is not None and a["q"] <= ALPHA
@@ -171,7 +177,8 @@ def _print(name: str, result: dict) -> None:
     for k, v in result["drivers"].items():
         a = v["adjusted"]
         print(f"  driver     {k:42s} scan q {_fmt(v['scan']['q'])}  adjusted q {_fmt(a['q'])}"
-              f"  OR {_fmt(a['odds_ratio'])}  (row {a['feature']}, {a['members']} member(s))")
+              f"  OR {_fmt(a['odds_ratio'])} {'+-'[a['sign'] < 0] if a['sign'] else ' '} "
+              f"(row {a['feature']}, {a['members']} member(s))")
     for k, v in result["distractors"].items():
         a = v["adjusted"]
         print(f"  distractor {k:42s} adjusted q {_fmt(a['q'])}  OR {_fmt(a['odds_ratio'])}"

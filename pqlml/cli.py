@@ -142,7 +142,7 @@ def _discover(args) -> None:
         table.add_row(r.rule, f"{r.support:,}", f"{r.rate_with:.1%}", f"{r.lift:.1f}x",
                       f"{r.phi:.3f}", f"{r.q_value:.1g}", "yes" if r.adjacent else "")
     Console().print(table)
-    gone = found.adjusted[found.adjusted.vanishes]
+    gone = found.adjusted[found.adjusted.vanishes].drop_duplicates("group")
     if len(gone):
         console.print("significant alone, not once size, activity and the others are "
                       "controlled: " + ", ".join(

@@ -170,11 +170,12 @@ def adjust(frame: pd.DataFrame, outcome: str, features, *, controls=(), cluster:
                   derived, levels)
     vif = _vif(X)
     table["vif"] = table.feature.map(vif)
+    table["direction"] = _directions(table, fit, X, groups, levels)
     if not penalised:
         table["absorbed_by"] = _absorbed(table, fit, X, y, clusters, groups)
     else:
         table["absorbed_by"] = None
-    for r in table[table.absorbed_by.notna()].itertuples():
+    for r in table[table.absorbed_by.notna()].drop_duplicates("group").itertuples():
         notes.append(f"{r.group} is significant alone (OR {r.odds_ratio_alone:.2f}) but not "
                      f"once the others are in (OR {r.odds_ratio_adjusted:.2f}, q "
                      f"{r.q_value_adjusted:.2g}): {r.absorbed_by} carries its effect")
@@ -196,6 +197,25 @@ def _estimates(fit, X, alpha, penalised, derived):
     z = stats.norm.ppf(1 - alpha / 2)
     p = pd.Series(2 * stats.norm.sf(np.abs(params / se)), index=params.index)
     return params, params - z * se, params + z * se, p
+
+
+def _directions(table, fit, X, groups, levels) -> list[str]:
+    """"raises" or "lowers": a category level by its own coefficient; any other group by
+    how its part of the linear predictor moves with its leading column (a signal entering
+    as volume and growth can have columns of both signs and still one direction)."""
+    params = pd.Series(np.asarray(fit.params), index=X.columns)
+    by_group = {}
+    for label, _, cols in groups:
+        cols = [c for c in cols if c in X.columns]
+        if cols:
+            part = X[cols].to_numpy(float) @ params[cols].to_numpy()
+            by_group[label] = np.corrcoef(part, X[cols[0]])[0, 1] if np.std(part) > 0 else 0.0
+    out = []
+    for r in table.itertuples():
+        value = np.log(r.odds_ratio_adjusted) if r.feature in levels else by_group.get(r.group,
+                                                                                       np.nan)
+        out.append("raises" if value > 0 else "lowers" if value < 0 else None)
+    return out
 
 
 def _rows(frame, outcome, fit, X, groups, transforms, cluster, alpha, penalised, derived,
