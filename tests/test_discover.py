@@ -72,6 +72,9 @@ def test_every_true_driver_is_found(company, project, conversion):
     adjusted = table.set_index("feature")
     for name in masked:
         assert adjusted.loc[name, "q_value"] <= 0.05 and adjusted.loc[name, "coef"] > 0
+        # and discovery's own adjusted step finds it: its category tested whole, its level up
+        row = conversion.adjusted.set_index("feature").loc[name]
+        assert row.q_value_adjusted <= 0.05 and row.direction == "raises", row
 
 
 def test_the_scan_matches_an_independent_two_by_two(conversion, project):
@@ -259,7 +262,8 @@ def test_transforms_are_chosen_by_the_shape_of_the_effect():
     x = rng.poisson(3.0, n)
     wide = rng.integers(0, 100, n)
     flag = rng.random(n) < 0.5
-    frame = pd.DataFrame({"x": x, "wide": wide, "flag": flag.astype(int), "neg": rng.normal(size=n)})
+    frame = pd.DataFrame({"x": x, "wide": wide, "flag": flag.astype(int),
+                          "neg": rng.normal(size=n)})
     eta = -2 + 1.2 * (x > 0) + 0.03 * wide + 0.5 * flag
     frame["y"] = rng.random(n) < 1 / (1 + np.exp(-eta))
     chosen = choose_transforms(frame, "y", ["x", "wide", "flag", "neg"])
@@ -326,7 +330,7 @@ def test_second_world_reports_sso_with_security_and_pdf_exports_as_negative(tmp_
     world = importlib.util.module_from_spec(spec)
     sys.modules["second_world"] = world
     spec.loader.exec_module(world)
-    config = world.write_world(tmp_path / "world", 2000, 12, 0)    # as experiments/discovery_truth.py
+    config = world.write_world(tmp_path / "world", 2000, 12, 0)  # experiments/discovery_truth
     found = runner.discover(config, tmp_path / "signals.csv").found
     adjusted = found.adjusted
     sso = adjusted[adjusted.members.str.contains("events_sso_page_viewed_")]

@@ -22,8 +22,8 @@
    Benjamini-Hochberg q-values run over the groups, and every row of a group carries its
    group's q (``q_value_adjusted``) beside its own column's p (``p_value_adjusted``);
 4. for each row significant alone but not adjusted (``vanishes``), names the group that
-   absorbs it (``absorbed_by``): among the three groups most correlated with it, the one
-   whose removal from the model raises its z the most.
+   absorbs it (``absorbed_by``): among the three significant groups most correlated with it,
+   the one whose removal from the model raises its z the most.
 
 Examples
 --------
@@ -172,7 +172,7 @@ def adjust(frame: pd.DataFrame, outcome: str, features, *, controls=(), cluster:
     table["vif"] = table.feature.map(vif)
     table["direction"] = _directions(table, fit, X, groups, levels)
     if not penalised:
-        table["absorbed_by"] = _absorbed(table, fit, X, y, clusters, groups)
+        table["absorbed_by"] = _absorbed(table, fit, X, y, clusters, groups, alpha)
     else:
         table["absorbed_by"] = None
     for r in table[table.absorbed_by.notna()].drop_duplicates("group").itertuples():
@@ -256,8 +256,10 @@ def _refit_z(y, X, start, kw) -> pd.Series | None:
             return None
 
 
-def _absorbed(table, fit, X, y, clusters, groups) -> list:
-    """Per vanished row, the group whose removal raises its z (in its own direction) most."""
+def _absorbed(table, fit, X, y, clusters, groups, alpha) -> list:
+    """Per vanished row, the significant group whose removal raises its z (in its own
+    direction) most (what carries an effect is itself significant: the refits stay few)."""
+    kept = set(table.group[table.q_value_adjusted <= alpha])
     z_full = _z(fit, X)
     corr = X.drop(columns="const").corr().abs()
     kw = {"cov_type": "cluster", "cov_kwds": {"groups": clusters}} if clusters is not None \
@@ -269,8 +271,8 @@ def _absorbed(table, fit, X, y, clusters, groups) -> list:
             out.append(None)
             continue
         sign = np.sign(np.log(r.odds_ratio_alone))
-        others = [i for i, (_, _, cols) in enumerate(groups) if r.feature not in cols
-                  and any(c in corr.columns for c in cols)]
+        others = [i for i, (label, _, cols) in enumerate(groups) if r.feature not in cols
+                  and label in kept and any(c in corr.columns for c in cols)]
         others.sort(key=lambda i: -max(corr.loc[r.feature, c] for c in groups[i][2]
                                        if c in corr.columns))
         best, gain = None, 0.0

@@ -41,8 +41,8 @@ from scipy.spatial.distance import squareform
 
 from ..features._names import event_family
 
-__all__ = ["TRANSFORMS", "candidate_transforms", "one_feature_fits", "choose_transforms", "categories",
-           "collinear_groups", "words"]
+__all__ = ["TRANSFORMS", "candidate_transforms", "one_feature_fits", "choose_transforms",
+           "categories", "collinear_groups", "words"]
 
 TRANSFORMS = ("log1p", "indicator", "sqrt", "identity")
 
