@@ -17,7 +17,9 @@ must come out negative); a distractor counts as significant when a group made of
 Generated data is cached in ``experiments/results/discovery_data/`` (not committed).
 
     .venv/bin/python experiments/discovery_truth.py                    # seeds 5 6 7 + world
-    .venv/bin/python experiments/discovery_truth.py --seeds 5 --no-world --tag before
+    .venv/bin/python experiments/discovery_truth.py --seeds 5 --no-world --tag dev
+    # another version's code, e.g. main's exported to /tmp/base (git archive <commit> pqlml):
+    PYTHONPATH=/tmp/base .venv/bin/python experiments/discovery_truth.py --tag before
 """
 
 from __future__ import annotations
@@ -200,8 +202,12 @@ def main() -> None:
     path = RESULTS / "discovery_truth.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     run = saved.setdefault(args.tag, {})
-    run["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                   capture_output=True, text=True).stdout.strip()
+    import pqlml
+
+    code = Path(pqlml.__file__).resolve().parents[1]        # PYTHONPATH may point elsewhere
+    run["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code,
+                                   capture_output=True, text=True).stdout.strip() or None
+    run["pqlml_from"] = str(code)
     for seed in args.seeds:
         t0 = time.perf_counter()
         result = simulator(seed, args.accounts, args.months)
