@@ -124,6 +124,7 @@ def _rules(args) -> None:
 
 
 def _discover(args) -> None:
+    import pandas as pd
     from rich.console import Console
     from rich.table import Table
 
@@ -141,10 +142,13 @@ def _discover(args) -> None:
         table.add_row(r.rule, f"{r.support:,}", f"{r.rate_with:.1%}", f"{r.lift:.1f}x",
                       f"{r.phi:.3f}", f"{r.q_value:.1g}", "yes" if r.adjacent else "")
     Console().print(table)
-    gone = found.adjusted[found.adjusted.vanishes].feature.tolist()
-    if gone:
-        console.print(f"significant alone, not once size, activity and the others are "
-                      f"controlled: {', '.join(gone)}")
+    gone = found.adjusted[found.adjusted.vanishes].drop_duplicates("group")
+    if len(gone):
+        console.print("significant alone, not once size, activity and the others are "
+                      "controlled: " + ", ".join(
+                          r.group + ("" if pd.isna(r.absorbed_by) else
+                                     f" (absorbed by {r.absorbed_by})")
+                          for r in gone.itertuples()))
     for note in found.notes:
         console.print(f"[yellow]{note}")
     if len(found.skipped):

@@ -76,11 +76,12 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     console.print("5. Signal discovery: which signals go with a hand-raise, alone and adjusted")
     found = runner.discover(project, out / "signals" / "signals.csv",
                             outcome="hand_raise").found
-    side = found.adjusted.set_index("feature")
+    q_of = {m: r.q_value_adjusted for r in found.adjusted.itertuples()      # its group's q
+            for m in r.members.split(";")}
     rows = []
-    shown = found.best[found.best.feature.isin(side.index) | found.best.adjacent]
+    shown = found.best[found.best.feature.isin(q_of) | found.best.adjacent]
     for r in shown.head(12).itertuples():
-        adj = side.q_value_adjusted.get(r.feature)
+        adj = q_of.get(r.feature)
         rows.append((r.rule, f"{r.lift:.1f}x", f"{r.q_value:.0e}",
                      "adjacent" if r.adjacent else ("-" if adj is None or pd.isna(adj) else
                                                     ("kept" if adj <= 0.05 else "vanishes"))))

@@ -72,6 +72,9 @@ def test_every_true_driver_is_found(company, project, conversion):
     adjusted = table.set_index("feature")
     for name in masked:
         assert adjusted.loc[name, "q_value"] <= 0.05 and adjusted.loc[name, "coef"] > 0
+        # and discovery's own adjusted step finds it: its category tested whole, its level up
+        row = conversion.adjusted.set_index("feature").loc[name]
+        assert row.q_value_adjusted <= 0.05 and row.direction == "raises", row
 
 
 def test_the_scan_matches_an_independent_two_by_two(conversion, project):
@@ -112,11 +115,19 @@ def test_adjusted_model_finds_drivers_drops_distractors_and_controls_fdr(company
     assert len(reported & is_driver) >= len(is_driver) - 2     # power: nearly all found
 
 
-def test_distractors_vanish_once_adjusted(conversion):
-    side = conversion.adjusted.set_index("feature")
-    assert side.loc["events_help_center_viewed_30d", "vanishes"] \
-        or "events_help_center_viewed_30d" not in side.index or \
-        side.loc["events_help_center_viewed_30d", "q_value_adjusted"] > 0.05
+def test_distractors_vanish_once_adjusted_and_say_what_absorbs_them(company, conversion):
+    """Each distractor's signal (every window, growth) is one group, not significant once
+    the others are in; it separates converters alone, so it vanishes and names its absorber."""
+    _, drivers = company
+    side = conversion.adjusted
+    for name in drivers.name[drivers.role == "distractor"]:
+        event = name.removeprefix("events_").rsplit("_", 1)[0]
+        rows = side[side.members.str.split(";").map(lambda m: name in m)]
+        assert len(rows) and (rows.group == event.replace("_", " ")).all(), name
+        assert (rows.q_value_adjusted > 0.05).all(), rows
+        own = rows[rows.feature == rows.feature.iloc[0]].iloc[0]
+        if own.p_value_alone < 0.05:
+            assert own.vanishes and isinstance(own.absorbed_by, str), own
 
 
 def test_statsmodels_matches_unpenalised_scikit_learn(project):
@@ -228,3 +239,110 @@ def test_an_events_growth_columns_are_no_window_volumes():
     assert event_volumes(feats, (30,)) == {"events_invite_sent_30d": ("invite_sent", 30)}
     # with the growth family off, an event named x_prev keeps its own volume
     assert event_volumes(["events_x_prev_30d"], (30,)) == {"events_x_prev_30d": ("x_prev", 30)}
+
+
+def _size_world(n=6000, seed=1):
+    """Company size drives the outcome, webinars ride on size only, security views drive it
+    and SSO views copy security views (no effect of their own)."""
+    rng = np.random.default_rng(seed)
+    size = rng.gamma(2.0, 2.0, n)
+    frame = pd.DataFrame({"account_id": np.arange(n) // 3, "size": size,
+                          "webinars": rng.poisson(size / 2), "security": rng.poisson(1.0, n)})
+    frame["sso"] = frame.security + (rng.random(n) < 0.03)
+    eta = -3 + 0.35 * size + 0.8 * np.log1p(frame.security)
+    frame["y"] = rng.random(n) < 1 / (1 + np.exp(-eta))
+    return frame
+
+
+def test_transforms_are_chosen_by_the_shape_of_the_effect():
+    from pqlml.discover import choose_transforms
+
+    rng = np.random.default_rng(4)
+    n = 20_000
+    x = rng.poisson(3.0, n)
+    wide = rng.integers(0, 100, n)
+    flag = rng.random(n) < 0.5
+    frame = pd.DataFrame({"x": x, "wide": wide, "flag": flag.astype(int),
+                          "neg": rng.normal(size=n)})
+    eta = -2 + 1.2 * (x > 0) + 0.03 * wide + 0.5 * flag
+    frame["y"] = rng.random(n) < 1 / (1 + np.exp(-eta))
+    chosen = choose_transforms(frame, "y", ["x", "wide", "flag", "neg"])
+    assert chosen == {"x": "indicator", "wide": "identity", "flag": "identity",
+                      "neg": "identity"}
+    heavy = rng.negative_binomial(1, 0.02, n)              # counts from 0 to several hundred
+    frame = pd.DataFrame({"heavy": heavy})
+    frame["y"] = rng.random(n) < 1 / (1 + np.exp(-(-4 + 0.6 * np.log1p(heavy))))
+    assert choose_transforms(frame, "y", ["heavy"])["heavy"] == "log1p"
+
+
+def test_collinear_signals_are_one_group_and_a_vanished_signal_names_its_absorber():
+    from pqlml.discover import adjust
+
+    frame = _size_world()
+    table, notes = adjust(frame, "y", ["webinars", "security", "sso"], controls=["size"])
+    t = table.set_index("feature")
+    group = t.loc[t.group == "security or sso"]
+    assert len(group) == 1 and set(group.members.iloc[0].split(";")) == {"security", "sso"}
+    assert group.q_value_adjusted.iloc[0] <= 0.05 and group.odds_ratio_adjusted.iloc[0] > 1
+    # webinars separate the outcome alone, through size only: they vanish, absorbed by size
+    assert t.loc["webinars", "p_value_alone"] < 1e-6
+    assert t.loc["webinars", "vanishes"] and t.loc["webinars", "absorbed_by"] == "size"
+    assert any("size carries its effect" in n for n in notes)
+    assert pd.isna(t.loc["size", "absorbed_by"]) and not t.loc["size", "vanishes"]
+    # the odds ratio is per standard deviation of the chosen transform (log1p for security)
+    assert group["transform"].iloc[0] in ("log1p", "sqrt")
+
+
+def test_a_category_is_tested_whole_and_a_level_behind_a_stronger_one_is_found():
+    from pqlml.discover import adjust
+
+    rng = np.random.default_rng(7)
+    n = 30_000
+    level = rng.choice(["software", "fintech", "retail", "health"], n, p=[0.3, 0.15, 0.3, 0.25])
+    frame = pd.DataFrame({f"industry_{v}": (level == v).astype(int)
+                          for v in ("software", "fintech", "retail", "health")})
+    frame["account_id"] = np.arange(n)
+    eta = -3 + 0.6 * (level == "software") + 0.35 * (level == "fintech")
+    frame["y"] = rng.random(n) < 1 / (1 + np.exp(-eta))
+    table, notes = adjust(frame, "y", list(frame.columns[:4]))
+    t = table.set_index("feature")
+    assert set(t.index) == {f"industry_{v}" for v in ("software", "fintech", "retail", "health")}
+    assert t.group.nunique() == 1 and t.q_value_adjusted.max() <= 1
+    # effect-coded: each level against the average level, fintech above it, retail below
+    assert t.loc["industry_fintech", "odds_ratio_adjusted"] > 1
+    assert t.loc["industry_fintech", "q_value_adjusted"] <= 0.05
+    assert t.loc["industry_retail", "or_high_adjusted"] < 1
+    # fintech against everyone else (software included) is the weak comparison of the scan
+    assert t.loc["industry_fintech", "odds_ratio_alone"] < t.loc["industry_fintech",
+                                                                 "odds_ratio_adjusted"]
+
+
+@pytest.mark.slow
+def test_second_world_reports_sso_with_security_and_pdf_exports_as_negative(tmp_path):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from pqlml import runner
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "worlds" / "second_world.py"
+    spec = importlib.util.spec_from_file_location("second_world", path)
+    world = importlib.util.module_from_spec(spec)
+    sys.modules["second_world"] = world
+    spec.loader.exec_module(world)
+    config = world.write_world(tmp_path / "world", 2000, 12, 0)  # experiments/discovery_truth
+    found = runner.discover(config, tmp_path / "signals.csv").found
+    adjusted = found.adjusted
+    sso = adjusted[adjusted.members.str.contains("events_sso_page_viewed_")]
+    # one group (a row per column it enters with), reported under both names, significant
+    assert sso.group.nunique() == 1 and "events_security_settings_viewed_30d" in \
+        sso.members.iloc[0].split(";")
+    assert set(sso.group.iloc[0].split(" or ")) == {"security settings viewed",
+                                                    "sso page viewed"}
+    assert (sso.q_value_adjusted <= 0.05).all()
+    pdf = adjusted[adjusted.members.str.contains("events_pdf_exported_")]
+    assert (pdf.q_value_adjusted <= 0.05).all() and (pdf.direction == "lowers").all()
+    distractors = [a.lower().replace(" ", "_") for a in world.DISTRACTORS]
+    alone = adjusted[adjusted.members.map(lambda m: all(
+        any(f"events_{d}_" in x for d in distractors) for x in m.split(";")))]
+    assert not (alone.q_value_adjusted <= 0.05).any(), alone

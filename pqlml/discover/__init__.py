@@ -3,9 +3,11 @@
 :func:`discover` takes labelled (entity, as_of) snapshots (``project.snapshots(outcome)``),
 scans every feature as "did X at least n times within d days" (:mod:`._scan`), marks
 outcome-adjacent events (:mod:`._adjacent`, from the project's events and the outcomes
-they precede), picks each signal's best rule (highest phi among significant cells; the
-rule string goes straight into ``[rules]``) and fits the adjusted model on the best rules'
-features plus company size (:mod:`._infer`).
+they precede), picks each signal's best rule (highest |phi| among significant cells; the
+rule string goes straight into ``[rules]``) and fits the adjusted model (:mod:`._adjust`)
+on every significant, non-adjacent signal's best feature plus company size and activity:
+transforms chosen by the data, collinear signals grouped and reported together, categories
+tested as a whole, and for each signal that vanishes the signal that absorbs it.
 
 Examples
 --------
@@ -20,6 +22,8 @@ Examples
 ['signal', 'feature', 'rule']
 >>> bool(d.best.q_value.iloc[0] <= 0.05)
 True
+>>> list(d.adjusted.columns[:4])
+['feature', 'group', 'members', 'transform']
 """
 
 from __future__ import annotations
@@ -34,14 +38,17 @@ from ..config import Config
 from ..errors import PqlmlError
 from ..model import feature_columns
 from ..schema import entity_key
+from ..features._names import event_family
 from ._adjacent import adjacent_events
+from ._adjust import adjust
+from ._groups import choose_transforms, collinear_groups
 from ._infer import adjusted_effects, design, side_by_side
 from ._plots import heatmap, top_signals_chart
-from ._scan import candidates, event_volumes, scan
+from ._scan import candidates, scan
 from ..outputs import check_file, write_frames
 
-__all__ = ["Discovery", "discover", "adjusted_effects", "side_by_side",
-           "design", "scan", "candidates", "adjacent_events"]
+__all__ = ["Discovery", "discover", "adjust", "adjusted_effects", "side_by_side", "design",
+           "choose_transforms", "collinear_groups", "scan", "candidates", "adjacent_events"]
 
 _SIZE = ("employees", "active_users_30d", "events_30d")
 
@@ -55,7 +62,7 @@ class Discovery:
     best: pd.DataFrame               # the best rule per signal, ranked
     skipped: pd.DataFrame            # features not scanned, with the reason
     adjacent: pd.DataFrame           # per event: near / earlier outcomes, adjacent, reason
-    adjusted: pd.DataFrame           # univariate vs adjusted effects (side by side)
+    adjusted: pd.DataFrame           # alone vs adjusted, per group; absorbed_by when it vanishes
     notes: list[str] = field(default_factory=list)
     rows: int = 0
     positives: int = 0
@@ -77,7 +84,8 @@ class Discovery:
 
 
 def discover(frame: pd.DataFrame, outcome: str, *, events: ibis.Table, outcomes: ibis.Table,
-             settings: Config = Config(), features=None, controls=_SIZE) -> Discovery:
+             settings: Config = Config(), features=None, controls=_SIZE,
+             group_correlation: float = 0.8) -> Discovery:
     """Scan, mark adjacency, rank, and adjust.
 
     Parameters
@@ -100,8 +108,12 @@ def discover(frame: pd.DataFrame, outcome: str, *, events: ibis.Table, outcomes:
         entity are not independent).
     features : list of str, optional
         The adjusted model's features (default: each significant non-adjacent signal's
-        best feature); ``controls`` are always in it (company size, team size and activity,
-        when present).
+        best feature, and every level of a category one of whose levels is significant);
+        ``controls`` are always in it (company size, active users and activity, when
+        present).
+    group_correlation : float
+        Features whose |Spearman rho| with each other is at least this are one group in the
+        adjusted model (:mod:`._groups`).
     """
     cfg = settings.discover
     windows = settings.features.windows
@@ -119,23 +131,34 @@ def discover(frame: pd.DataFrame, outcome: str, *, events: ibis.Table, outcomes:
     adj = adjacent_events(events, outcomes, outcome, gap_days=cfg.adjacent_gap_days,
                           ratio=cfg.adjacent_ratio, declared=sorted(declared))
     adjacent = set(adj.event[adj.adjacent])
-    signals["adjacent"] = signals.signal.isin(adjacent)
+    event = signals.feature.map(lambda f: (event_family(f, feats) or (None,))[0])
+    signals["adjacent"] = signals.signal.isin(adjacent) | event.isin(adjacent)
     signals = signals.sort_values(["q_value", "phi"], ascending=[True, False],
                                   ignore_index=True)
     best = _best(signals, cfg.alpha)
-    if features is None:       # the behaviours: significant, not adjacent, one per event
-        volumes = event_volumes(feats, windows)
-        keep = (best.q_value <= cfg.alpha) & ~best.adjacent & best.feature.isin(volumes)
-        features = list(best.feature[keep])
-    features = list(dict.fromkeys([*features, *(c for c in controls if c in frame)]))
-    side, notes = side_by_side(frame, outcome, features, alpha=cfg.alpha,
-                               cluster=entity_key(settings.project.entity))
+    if features is None:       # every signal: significant, not adjacent, one feature each
+        features = list(best.feature[(best.q_value <= cfg.alpha) & ~best.adjacent])
+        features += _levels(frame, feats, features)
+    side, notes = adjust(frame, outcome, features, controls=controls, alpha=cfg.alpha,
+                         cluster=entity_key(settings.project.entity),
+                         threshold=group_correlation)
     return Discovery(outcome, signals, best, skipped, adj, side, notes, len(frame), positives)
 
 
+def _levels(frame: pd.DataFrame, feats, chosen) -> list[str]:
+    """The other levels of every category one of whose one-hot levels is ``chosen``: a
+    category is tested as a whole (a level against the rest can hide behind a stronger
+    level in the rest, as fintech behind software)."""
+    from ._groups import categories
+
+    return [f for levels in categories(frame, feats).values() if set(levels) & set(chosen)
+            for f in levels if f not in chosen]
+
+
 def _best(signals: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Per signal, its highest-phi significant rule (else its lowest-q one), ranked by phi."""
-    sig = signals.assign(_ok=signals.q_value <= alpha)
-    sig = sig.sort_values(["signal", "_ok", "phi"], ascending=[True, False, False])
-    best = sig.groupby("signal", sort=False).head(1).drop(columns="_ok")
+    """Per signal, its highest-|phi| significant rule (else its lowest-q one), ranked by
+    phi (a signal that lowers the outcome keeps its strongest rule, ranked last)."""
+    sig = signals.assign(_ok=signals.q_value <= alpha, _strength=signals.phi.abs())
+    sig = sig.sort_values(["signal", "_ok", "_strength"], ascending=[True, False, False])
+    best = sig.groupby("signal", sort=False).head(1).drop(columns=["_ok", "_strength"])
     return best.sort_values(["adjacent", "phi"], ascending=[True, False], ignore_index=True)

@@ -24,20 +24,21 @@ import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
-__all__ = ["design", "adjusted_effects", "side_by_side"]
+__all__ = ["TRANSFORM_FUNCTIONS", "design", "adjusted_effects", "side_by_side"]
 
 VIF_WARN = 10.0
 _SEPARATED = 15.0      # |coef| of a standardised feature beyond this is quasi-separation
 
 
-_TRANSFORMS = {"identity": lambda v: v, "log1p": np.log1p, "log10": lambda v: np.log10(v.clip(lower=1)),
-               "indicator": lambda v: (v >= 1).astype(float)}
+TRANSFORM_FUNCTIONS = {"identity": lambda v: v, "log1p": np.log1p, "sqrt": np.sqrt,
+                       "log10": lambda v: np.log10(v.clip(lower=1)),
+                       "indicator": lambda v: (v > 0).astype(float)}
 
 
 def design(frame: pd.DataFrame, features, *, log_counts: bool = True, standardise: bool = True,
            transforms: dict | None = None) -> pd.DataFrame:
     """The model matrix: each feature transformed (``transforms[name]``: identity, log1p,
-    log10 or indicator; else ``log1p`` for non-negative counts when ``log_counts``), missing
+    sqrt, log10 or indicator (> 0); else ``log1p`` for non-negative counts when ``log_counts``), missing
     values set to the median, then z-scores (if asked)."""
     X = frame[list(features)].apply(pd.to_numeric, errors="coerce").astype(float)
     X = X.fillna(X.median())
@@ -45,7 +46,7 @@ def design(frame: pd.DataFrame, features, *, log_counts: bool = True, standardis
     for c in X.columns:
         v = X[c]
         if c in transforms:
-            X[c] = _TRANSFORMS[transforms[c]](v)
+            X[c] = TRANSFORM_FUNCTIONS[transforms[c]](v)
         elif log_counts and v.min() >= 0 and v.max() > 1 and (v == v.round()).all():
             X[c] = np.log1p(v)
     if standardise:
