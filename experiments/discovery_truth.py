@@ -25,10 +25,8 @@ Generated data is cached in ``experiments/results/discovery_data/`` (not committ
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,19 +35,12 @@ import pandas as pd
 
 from pqlml import runner
 
+from _common import second_world
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 DATA = RESULTS / "discovery_data"
 ALPHA = 0.05
-
-
-def _world():
-    spec = importlib.util.spec_from_file_location(
-        "second_world", ROOT / "benchmarks" / "worlds" / "second_world.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["second_world"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _slug(action: str) -> str:
@@ -152,7 +143,7 @@ def simulator(seed: int, accounts: int, months: int) -> dict:
 
 
 def second_world(orgs: int, months: int, seed: int) -> dict:
-    world = _world()
+    world = second_world()
     folder = DATA / f"world_{orgs}_{months}_{seed}"
     config = folder / "pqlml.toml"
     if not config.exists():

@@ -38,9 +38,11 @@ __all__ = ["signal_of", "render", "render_group", "signal_words", "times", "phra
 _FIXED = {
     "active_users": ("active_users_7d", "active_users_30d", "active_users_90d",
                      "active_users_prev_30d", "active_users_velocity_30d",
-                     "seven_plus_active_users_30d", "events_per_active_user_30d"),
+                     "seven_plus_active_users_30d"),
+    # events per active user is the activity's intensity: with the users it absorbed the
+    # activity totals in discovery's adjusted step (the simulator's events_30d and its growth)
     "activity": ("events_7d", "events_30d", "events_90d", "events_prev_30d",
-                 "events_velocity_30d", "events_weekly_slope_8w"),
+                 "events_velocity_30d", "events_weekly_slope_8w", "events_per_active_user_30d"),
     "new_users": ("new_users_7d", "new_users_30d", "days_since_last_signup"),
     "breadth": ("distinct_events_30d",),
     "recency": ("days_since_last_event",),

@@ -3,8 +3,8 @@ unless the training rows clearly say it does.
 
 *Usage* columns are read from their names (:func:`is_usage`): an event's volumes, its
 previous 30 days, growth and active users (:func:`~pqlml.features._names.event_family`),
-the catalog's totals of events, active users, new users and users, breadth and activation
-progress. Each gets direction +1 (the score never decreases in it), except where a
+the catalog's totals of events, active users, new users and users, events per active user,
+the engagement score (weighted usage), breadth and activation progress. Each gets direction +1 (the score never decreases in it), except where a
 univariate test on the training rows says clearly that more of it goes with fewer
 outcomes: a two-sided Mann-Whitney U test of the column between rows with and without
 the outcome, Bonferroni-corrected over the usage columns (``p * m < ALPHA``), with the
@@ -37,6 +37,7 @@ __all__ = ["ALPHA", "is_usage", "directions"]
 ALPHA = 0.001
 _TOTALS = re.compile(r"(events|active_users|new_users)_(\d+d|prev_30d|velocity_30d)|"
                      r"seven_plus_active_users_30d|events_weekly_slope_8w|distinct_events_30d|users_total|"
+                     r"events_per_active_user_30d|engagement_score|"
                      r"activation_stage|activation_checkpoints_passed|activated(_within_\d+d)?")
 
 
