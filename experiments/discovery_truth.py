@@ -35,7 +35,7 @@ import pandas as pd
 
 from pqlml import runner
 
-from _common import second_world
+from _common import second_world as world_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -143,7 +143,7 @@ def simulator(seed: int, accounts: int, months: int) -> dict:
 
 
 def second_world(orgs: int, months: int, seed: int) -> dict:
-    world = second_world()
+    world = world_module()
     folder = DATA / f"world_{orgs}_{months}_{seed}"
     config = folder / "pqlml.toml"
     if not config.exists():
