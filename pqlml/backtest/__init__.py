@@ -5,11 +5,14 @@ Folds are rolling origins over the snapshot dates: each of the last
 the snapshots whose label window had closed by then (``as_of + horizon <= test
 as_of``: a gap of at least the horizon, nothing shuffled). In every fold the
 configured rule (``tiers.intent_rule``) flags some accounts; the model is scored
-at that same volume (its top ones), and so is the best single-threshold signal
-chosen on the fold's training data (the strongest honest baseline). With activation
-checkpoints and engagement weights configured, the "activated, then ranked by
+at that same volume (its top ones), and so are the best single-threshold signal
+chosen on the fold's training data and two baselines an analyst would write, a generic
+logistic and a recency / frequency / monetary logistic fitted on the fold's training rows
+(:mod:`._baselines`). With ``kind="auto"`` each fold's model is chosen on that fold's own
+training dates (:mod:`pqlml.model._select`; ``folds[i]["model_chosen"]`` records it). With
+activation checkpoints and engagement weights configured, the "activated, then ranked by
 engagement" playbook is scored the same way. On a simulated company the truth's
-probabilities give the oracle.
+probabilities give the oracle (any world's, passed as ``truth``).
 
 A user model (``project.entity = "user"``) is compared the same way, with two baselines
 absent rather than faked, each said so in ``metrics["notes"]``: the rules, when the intent
