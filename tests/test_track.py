@@ -13,7 +13,9 @@ from pqlml.simulate import simulate
 @pytest.fixture()
 def company(tmp_path, monkeypatch):
     sim = simulate(n_accounts=1_500, seed=4, out=tmp_path / "sim", months=12)
-    sim.config.write_text(sim.config.read_text() + "\n[model]\ntest_periods = 2\nbootstrap = 10\n")
+    # a fixed kind: tracking is what is tested (the forward choice, auto, in test_select.py)
+    sim.config.write_text(sim.config.read_text() + "\n[model]\nkind = \"logistic\"\n"
+                          "test_periods = 2\nbootstrap = 10\n")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)                 # the default store lives in the working dir
     return sim.config
