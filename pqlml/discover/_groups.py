@@ -36,9 +36,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
-
+from ..explain._groups import complete_clusters
 from ..features._names import event_family
 
 __all__ = ["TRANSFORMS", "candidate_transforms", "one_feature_fits", "choose_transforms",
@@ -123,10 +121,7 @@ def collinear_groups(frame: pd.DataFrame, features, threshold: float = 0.8) -> l
     ranks = numeric(frame, features).rank().to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.nan_to_num(np.corrcoef(ranks, rowvar=False))
-    distance = np.clip(1 - np.abs(rho), 0, None)
-    np.fill_diagonal(distance, 0)
-    labels = fcluster(linkage(squareform(distance, checks=False), "complete"),
-                      t=1 - threshold + 1e-12, criterion="distance")
+    labels = complete_clusters(rho, threshold)
     groups: dict[int, list[str]] = {}
     for f, g in zip(features, labels):
         groups.setdefault(int(g), []).append(f)

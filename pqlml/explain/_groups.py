@@ -20,7 +20,7 @@ import pandas as pd
 from ._contributions import contributions
 from ._words import signal_of
 
-__all__ = ["CORRELATED", "Explanation", "explain", "reason_groups"]
+__all__ = ["CORRELATED", "Explanation", "explain", "reason_groups", "complete_clusters"]
 
 CORRELATED = 0.8
 
@@ -64,19 +64,30 @@ def _clusters(model, features: list[str], signals: list[str]) -> np.ndarray:
     corr = getattr(model.estimator, "correlation_", None)
     if corr is None or len(signals) < 2:
         return np.arange(len(signals))
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
-
     index = np.array([signals.index(signal_of(f)) for f in features])
     c = np.nan_to_num(np.asarray(corr, float))
     # the largest |correlation| between any column of signal a and any of signal b
     to_signal = np.column_stack([c[:, index == b].max(axis=1) for b in range(len(signals))])
     between = np.vstack([to_signal[index == a].max(axis=0) for a in range(len(signals))])
-    between = np.maximum(between, between.T)
-    distance = np.clip(1 - between, 0, None)
+    return complete_clusters(np.maximum(between, between.T), CORRELATED)
+
+
+def complete_clusters(association: np.ndarray, threshold: float) -> np.ndarray:
+    """Cluster labels of the items of a symmetric ``|association|`` matrix (correlations),
+    by complete linkage on ``1 - |association|`` cut so that every pair in a cluster
+    associates at least ``threshold``: clusters never chain. Reasons group signals with it,
+    discovery its candidate columns.
+
+    >>> complete_clusters(np.array([[1, .9, .85], [.9, 1, .5], [.85, .5, 1]]), 0.8).tolist()
+    [1, 1, 2]
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    distance = np.clip(1 - np.abs(np.asarray(association, float)), 0, None)
     np.fill_diagonal(distance, 0)
     tree = linkage(squareform(distance, checks=False), method="complete")
-    return fcluster(tree, t=1 - CORRELATED, criterion="distance")
+    return fcluster(tree, t=1 - threshold + 1e-12, criterion="distance")
 
 
 def explain(model, X: pd.DataFrame) -> Explanation:
