@@ -61,6 +61,32 @@ def test_auto_chooses_what_grid_search_chooses_on_the_same_forward_splits():
     assert clf.selection_[0]["validated_on"] == ["2024-07-01", "2024-08-01"]
 
 
+def test_auto_learns_each_splits_directions_from_its_training_rows_only():
+    """On the two validation dates only, more of a usage column goes with fewer outcomes:
+    the directions of every row say -1 for it, those of the earlier rows +1. The choice must
+    not see the validation dates through the directions: its scores are GridSearchCV's,
+    whose every fit learns its directions from its own training rows."""
+    from pqlml.model._monotone import directions
+
+    X, y, as_of = _rows()
+    X = X.rename(columns={"x0": "events_x0_30d", "x2": "events_x2_30d"})
+    late = (as_of >= pd.Timestamp("2024-07-01", tz="UTC")).to_numpy()
+    y = y.copy()
+    noise = np.random.default_rng(3).normal(0, 0.5, late.sum())
+    y[late] = (X.events_x2_30d[late] + noise < 1.5).astype(int)
+    names = np.array(X.columns)
+    assert directions(X.to_numpy(float), y, names)[2] == -1
+    assert directions(X.to_numpy(float)[~late], y[~late], names)[2] == 1
+    clf = LeadClassifier(kind="auto", gap_days=28).fit(X, y, as_of=as_of)
+    grid = [{"kind": [c["kind"]], **({"C": [c["C"]]} if "C" in c else {})} for c in GRID]
+    search = GridSearchCV(LeadClassifier(calibration="none"), grid, scoring="roc_auc",
+                          cv=ForwardSplit(2, gap_days=28), refit=False)
+    search.fit(X, y, groups=as_of, as_of=as_of)
+    ours = [row["roc_auc"] for row in clf.selection_]
+    assert ours == pytest.approx(list(search.cv_results_["mean_test_score"]), abs=1e-12)
+    assert clf.monotone_[2] == -1                  # the final model learns from every row
+
+
 def test_auto_without_a_usable_split_takes_the_first_candidate():
     X, y, as_of = _rows(periods=2)
     clf = LeadClassifier(kind="auto", gap_days=90, calibration="none").fit(X, y, as_of=as_of)

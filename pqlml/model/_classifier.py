@@ -158,9 +158,8 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
         self.monotone_ = self._directions(X, y)
         self.kind_, self.C_, self.selection_ = self.kind, float(self.C), None
         if self.kind == "auto":
-            best, self.selection_ = select(
-                lambda **params: self._make(self.monotone_, **params), X, y, dates,
-                gap_days=self.gap_days, grid=GRID)
+            best, self.selection_ = select(self._builder(X, y), X, y, dates,
+                                           gap_days=self.gap_days, grid=GRID)
             self.kind_, self.C_ = best["kind"], float(best.get("C", self.C))
         self.base_estimator_, self.calibrator_ = self._fit(X, y, dates)
         self.reference_, self.correlation_ = _reference(X), _correlation(X)
@@ -230,6 +229,14 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                              f"'none' or one of -1, 0, 1 per feature ({X.shape[1]}). Got "
                              f"{m!r} instead.")
         return values.astype(np.int64)
+
+    def _builder(self, X: np.ndarray, y: np.ndarray):
+        """For :func:`~pqlml.model._select.select`: given a split's training rows, a maker of
+        candidates held to the directions those rows give (never the validation date's)."""
+        def build(rows):
+            signs = self._directions(X[rows], y[rows])
+            return lambda **params: self._make(signs, **params)
+        return build
 
     def _make(self, signs: np.ndarray, kind=None, C=None):
         """An unfitted model whose features move the score in the directions ``signs``, of

@@ -73,19 +73,23 @@ class ForwardSplit(BaseCrossValidator):
 
 def select(make, X: np.ndarray, y: np.ndarray, dates, *, gap_days: float, grid=GRID,
            n_splits: int = 2) -> tuple[dict, list[dict]]:
-    """(the chosen candidate of ``grid``, the scores of each): ``make(**params)`` builds an
-    unfitted, uncalibrated estimator; each is fitted on every :class:`ForwardSplit` training
-    part and scored (ROC-AUC) on its validation date (``validated_on``). Splits whose either part has one class
-    only are skipped; with none left, the first candidate is chosen (its score None)."""
+    """(the chosen candidate of ``grid``, the scores of each): ``make(rows)(**params)``
+    builds an unfitted, uncalibrated estimator for the training ``rows`` of a split (what it
+    learns before fitting, such as its directions, it learns from those rows alone); each
+    is fitted on every :class:`ForwardSplit` training part and scored (ROC-AUC) on its
+    validation date (``validated_on``). Splits whose either part has one class only are
+    skipped; with none left, the first candidate is chosen (its score None)."""
     splits = [(tr, te) for tr, te in ForwardSplit(n_splits, gap_days=gap_days).split(X, y, dates)
               if 0 < y[tr].sum() < len(tr) and 0 < y[te].sum() < len(te)]
     dates = pd.Series(np.asarray(dates))
     on = [str(dates.iloc[te[0]].date()) if hasattr(dates.iloc[te[0]], "date")
           else str(dates.iloc[te[0]]) for _, te in splits]
+    builders = [make(tr) for tr, _ in splits]
     table = []
     for params in grid:
-        scores = [float(roc_auc_score(y[te], make(**params).fit(X[tr], y[tr])
-                                      .predict_proba(X[te])[:, 1])) for tr, te in splits]
+        scores = [float(roc_auc_score(y[te], build(**params).fit(X[tr], y[tr])
+                                      .predict_proba(X[te])[:, 1]))
+                  for (tr, te), build in zip(splits, builders)]
         table.append({**params, "roc_auc": float(np.mean(scores)) if scores else None,
                       "per_split": scores, "validated_on": on})
     scored = [row for row in table if row["roc_auc"] is not None]
