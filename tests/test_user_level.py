@@ -98,11 +98,10 @@ def test_backtest_ranks_users_better_than_chance(company, tmp_path, monkeypatch)
 
 
 def test_score_keys_every_user_once(company, model_file, tmp_path):
-    out = tmp_path / "scores.csv"
     assert main(["score", "--config", str(company), "--model", str(model_file),
-                 "--out", str(out)]) == 0
-    scores = pd.read_csv(out)
-    gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
+                 "--out", str(tmp_path)]) == 0
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    gone = pd.read_csv(tmp_path / "not_scored.csv")
     assert scores.columns[0] == "user_id" and scores.user_id.is_unique
     assert scores.probability.between(0, 1).all() and scores.reason_1.notna().all()
     users = pd.read_parquet(company.parent / "users.parquet")
@@ -172,8 +171,7 @@ def test_retrain_registers_a_user_champion_that_scores(company, tmp_path, monkey
     assert decision["action"] in ("promoted", "kept") and len(decision["periods"]) == 2
     assert decision["champion_version"] == 1
     assert Model.load(tmp_path / "rt" / "model.skops").trained_on["entity"] == "user"
-    out = tmp_path / "scores.parquet"
     assert main(["score", "--config", str(company), "--model", "models:/pqlml@champion",
-                 "--out", str(out)]) == 0
-    scores = pd.read_parquet(out)
+                 "--format", "parquet", "--out", str(tmp_path / "s")]) == 0
+    scores = pd.read_parquet(tmp_path / "s" / "scores.parquet")
     assert scores.user_id.is_unique and scores.model_version.str.startswith("pqlml/").all()
