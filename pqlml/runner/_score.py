@@ -41,7 +41,7 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
         raise PqlmlError(f"--format {format} writes files: say where. Fix: add --out DIR.")
     config = config_of(source)
     if out:
-        if Path(out).suffix.lower() in FRAME_SUFFIXES and not Path(out).is_dir():
+        if Path(out).suffix.lower() in FRAME_SUFFIXES and not Path(out).exists():
             raise PqlmlError(f"--out {out} names a file, but score writes a folder ({', '.join(names)}"
                              f"). Fix: --out {Path(out).with_suffix('')} (created if missing).")
         check_folder(out, config=config, names=names)
