@@ -336,8 +336,8 @@ def _score(args) -> None:
     from . import runner
 
     console = Console(stderr=True)
-    result = runner.score(args.config, args.model, out=args.out, to_table=args.to_table,
-                          as_of=args.as_of, status=console.status)
+    result = runner.score(args.config, args.model, out=args.out, format=args.format,
+                          to_table=args.to_table, as_of=args.as_of, status=console.status)
     scores, gone, version = result.scores, result.not_scored, result.version
     key = scores.columns[0]
     if args.to_table:
@@ -470,7 +470,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True,
                    help="model file, or MLflow URI such as models:/pqlml@champion")
     s.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD (default: the day after the last event)")
-    s.add_argument("--out", type=Path, help="scores.csv or scores.parquet (+ <name>.not_scored.csv)")
+    s.add_argument("--out", type=Path, help="folder for the files, created if missing: "
+                   "scores.csv (or .parquet, salesforce.csv + salesforce.sdl + process-conf.xml, "
+                   "hubspot.csv + hubspot.json) and not_scored.csv")
+    s.add_argument("--format", choices=("csv", "parquet", "salesforce", "hubspot"), default="csv",
+                   help="csv, parquet, or files Salesforce Data Loader / a HubSpot import take "
+                        "as is (default: %(default)s)")
     s.add_argument("--to-table", dest="to_table",
                    help="also write table NAME (and NAME_not_scored) into data.connection")
     s.add_argument("--top", type=int, default=10,

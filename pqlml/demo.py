@@ -128,7 +128,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
 def _score(console, project, out) -> int:
     name = project.config.model.registered_name
-    scored = runner.score(project, f"models:/{name}@champion", out=out / "scores.csv")
+    scored = runner.score(project, f"models:/{name}@champion", out=out)
     scores, gone, path = scored.scores, scored.not_scored, scored.written[0]
     tiers = scores.tier.value_counts()
     console.print(f"   {len(scores):,} accounts scored at {scores.as_of.iloc[0].date()} by "
@@ -137,7 +137,7 @@ def _score(console, project, out) -> int:
                               ("tier_1", "tier_2", "tier_3", "self_serve"))
                   + f"); {len(gone):,} not scored: "
                   + ", ".join(f"{n:,} {c.replace('_', ' ')}" for c, n in gone.code.value_counts().items())
-                  + f"; {path} and scores.not_scored.csv")
+                  + f"; {path} and not_scored.csv")
     top = scores[scores.tier == "tier_1"].head(10)
     console.print(_table("top 10 Tier-1 accounts to call, and why", ["account", "domain", "probability",
                                                                     "motion", "reasons"],

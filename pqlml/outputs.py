@@ -52,7 +52,7 @@ from .errors import PqlmlError
 from .schema import TABLES
 
 __all__ = ["atomic", "landing", "write_frame", "write_json", "write_text", "save_figure",
-           "write_frames", "write_tables", "safe_cells", "check_file", "check_folder", "check_table",
+           "write_frames", "write_files", "write_tables", "safe_cells", "check_file", "check_folder", "check_table",
            "check_replaceable", "inputs_of",
            "FRAME_SUFFIXES", "FORMULA_START"]
 
@@ -150,11 +150,29 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
 
 def write_frames(frames: dict) -> list[Path]:
     """Several tables ``{path: frame}`` that land together or not at all."""
-    writers = [_frame_writer(f, Path(p).suffix.lower()) for p, f in frames.items()]
-    with landing(*frames) as temps:
+    return write_files(frames)
+
+
+def write_files(files: dict) -> list[Path]:
+    """Several files ``{path: content}`` that land together or not at all: a DataFrame as
+    a table by the path's suffix (:func:`write_frame`), a ``str`` as UTF-8 text, a ``dict``
+    or ``list`` as indented JSON (:func:`write_json`)."""
+    writers = [_writer(content, Path(p)) for p, content in files.items()]
+    with landing(*files) as temps:
         for write, tmp in zip(writers, temps):
             write(tmp)
-    return [Path(p) for p in frames]
+    return [Path(p) for p in files]
+
+
+def _writer(content, path: Path):
+    if isinstance(content, pd.DataFrame):
+        return _frame_writer(content, path.suffix.lower())
+    if isinstance(content, (dict, list)):
+        content = json.dumps(_plain(content), indent=2, allow_nan=False)
+    if isinstance(content, str):
+        return lambda p: Path(p).write_text(content, encoding="utf-8")
+    raise TypeError(f"write_files: {path} gets a DataFrame, str, dict or list; got "
+                    f"{type(content).__name__}.")
 
 
 def safe_cells(frame: pd.DataFrame) -> pd.DataFrame:

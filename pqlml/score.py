@@ -4,7 +4,8 @@
 ``as_of`` (``project.features([as_of])``: the same code as training, events strictly
 before ``as_of``; :func:`default_as_of`, the day after the last event, counts every
 event), refuses a feature set that differs from the model's, and returns
-:class:`Scores`: one row per scored entity, ``probability``, ``percentile``, the model's
+:class:`Scores`: one row per scored entity (with the CRM's match key: an account's
+``domain``, a user's ``email``), ``probability``, ``percentile``, the model's
 ``tier`` (intent by ``tiers.method`` x ICP fit), the rules' ``funnel``, the playbook's
 ``motion``, three ``reason_*`` sentences and ``model_version``; and ``not_scored``. No
 entity is lost: whoever is not scored is listed with the reason (no events before as_of,
@@ -33,8 +34,10 @@ Examples
 >>> found = Scorer.load(tmp / "model.skops").score(X, project=project)
 >>> len(found.scores) + int(found.not_scored.account_id.notna().sum())
 80
->>> [path.name for path in found.write(tmp / "scores.csv")]
-['scores.csv', 'scores.not_scored.csv']
+>>> [path.name for path in found.write(tmp / "scores")]
+['scores.csv', 'not_scored.csv']
+>>> [path.name for path in found.write(tmp / "crm", format="hubspot")]
+['hubspot.csv', 'hubspot.json', 'not_scored.csv']
 """
 
 from __future__ import annotations
@@ -49,13 +52,12 @@ import pandas as pd
 
 from .errors import PqlmlError
 from .model import Model
-from .outputs import write_frames
+from .outputs import write_files
 from .schema import entity_key
 from .snapshots import utc
 from .tiers import TierPolicy
 
-__all__ = ["Scorer", "Scores", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of",
-           "not_scored_path"]
+__all__ = ["Scorer", "Scores", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of"]
 
 SCORE_COLUMNS = ("as_of", "probability", "percentile", "tier", "funnel", "motion", "reason_1",
                  "reason_2", "reason_3", "model_version")
@@ -70,12 +72,6 @@ def default_as_of(project) -> pd.Timestamp:
     return project.data_end.tz_convert("UTC").normalize() + pd.Timedelta(days=1)
 
 
-def not_scored_path(out: str | Path) -> Path:
-    """Where :meth:`Scores.write` puts the not-scored list: ``<stem>.not_scored.csv``
-    beside ``out``."""
-    return Path(out).with_name(f"{Path(out).stem}.not_scored.csv")
-
-
 @dataclass
 class Scores:
     """A scoring's result: the scores and who was not scored, and why."""
@@ -84,10 +80,13 @@ class Scores:
     not_scored: pd.DataFrame    # key (and user_id for accounts' orphans), code, reason
     version: str                # the model's version (file@sha or name/n)
 
-    def write(self, out: str | Path) -> list[Path]:
-        """The scores into ``out`` (.csv or .parquet) and the not-scored list beside it
-        (:func:`not_scored_path`); both land or neither. The paths written."""
-        return write_frames({Path(out): self.scores, not_scored_path(out): self.not_scored})
+    def write(self, out: str | Path, format: str = "csv") -> list[Path]:
+        """The scores and the not-scored list into the folder ``out`` (created if missing)
+        as ``format``: ``csv``, ``parquet``, ``salesforce`` (with the Data Loader mapping
+        and process-conf.xml) or ``hubspot`` (with the imports API request); see
+        :mod:`pqlml.crm`. Every file lands or none does. The paths written."""
+        from .crm import crm_files
+        return write_files(crm_files(self.scores, self.not_scored, format, out))
 
 
 @dataclass
@@ -142,10 +141,12 @@ class Scorer:
 
         p = self.model.predict(X) if len(X) else np.array([])
         out = X[[key, "as_of"]].copy()
-        if entity == "account" and "accounts" in project.tables:
-            domains = project.tables["accounts"].select("account_id", "domain").to_pyarrow()
-            out = out.merge(domains.to_pandas().astype({"account_id": str}), on="account_id",
-                            how="left")[["account_id", "domain", "as_of"]]
+        # the CRM's match key beside the entity: an account's domain, a user's email
+        match = {"account": ("accounts", "domain"), "user": ("users", "email")}[entity]
+        if match[0] in project.tables:
+            keys = project.tables[match[0]].select(key, match[1]).to_pyarrow().to_pandas()
+            out = out.merge(keys.astype({key: str}).drop_duplicates(key), on=key,
+                            how="left")[[key, match[1], "as_of"]]
         out["probability"] = p
         out["percentile"] = (pd.Series(p).rank(method="max", pct=True) * 100).round(1).to_numpy()
         tiers = _tiers(project, X, p, entity)

@@ -84,11 +84,11 @@ def in_dir(monkeypatch):
 def score(config, model, tmp_path, capsys) -> str:
     """`pqlml score --model <model>`; must exit 2; returns its stderr on one line."""
     code = main(["score", "--config", str(config), "--model", str(model),
-                 "--out", str(tmp_path / "scores.csv")])
+                 "--out", str(tmp_path / "scores")])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2, err
     assert err.startswith("pqlml score: error:") and "Fix" in err and "Traceback" not in err
-    assert not (tmp_path / "scores.csv").exists()
+    assert not (tmp_path / "scores").exists()
     return err
 
 
@@ -298,7 +298,7 @@ def test_a_half_migrated_store_is_repaired(company, registry, tmp_path, capsys, 
             con.execute(f"CREATE TABLE _alembic_tmp_{table} AS SELECT * FROM {table}")
     in_dir(db.parent)
     code = main(["score", "--config", str(company[0]), "--model", "models:/pqlml@champion",
-                 "--out", str(tmp_path / "s.csv")])
+                 "--out", str(tmp_path / "s")])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 0, err
     assert f"repaired the MLflow store {db}: dropped _alembic_tmp_latest_metrics, " \

@@ -134,11 +134,20 @@ def test_to_table_on_a_config_reading_files_is_refused_before_any_work(company, 
                       "--to-table", "t"], "--to-table writes into the configured database")
 
 
-def test_a_bad_out_suffix_is_refused_before_any_table_is_written(company, tmp_path, capsys):
+def test_an_out_that_is_a_file_is_refused_before_any_table_is_written(company, tmp_path, capsys):
+    (tmp_path / "s.txt").write_text("mine\n")
     _refused(capsys, ["score", "--config", company["wh_config"], "--model", company["model"],
                       "--to-table", "early", "--out", tmp_path / "s.txt"],
-             "must end in .csv or .parquet or .pq", "s.txt")
-    assert "early" not in _tables(company["wh"]) and not list(tmp_path.iterdir())
+             "is a file; this command writes a folder", "s.txt")
+    assert "early" not in _tables(company["wh"]) and list(tmp_path.iterdir()) == [tmp_path / "s.txt"]
+    assert (tmp_path / "s.txt").read_text() == "mine\n"
+
+
+def test_the_old_out_file_form_says_out_is_a_folder(company, tmp_path, capsys):
+    _refused(capsys, ["score", "--config", company["config"], "--model", company["model"],
+                      "--out", tmp_path / "scores.csv"],
+             "names a file, but score writes a folder", f"Fix: --out {tmp_path / 'scores'}")
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_missing_model_is_refused_before_any_table_is_written(company, tmp_path, capsys):
@@ -151,20 +160,23 @@ def test_out_naming_a_source_file_is_refused_and_the_file_kept(company, capsys):
     events = company["data"] / "events.parquet"
     before = events.read_bytes()
     _refused(capsys, ["score", "--config", company["config"], "--model", company["model"],
-                      "--out", events], "is one of the config's inputs")
+                      "--out", events], "is a file; this command writes a folder")
     assert events.read_bytes() == before
 
 
-def test_out_whose_not_scored_companion_is_a_source_is_refused(company, tmp_path, capsys):
+def test_out_folder_whose_files_include_a_source_is_refused(company, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
-    pd.read_parquet(company["data"] / "events.parquet").to_csv(data / "s.not_scored.csv", index=False)
+    pd.read_parquet(company["data"] / "events.parquet").to_csv(data / "not_scored.csv", index=False)
+    before = (data / "not_scored.csv").read_bytes()
     config = tmp_path / "c.toml"
     config.write_text(company["config"].read_text()
                       .replace('root = "."', f'root = "{company["data"]}"')
-                      .replace('source = "events.parquet"', f'source = "{data}/s.not_scored.csv"'))
-    _refused(capsys, ["score", "--config", config, "--model", company["model"],
-                      "--out", data / "s.csv"], "s.not_scored.csv is one of the config's inputs")
+                      .replace('source = "events.parquet"', f'source = "{data}/not_scored.csv"'))
+    for fmt in ("csv", "salesforce", "hubspot"):
+        _refused(capsys, ["score", "--config", config, "--model", company["model"],
+                          "--format", fmt, "--out", data], "not_scored.csv is one of the config's inputs")
+    assert (data / "not_scored.csv").read_bytes() == before and len(list(data.iterdir())) == 1
 
 
 def test_features_out_naming_a_csv_source_is_refused(company, tmp_path, capsys):
@@ -418,16 +430,15 @@ def test_json_outputs_hold_null_not_nan(tmp_path):
 
 
 def test_scores_in_csv_never_begin_with_a_formula_sign(company, tmp_path, capsys):
-    out = tmp_path / "scores.csv"
     assert main(["score", "--config", str(company["config"]), "--model", str(company["model"]),
-                 "--out", str(out)]) == 0
+                 "--out", str(tmp_path)]) == 0
     capsys.readouterr()
-    scores = pd.read_csv(out, dtype=str)
+    scores = pd.read_csv(tmp_path / "scores.csv", dtype=str)
     assert len(scores) > 0
     for col in ("reason_1", "reason_2", "reason_3"):
         cells = scores[col].dropna()
         assert len(cells) and cells.str[:4].isin(["(+) ", "(-) "]).all()
-    assert (tmp_path / "scores.not_scored.csv").exists() and not _leftovers(tmp_path)
+    assert (tmp_path / "not_scored.csv").exists() and not _leftovers(tmp_path)
 
 
 def test_check_file_accepts_a_good_path_and_creates_nothing(tmp_path):

@@ -39,7 +39,7 @@ def test_demo_runs_and_reports(tmp_path, monkeypatch):
     assert tiers.entities.sum() == len(pd.read_csv(tmp_path / "feedback" / "leads.csv"))
     assert (tmp_path / "feedback" / "acceptance.png").exists()
     scores = pd.read_csv(tmp_path / "scores.csv")
-    gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
+    gone = pd.read_csv(tmp_path / "not_scored.csv")
     assert summary["scored"] == len(scores) > 0
     assert len(scores) + gone.account_id.notna().sum() == 300           # nobody lost
     assert text.rstrip().splitlines()[-1].count("demo finished") == 1

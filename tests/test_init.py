@@ -61,9 +61,9 @@ def test_readme_five_minute_path_runs_on_the_simulated_company(sim, tmp_path, mo
     metrics = json.loads(Path("mine/backtest/metrics.json").read_text())
     assert metrics["model"]["roc_auc"] > 0.5
     assert len(metrics["folds"]) == load_config("mine/pqlml.toml").model.test_periods
-    scores = pd.read_csv("mine/scores.csv")
+    scores = pd.read_csv("mine/scores/scores.csv")
     accounts = pd.read_parquet(sim / "accounts.parquet")
-    gone = pd.read_csv("mine/scores.not_scored.csv")
+    gone = pd.read_csv("mine/scores/not_scored.csv")
     assert set(scores.account_id) | set(gone.account_id.dropna()) == set(accounts.account_id)
     assert Path("mine/signals.best.csv").exists()
 

@@ -217,11 +217,10 @@ def test_scoring_takes_the_features_of_one_as_of_keyed_by_the_models_entity(comp
 
 def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_path, capsys):
     config, _, root = company
-    out = tmp_path / "scores.csv"
     assert main(["score", "--config", str(config), "--model", str(root / "logistic.skops"),
-                 "--out", str(out)]) == 0
-    scores = pd.read_csv(out)
-    gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
+                 "--out", str(tmp_path)]) == 0
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    gone = pd.read_csv(tmp_path / "not_scored.csv")
     assert list(scores.columns) == ["account_id", "domain", *SCORE_COLUMNS]
     assert scores.as_of.nunique() == 1 and scores.as_of.iloc[0].startswith("2024-12-30")
     assert len(scores) + gone.account_id.notna().sum() == 1_200

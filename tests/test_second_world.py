@@ -180,7 +180,7 @@ def test_pqlml_reads_the_world_through_its_config_and_ranks_upgrades(written, co
     assert model_auc > 0.6
 
     runner.train(config, tmp_path / "model.skops", track=False)
-    scored = runner.score(config, tmp_path / "model.skops", out=tmp_path / "scores.csv")
+    scored = runner.score(config, tmp_path / "model.skops", out=tmp_path / "scores")
     every = pd.read_parquet(out / "workspaces.parquet").workspace_id
     ids = pd.concat([scored.scores.account_id, scored.not_scored.account_id])
     assert ids.is_unique and set(ids) == set(every)

@@ -98,11 +98,10 @@ def test_backtest_ranks_users_better_than_chance(company, tmp_path, monkeypatch)
 
 
 def test_score_keys_every_user_once(company, model_file, tmp_path):
-    out = tmp_path / "scores.csv"
     assert main(["score", "--config", str(company), "--model", str(model_file),
-                 "--out", str(out)]) == 0
-    scores = pd.read_csv(out)
-    gone = pd.read_csv(tmp_path / "scores.not_scored.csv")
+                 "--out", str(tmp_path)]) == 0
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    gone = pd.read_csv(tmp_path / "not_scored.csv")
     assert scores.columns[0] == "user_id" and scores.user_id.is_unique
     assert scores.probability.between(0, 1).all() and scores.reason_1.notna().all()
     users = pd.read_parquet(company.parent / "users.parquet")
@@ -121,6 +120,45 @@ def test_score_keys_every_user_once(company, model_file, tmp_path):
     assert set(scores.funnel) <= {"pql", "pqa", "self_serve"}
     assert scores.funnel.ne("self_serve").any()
     assert not scores.reason_1.str.contains("user\\(s\\) with|of users on", regex=True).any()
+
+
+def test_crm_files_of_a_user_model_name_leads_and_contacts(company, model_file, tmp_path):
+    """A PQL model's CRM files: Salesforce Lead fields (upsert on PQL_User_Id__c), HubSpot
+    contact properties deduplicated on email (object 0-1); each user's email is the users
+    file's."""
+    import csv
+    import xml.etree.ElementTree as ET
+
+    assert main(["score", "--config", str(company), "--model", str(model_file),
+                 "--format", "salesforce", "--out", str(tmp_path / "sf")]) == 0
+    assert main(["score", "--config", str(company), "--model", str(model_file),
+                 "--format", "hubspot", "--out", str(tmp_path / "hs")]) == 0
+    sf = pd.read_csv(tmp_path / "sf" / "salesforce.csv", dtype=str, keep_default_na=False)
+    assert list(sf.columns) == ["PQL_User_Id__c", "Email", "PQL_Scored_At__c",
+                                "PQL_Probability__c", "PQL_Percentile__c", "PQL_Tier__c",
+                                "PQL_Funnel__c", "PQL_Motion__c", "PQL_Reason_1__c",
+                                "PQL_Reason_2__c", "PQL_Reason_3__c", "PQL_Model_Version__c"]
+    users = pd.read_parquet(company.parent / "users.parquet").set_index("user_id")
+    assert (sf.Email == sf.PQL_User_Id__c.map(users.email)).all() and sf.Email.ne("").all()
+    assert sf.PQL_Scored_At__c.str.fullmatch(r"\d{4}-\d\d-\d\dT00:00:00\.000Z").all()
+    assert sf.PQL_Probability__c.astype(float).between(0, 100).all()
+    entries = {e.get("key"): e.get("value")
+               for e in ET.parse(tmp_path / "sf" / "process-conf.xml").getroot().iter("entry")}
+    assert entries["sfdc.entity"] == "Lead" and entries["sfdc.externalIdField"] == "PQL_User_Id__c"
+    sdl = (tmp_path / "sf" / "salesforce.sdl").read_text().splitlines()
+    assert "PQL_User_Id__c=PQL_User_Id__c" in sdl and not any(x.startswith("Email=") for x in sdl)
+
+    with open(tmp_path / "hs" / "hubspot.csv", encoding="utf-8", newline="") as f:
+        header = next(csv.reader(f))
+    request = json.loads((tmp_path / "hs" / "hubspot.json").read_text())
+    maps = request["files"][0]["fileImportPage"]["columnMappings"]
+    assert [m["columnName"] for m in maps] == header and header[:2] == ["pql_user_id", "email"]
+    assert {m["columnObjectTypeId"] for m in maps} == {"0-1"}
+    assert [m["columnName"] for m in maps if m.get("idColumnType")] == ["email"]
+    assert request["importOperations"] == {"0-1": "UPSERT"}
+    gone = pd.read_csv(tmp_path / "hs" / "not_scored.csv")
+    assert set(gone.user_id) | set(pd.read_csv(tmp_path / "hs" / "hubspot.csv").pql_user_id) \
+        == set(users.index)
 
 
 def test_drift_compares_user_snapshots(company, model_file, tmp_path):
@@ -172,8 +210,7 @@ def test_retrain_registers_a_user_champion_that_scores(company, tmp_path, monkey
     assert decision["action"] in ("promoted", "kept") and len(decision["periods"]) == 2
     assert decision["champion_version"] == 1
     assert Model.load(tmp_path / "rt" / "model.skops").trained_on["entity"] == "user"
-    out = tmp_path / "scores.parquet"
     assert main(["score", "--config", str(company), "--model", "models:/pqlml@champion",
-                 "--out", str(out)]) == 0
-    scores = pd.read_parquet(out)
+                 "--format", "parquet", "--out", str(tmp_path / "s")]) == 0
+    scores = pd.read_parquet(tmp_path / "s" / "scores.parquet")
     assert scores.user_id.is_unique and scores.model_version.str.startswith("pqlml/").all()

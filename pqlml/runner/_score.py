@@ -4,6 +4,7 @@ and/or tables of the configured database."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,23 +20,31 @@ class ScoreResult(Result):
     tables: list[str] = field(default_factory=list)  # tables written into data.connection
 
 
-def score(source, model, *, out=None, to_table=None, as_of=None, status=None) -> ScoreResult:
+def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
+          status=None) -> ScoreResult:
     """Scores at ``as_of`` (default: the day after the last event) with ``model`` (a model
     file, or an MLflow URI such as ``models:/pqlml@champion``) (:meth:`pqlml.score.Scorer.
-    score`): into ``out`` (.csv or .parquet; ``<stem>.not_scored.csv`` beside it) and/or
-    tables ``to_table`` and ``<to_table>_not_scored`` of ``data.connection``. Every
-    argument is checked, and the model loaded, before any work."""
-    from ..outputs import check_file, check_replaceable, check_table, write_tables
-    from ..score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer, default_as_of, \
-        not_scored_path
+    score`): into the folder ``out`` as ``format`` (``csv``, ``parquet``, ``salesforce``,
+    ``hubspot``: :meth:`pqlml.score.Scores.write`) and/or tables ``to_table`` and
+    ``<to_table>_not_scored`` of ``data.connection``. Every argument is checked, and the
+    model loaded, before any work."""
+    from ..crm import file_names
+    from ..outputs import FRAME_SUFFIXES, check_folder, check_replaceable, check_table, \
+        write_tables
+    from ..score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer, default_as_of
     from ..snapshots import utc
 
     if not (out or to_table):
-        raise PqlmlError("Say where the scores go: --out scores.csv|scores.parquet and/or "
-                         "--to-table NAME.")
+        raise PqlmlError("Say where the scores go: --out DIR (a folder) and/or --to-table NAME.")
+    names = file_names(format)
+    if format != "csv" and not out:
+        raise PqlmlError(f"--format {format} writes files: say where. Fix: add --out DIR.")
     config = config_of(source)
     if out:
-        check_file(out, config=config, companions=[not_scored_path(out)])
+        if Path(out).suffix.lower() in FRAME_SUFFIXES and not Path(out).exists():
+            raise PqlmlError(f"--out {out} names a file, but score writes a folder ({', '.join(names)}"
+                             f"). Fix: --out {Path(out).with_suffix('')} (created if missing).")
+        check_folder(out, config=config, names=names)
     tables = {}
     if to_table:
         tables = {to_table: SCORE_COLUMNS, f"{to_table}_not_scored": NOT_SCORED_COLUMNS}
@@ -50,6 +59,6 @@ def score(source, model, *, out=None, to_table=None, as_of=None, status=None) ->
         found = scorer.score(X, project=project, as_of=as_of)
     if to_table:
         write_tables(project.con, dict(zip(tables, (found.scores, found.not_scored))))
-    written = found.write(out) if out else []
+    written = found.write(out, format) if out else []
     return ScoreResult(project, found.scores, found.not_scored, scorer.version, list(tables),
                        written=written)
