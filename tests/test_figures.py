@@ -93,7 +93,9 @@ def test_heatmap_scale_is_centred_at_one_and_small_cells_are_masked():
     texts = [t.get_text() for t in ax.texts]
     assert "20.0x\nn=2" in texts                        # still printed, in grey
     assert "grey: n < 30" in ax.get_title()
-    # a higher threshold masks more; a scale of no cells stays at the floor of 2
+    # no cell masked (a threshold of 1), every cell masked, and a scale then at its floor of 2
+    none = heatmap(rows, outcome="x", min_support=1).axes[0].images[0]
+    assert not np.ma.getmaskarray(none.get_array()).any() and none.norm.vmax == 20.0
     everything = heatmap(rows, outcome="x", min_support=10_000).axes[0].images[0]
     assert np.ma.getmaskarray(everything.get_array()).all() and everything.norm.vmax == 2.0
 

@@ -42,9 +42,11 @@ def lift_scale(lifts, support, *, min_support: int = MIN_CELL_SUPPORT) -> tuple[
     >>> shown, span = lift_scale([[1.5, 20.0], [0.25, np.nan]], [[400, 2], [90, 0]])
     >>> shown.mask.tolist(), span            # n = 2 sets nothing; 0.25 is 1/4
     ([[False, True], [False, True]], 4.0)
+    >>> lift_scale([[1.5]], [[400]])[0].mask.tolist()      # a mask per cell, even with none
+    [[False]]
     """
     lifts, support = np.asarray(lifts, float), np.asarray(support, float)
-    shown = np.ma.masked_where(~(support >= min_support) | ~np.isfinite(lifts), lifts)
+    shown = np.ma.masked_array(lifts, mask=~(support >= min_support) | ~np.isfinite(lifts))
     kept = shown.compressed()
     ratios = np.concatenate([kept, 1 / kept[kept > 0]])
     return shown, max(MIN_SPAN, float(ratios.max(initial=0.0)))
