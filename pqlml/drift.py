@@ -20,14 +20,16 @@ Examples
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .config import DriftConfig
 from .errors import PqlmlError
-from .outputs import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["psi", "drift_table", "training_window", "drift", "plot_drift", "EPSILON",
            "DRIFT_FILES"]
@@ -127,25 +129,20 @@ def drift(reference: pd.DataFrame, current: pd.DataFrame, *, model,
     return table, summary
 
 
-def plot_drift(table: pd.DataFrame, path: str | Path, *, threshold: float, warn: float,
-               top: int = 25) -> Path:
-    """Horizontal bars of the ``top`` largest PSIs with the warn and flag lines."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_drift(table: pd.DataFrame, *, threshold: float, warn: float, top: int = 25,
+               ax=None) -> Figure:
+    """Horizontal bars of the ``top`` largest PSIs (``table``: :func:`drift`'s) with the warn
+    and flag lines; a matplotlib figure, drawn into ``ax`` when given (:mod:`pqlml.figures`)."""
+    from .figures import panel
 
     shown = table.head(top).iloc[::-1]
     colors = ["#c0392b" if s == "drift" else "#e67e22" if s == "moderate" else "#7f8c8d"
               for s in shown.status]
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(shown) + 1.5))
+    fig, ax = panel(ax, size=(8, 0.28 * len(shown) + 1.5))
     ax.barh(shown.feature, shown.psi, color=colors)
     ax.axvline(warn, color="#e67e22", ls=":", label=f"moderate > {warn:g}")
     ax.axvline(threshold, color="#c0392b", ls="--", label=f"drift > {threshold:g}")
     ax.set_xlabel("population stability index (PSI)")
     ax.set_title("Drift since the champion's training window")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

@@ -43,7 +43,7 @@ from .rules import FUNNELS, assign, group_rates, plot_rates, user_funnels
 from .tiers import TIERS
 from .schema import entity_key
 from .snapshots import schedule_dates
-from .outputs import write_frames
+from .outputs import save_figure, write_frames
 
 __all__ = ["Feedback", "acceptance", "attach", "FEEDBACK_FILES"]
 
@@ -72,8 +72,7 @@ class Feedback:
         write_frames({out / "acceptance.csv": self.rates,
                       out / "rejection_reasons.csv": self.reasons,
                       out / "leads.csv": self.leads, out / "not_attached.csv": self.not_attached})
-        plot_rates(self.rates, out / "acceptance.png", "accepted")
-        return out / "acceptance.png"
+        return save_figure(plot_rates(self.rates, "accepted"), out / "acceptance.png")
 
 
 def attach(dispositions: pd.DataFrame, dates, horizon_days: int) -> pd.DataFrame:

@@ -226,11 +226,14 @@ def write_text(text: str, path: str | Path) -> Path:
     return path
 
 
-def save_figure(fig, path: str | Path, **kwargs) -> Path:
-    """``fig.savefig`` atomically (the format from ``path``'s suffix)."""
+def save_figure(fig, path: str | Path, *, dpi: int = 110, **kwargs) -> Path:
+    """``fig.savefig`` atomically (the format from ``path``'s suffix, ``dpi`` for raster
+    formats): the one way pqlml writes a figure. pqlml's figures
+    (:mod:`pqlml.figures`) are not in pyplot's list of open figures, so nothing holds
+    one once its caller lets go; nothing is closed here."""
     path = Path(path)
     with atomic(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or None, **kwargs)
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or None, dpi=dpi, **kwargs)
     return path
 
 

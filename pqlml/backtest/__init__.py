@@ -47,10 +47,12 @@ from ..model import (KINDS, LeadClassifier, Model, bootstrap_cis, feature_column
 from ..rules import fit_flags, intent_rule_for
 from ..schema import entity_key
 from ._baselines import BASELINES, baseline_columns, fit_baselines
+from ._plots import calibration_bins, calibration_plot, gains_plot, tier_plot
 from ._report import REPORT_FILES, model_intent, tier_table, write_report
 
 __all__ = ["rolling_folds", "training_dates", "backtest", "Backtest", "model_intent", "tier_table",
-           "write_report", "REPORT_FILES", "BASELINES", "baseline_columns"]
+           "write_report", "REPORT_FILES", "BASELINES", "baseline_columns", "gains_plot",
+           "calibration_plot", "calibration_bins", "tier_plot"]
 
 MIN_POSITIVES = 10
 NO_INTENT_RULE = ("The backtest compares the model with the rules at the rules' volume, but "

@@ -1,30 +1,33 @@
-"""Backtest pictures: gains, calibration, and conversion per tier for model vs rules."""
+"""Backtest pictures: gains, calibration, and conversion per tier for model vs rules.
+
+Each function returns a matplotlib figure and draws into ``ax=`` when given
+(:mod:`pqlml.figures`); the report writer saves them (:func:`pqlml.outputs.save_figure`).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..outputs import save_figure
 from ..tiers import TIERS
 
-__all__ = ["gains_plot", "calibration_plot", "tier_plot"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["gains_plot", "calibration_plot", "calibration_bins", "tier_plot"]
+
+#: Above the largest binned probability or rate, the calibration axes run this much further.
+CALIBRATION_MARGIN = 1.08
 
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def gains_plot(rows: pd.DataFrame, outcome: str, path: Path) -> Path:
+def gains_plot(rows: pd.DataFrame, outcome: str, *, ax=None) -> Figure:
     """Share of converters found vs share of accounts contacted, pooled over folds."""
-    plt = _plt()
+    from ..figures import panel
+
+    fig, ax = panel(ax, size=(6, 4.5))
     y = rows[outcome].to_numpy(float)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
     for col, label in (("p_model", "model"), ("p_oracle", "oracle (truth)"),
                        ("best_single_score", "best single signal"),
                        ("p_generic_logistic", "generic logistic (baseline)"),
@@ -45,42 +48,66 @@ def gains_plot(rows: pd.DataFrame, outcome: str, path: Path) -> Path:
     ax.set_title("gains: the model vs the rules at the rules' volume (dashed)"
                  if "rule_flag" in rows else "gains: best scored first (no rule for this entity)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def calibration_plot(rows: pd.DataFrame, outcome: str, path: Path, bins: int = 10) -> Path:
-    """Observed rate vs mean predicted probability in equal-count bins."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+def calibration_bins(rows: pd.DataFrame, outcome: str, bins: int = 10) -> pd.DataFrame:
+    """Per score column present (``p_model``, ``p_rules``, ``p_generic_logistic``,
+    ``p_oracle``) and equal-count bin of it: ``score``, ``bin``, ``predicted`` (the bin's
+    mean probability), ``observed`` (its ``outcome`` rate) and ``rows``.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"p_model": [0.1, 0.2, 0.3, 0.4], "conversion": [0, 0, 1, 1]})
+    >>> calibration_bins(rows, "conversion", bins=2)[["predicted", "observed", "rows"]]
+       predicted  observed  rows
+    0       0.15       0.0     2
+    1       0.35       1.0     2
+    """
     y = rows[outcome].to_numpy(float)
-    for col, label in (("p_model", "model"), ("p_rules", "rules (step score)"),
-                       ("p_generic_logistic", "generic logistic"), ("p_oracle", "oracle")):
+    out = []
+    for col in ("p_model", "p_rules", "p_generic_logistic", "p_oracle"):
         if col in rows and rows[col].notna().all():
             p = rows[col].to_numpy(float)
             order = np.argsort(p, kind="stable")
-            parts = [part for part in np.array_split(order, bins) if len(part)]
-            ax.plot([p[i].mean() for i in parts], [y[i].mean() for i in parts], "o-",
-                    label=label, ms=3)
-    top = max(float(rows.p_model.max()), float(y.mean()) * 3)
+            for i, part in enumerate(x for x in np.array_split(order, bins) if len(x)):
+                out.append({"score": col, "bin": i, "predicted": p[part].mean(),
+                            "observed": y[part].mean(), "rows": len(part)})
+    return pd.DataFrame(out, columns=["score", "bin", "predicted", "observed", "rows"])
+
+
+def calibration_plot(rows: pd.DataFrame, outcome: str, *, bins: int = 10, ax=None) -> Figure:
+    """Observed rate vs mean predicted probability in equal-count bins
+    (:func:`calibration_bins`); both axes run from 0 to a little (``CALIBRATION_MARGIN``)
+    above the largest binned probability or rate, on the same scale, so the diagonal is
+    perfect calibration and the points fill the panel."""
+    from ..figures import panel
+
+    fig, ax = panel(ax, size=(5, 4.5))
+    table = calibration_bins(rows, outcome, bins)
+    labels = {"p_model": "model", "p_rules": "rules (step score)",
+              "p_generic_logistic": "generic logistic", "p_oracle": "oracle"}
+    for col, part in table.groupby("score", sort=False):
+        ax.plot(part.predicted, part.observed, "o-", label=labels[col], ms=3)
+    largest = float(np.nanmax(table[["predicted", "observed"]].to_numpy(float), initial=0.0))
+    top = min(1.0, largest * CALIBRATION_MARGIN) if largest > 0 else 1.0
     ax.plot([0, top], [0, top], color="grey", lw=0.6)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_aspect("equal")
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed rate")
     ax.set_title("calibration (equal-count bins)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def tier_plot(tiers: pd.DataFrame, outcome: str, path: Path) -> Path:
+def tier_plot(tiers: pd.DataFrame, outcome: str, *, ax=None) -> Figure:
     """Conversion rate per tier, intent from the model vs from the rule (when there is one)."""
-    plt = _plt()
+    from ..figures import panel
+
+    fig, ax = panel(ax, size=(6, 4))
     order = list(TIERS)
-    fig, ax = plt.subplots(figsize=(6, 4))
     x = np.arange(len(order))
     for i, who in enumerate(w for w in ("model", "rules") if w in tiers):
         rate = [tiers[tiers[who] == t][outcome].mean() * 100 if (tiers[who] == t).any() else 0
@@ -90,7 +117,4 @@ def tier_plot(tiers: pd.DataFrame, outcome: str, path: Path) -> Path:
     ax.set_ylabel(f"{outcome.replace('_', '-')} rate within the horizon (%)")
     ax.set_title("conversion per tier: the same labels, intent from model or rules")
     ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..tiers import TIERS, TierPolicy
 from ._plots import calibration_plot, gains_plot, tier_plot
-from ..outputs import write_json, write_text
+from ..outputs import save_figure, write_json, write_text
 
 __all__ = ["model_intent", "tier_table", "write_report"]
 
@@ -58,11 +58,11 @@ def write_report(metrics: dict, rows: pd.DataFrame, out: str | Path) -> Path:
     out = Path(out)
     write_json(metrics, out / "metrics.json")
     outcome = metrics["outcome"]
-    gains_plot(rows, outcome, out / "gains.png")
-    calibration_plot(rows, outcome, out / "calibration.png")
+    save_figure(gains_plot(rows, outcome), out / "gains.png")
+    save_figure(calibration_plot(rows, outcome), out / "calibration.png")
     tiers = tier_table(rows, _policy(metrics))
     tiers[outcome] = rows[outcome]
-    tier_plot(tiers, outcome, out / "tiers.png")
+    save_figure(tier_plot(tiers, outcome), out / "tiers.png")
     write_text(_markdown(metrics, tiers, outcome), out / "report.md")
     return out
 

@@ -43,12 +43,13 @@ from ._adjacent import adjacent_events
 from ._adjust import adjust
 from ._groups import choose_transforms, collinear_groups
 from ._infer import adjusted_effects, design, side_by_side
-from ._plots import heatmap, top_signals_chart
+from ._plots import MIN_CELL_SUPPORT, heatmap, lift_scale, top_signals_chart
 from ._scan import candidates, scan
-from ..outputs import check_file, write_frames
+from ..outputs import check_file, save_figure, write_frames
 
 __all__ = ["Discovery", "discover", "adjust", "adjusted_effects", "side_by_side", "design",
-           "choose_transforms", "collinear_groups", "scan", "candidates", "adjacent_events"]
+           "choose_transforms", "collinear_groups", "scan", "candidates", "adjacent_events",
+           "heatmap", "top_signals_chart", "lift_scale", "MIN_CELL_SUPPORT"]
 
 _SIZE = ("employees", "active_users_30d", "events_30d")
 
@@ -78,8 +79,8 @@ class Discovery:
         plots = Path(f"{stem}_plots")
         plots.mkdir(exist_ok=True)
         for signal, rows in self.signals[self.signals.days.notna()].groupby("signal"):
-            heatmap(rows, plots / f"{signal}.png", outcome=self.outcome, alpha=alpha)
-        top_signals_chart(self.best, plots / "top_signals.png", outcome=self.outcome)
+            save_figure(heatmap(rows, outcome=self.outcome, alpha=alpha), plots / f"{signal}.png")
+        save_figure(top_signals_chart(self.best, outcome=self.outcome), plots / "top_signals.png")
         return plots
 
 

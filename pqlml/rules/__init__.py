@@ -39,12 +39,12 @@ from ..errors import ConfigError
 from ._expr import Rule, evaluate_rules, parse_rules
 from ._report import group_rates, plot_rates, wilson
 from ._tiers import FUNNELS, fit_flags, funnel_conditions, funnel_of, motion_for
-from ..outputs import write_frames
+from ..outputs import save_figure, write_frames
 from ..tiers import TIERS, TierPolicy
 
 __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "RulesReport",
            "attribution", "intent_rule_for", "user_funnels",
-           "fit_flags", "funnel_of", "motion_for", "group_rates", "wilson",
+           "fit_flags", "funnel_of", "motion_for", "group_rates", "wilson", "plot_rates",
            "FUNNELS", "BUCKETS", "REPORT_FILES"]
 
 #: What :meth:`RulesReport.write` writes into its folder.
@@ -169,7 +169,7 @@ class RulesReport:
         out = Path(out)
         write_frames({out / "rates.csv": self.rates, out / "tiers.csv": self.tiers})
         for name, outcome in zip(REPORT_FILES[2:], ("conversion", "hand_raise")):
-            plot_rates(self.rates, out / name, outcome)
+            save_figure(plot_rates(self.rates, outcome), out / name)
         return [out / name for name in REPORT_FILES]
 
 

@@ -9,17 +9,21 @@ Examples
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from ..outputs import save_figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["wilson", "group_rates", "plot_rates"]
 
 OUTCOMES = ("conversion", "hand_raise")
+#: Panels a row in :func:`plot_rates`: six kinds (three rules, tier, funnel, bucket) make a
+#: 3 x 2 grid about 1,400 x 750 px at 110 dpi, instead of one row six panels wide.
+RATE_COLUMNS = 3
 
 
 def wilson(successes, trials, alpha: float = 0.05):
@@ -62,16 +66,17 @@ def group_rates(frame: pd.DataFrame, groups: dict[str, pd.Series],
     return pd.DataFrame(rows)
 
 
-def plot_rates(rates: pd.DataFrame, path: Path, outcome: str = "conversion") -> Path:
-    """A bar chart of the pooled rate per group (one panel per kind) with Wilson error bars."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_rates(rates: pd.DataFrame, outcome: str = "conversion", *,
+               columns: int = RATE_COLUMNS) -> Figure:
+    """A bar chart of the pooled rate per group with Wilson error bars (``rates``:
+    :func:`group_rates`'), one panel per kind in a grid ``columns`` wide; a matplotlib
+    figure (:mod:`pqlml.figures`)."""
+    from ..figures import panels
 
     pooled = rates[rates.period == "all"]
     kinds = list(dict.fromkeys(pooled.kind))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.8), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
+    fig, axes = panels(max(len(kinds), 1), size=(4.2, 3.4), columns=columns)
+    for ax, kind in zip(axes, kinds):
         part = pooled[pooled.kind == kind]
         rate = part[f"{outcome}_rate"].to_numpy(float) * 100
         err = np.vstack([rate - part[f"{outcome}_low"] * 100, part[f"{outcome}_high"] * 100 - rate])
@@ -86,7 +91,4 @@ def plot_rates(rates: pd.DataFrame, path: Path, outcome: str = "conversion") -> 
         ax.tick_params(axis="x", rotation=30)
     fig.suptitle(f"Observed {outcome.replace('_', '-')} rate by group, all periods "
                  "(95% Wilson intervals)")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig

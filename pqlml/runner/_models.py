@@ -132,7 +132,7 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
     not ``track``."""
     from ..drift import DRIFT_FILES, plot_drift, training_window
     from ..drift import drift as psi_since_training
-    from ..outputs import write_frame, write_json
+    from ..outputs import save_figure, write_frame, write_json
 
     config = config_of(source)
     check_folder(out, config=config, names=DRIFT_FILES)
@@ -150,8 +150,8 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
     summary["model"] = described
     out = Path(out)
     written = [write_frame(table, out / "drift.csv"), write_json(summary, out / "summary.json"),
-               plot_drift(table, out / "drift.png", threshold=cfg.drift.threshold,
-                          warn=cfg.drift.warn)]
+               save_figure(plot_drift(table, threshold=cfg.drift.threshold,
+                                      warn=cfg.drift.warn), out / "drift.png")]
 
     def log():
         from ..track import log_drift
