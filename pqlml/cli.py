@@ -15,9 +15,9 @@ error pqlml raises on purpose, is one clear message with exit code 2, never a tr
 from __future__ import annotations
 
 import argparse
-import sys
 import datetime as dt
 import re
+import sys
 from pathlib import Path
 
 from .errors import PqlmlError
@@ -35,7 +35,7 @@ def _simulate(args) -> None:
                       progress=not args.quiet)
     counts = ", ".join(f"{v:,} {k}" for k, v in result.counts.items())
     console.print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
-                               f"config {result.config}")
+                  f"config {result.config}")
     if args.export:
         from .simulate._export import export_company
         with step(console, f"exporting as {args.export}"):
@@ -67,10 +67,10 @@ def _validate(args) -> None:
     # the whole opening: tables, identity routes and the cross-table checks (enrichment
     # domains, sign-ups of unknown users), as every later stage sees them; then what the
     # later stages would refuse: schedule, horizon, outcomes, rules
-    with step(consoles(args.quiet)[0], "opening and checking the tables"):
+    info, console = consoles(args.quiet)
+    with step(info, "opening and checking the tables"):
         result = runner.validate(args.config)
     report, checks = result.project.report, result.checks
-    console = consoles(args.quiet)[1]
     for name, rows in result.counts.items():
         console.print(f"{name}: {rows:,} rows")
     console.print("\n".join(report.render()) if len(report) else "no findings", markup=False)
@@ -354,8 +354,8 @@ def _cache(args) -> None:
                                       highlight=False)
         return
     size = sum(t.stat().st_size for t in tables)
-    consoles(args.quiet)[1].print(f"{folder}: {len(tables):,} cached feature table(s), "
-                                  f"{size / 2**20:,.1f} MiB", highlight=False, markup=False)
+    if not args.quiet:
+        print(f"{folder}: {len(tables):,} cached feature table(s), {size / 2**20:,.1f} MiB")
 
 
 def _demo(args) -> None:
