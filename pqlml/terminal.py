@@ -103,8 +103,8 @@ def periods(console, name: str, label: str):
 @contextmanager
 def dependency_warnings_hidden():
     """Within the block, a warning reaches the terminal only when pqlml's own code raised it;
-    those raised inside a dependency (pandas' PerformanceWarning, deprecations, MLflow's
-    notices) are dropped, and MLflow's artifact download bars and INFO log lines are off.
+    those raised inside a dependency (pandas' PerformanceWarning, deprecations) are dropped,
+    and so are MLflow's artifact download bars and its log lines below ERROR.
     Python's ``-W`` option or ``PYTHONWARNINGS`` (``sys.warnoptions``) turns the filtering
     off. Everything is restored when the block ends."""
     import logging
@@ -113,9 +113,12 @@ def dependency_warnings_hidden():
     if sys.warnoptions:
         yield
         return
-    loggers = {name: logging.getLogger(name) for name in ("mlflow", "alembic")}
-    levels = {name: lg.level for name, lg in loggers.items()}
-    bars = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    # MLflow sets its loggers' level from MLFLOW_LOGGING_LEVEL when it is first imported (in
+    # the command); one imported earlier (a test, a notebook) is set directly
+    env = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOGGING_LEVEL": "ERROR"}
+    before = {k: os.environ.get(k) for k in env}
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [lg.level for lg in loggers]
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -123,16 +126,18 @@ def dependency_warnings_hidden():
             if _raised_by_pqlml():
                 shown(message, category, filename, lineno, file, line)
         warnings.showwarning = show
-        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bars or "false"
-        for lg in loggers.values():
-            lg.setLevel(max(lg.level, logging.WARNING))
+        for key, value in env.items():
+            os.environ[key] = before[key] or value
+        for lg in loggers:
+            lg.setLevel(max(lg.level, logging.ERROR))
         try:
             yield
         finally:
-            for name, lg in loggers.items():
-                lg.setLevel(levels[name])
-            if bars is None:
-                os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
 
 
 def _raised_by_pqlml() -> bool:

@@ -252,6 +252,15 @@ def test_drift_takes_a_registry_uri_as_score_does(company, registry, uri, versio
     assert features == {"score", *Model.load(registry / "m.skops").features}
 
 
+def test_quiet_train_registers_and_prints_nothing(company, tmp_path, capfd, in_dir):
+    """--quiet: not a line on stdout or stderr, MLflow's own registration prints included."""
+    in_dir(tmp_path)
+    assert main(["train", "-q", "--config", str(company[0]), "--out", str(tmp_path / "m.skops"),
+                 "--kind", "logistic"]) == 0
+    assert capfd.readouterr() == ("", "")
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "m.skops").exists()
+
+
 def test_drift_with_a_missing_alias_says_what_score_says(company, registry, tmp_path, capsys,
                                                          in_dir):
     in_dir(registry)

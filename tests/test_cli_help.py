@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.metadata
+import logging
 import os
 import re
 import warnings
@@ -167,7 +168,10 @@ def _pqlml_warns() -> None:
 
 def test_dependency_warnings_stay_off_the_terminal_and_pqlml_s_show(monkeypatch):
     monkeypatch.setattr("sys.warnoptions", [])
-    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    for key in ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "MLFLOW_LOGGING_LEVEL"):
+        monkeypatch.delenv(key, raising=False)
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
     shown = warnings.showwarning
     # record=True: what would reach the terminal is collected in `seen` instead
     with warnings.catch_warnings(record=True) as seen:
@@ -176,6 +180,8 @@ def test_dependency_warnings_stay_off_the_terminal_and_pqlml_s_show(monkeypatch)
             _fragmented()
             _pqlml_warns()
             assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+            assert os.environ["MLFLOW_LOGGING_LEVEL"] == "ERROR"
+            assert not mlflow_logger.isEnabledFor(logging.WARNING)
         assert [str(w.message)[:48] for w in seen] == [
             "SignedLogisticRegression did not converge in 1 i"]
         # outside the block (the library, a notebook) nothing is hidden
@@ -183,6 +189,7 @@ def test_dependency_warnings_stay_off_the_terminal_and_pqlml_s_show(monkeypatch)
         assert seen[-1].category is pd.errors.PerformanceWarning
     assert warnings.showwarning is shown
     assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
+    assert "MLFLOW_LOGGING_LEVEL" not in os.environ and mlflow_logger.level == level
 
 
 def test_python_s_warning_options_turn_the_filtering_off(monkeypatch):
