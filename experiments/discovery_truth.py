@@ -133,7 +133,7 @@ def simulator(seed: int, accounts: int, months: int) -> dict:
     if not (folder / "pqlml.toml").exists():
         simulate(n_accounts=accounts, seed=seed, out=folder, months=months)
     truth = pd.read_csv(folder / "truth" / "drivers.csv")
-    found = runner.discover(folder / "pqlml.toml", folder / "out" / "discover.csv")
+    found = runner.discover(folder / "pqlml.toml", folder / "out" / "discover")
     effect = "effect"
     drivers = {r["name"]: (_feature_matcher(r["name"]), 1 if r[effect] > 0 else -1)
                for _, r in truth[truth.role == "driver"].iterrows()}
@@ -148,7 +148,7 @@ def second_world(orgs: int, months: int, seed: int) -> dict:
     config = folder / "pqlml.toml"
     if not config.exists():
         config = world.write_world(folder, orgs, months, seed)
-    found = runner.discover(config, folder / "out" / "discover.csv")
+    found = runner.discover(config, folder / "out" / "discover")
     drivers = {}
     for d in world.DRIVERS:
         slug = _slug(d.action)

@@ -4,45 +4,50 @@ Each command parses its arguments, runs the command's function in :mod:`pqlml.ru
 checks the outputs, opens the project, runs the stage, writes and tracks) and renders the
 result on the terminal.
 
-Every command that works on a project takes ``--config``; errors pqlml raises
-on purpose are printed as one clear message (exit code 2), never a traceback.
+Every command that works on a project takes ``--config``; ``--out`` is a folder for the
+commands that write several files and a file for those that write one; ``--model`` is a model
+file or a registry URI everywhere; dates are ``YYYY-MM-DD``. A bad option value, and every
+error pqlml raises on purpose, is one clear message with exit code 2, never a traceback.
+``--quiet`` leaves only errors; dependencies' warnings stay off the terminal
+(:func:`pqlml.terminal.dependency_warnings_hidden`).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import PqlmlError
 from .labels import OUTCOMES
+from .terminal import consoles, periods, status, step
 
 __all__ = ["main"]
 
 
 def _simulate(args) -> None:
-    from rich.console import Console
-
     from .simulate import simulate
 
-    result = simulate(args.accounts, args.seed, args.out, months=args.months, progress=True)
+    console, _ = consoles(args.quiet)
+    result = simulate(args.accounts, args.seed, args.out, months=args.months,
+                      progress=not args.quiet)
     counts = ", ".join(f"{v:,} {k}" for k, v in result.counts.items())
-    Console(stderr=True).print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
-                               f"config {result.config}")
+    console.print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
+                  f"config {result.config}")
     if args.export:
         from .simulate._export import export_company
-        config = export_company(result.out, args.export, result.out / args.export)
-        Console(stderr=True).print(f"exported as {args.export} to {config.parent}; config {config}")
+        with step(console, f"exporting as {args.export}"):
+            config = export_company(result.out, args.export, result.out / args.export)
+        console.print(f"exported as {args.export} to {config.parent}; config {config}")
 
 
 def _init(args) -> None:
-    from rich.console import Console
-
     from . import runner
 
-    console = Console(stderr=True)
-    with console.status("inspecting the files and drafting the config"):
+    console, _ = consoles(args.quiet)
+    with step(console, "inspecting the files and drafting the config"):
         result = runner.init(args.dir, args.events, users=args.users, accounts=args.accounts,
                              outcomes=args.outcomes)
     path = result.write(force=args.force)
@@ -57,16 +62,15 @@ def _init(args) -> None:
 
 
 def _validate(args) -> None:
-    from rich.console import Console
-
     from . import runner
 
     # the whole opening: tables, identity routes and the cross-table checks (enrichment
     # domains, sign-ups of unknown users), as every later stage sees them; then what the
     # later stages would refuse: schedule, horizon, outcomes, rules
-    result = runner.validate(args.config)
+    info, console = consoles(args.quiet)
+    with step(info, "opening and checking the tables"):
+        result = runner.validate(args.config)
     report, checks = result.project.report, result.checks
-    console = Console()
     for name, rows in result.counts.items():
         console.print(f"{name}: {rows:,} rows")
     console.print("\n".join(report.render()) if len(report) else "no findings", markup=False)
@@ -84,13 +88,11 @@ def _config(args):
 
 
 def _features(args) -> None:
-    from rich.console import Console
-
     from . import runner
 
-    console = Console(stderr=True)
+    console, _ = consoles(args.quiet)
     result = runner.features(args.config, args.out, as_of=args.as_of, entity=args.entity,
-                             status=console.status)
+                             status=status(console))
     frame = result.frame
     for line in result.project.report.render():
         console.print(f"  {line}", markup=False)
@@ -99,14 +101,14 @@ def _features(args) -> None:
 
 
 def _rules(args) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from . import runner
     from .rules import REPORT_FILES
 
-    console = Console(stderr=True)
-    rates = runner.rules(args.config, args.out, as_of=args.as_of, status=console.status).rates
+    console, shown = consoles(args.quiet)
+    rates = runner.rules(args.config, args.out, as_of=args.as_of,
+                         status=status(console)).rates
     pooled = rates[rates.period == "all"]
     table = Table(title="pooled over all periods: conversion within the horizon (95% Wilson)")
     for col in ("kind", "group", "entities", "conversions", "rate", "95% CI"):
@@ -115,7 +117,7 @@ def _rules(args) -> None:
         ci = "" if r.entities == 0 else f"{r.conversion_low:.1%}-{r.conversion_high:.1%}"
         rate = "empty" if r.entities == 0 else f"{r.conversion_rate:.1%}"
         table.add_row(r.kind, r.group, f"{r.entities:,}", f"{r.conversion:,}", rate, ci)
-    Console().print(table)
+    shown.print(table)
     empty = pooled[pooled.entities == 0]
     if len(empty):
         console.print("[yellow]empty groups (no labelled account-month): "
@@ -125,14 +127,13 @@ def _rules(args) -> None:
 
 def _discover(args) -> None:
     import pandas as pd
-    from rich.console import Console
     from rich.table import Table
 
     from . import runner
 
-    console = Console(stderr=True)
+    console, shown = consoles(args.quiet)
     result = runner.discover(args.config, args.out, outcome=args.outcome, as_of=args.as_of,
-                             status=console.status)
+                             status=status(console))
     found, plots = result.found, result.plots
     table = Table(title=f"best rule per signal for {found.outcome} ({found.rows:,} labelled "
                         f"snapshots, {found.positives:,} positive)")
@@ -141,7 +142,7 @@ def _discover(args) -> None:
     for r in found.best.head(args.top).itertuples():
         table.add_row(r.rule, f"{r.support:,}", f"{r.rate_with:.1%}", f"{r.lift:.1f}x",
                       f"{r.phi:.3f}", f"{r.q_value:.1g}", "yes" if r.adjacent else "")
-    Console().print(table)
+    shown.print(table)
     gone = found.adjusted[found.adjusted.vanishes].drop_duplicates("group")
     if len(gone):
         console.print("significant alone, not once size, activity and the others are "
@@ -154,20 +155,8 @@ def _discover(args) -> None:
     if len(found.skipped):
         console.print("not scanned: " + ", ".join(f"{r.feature} ({r.reason})"
                                                   for r in found.skipped.itertuples()))
-    console.print(f"wrote {args.out}, its .best/.adjusted/.adjacent/.skipped tables and "
-                  f"{plots}/")
-
-
-@contextmanager
-def _periods(console, label: str):
-    """A progress bar over test periods: yields ``step(i, n, as_of)`` for the stage's
-    ``progress`` callback; ``label`` is formatted with ``i`` (1-based), ``n`` and ``as_of``."""
-    from rich.progress import Progress
-
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("building features and labels", total=None)
-        yield lambda i, n, as_of: bar.update(task, total=n, completed=i,
-                                             description=label.format(i=i + 1, n=n, as_of=as_of))
+    console.print(f"wrote {', '.join(p.name for p in result.written)} and {plots.name}/ to "
+                  f"{args.out}")
 
 
 def _tracked(console, result) -> None:
@@ -177,15 +166,13 @@ def _tracked(console, result) -> None:
 
 
 def _backtest(args) -> None:
-    from rich.console import Console
-
     from . import runner
     from .backtest import REPORT_FILES
 
-    console = Console(stderr=True)
-    with _periods(console, "fold {i}/{n}: test {as_of}") as step:
+    console, shown = consoles(args.quiet)
+    with periods(console, "backtest", "fold {i}/{n}, test {as_of}") as advance:
         result = runner.backtest(args.config, args.out, kind=args.kind, outcome=args.outcome,
-                                 track=not args.no_track, progress=step)
+                                 track=not args.no_track, progress=advance)
     _tracked(console, result)
     metrics = result.metrics
     m, b = metrics["model"], metrics["best_single_rule"]
@@ -205,20 +192,18 @@ def _backtest(args) -> None:
     if "oracle" in metrics:
         lines.append(f"oracle (the simulator's truth): ROC-AUC {metrics['oracle']['roc_auc']:.3f}, "
                      f"{metrics['oracle']['converters_captured']:,} {found}")
-    Console().print("\n".join(lines))
+    shown.print("\n".join(lines))
     for note in metrics.get("notes", []):
         console.print(f"[yellow]{note}")
     console.print(f"wrote {', '.join(REPORT_FILES)} to {args.out}")
 
 
 def _train(args) -> None:
-    from rich.console import Console
-
     from . import runner
 
-    console = Console(stderr=True)
+    console, _ = consoles(args.quiet)
     result = runner.train(args.config, args.out, kind=args.kind, outcome=args.outcome,
-                          track=not args.no_track, status=console.status)
+                          track=not args.no_track, status=status(console))
     if result.registered is not None:
         version, alias = result.registered
         console.print(f"MLflow run {result.run_id} in {result.store}; registered "
@@ -232,18 +217,16 @@ def _train(args) -> None:
 
 
 def _retrain(args) -> None:
-    from rich.console import Console
-
     from . import runner
 
-    console = Console(stderr=True)
-    with _periods(console, "period {i}/{n}: {as_of}") as step:
-        result = runner.retrain(args.config, args.out, progress=step)
+    console, shown = consoles(args.quiet)
+    with periods(console, "retrain", "period {i}/{n}, {as_of}") as advance:
+        result = runner.retrain(args.config, args.out, progress=advance)
     _tracked(console, result)
     decision, registered = result.decision, result.registered
     word = {"promoted": "PROMOTED", "first_champion": "FIRST CHAMPION", "kept": "KEPT the champion",
             "failed": "FAILED", "not_compared": "NOT COMPARED"}[decision.action]
-    Console().print(f"retrain: {word}: {decision.reason}")
+    shown.print(f"retrain: {word}: {decision.reason}")
     if registered:
         console.print(f"registered {result.project.config.model.registered_name} version "
                       f"{registered[0]} as @{registered[1]}; wrote {args.out / 'model.skops'} "
@@ -253,38 +236,37 @@ def _retrain(args) -> None:
 
 
 def _drift(args) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from . import runner
     from .drift import DRIFT_FILES
 
-    console = Console(stderr=True)
+    console, shown = consoles(args.quiet)
     result = runner.drift(args.config, args.out, model=args.model, as_of=args.as_of,
-                          track=not args.no_track, status=console.status)
+                          track=not args.no_track, status=status(console))
     _tracked(console, result)
     table, summary, cfg = result.table, result.summary, result.project.config
-    shown = Table(title=f"Drift of {summary['model']}: {summary['reference'][0]} .. "
-                        f"{summary['reference'][1]} vs {summary['as_of']}")
+    grid = Table(title=f"Drift of {summary['model']}: {summary['reference'][0]} .. "
+                       f"{summary['reference'][1]} vs {summary['as_of']}")
     for col in ("feature", "psi", "status", "reference_mean", "current_mean"):
-        shown.add_column(col, justify="left" if col in ("feature", "status") else "right")
+        grid.add_column(col, justify="left" if col in ("feature", "status") else "right")
     for r in table[table.status != "stable"].head(args.top).itertuples():
-        shown.add_row(r.feature, f"{r.psi:.3f}", r.status, f"{r.reference_mean:.3g}",
-                      f"{r.current_mean:.3g}")
-    Console().print(shown)
-    Console().print(f"score PSI {summary['psi_score']:.3f}; {summary['features_flagged']} feature(s) "
-                    f"over {cfg.drift.threshold:g}, {summary['features_moderate']} moderate")
+        grid.add_row(r.feature, f"{r.psi:.3f}", r.status, f"{r.reference_mean:.3g}",
+                     f"{r.current_mean:.3g}")
+    shown.print(grid)
+    shown.print(f"score PSI {summary['psi_score']:.3f}; {summary['features_flagged']} feature(s) "
+                f"over {cfg.drift.threshold:g}, {summary['features_moderate']} moderate")
     console.print(f"wrote {', '.join(DRIFT_FILES)} to {args.out}")
 
 
 def _feedback(args) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from . import runner
 
-    console = Console(stderr=True)
-    result = runner.feedback(args.config, args.out, model=args.model, status=console.status)
+    console, _ = consoles(args.quiet)
+    result = runner.feedback(args.config, args.out, model=args.model,
+                             status=status(console))
     fb, plot = result.feedback, result.plot
     grid = Table("kind", "group", "dispositions", "accepted", "95% CI",
                  title=f"acceptance by sales of {len(fb.leads):,} leads ({plot})")
@@ -307,14 +289,13 @@ def _feedback(args) -> None:
 
 def _engagement_weights(args) -> None:
     import numpy as np
-    from rich.console import Console
     from rich.table import Table
 
     from . import runner
 
-    console = Console(stderr=True)
+    console, _ = consoles(args.quiet)
     result = runner.engagement_weights(args.config, args.out, until=args.until,
-                                       outcome=args.outcome, status=console.status)
+                                       outcome=args.outcome, status=status(console))
     table = result.table
     a = table.attrs
     grid = Table("event", "weight", "95% CI", "p", title=(
@@ -325,19 +306,19 @@ def _engagement_weights(args) -> None:
                      "" if np.isnan(r.ci_low) else f"{r.ci_low:+.3g} .. {r.ci_high:+.3g}",
                      "not seen" if np.isnan(r.p_value) else f"{r.p_value:.1g}")
     console.print(grid)
-    print(result.toml, end="")
+    if not args.quiet:
+        print(result.toml, end="")
     console.print(f"written to {args.out}; paste the block above into the config to use them")
 
 
 def _score(args) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from . import runner
 
-    console = Console(stderr=True)
+    console, shown = consoles(args.quiet)
     result = runner.score(args.config, args.model, out=args.out, format=args.format,
-                          to_table=args.to_table, as_of=args.as_of, status=console.status)
+                          to_table=args.to_table, as_of=args.as_of, status=status(console))
     scores, gone, version = result.scores, result.not_scored, result.version
     key = scores.columns[0]
     if args.to_table:
@@ -352,9 +333,9 @@ def _score(args) -> None:
         table.add_column(col)
     for r in scores[scores.tier == "tier_1"].head(args.top).itertuples():
         table.add_row(str(getattr(r, key)), f"{r.probability:.1%}", r.reason_1, r.reason_2)
-    Console().print(table)
+    shown.print(table)
     tiers = scores.tier.value_counts()
-    Console().print(f"scored {len(scores):,} {key.split('_')[0]}s ("
+    shown.print(f"scored {len(scores):,} {key.split('_')[0]}s ("
                     + ", ".join(f"{t} {tiers.get(t, 0):,}" for t in
                                 ("tier_1", "tier_2", "tier_3", "self_serve")) + f"); not scored "
                     f"{len(gone):,}" + ("" if gone.empty else ": " + ", ".join(
@@ -363,162 +344,259 @@ def _score(args) -> None:
 
 
 def _cache(args) -> None:
-    from rich.console import Console
-
     from .cache import FeatureCache, cache_folder
 
     folder = cache_folder(_config(args))
     tables = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if args.action == "clear":
         n = FeatureCache(folder, data="").clear()
-        Console(stderr=True).print(f"deleted {n:,} cached feature table(s) from {folder}",
-                                   highlight=False)
+        consoles(args.quiet)[0].print(f"deleted {n:,} cached feature table(s) from {folder}",
+                                      highlight=False)
         return
     size = sum(t.stat().st_size for t in tables)
-    print(f"{folder}: {len(tables):,} cached feature table(s), {size / 2**20:,.1f} MiB")
+    if not args.quiet:
+        print(f"{folder}: {len(tables):,} cached feature table(s), {size / 2**20:,.1f} MiB")
 
 
 def _demo(args) -> None:
     from .demo import run_demo
 
-    run_demo(out=args.out, n_accounts=args.accounts, seed=args.seed)
+    run_demo(out=args.out, n_accounts=args.accounts, seed=args.seed,
+             console=consoles(args.quiet)[1])
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help with its default, unless it has none (None, off, or the help
+    already says what happens without it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if any(action.default is none for none in (None, False, argparse.SUPPRESS)) \
+                or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _date(text: str) -> dt.date:
+    """The one parser of the CLI's dates: ``YYYY-MM-DD``, a real calendar day."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return dt.date.fromisoformat(text)
+        reason = "not of the form YYYY-MM-DD"
+    except ValueError as err:
+        reason = str(err)
+    raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD such as 2025-06-30; got "
+                                     f"{text!r} ({reason})")
+
+
+def _count(least: int):
+    """An int type for argparse: a whole number of at least ``least``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < least:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {least}; got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {least}"
+    return parse
+
+
+_POSITIVE, _NATURAL = _count(1), _count(0)
+_KINDS = ("auto", "logistic", "gradient_boosting")
+_MODEL = ("a model file written by `pqlml train`/`retrain` (.skops), or a registry URI: "
+          "models:/NAME@champion, models:/NAME/3")
+_FOLDER = "output folder (created if missing)"
+
+
+def _project_options(s) -> None:
+    s.add_argument("--config", type=Path, required=True, metavar="FILE",
+                   help="the project's pqlml.toml (written by `pqlml init` or `pqlml simulate`)")
+
+
+def _as_of(s, what: str = "one snapshot date YYYY-MM-DD; default: every date of the "
+                          "config's [schedule]") -> None:
+    s.add_argument("--as-of", dest="as_of", type=_date, metavar="DATE", help=what)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pqlml", description=__doc__.splitlines()[0])
+    from importlib.metadata import version
+
+    p = argparse.ArgumentParser(
+        prog="pqlml", formatter_class=_Formatter,
+        description="Product-led sales analytics, one command per pipeline stage. "
+                    "`pqlml COMMAND --help` lists a command's options.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version('pqlml')}",
+                   help="print pqlml's version and exit")
+    quiet = dict(action="store_true",
+                 help="print nothing but errors: no progress, tables or notes")
+    p.add_argument("-q", "--quiet", **quiet)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("demo", help="run the whole flow on a small simulated company")
-    s.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
-    s.add_argument("--accounts", type=int, default=2_000)
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=_demo)
+    def command(name, func, text):
+        s = sub.add_parser(name, help=text, description=text, formatter_class=_Formatter)
+        s.set_defaults(func=func)
+        return s
 
-    s = sub.add_parser("simulate", help="write a simulated product-led company with known truth")
-    s.add_argument("--accounts", type=int, required=True, help="number of company accounts")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--months", type=int, default=18, help="length of the event log")
+    s = command("demo", _demo, "run the whole flow on a small simulated company")
+    s.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help=_FOLDER)
+    s.add_argument("--accounts", type=_POSITIVE, default=2_000, metavar="N",
+                   help="accounts of the simulated company")
+    s.add_argument("--seed", type=_NATURAL, default=0, metavar="N",
+                   help="random seed of the simulation")
+
+    s = command("simulate", _simulate,
+                "write a simulated product-led company with known truth")
+    s.add_argument("--accounts", type=_POSITIVE, required=True, metavar="N",
+                   help="number of company accounts")
+    s.add_argument("--seed", type=_NATURAL, default=0, metavar="N",
+                   help="random seed of the simulation")
+    s.add_argument("--out", type=Path, required=True, metavar="DIR", help=_FOLDER)
+    s.add_argument("--months", type=_POSITIVE, default=18, metavar="N",
+                   help="length of the event log in months")
     s.add_argument("--export", choices=("segment", "amplitude", "mixpanel", "segment_warehouse"),
-                   help="also write the company as this vendor's export, with a config reading it")
-    s.set_defaults(func=_simulate)
+                   help="also write the company as this vendor's export, with a config reading "
+                        "it (default: no export)")
 
-    s = sub.add_parser("init", help="inspect your files and write a commented pqlml.toml for them")
+    s = command("init", _init, "inspect your files and write a commented pqlml.toml for them")
     s.add_argument("dir", type=Path, help="folder for pqlml.toml (created if missing)")
-    s.add_argument("--events", type=Path, required=True, help="product events (Parquet/CSV, glob)")
-    s.add_argument("--users", type=Path, help="users: ids, emails, sign-up times")
-    s.add_argument("--accounts", type=Path, help="accounts: ids, domains, creation times")
-    s.add_argument("--outcomes", type=Path, help="outcomes: deals, purchases, demo requests")
+    s.add_argument("--events", type=Path, required=True, metavar="PATH",
+                   help="product events (Parquet/CSV, glob)")
+    s.add_argument("--users", type=Path, metavar="PATH",
+                   help="users: ids, emails, sign-up times (default: none)")
+    s.add_argument("--accounts", type=Path, metavar="PATH",
+                   help="accounts: ids, domains, creation times (default: none)")
+    s.add_argument("--outcomes", type=Path, metavar="PATH",
+                   help="outcomes: deals, purchases, demo requests (default: none)")
     s.add_argument("--force", action="store_true", help="replace an existing pqlml.toml")
-    s.set_defaults(func=_init)
 
-    s = sub.add_parser("features", help="point-in-time features, one row per entity and as_of")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
-    s.add_argument("--entity", choices=("account", "user"), help="default: project.entity")
-    s.add_argument("--out", type=Path, required=True, help="features.parquet or features.csv")
-    s.set_defaults(func=_features)
+    s = command("features", _features, "point-in-time features, one row per entity and as_of")
+    _project_options(s)
+    _as_of(s)
+    s.add_argument("--entity", choices=("account", "user"),
+                   help="rows per account or per user (default: the config's project.entity)")
+    s.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="output file: features.parquet or features.csv")
 
-    s = sub.add_parser("rules", help="today's rules, funnels and tiers and how each converts")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.set_defaults(func=_rules)
+    s = command("rules", _rules, "today's rules, funnels and tiers and how each converts")
+    _project_options(s)
+    _as_of(s)
+    s.add_argument("--out", type=Path, required=True, metavar="DIR", help=_FOLDER)
 
-    s = sub.add_parser("discover", help="which signals separate hand-raisers, converters or accepted leads")
-    s.add_argument("--config", type=Path, required=True)
+    s = command("discover", _discover,
+                "which signals separate hand-raisers, converters or accepted leads")
+    _project_options(s)
     s.add_argument("--outcome", choices=OUTCOMES,
-                   help="default: outcomes.target")
-    s.add_argument("--as-of", dest="as_of", help="one date YYYY-MM-DD (default: the config's schedule)")
-    s.add_argument("--out", type=Path, required=True, help="signals.csv or signals.parquet")
-    s.add_argument("--top", type=int, default=15, help="signals shown in the terminal")
-    s.set_defaults(func=_discover)
+                   help="the outcome to explain (default: the config's outcomes.target)")
+    _as_of(s)
+    s.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help=f"{_FOLDER}: signals.csv, signals.best/.adjusted/.adjacent/.skipped.csv "
+                        "and signals_plots/")
+    s.add_argument("--top", type=_POSITIVE, default=15, metavar="N",
+                   help="signals shown in the terminal")
 
-    s = sub.add_parser("backtest", help="forward-in-time folds: the model vs the rules at the same volume")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--kind", choices=("auto", "logistic", "gradient_boosting"), help="default: model.kind")
-    s.add_argument("--outcome", choices=OUTCOMES, help="default: outcomes.target")
+    s = command("backtest", _backtest,
+                "forward-in-time folds: the model vs the rules at the same volume")
+    _project_options(s)
+    s.add_argument("--out", type=Path, required=True, metavar="DIR", help=_FOLDER)
+    s.add_argument("--kind", choices=_KINDS, help="model kind (default: the config's model.kind)")
+    s.add_argument("--outcome", choices=OUTCOMES,
+                   help="the outcome to predict (default: the config's outcomes.target)")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
-    s.set_defaults(func=_backtest)
 
-    s = sub.add_parser("train", help="fit the model on every labelled snapshot and save it")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--out", type=Path, default=Path("model.skops"), help="model file (skops)")
-    s.add_argument("--kind", choices=("auto", "logistic", "gradient_boosting"), help="default: model.kind")
-    s.add_argument("--outcome", choices=OUTCOMES, help="default: outcomes.target")
+    s = command("train", _train, "fit the model on every labelled snapshot and save it")
+    _project_options(s)
+    s.add_argument("--out", type=Path, default=Path("model.skops"), metavar="FILE",
+                   help="output file: the model (.skops)")
+    s.add_argument("--kind", choices=_KINDS, help="model kind (default: the config's model.kind)")
+    s.add_argument("--outcome", choices=OUTCOMES,
+                   help="the outcome to predict (default: the config's outcomes.target)")
+    s.add_argument("--no-track", action="store_true",
+                   help="do not log the run to MLflow nor register the model")
+
+    s = command("retrain", _retrain,
+                "train a challenger, compare it with the champion, promote if better")
+    _project_options(s)
+    s.add_argument("--out", type=Path, default=Path("retrain"), metavar="DIR",
+                   help=f"{_FOLDER}: decision.json and model.skops")
+
+    s = command("drift", _drift,
+                "population stability (PSI) of features and score since training")
+    _project_options(s)
+    _as_of(s, "current snapshot YYYY-MM-DD (default: the schedule's last)")
+    s.add_argument("--model", metavar="MODEL",
+                   help=f"{_MODEL} (default: the config's model.registered_name@champion)")
+    s.add_argument("--out", type=Path, default=Path("drift"), metavar="DIR",
+                   help=f"{_FOLDER}: drift.csv, summary.json, drift.png")
+    s.add_argument("--top", type=_POSITIVE, default=15, metavar="N",
+                   help="drifting features shown in the terminal")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
-    s.set_defaults(func=_train)
 
-    s = sub.add_parser("retrain", help="train a challenger, compare it with the champion, promote if better")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--out", type=Path, default=Path("retrain"), help="output folder")
-    s.set_defaults(func=_retrain)
-
-    s = sub.add_parser("drift", help="population stability (PSI) of features and score since training")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--as-of", dest="as_of", help="current snapshot YYYY-MM-DD (default: the schedule's last)")
-    s.add_argument("--model", type=Path, help="a model file (default: the registered champion)")
-    s.add_argument("--out", type=Path, default=Path("drift"), help="output folder")
-    s.add_argument("--top", type=int, default=15, help="drifting features shown in the terminal")
-    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
-    s.set_defaults(func=_drift)
-
-    s = sub.add_parser("score", help="scores, tiers and reasons for every account (or user), "
-                                     "ready for the CRM")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--model", required=True,
-                   help="model file, or MLflow URI such as models:/pqlml@champion")
-    s.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD (default: the day after the last event)")
-    s.add_argument("--out", type=Path, help="folder for the files, created if missing: "
-                   "scores.csv (or .parquet, salesforce.csv + salesforce.sdl + process-conf.xml, "
-                   "hubspot.csv + hubspot.json) and not_scored.csv")
+    s = command("score", _score, "scores, tiers and reasons for every account (or user), "
+                                 "ready for the CRM")
+    _project_options(s)
+    s.add_argument("--model", required=True, metavar="MODEL", help=_MODEL)
+    _as_of(s, "YYYY-MM-DD (default: the day after the last event)")
+    s.add_argument("--out", type=Path, metavar="DIR",
+                   help=f"{_FOLDER}: scores.csv (or scores.parquet, salesforce.csv + "
+                        "salesforce.sdl + process-conf.xml, hubspot.csv + hubspot.json) and "
+                        "not_scored.csv")
     s.add_argument("--format", choices=("csv", "parquet", "salesforce", "hubspot"), default="csv",
-                   help="csv, parquet, or files Salesforce Data Loader / a HubSpot import take "
-                        "as is (default: %(default)s)")
-    s.add_argument("--to-table", dest="to_table",
+                   help="csv, parquet, or the files Salesforce Data Loader / a HubSpot import "
+                        "take as is")
+    s.add_argument("--to-table", dest="to_table", metavar="NAME",
                    help="also write table NAME (and NAME_not_scored) into data.connection")
-    s.add_argument("--top", type=int, default=10,
+    s.add_argument("--top", type=_POSITIVE, default=10, metavar="N",
                    help="Tier-1 accounts (or users) shown in the terminal")
-    s.set_defaults(func=_score)
 
-    s = sub.add_parser("feedback", help="how often sales accepts each rule, tier, funnel and score band")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--model", help="model file or MLflow URI: adds acceptance per score band")
-    s.add_argument("--out", type=Path, default=Path("feedback"), help="output folder")
-    s.set_defaults(func=_feedback)
+    s = command("feedback", _feedback,
+                "how often sales accepts each rule, tier, funnel and score band")
+    _project_options(s)
+    s.add_argument("--model", metavar="MODEL",
+                   help=f"{_MODEL}: adds acceptance per score band (default: none)")
+    s.add_argument("--out", type=Path, default=Path("feedback"), metavar="DIR", help=_FOLDER)
 
-    s = sub.add_parser("engagement-weights",
-                       help="engagement weights from a logistic fit on decayed per-event counts")
-    s.add_argument("--config", type=Path, required=True)
-    s.add_argument("--until", help="fit on snapshots whose labels closed by this date "
-                                   "(default: the backtest's first test date)")
-    s.add_argument("--outcome", choices=OUTCOMES, help="default: outcomes.target")
-    s.add_argument("--out", type=Path, default=Path("engagement_weights.csv"))
-    s.set_defaults(func=_engagement_weights)
+    s = command("engagement-weights", _engagement_weights,
+                "engagement weights from a logistic fit on decayed per-event counts")
+    _project_options(s)
+    s.add_argument("--until", type=_date, metavar="DATE",
+                   help="fit on snapshots whose labels closed by this date YYYY-MM-DD "
+                        "(default: the backtest's first test date)")
+    s.add_argument("--outcome", choices=OUTCOMES,
+                   help="the outcome to weigh events by (default: the config's outcomes.target)")
+    s.add_argument("--out", type=Path, default=Path("engagement_weights.csv"), metavar="FILE",
+                   help="output file: the weights (.csv)")
 
-    s = sub.add_parser("validate", help="load the configured tables and report what validation found")
-    s.add_argument("--config", type=Path, required=True)
-    s.set_defaults(func=_validate)
+    s = command("validate", _validate,
+                "load the configured tables and report what validation found")
+    _project_options(s)
 
-    s = sub.add_parser("cache", help="the feature tables kept between commands: info or clear")
-    s.add_argument("action", choices=("info", "clear"))
-    s.add_argument("--config", type=Path, required=True)
-    s.set_defaults(func=_cache)
+    s = command("cache", _cache, "the feature tables kept between commands: info or clear")
+    s.add_argument("action", choices=("info", "clear"),
+                   help="info: the cached tables and their size; clear: delete them")
+    _project_options(s)
     for name, s in sub.choices.items():
         if name != "cache" and any("--config" in a.option_strings for a in s._actions):
             s.add_argument("--no-cache", dest="no_cache", action="store_true",
                            help="build every feature table afresh (neither read nor write "
                                 "the cache)")
+        s.add_argument("-q", "--quiet", **quiet | {"default": argparse.SUPPRESS})
     return p
 
 
 def main(argv=None) -> int:
+    """Run ``pqlml argv`` and return its exit code: 0 done, 2 a bad option or a pqlml error
+    (one line, never a traceback), 130 interrupted."""
     from .cache import caching
+    from .terminal import dependency_warnings_hidden
 
-    args = _parser().parse_args(argv)
     try:
-        with caching(not getattr(args, "no_cache", False)):
+        args = _parser().parse_args(argv)
+    except SystemExit as done:          # --help, --version, or argparse's "error: ..." (2)
+        return done.code if isinstance(done.code, int) else 2
+    try:
+        with dependency_warnings_hidden(), caching(not getattr(args, "no_cache", False)):
             args.func(args)
     except PqlmlError as exc:
         print(f"pqlml {args.command}: error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import runner
 from .errors import PqlmlError
+from .terminal import periods, status, step
 
 __all__ = ["run_demo"]
 
@@ -29,10 +30,11 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     out = Path(out)
     console.rule("[bold]pqlml demo")
     console.print(f"1. Simulating a product-led company: {n_accounts:,} accounts, seed {seed} -> {out}/")
-    sim = simulate(n_accounts, seed, out, progress=True)
+    sim = simulate(n_accounts, seed, out, progress=not console.quiet)
 
     console.print(f"2. Loading and validating the tables named in {sim.config}")
-    opened = runner.validate(sim.config, preflight=False)
+    with step(console, "   loading the tables"):
+        opened = runner.validate(sim.config, preflight=False)
     project, counts = opened.project, opened.counts
     console.print(_table("canonical tables", ["table", "rows"],
                          [(k, f"{v:,}") for k, v in counts.items()]))
@@ -41,7 +43,8 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
     console.print("3. Point-in-time features and labels on the monthly schedule")
     t = time.perf_counter()
-    X, y = project.features(), project.labels()
+    with step(console, "   building features and labels"):
+        X, y = project.features(), project.labels()
     seconds = time.perf_counter() - t
     console.print(f"   {len(X):,} (account, as_of) rows x {X.shape[1] - 2} features over "
                   f"{X.as_of.nunique()} months in {seconds:.1f} s; features see only events "
@@ -60,7 +63,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                            f"{r.days_since_last_event:.0f}") for r in last.itertuples()]))
 
     console.print("4. Today's hand-set rules, funnels and tiers (the baseline a model must beat)")
-    rates = runner.rules(project, out / "rules").rates
+    rates = runner.rules(project, out / "rules", status=status(console)).rates
     pooled = rates[(rates.period == "all") & rates.kind.isin(["tier", "funnel"])]
     console.print(f"   rules: {', '.join(f'{k} = {v!r}' for k, v in project.config.rules.items())}; "
                   f"tier 1 = {project.config.tiers.intent_rule} and ICP fit")
@@ -74,8 +77,8 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                           for r in pooled.itertuples()]))
 
     console.print("5. Signal discovery: which signals go with a hand-raise, alone and adjusted")
-    found = runner.discover(project, out / "signals" / "signals.csv",
-                            outcome="hand_raise").found
+    found = runner.discover(project, out / "signals", outcome="hand_raise",
+                            status=status(console)).found
     q_of = {m: r.q_value_adjusted for r in found.adjusted.itertuples()      # its group's q
             for m in r.members.split(";")}
     rows = []
@@ -91,7 +94,9 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
     console.print("6. A model instead of the thresholds: forward-in-time backtest at the rules' volume")
     try:
-        tested = runner.backtest(project, out / "backtest", kind="logistic", track=False)
+        with periods(console, "   backtest", "fold {i}/{n}, test {as_of}") as advance:
+            tested = runner.backtest(project, out / "backtest", kind="logistic", track=False,
+                                     progress=advance)
         _show_backtest(console, tested.metrics, out)
     except PqlmlError as err:          # a company too small for monthly folds
         console.print(f"   skipped: {err}")
@@ -128,7 +133,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
 def _score(console, project, out) -> int:
     name = project.config.model.registered_name
-    scored = runner.score(project, f"models:/{name}@champion", out=out)
+    scored = runner.score(project, f"models:/{name}@champion", out=out, status=status(console))
     scores, gone, path = scored.scores, scored.not_scored, scored.written[0]
     tiers = scores.tier.value_counts()
     console.print(f"   {len(scores):,} accounts scored at {scores.as_of.iloc[0].date()} by "
@@ -151,7 +156,8 @@ def _feedback(console, project, out) -> None:
 
     found = champion(project.config.model.registered_name)
     accepted = runner.feedback(project, out / "feedback",
-                               model=None if found is None else found[1])
+                               model=None if found is None else found[1],
+                               status=status(console))
     fb, plot = accepted.feedback, accepted.plot
     top = fb.reasons.groupby("tier", observed=True).head(1).set_index("tier")
     rows = []
@@ -170,13 +176,14 @@ def _feedback(console, project, out) -> None:
 
 
 def _retrain_and_drift(console, project, out) -> None:
-    retrained = runner.retrain(project, out / "retrain")
+    with periods(console, "   retrain", "period {i}/{n}, {as_of}") as advance:
+        retrained = runner.retrain(project, out / "retrain", progress=advance)
     decision, registered = retrained.decision, retrained.registered
     name = project.config.model.registered_name
     console.print(f"   {decision.action.replace('_', ' ')}: {decision.reason}")
     if registered:
         console.print(f"   registered {name} version {registered[0]} as @{registered[1]}")
-    drifted = runner.drift(project, out / "retrain", track=False)
+    drifted = runner.drift(project, out / "retrain", track=False, status=status(console))
     table, summary, version = drifted.table, drifted.summary, drifted.champion_version
     top = table[table.feature != "score"].head(3)
     console.print(f"   drift of {name}@champion (version {version}) at {summary['as_of']} vs its "

@@ -351,6 +351,10 @@ def check_folder(path: str | Path, *, config=None, names=(), option="--out") -> 
     if path.exists() and not path.is_dir():
         raise PqlmlError(f"{option} {path} is a file; this command writes a folder of results. "
                          "Fix: name a folder (it is created if missing).")
+    if not path.exists() and path.suffix.lower() in (*FRAME_SUFFIXES, ".skops", ".json"):
+        raise PqlmlError(f"{option} {path} names a file; this command writes several files "
+                         f"into a folder. Fix: --out {path.with_suffix('')} (created if "
+                         "missing).")
     _writable_folder(path, option, path)
     files = inputs_of(config)[0] if config is not None else set()    # globs expanded once
     for target in (*(path / name for name in names), path):

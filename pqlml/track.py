@@ -13,7 +13,9 @@ snapshot range, the metrics (pooled, and per fold as steps) and the artifacts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import warnings
@@ -312,7 +314,10 @@ def register(model_uri: str, name: str, alias: str | None = None) -> tuple[int, 
     client = MlflowClient()
     if alias is None:
         alias = "challenger" if champion_version(name) is not None else "champion"
-    version = mlflow.register_model(model_uri, name).version
+    # MLflow prints "Successfully registered model ..." and "Created version ..." to stderr;
+    # pqlml's commands say what was registered themselves (the CLI, the demo)
+    with contextlib.redirect_stderr(io.StringIO()):
+        version = mlflow.register_model(model_uri, name).version
     try:
         client.set_registered_model_alias(name, alias, version)
     except Exception:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io
 
@@ -235,6 +236,39 @@ def test_drift_without_a_store_creates_nothing(company, tmp_path, capsys, in_dir
     err = " ".join(capsys.readouterr().err.split())
     assert f"No MLflow store at {here / 'mlflow.db'}" in err and "Fix" in err
     assert list(here.iterdir()) == []
+
+
+@pytest.mark.parametrize("uri,version", [("models:/pqlml@champion", "pqlml/1"),
+                                         ("models:/pqlml/1", "pqlml/1")])
+def test_drift_takes_a_registry_uri_as_score_does(company, registry, uri, version, tmp_path,
+                                                   in_dir):
+    in_dir(registry)
+    assert main(["drift", "--config", str(company[0]), "--model", uri, "--out",
+                 str(tmp_path / "d"), "--no-track"]) == 0
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["model"] == (uri if version in uri else f"{uri} ({version})")
+    # the registered model is the one `pqlml train` saved beside the store
+    features = set(pd.read_csv(tmp_path / "d" / "drift.csv").feature)
+    assert features == {"score", *Model.load(registry / "m.skops").features}
+
+
+def test_quiet_train_registers_and_prints_nothing(company, tmp_path, capfd, in_dir):
+    """--quiet: not a line on stdout or stderr, MLflow's own registration prints included."""
+    in_dir(tmp_path)
+    assert main(["train", "-q", "--config", str(company[0]), "--out", str(tmp_path / "m.skops"),
+                 "--kind", "logistic"]) == 0
+    assert capfd.readouterr() == ("", "")
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "m.skops").exists()
+
+
+def test_drift_with_a_missing_alias_says_what_score_says(company, registry, tmp_path, capsys,
+                                                         in_dir):
+    in_dir(registry)
+    assert main(["drift", "--config", str(company[0]), "--model", "models:/pqlml@nope",
+                 "--out", str(tmp_path / "d"), "--no-track"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "MLflow has no model at models:/pqlml@nope" in err and "Traceback" not in err
+    assert not (tmp_path / "d").exists()
 
 
 def test_a_missing_alias_on_an_existing_store_is_named(company, registry, tmp_path, capsys,

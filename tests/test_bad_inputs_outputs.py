@@ -208,7 +208,7 @@ def test_discover_out_whose_side_table_is_a_source_is_refused(company, tmp_path,
                       .replace('root = "."', f'root = "{tmp_path}"')
                       .replace('source = "enrichment.csv"', 'source = "signals.best.csv"'))
     (tmp_path / "signals.best.csv").write_text("domain\nx.com\n")
-    _refused(capsys, ["discover", "--config", config, "--out", tmp_path / "signals.csv"],
+    _refused(capsys, ["discover", "--config", config, "--out", tmp_path],
              "signals.best.csv is one of the config's inputs")
     assert (tmp_path / "signals.best.csv").read_text() == "domain\nx.com\n"
 

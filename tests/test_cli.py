@@ -56,7 +56,8 @@ def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
 
 def test_simulate_bad_parameter_is_named(tmp_path, capsys):
     assert main(["simulate", "--accounts", "0", "--out", str(tmp_path)]) == 2
-    assert "'n_accounts' parameter of simulate" in capsys.readouterr().err
+    assert "argument --accounts: expected a whole number >= 1; got '0'" in \
+        capsys.readouterr().err
 
 
 def test_rules_writes_the_report_and_names_a_bad_rule(tmp_path, capsys):

@@ -205,7 +205,7 @@ def test_scan_skips_constant_features_and_too_few_positives_is_an_error(project)
 def test_cli_writes_the_table_and_heatmaps(company, tmp_path, capsys):
     config, _ = company
     assert main(["discover", "--config", str(config), "--outcome", "hand_raise",
-                 "--out", str(tmp_path / "signals.csv")]) == 0
+                 "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "signals.csv")
     assert {"rule", "support", "lift", "phi", "odds_ratio", "or_low", "or_high", "p_value",
             "q_value", "adjacent"} <= set(table.columns)
@@ -331,7 +331,7 @@ def test_second_world_reports_sso_with_security_and_pdf_exports_as_negative(tmp_
     sys.modules["second_world"] = world
     spec.loader.exec_module(world)
     config = world.write_world(tmp_path / "world", 2000, 12, 0)  # experiments/discovery_truth
-    found = runner.discover(config, tmp_path / "signals.csv").found
+    found = runner.discover(config, tmp_path / "signals").found
     adjusted = found.adjusted
     sso = adjusted[adjusted.members.str.contains("events_sso_page_viewed_")]
     # one group (a row per column it enters with), reported under both names, significant

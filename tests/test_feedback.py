@@ -252,7 +252,7 @@ def test_target_accepted_needs_dispositions_and_the_cli_reports(company, tmp_pat
                  "--out", str(tmp_path / "w.csv")]) == 0
     assert "[features.engagement_weights]" in capsys.readouterr().out
     assert main(["discover", "--config", str(company), "--outcome", "accepted",
-                 "--out", str(tmp_path / "acc" / "signals.csv")]) == 0
+                 "--out", str(tmp_path / "acc")]) == 0
     best = pd.read_csv(tmp_path / "acc" / "signals.best.csv")
     assert (best.q_value <= 0.05).sum() >= 3          # acceptance has signals: it follows intent
 

@@ -65,7 +65,7 @@ def test_readme_five_minute_path_runs_on_the_simulated_company(sim, tmp_path, mo
     accounts = pd.read_parquet(sim / "accounts.parquet")
     gone = pd.read_csv("mine/scores/not_scored.csv")
     assert set(scores.account_id) | set(gone.account_id.dropna()) == set(accounts.account_id)
-    assert Path("mine/signals.best.csv").exists()
+    assert Path("mine/signals/signals.best.csv").exists()
 
 
 RENAME = {"talk_to_sales_clicked": "contact_sales_submitted", "demo_requested": "demo_booked"}

@@ -14,6 +14,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pqlml.cli import main
+from pqlml.config import load_config
 from pqlml.model import Model
 from pqlml.simulate import simulate
 
@@ -58,10 +59,14 @@ def test_train_fits_a_user_model_on_numeric_features_only(model_file):
     assert "active_users_30d" not in model.features and "tenure_days" in model.features
 
 
-def test_discover_scans_user_features(company, tmp_path):
-    out = tmp_path / "signals.csv"
-    assert main(["discover", "--config", str(company), "--out", str(out)]) == 0
-    signals = pd.read_csv(out)
+def test_discover_scans_user_features(company, tmp_path, capsys):
+    assert main(["discover", "--config", str(company), "--out", str(tmp_path)]) == 0
+    # without --outcome: the configured target, named in the progress line and the title
+    target = load_config(company).outcomes.target
+    shown = " ".join(" ".join(capsys.readouterr()).split())
+    assert f"scanning every feature against {target}: done in" in shown
+    assert f"best rule per signal for {target}" in shown and "None" not in shown
+    signals = pd.read_csv(tmp_path / "signals.csv")
     best = pd.read_csv(tmp_path / "signals.best.csv")
     assert len(best) and not KEYS & set(signals.feature)
     assert (best.q_value <= 0.05).any()

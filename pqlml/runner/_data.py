@@ -10,6 +10,11 @@ import pandas as pd
 
 from ._common import Result, config_of, open_once, stage
 
+# what ``pqlml discover`` writes into its folder: the scan, then the tables
+# :meth:`pqlml.discover.Discovery.write` puts beside it (and ``signals_plots/``)
+DISCOVER_FILES = ("signals.csv", "signals.best.csv", "signals.adjusted.csv",
+                  "signals.skipped.csv", "signals.adjacent.csv")
+
 
 @dataclass
 class ValidateResult(Result):
@@ -93,25 +98,24 @@ def rules(source, out, *, as_of=None, status=None) -> RulesResult:
 
 def discover(source, out, *, outcome=None, as_of=None, status=None) -> DiscoverResult:
     """Which signals separate the ``outcome`` (default: ``outcomes.target``)
-    (:func:`pqlml.discover.discover`): the scan in ``out`` (.csv or .parquet), the
-    ``.best``/``.adjusted``/``.skipped``/``.adjacent`` tables beside it and the heatmaps."""
+    (:func:`pqlml.discover.discover`), written into folder ``out``: the scan
+    ``signals.csv``, the ``signals.best``/``.adjusted``/``.skipped``/``.adjacent`` tables
+    beside it and the heatmaps in ``signals_plots/``."""
     from ..discover import discover as scan
-    from ..outputs import check_file
+    from ..outputs import check_folder
 
     config = config_of(source)
-    out = Path(out)
-    stem = out.with_suffix("")
-    beside = [Path(f"{stem}.{n}.csv") for n in ("best", "adjusted", "skipped", "adjacent")]
-    check_file(out, config=config, companions=beside)
-    with stage(status, f"scanning every feature against {outcome}"):
+    out = check_folder(out, config=config, names=(*DISCOVER_FILES, "signals_plots"))
+    with stage(status, "scanning every feature against "
+                       f"{outcome or config.outcomes.target}"):
         project = open_once(source, config)
         outcome = outcome or project.config.outcomes.target
         frame = project.snapshots(outcome, as_of=as_of)
         found = scan(frame, outcome, events=project.events,
                      outcomes=project.outcome_events(outcome), settings=project.config)
     with stage(status, "writing the tables and heatmaps"):
-        plots = found.write(out)
-    return DiscoverResult(project, found, plots, written=[out, *beside])
+        plots = found.write(out / DISCOVER_FILES[0])
+    return DiscoverResult(project, found, plots, written=[out / n for n in DISCOVER_FILES])
 
 
 def feedback(source, out, *, model=None, status=None) -> FeedbackResult:

@@ -126,8 +126,9 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
 def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
           status=None) -> DriftResult:
     """Population stability (PSI) of the features and the score since the model's training
-    window (:func:`pqlml.drift.drift`); ``model``: a model file (default: the registered
-    ``model.registered_name@champion``), loaded before any work. Writes ``drift.csv``,
+    window (:func:`pqlml.drift.drift`); ``model``: a model file or an MLflow URI such as
+    ``models:/pqlml/3`` (default: the registered ``model.registered_name@champion``), loaded
+    before any work, as :func:`score` and :func:`feedback` load theirs. Writes ``drift.csv``,
     ``summary.json`` and ``drift.png`` into folder ``out``; the MLflow run ``drift`` unless
     not ``track``."""
     from ..drift import DRIFT_FILES, plot_drift, training_window
@@ -170,12 +171,15 @@ def _outcome(project, outcome) -> str:
 
 
 def _model_for_drift(model, config):
-    """(model, how it is described, champion version or None): the file ``model``, else the
-    registered champion."""
+    """(model, how it is described, champion version or None): ``model`` (a file or an
+    MLflow URI, loaded by :meth:`pqlml.score.Scorer.load`), else the registered champion."""
     name = config.model.registered_name
     if model is not None:
-        from ..model import Model
-        return Model.load(model), str(model), None
+        from ..score import Scorer
+        loaded, text = Scorer.load(model), str(model)
+        # a URI with the version it resolved to: models:/pqlml@champion (pqlml/3)
+        plain = Path(text).is_file() or loaded.version in text
+        return loaded.model, text if plain else f"{text} ({loaded.version})", None
     from ..track import champion, tracking_errors, use_store
 
     with tracking_errors("reading the champion"):

@@ -156,7 +156,8 @@ class _progress:
         if self.show:
             from rich.progress import Progress
 
-            self._bar = Progress(transient=False)
+            from ..terminal import columns
+            self._bar = Progress(*columns(), transient=False)
             self._bar.__enter__()
         return self._add
 
