@@ -40,8 +40,8 @@ def expected_failures(estimator) -> dict:
     failures = {"check_classifier_data_not_an_array": f"12 rows; {SORTED}",
                 "check_positive_only_tag_during_fit": f"iris made binary; {SORTED}"}
     failures["check_class_weight_classifiers"] = (
-        "calibration is unweighted, so probabilities stay rates (Platt's level is every "
-        "training row's rate): class_weight reorders the scores but the calibrated "
+        "calibration is unweighted, so probabilities stay rates (Platt's level is the "
+        "training rows' rate): class_weight reorders the scores but the calibrated "
         "predictions do not follow the weights")
     return failures
 
@@ -101,10 +101,41 @@ def by_hand(kind: str, calibration: str, X: pd.DataFrame, y, as_of) -> np.ndarra
     if calibration == "isotonic":
         return IsotonicRegression(out_of_bounds="clip").fit(held, y[late]).predict(s)
     slope = LogisticRegression(C=1e6, max_iter=1000).fit(logit(held), y[late]).coef_[0, 0]
-    # the level: the intercept whose mean probability over every training row is their rate
-    level = brentq(lambda c: np.mean(1 / (1 + np.exp(-(slope * logit(s)[:, 0] + c))))
-                   - y.mean(), -50, 50)
+    # the level: the intercept whose mean probability over the level's rows is their rate
+    rows = level_by_hand(as_of, y, late)
+    level = brentq(lambda c: np.mean(1 / (1 + np.exp(-(slope * logit(s[rows])[:, 0] + c))))
+                   - y[rows].mean(), -50, 50)
     return 1 / (1 + np.exp(-(slope * logit(s)[:, 0] + level)))
+
+
+def level_by_hand(as_of: pd.Series, y, late) -> np.ndarray:
+    """Every row, or the calibration quarter's (``late``) when, month by month from the
+    third, the latest quarter of the earlier months predicted the month's rate better
+    (row-weighted squared error) than all earlier months did."""
+    months = [y[(as_of == d).to_numpy()] for d in np.sort(as_of.unique())]
+    err = {"every": 0.0, "recent": 0.0}
+    for i in range(2, len(months)) if len(months) >= 4 else ():
+        earlier, recent = np.concatenate(months[:i]), np.concatenate(months[i - max(1, i // 4):i])
+        err["every"] += len(months[i]) * (months[i].mean() - earlier.mean()) ** 2
+        err["recent"] += len(months[i]) * (months[i].mean() - recent.mean()) ** 2
+    return late if err["recent"] < err["every"] else np.ones(len(y), dtype=bool)
+
+
+def test_the_level_follows_a_trending_rate_and_ignores_a_seasonal_dip():
+    """A rate that rises month after month sets the level from the latest quarter; a
+    stable rate with one low month, from every row (the low month is not carried forward)."""
+    X, y, as_of = drifting(n_dates=8, per=300)
+    late = (as_of >= np.sort(as_of.unique())[-2]).to_numpy()
+    trend = LeadClassifier(kind="logistic").fit(X, y, as_of=as_of).predict_proba(X)[:, 1]
+    assert trend[late].mean() == pytest.approx(y[late].mean(), abs=1e-6)
+    assert trend.mean() > y.mean() + 0.02                  # above the average of the past
+    rng = np.random.default_rng(1)
+    dip = (as_of.dt.month == 8).to_numpy()                 # the last month: a dip
+    z = 0.4 * X.events_30d + 1.5 * X.pricing_page - 2 - 1.5 * dip
+    y = (rng.random(len(z)) < 1 / (1 + np.exp(-z))).astype(int).to_numpy()
+    stable = LeadClassifier(kind="logistic").fit(X, y, as_of=as_of).predict_proba(X)[:, 1]
+    assert stable.mean() == pytest.approx(y.mean(), abs=1e-6)
+    assert level_by_hand(as_of, y, late).all()
 
 
 @pytest.mark.parametrize("kind, calibration", [("logistic", "platt"), ("logistic", "isotonic"),
@@ -117,8 +148,10 @@ def test_the_as_of_path_is_pqlmls_time_aware_calibration(kind, calibration):
     p = clf.predict_proba(X)
     assert p[:, 1] == pytest.approx(by_hand(kind, calibration, X, y, as_of), abs=1e-12)
     assert p.sum(axis=1) == pytest.approx(1)
-    if calibration == "platt":    # the level is every training row's, not the latest months'
-        assert p[:, 1].mean() == pytest.approx(y.mean(), abs=1e-6)
+    if calibration == "platt":    # the rising rate: the level is the latest months'
+        late = (as_of >= np.sort(as_of.unique())[-1]).to_numpy()
+        assert not level_by_hand(as_of, y, late)[~late].any()
+        assert p[late, 1].mean() == pytest.approx(y[late].mean(), abs=1e-6)
 
 
 def test_without_as_of_the_last_quarter_of_the_rows_calibrates():

@@ -1,6 +1,6 @@
 """pqlml's classifier as a scikit-learn estimator: a model refitted on every training row,
 whose scores are mapped to probabilities by a calibrator fitted on later snapshots (its
-shape; Platt's level comes from every row).
+shape; Platt's level comes from the training rows whose rate best predicts the next date's).
 
 Why not :class:`~sklearn.calibration.CalibratedClassifierCV` (with a
 :class:`~sklearn.frozen.FrozenEstimator` base)? It calibrates the estimator it is given, on
@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import PqlmlError
 from ._estimators import (CALIBRATIONS, KINDS, MedianImputer, _signed_log1p, anchor_level,
-                          calibrate, fit_calibrator, make_estimator)
+                          calibrate, fit_calibrator, level_rows, make_estimator)
 from ._monotone import directions
 from ._select import GRID, select
 
@@ -98,11 +98,14 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
     ``fit(X, y, as_of=...)``: the latest quarter of the distinct ``as_of`` dates (at least
     one) is held out, a model fitted on the earlier dates scores it and the calibrator is
     fitted there; ``base_estimator_`` is then fitted on every row. Platt keeps the slope
-    learned there and takes its level (intercept) from every training row: the mean
-    probability of the training rows is their rate (:func:`~pqlml.model._estimators.anchor_level`;
-    a few held-out months' rate is noisy and seasonal: on the second world a December's low
-    rate lowered every later score, and the pooled ROC-AUC of the backtest fell from 0.757 to
-    0.731). With one date only (or
+    learned there and takes its level (intercept) from the training rows: the mean
+    probability of those rows is their rate (:func:`~pqlml.model._estimators.anchor_level`).
+    Those rows are every row when the rate is stable (a few held-out months' rate is noisy
+    and seasonal: on the second world a December's low rate lowered every later score, and
+    the pooled ROC-AUC of the backtest fell from 0.757 to 0.731), and the calibration
+    quarter's when the rate trends (Bank Marketing's rose from 5% to 52% over two years):
+    whichever predicted each training date's rate better from the dates before it
+    (:func:`~pqlml.model._estimators.level_rows`). With one date only (or
     ``calibration="none"``) the model's own probabilities are used. Without ``as_of`` the
     rows are taken to be in time order (as :class:`~sklearn.model_selection.TimeSeriesSplit`
     assumes), each its own date: the last quarter of the rows calibrates.
@@ -268,8 +271,9 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
         calibrator = fit_calibrator(self.calibration, early_model.predict_proba(X[late])[:, 1],
                                     y[late])
         model = self._make(self.monotone_).fit(X, y)
-        if self.calibration == "platt":      # the slope out of time, the level from every row
-            anchor_level(calibrator, model.predict_proba(X)[:, 1], float(np.mean(y)))
+        if self.calibration == "platt":      # the slope out of time, the level from the rows
+            rows = level_rows(as_of.to_numpy(), y)     # whose rate predicts the next best
+            anchor_level(calibrator, model.predict_proba(X[rows])[:, 1], float(np.mean(y[rows])))
         return model, calibrator
 
 def _reference(X: np.ndarray) -> np.ndarray:

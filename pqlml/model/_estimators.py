@@ -20,7 +20,7 @@ from ..errors import PqlmlError
 from ._signed import SignedLogisticRegression
 
 __all__ = ["KINDS", "CALIBRATIONS", "MedianImputer", "make_estimator", "fit_calibrator",
-           "anchor_level", "calibrate"]
+           "anchor_level", "level_rows", "calibrate"]
 
 KINDS = ("auto", "logistic", "gradient_boosting")
 CALIBRATIONS = ("platt", "isotonic", "none")
@@ -140,13 +140,54 @@ def anchor_level(curve, score: np.ndarray, rate: float):
 
     The level of a few held-out months is noisy and seasonal (a December's low rate would
     lower every later score), so :class:`~pqlml.model.LeadClassifier` learns the slope out
-    of time and sets the level from every training row."""
+    of time and sets the level from the training rows :func:`level_rows` chooses."""
     from scipy.optimize import brentq
 
     z, a = _logit(score)[:, 0], float(curve.coef_[0, 0])
     curve.intercept_[0] = brentq(lambda c: np.mean(1 / (1 + np.exp(-(a * z + c)))) - rate,
                                  -50, 50)
     return curve
+
+
+def level_rows(as_of: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which training rows set Platt's level (mask): every row, or those of the latest
+    quarter of the dates (the calibration quarter), whichever predicted the rate of each
+    training date better from the dates before it.
+
+    A stable rate with seasons (a December dip) is best predicted by every earlier row; a
+    rate that trends (4.8% one year, 52% two years later) by the latest ones. The choice is
+    made forward in time on the training dates alone: each date from the third on is
+    predicted by the rate of all earlier dates and by the rate of the latest quarter of
+    them; the errors are squared, weighted by the date's rows, and summed. Ties, and fewer
+    than four dates, keep every row.
+
+    Examples
+    --------
+    >>> as_of = np.repeat(np.arange(8), 100)                 # 8 months of 100 rows
+    >>> def rates(*percent):
+    ...     return np.concatenate([np.arange(100) < k for k in percent]).astype(int)
+    >>> int(level_rows(as_of, rates(5, 10, 15, 20, 25, 30, 35, 40)).sum())   # trending
+    200
+    >>> int(level_rows(as_of, rates(10, 10, 10, 2, 10, 10, 10, 2)).sum())    # seasonal
+    800
+    """
+    as_of = np.asarray(as_of)
+    y = np.asarray(y, float)
+    dates, at = np.unique(as_of, return_inverse=True)
+    every = np.ones(len(y), dtype=bool)
+    if len(dates) < 4:
+        return every
+    n = np.bincount(at, minlength=len(dates)).astype(float)
+    pos = np.bincount(at, weights=y, minlength=len(dates))
+    cn, cpos = np.concatenate([[0], np.cumsum(n)]), np.concatenate([[0], np.cumsum(pos)])
+    i = np.arange(2, len(dates))                   # each date, from its earlier ones
+    start = i - np.maximum(1, i // 4)
+    rate = pos[i] / n[i]
+    err_all = np.sum(n[i] * (rate - cpos[i] / cn[i]) ** 2)
+    err_recent = np.sum(n[i] * (rate - (cpos[i] - cpos[start]) / (cn[i] - cn[start])) ** 2)
+    if err_recent < err_all:
+        return at >= len(dates) - max(1, len(dates) // 4)
+    return every
 
 
 def calibrate(calibrator, score: np.ndarray) -> np.ndarray:
