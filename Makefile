@@ -73,7 +73,8 @@ ui: $(VENV)/.synced-demo
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 # JupyterLab on notebooks/, on this machine only (the `notebooks` extra); it opens a browser
-# where there is one: `make notebooks JUPYTER_ARGS=--no-browser` to only print the address.
+# where there is one: `make notebooks JUPYTER_ARGS=--no-browser` to only print the address
+# (add --allow-root where you run as root, as in a container). Never run in CI.
 JUPYTER_ARGS ?=
 notebooks: $(VENV)/.synced-demo
 	$(SYNC) $(DEMO_SET) --extra notebooks --inexact

@@ -38,8 +38,9 @@ EXTRAS = {canonicalize_name(Requirement(r).name)
 
 def _installed_by(target: str, tmp_path: Path) -> set[str]:
     """Names of the packages `make <target>` installs into a new .venv, exported from uv.lock."""
+    alone = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     plan = subprocess.run(["make", "-n", "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}"],
-                          capture_output=True, text=True, check=True).stdout
+                          capture_output=True, text=True, check=True, env=alone).stdout
     syncs = [line.split() for line in plan.splitlines() if " sync --frozen" in line]
     assert len(syncs) == 1, f"make {target} should run one `uv sync --frozen`:\n{plan}"
     flags = syncs[0][syncs[0].index("--frozen") + 1:]
