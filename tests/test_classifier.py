@@ -20,7 +20,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from pqlml.errors import PqlmlError
 from pqlml.model import LeadClassifier, make_estimator
-from pqlml.model._estimators import MedianImputer, fit_calibrator
+from pqlml.model._estimators import MedianImputer, fit_calibrator, level_rows
 from pqlml.model._monotone import directions
 
 # Full checks on logistic (calibrated and not) and gradient boosting (calibrated): about 6 s
@@ -111,14 +111,26 @@ def by_hand(kind: str, calibration: str, X: pd.DataFrame, y, as_of) -> np.ndarra
 def level_by_hand(as_of: pd.Series, y, late) -> np.ndarray:
     """Every row, or the calibration quarter's (``late``) when, month by month from the
     third, the latest quarter of the earlier months predicted the month's rate better
-    (row-weighted squared error) than all earlier months did."""
+    (squared error, each month once) than all earlier months did."""
     months = [y[(as_of == d).to_numpy()] for d in np.sort(as_of.unique())]
     err = {"every": 0.0, "recent": 0.0}
     for i in range(2, len(months)) if len(months) >= 4 else ():
         earlier, recent = np.concatenate(months[:i]), np.concatenate(months[i - max(1, i // 4):i])
-        err["every"] += len(months[i]) * (months[i].mean() - earlier.mean()) ** 2
-        err["recent"] += len(months[i]) * (months[i].mean() - recent.mean()) ** 2
+        err["every"] += (months[i].mean() - earlier.mean()) ** 2
+        err["recent"] += (months[i].mean() - recent.mean()) ** 2
     return late if err["recent"] < err["every"] else np.ones(len(y), dtype=bool)
+
+
+def test_each_date_counts_once_in_choosing_the_level():
+    """Large months at a low rate, then small months at a rising one: weighted by rows, the
+    large fifth month (6%, after a small month at 30%) would outvote the rest and keep every
+    row's level; each month counting once, the latest quarter's level is chosen."""
+    sizes, percent = [3000, 3000, 3000, 100, 3000, 100, 100, 100], [5, 5, 5, 30, 6, 40, 50, 55]
+    as_of = np.repeat(np.arange(8), sizes)
+    y = np.concatenate([np.arange(n) < n * p // 100 for n, p in zip(sizes, percent)]).astype(int)
+    late = as_of >= 6
+    assert (level_rows(as_of, y) == late).all()
+    assert (level_by_hand(pd.Series(as_of), y, late) == late).all()
 
 
 def test_the_level_follows_a_trending_rate_and_ignores_a_seasonal_dip():

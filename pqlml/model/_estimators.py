@@ -158,8 +158,10 @@ def level_rows(as_of: np.ndarray, y: np.ndarray) -> np.ndarray:
     rate that trends (4.8% one year, 52% two years later) by the latest ones. The choice is
     made forward in time on the training dates alone: each date from the third on is
     predicted by the rate of all earlier dates and by the rate of the latest quarter of
-    them; the errors are squared, weighted by the date's rows, and summed. Ties, and fewer
-    than four dates, keep every row.
+    them; the squared errors are summed, each date counting once (the question is the next
+    date's rate, and a few large early months must not outvote every later one: weighted
+    by rows, Bank Marketing's big months of 2008 kept every row's level through 2010's
+    52%). Ties, and fewer than four dates, keep every row.
 
     Examples
     --------
@@ -183,8 +185,8 @@ def level_rows(as_of: np.ndarray, y: np.ndarray) -> np.ndarray:
     i = np.arange(2, len(dates))                   # each date, from its earlier ones
     start = i - np.maximum(1, i // 4)
     rate = pos[i] / n[i]
-    err_all = np.sum(n[i] * (rate - cpos[i] / cn[i]) ** 2)
-    err_recent = np.sum(n[i] * (rate - (cpos[i] - cpos[start]) / (cn[i] - cn[start])) ** 2)
+    err_all = np.sum((rate - cpos[i] / cn[i]) ** 2)
+    err_recent = np.sum((rate - (cpos[i] - cpos[start]) / (cn[i] - cn[start])) ** 2)
     if err_recent < err_all:
         return at >= len(dates) - max(1, len(dates) // 4)
     return every
