@@ -91,7 +91,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
 
     console.print("6. A model instead of the thresholds: forward-in-time backtest at the rules' volume")
     try:
-        tested = runner.backtest(project, out / "backtest", kind="logistic", track=False)
+        tested = runner.backtest(project, out / "backtest", kind="logistic")
         _show_backtest(console, tested.metrics, out)
     except PqlmlError as err:          # a company too small for monthly folds
         console.print(f"   skipped: {err}")
@@ -147,9 +147,10 @@ def _score(console, project, out) -> int:
 
 
 def _feedback(console, project, out) -> None:
-    from .track import champion
+    from .track import champion, in_project
 
-    found = champion(project.config.model.registered_name)
+    with in_project(project):
+        found = champion(project.config.model.registered_name)
     accepted = runner.feedback(project, out / "feedback",
                                model=None if found is None else found[1])
     fb, plot = accepted.feedback, accepted.plot
@@ -176,13 +177,13 @@ def _retrain_and_drift(console, project, out) -> None:
     console.print(f"   {decision.action.replace('_', ' ')}: {decision.reason}")
     if registered:
         console.print(f"   registered {name} version {registered[0]} as @{registered[1]}")
-    drifted = runner.drift(project, out / "retrain", track=False)
+    drifted = runner.drift(project, out / "drift")
     table, summary, version = drifted.table, drifted.summary, drifted.champion_version
     top = table[table.feature != "score"].head(3)
     console.print(f"   drift of {name}@champion (version {version}) at {summary['as_of']} vs its "
                   f"training window: score PSI {summary['psi_score']:.3f}; largest: "
                   + ", ".join(f"{r.feature} {r.psi:.2f}" for r in top.itertuples())
-                  + f" ({out / 'retrain' / 'drift.png'})")
+                  + f" ({out / 'drift' / 'drift.png'})")
     uri = retrained.store
     console.print(f"   MLflow store: {uri} (run {retrained.run_id}); look with `make ui` or "
                   f"`mlflow ui --backend-store-uri {uri}`; serve the champion with "
