@@ -41,11 +41,12 @@ test: setup
 test-fast: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -m "not slow"
 
-# The MLflow UI over the default store that train/retrain/backtest/drift write here
-# (needs the full `mlflow` package: the `ui` extra).
+# The MLflow UI over a project's store, mlflow.db beside its config (default: the demo's;
+# `make ui STORE=acme/mlflow.db` for yours). Needs the full `mlflow` package: the `ui` extra.
+STORE ?= demo-output/mlflow.db
 ui: setup
 	$(UV) sync --frozen --extra ui
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(STORE)) --host 127.0.0.1 --port 5000
 
 lock: | $(UV)
 	$(UV) lock

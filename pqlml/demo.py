@@ -147,7 +147,8 @@ def _score(console, project, out) -> int:
 
 
 def _feedback(console, project, out) -> None:
-    from .track import champion, in_project
+    from .registry import champion
+    from .track import in_project
 
     with in_project(project):
         found = champion(project.config.model.registered_name)
@@ -185,9 +186,13 @@ def _retrain_and_drift(console, project, out) -> None:
                   + ", ".join(f"{r.feature} {r.psi:.2f}" for r in top.itertuples())
                   + f" ({out / 'drift' / 'drift.png'})")
     uri = retrained.store
-    console.print(f"   MLflow store: {uri} (run {retrained.run_id}); look with `make ui` or "
-                  f"`mlflow ui --backend-store-uri {uri}`; serve the champion with "
-                  f"`mlflow models serve -m models:/{name}@champion --env-manager local`")
+    from .store import local_db
+    db = local_db(uri)
+    ui = f"`make ui STORE={db}` or " if db is not None else ""
+    console.print(f"   MLflow store: {uri} (runs: backtest, retrain {retrained.run_id}, drift "
+                  f"{drifted.run_id}); look with {ui}`mlflow ui --backend-store-uri {uri}`; "
+                  f"serve the champion with `mlflow models serve -m models:/{name}@champion "
+                  f"--env-manager local`")
 
 
 def _show_backtest(console, metrics, out) -> None:

@@ -61,7 +61,7 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
     written = found.write(out)
     _, run_id, store = log_run(project, "backtest", found.log_to_mlflow, enabled=track,
                                saved=f"The report was written to {out}.",
-                               when=period(found.rows.as_of), kind=found.metrics.get("kind"),
+                               when=period(found.rows.get("as_of", [])), kind=found.metrics.get("kind"),
                                frame=frame, context="evaluation")
     return BacktestResult(project, found.metrics, found.rows, run_id=run_id, store=store,
                           written=written)
@@ -72,7 +72,7 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
     """Fit the model on every labelled snapshot (``project.snapshots(outcome)``, by
     :func:`pqlml.model.train`), save it to ``out`` (.skops) and, unless not ``track``, log
     the MLflow run ``train <project> <training window>`` and register the model under
-    ``model.registered_name`` (:func:`pqlml.track.version_description`)."""
+    ``model.registered_name`` (:func:`pqlml.registry.version_description`)."""
     from ..model import train as fit
     from ..outputs import check_file
 
@@ -86,7 +86,7 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
     model.save(out)
 
     def log():
-        from ..track import log_train, register, version_description
+        from ..registry import log_train, register, version_description
         return register(log_train(model, out, frame), project.config.model.registered_name,
                         description=version_description(model))
     registered, run_id, store = log_run(project, "train", log, enabled=track,
@@ -107,7 +107,8 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
     with whatever this one registered. ``fit(frame, outcome) -> Model`` replaces the
     config's recipe; ``progress(i, n, as_of)`` is called per compared period."""
     from .. import retrain as retraining
-    from ..track import champion, in_project, tracking_errors, use_store, writing
+    from ..registry import champion
+    from ..track import in_project, tracking_errors, use_store, writing
 
     config = config_of(source)
     check_folder(out, config=config, names=retraining.RETRAIN_FILES)
@@ -191,7 +192,8 @@ def _model_for_drift(model, config):
     if model is not None:
         from ..model import Model
         return Model.load(model), str(model), None
-    from ..track import champion, tracking_errors, use_store
+    from ..registry import champion
+    from ..track import tracking_errors, use_store
 
     with tracking_errors("reading the champion"):
         use_store(create=False)
