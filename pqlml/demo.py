@@ -93,6 +93,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     try:
         tested = runner.backtest(project, out / "backtest", kind="logistic")
         _show_backtest(console, tested.metrics, out)
+        console.print(f"   tracked in MLflow: run {tested.run_id} in {tested.store}")
     except PqlmlError as err:          # a company too small for monthly folds
         console.print(f"   skipped: {err}")
 
@@ -189,7 +190,7 @@ def _retrain_and_drift(console, project, out) -> None:
     from .store import local_db
     db = local_db(uri)
     ui = f"`make ui STORE={db}` or " if db is not None else ""
-    console.print(f"   MLflow store: {uri} (runs: backtest, retrain {retrained.run_id}, drift "
+    console.print(f"   MLflow store: {uri} (runs: retrain {retrained.run_id}, drift "
                   f"{drifted.run_id}); look with {ui}`mlflow ui --backend-store-uri {uri}`; "
                   f"serve the champion with `mlflow models serve -m models:/{name}@champion "
                   f"--env-manager local`")
