@@ -66,11 +66,12 @@ bench-setup: $(VENV)/.synced-demo
 	$(SYNC) $(DEMO_SET) --group bench --inexact
 
 # The add-ons below are added beside whatever is installed (--inexact), never in place of it.
-# The MLflow UI over the default store that train/retrain/backtest/drift write here
-# (needs the full `mlflow` package: the `ui` extra).
+# The MLflow UI over a project's store, mlflow.db beside its config (default: the demo's;
+# `make ui STORE=acme/mlflow.db` for yours). Needs the full `mlflow` package: the `ui` extra.
+STORE ?= demo-output/mlflow.db
 ui: $(VENV)/.synced-demo
 	$(SYNC) $(DEMO_SET) --extra ui --inexact
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(STORE)) --host 127.0.0.1 --port 5000
 
 # JupyterLab on notebooks/, on this machine only (the `notebooks` extra); it opens a browser
 # where there is one: `make notebooks JUPYTER_ARGS=--no-browser` to only print the address

@@ -95,9 +95,10 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     console.print("6. A model instead of the thresholds: forward-in-time backtest at the rules' volume")
     try:
         with periods(console, "   backtest", "fold {i}/{n}, test {as_of}") as advance:
-            tested = runner.backtest(project, out / "backtest", kind="logistic", track=False,
+            tested = runner.backtest(project, out / "backtest", kind="logistic",
                                      progress=advance)
         _show_backtest(console, tested.metrics, out)
+        console.print(f"   tracked in MLflow: run {tested.run_id} in {tested.store}")
     except PqlmlError as err:          # a company too small for monthly folds
         console.print(f"   skipped: {err}")
 
@@ -152,9 +153,11 @@ def _score(console, project, out) -> int:
 
 
 def _feedback(console, project, out) -> None:
-    from .track import champion
+    from .registry import champion
+    from .track import in_project
 
-    found = champion(project.config.model.registered_name)
+    with in_project(project):
+        found = champion(project.config.model.registered_name)
     accepted = runner.feedback(project, out / "feedback",
                                model=None if found is None else found[1],
                                status=status(console))
@@ -183,17 +186,21 @@ def _retrain_and_drift(console, project, out) -> None:
     console.print(f"   {decision.action.replace('_', ' ')}: {decision.reason}")
     if registered:
         console.print(f"   registered {name} version {registered[0]} as @{registered[1]}")
-    drifted = runner.drift(project, out / "retrain", track=False, status=status(console))
+    drifted = runner.drift(project, out / "drift", status=status(console))
     table, summary, version = drifted.table, drifted.summary, drifted.champion_version
     top = table[table.feature != "score"].head(3)
     console.print(f"   drift of {name}@champion (version {version}) at {summary['as_of']} vs its "
                   f"training window: score PSI {summary['psi_score']:.3f}; largest: "
                   + ", ".join(f"{r.feature} {r.psi:.2f}" for r in top.itertuples())
-                  + f" ({out / 'retrain' / 'drift.png'})")
+                  + f" ({out / 'drift' / 'drift.png'})")
     uri = retrained.store
-    console.print(f"   MLflow store: {uri} (run {retrained.run_id}); look with `make ui` or "
-                  f"`mlflow ui --backend-store-uri {uri}`; serve the champion with "
-                  f"`mlflow models serve -m models:/{name}@champion --env-manager local`")
+    from .store import local_db
+    db = local_db(uri)
+    ui = f"`make ui STORE={db}` or " if db is not None else ""
+    console.print(f"   MLflow store: {uri} (runs: retrain {retrained.run_id}, drift "
+                  f"{drifted.run_id}); look with {ui}`mlflow ui --backend-store-uri {uri}`; "
+                  f"serve the champion with `mlflow models serve -m models:/{name}@champion "
+                  f"--env-manager local`")
 
 
 def _show_backtest(console, metrics, out) -> None:

@@ -34,7 +34,8 @@ import pandas as pd
 
 from .backtest import rolling_folds
 from .errors import PqlmlError
-from .model import Model, bootstrap_ci, provenance, score_metrics, top_k_capture
+from .model import (Model, bootstrap_ci, bootstrap_cis, provenance, score_metrics,
+                    top_k_capture)
 from .schema import entity_key
 
 __all__ = ["retrain", "better", "metric_value", "Decision", "LOWER_IS_BETTER",
@@ -57,6 +58,7 @@ class Decision:
     champion: float = float("nan")
     difference_ci: list = field(default_factory=lambda: [float("nan"), float("nan")])
     periods: list = field(default_factory=list)
+    quality: dict = field(default_factory=dict)   # the challenger's on the periods, with CIs
     champion_version: int | None = None
     model: Model | None = None
     frame: pd.DataFrame | None = None
@@ -69,7 +71,7 @@ class Decision:
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("action", "reason", "metric", "challenger",
                                               "champion", "difference_ci", "periods",
-                                              "champion_version")} | {"promoted": self.promoted}
+                                              "quality", "champion_version")} | {"promoted": self.promoted}
 
     def write(self, out: str | Path) -> list[Path]:
         """Into folder ``out`` (:data:`RETRAIN_FILES`): the challenger as ``model.skops``
@@ -182,6 +184,8 @@ def retrain(frame: pd.DataFrame, outcome: str, *, settings, champion: tuple | No
         cfg.retrain.metric, scored[outcome].to_numpy()[idx], scored[col].to_numpy()[idx],
         scored.as_of.to_numpy()[idx], cap)
     decision.challenger = score("p_challenger")
+    decision.quality = _quality(scored, outcome, entity_key(cfg.project.entity),
+                                cfg.model.bootstrap)
     if current is None:
         decision.action = "first_champion"
         decision.reason = "no champion is registered yet: the first model becomes champion"
@@ -202,6 +206,18 @@ def retrain(frame: pd.DataFrame, outcome: str, *, settings, champion: tuple | No
                        f"{decision.challenger - decision.champion:+.4g}, 95% bootstrap CI "
                        f"{decision.difference_ci[0]:+.4g} to {decision.difference_ci[1]:+.4g})")
     return decision
+
+
+def _quality(scored: pd.DataFrame, outcome: str, key: str, reps: int) -> dict:
+    """The challenger's ROC-AUC, PR-AUC, Brier and ECE on the compared periods, each with a
+    95% bootstrap CI over the entities (``<figure>_ci``), as a backtest reports them."""
+    y, p = scored[outcome].to_numpy(int), scored["p_challenger"].to_numpy(float)
+
+    def figures(i):
+        return {k: v for k, v in score_metrics(y[i], p[i]).items() if k != "log_loss"}
+    out = figures(np.arange(len(y)))
+    return out | {f"{k}_ci": v for k, v in bootstrap_cis(figures, scored[key].to_numpy(),
+                                                         reps=reps).items()}
 
 
 def _scores(champion: Model, test: pd.DataFrame) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The local MLflow store (``./mlflow.db``): created once, never half-migrated, one writer.
+"""The local MLflow store (``mlflow.db`` beside the config, :func:`pqlml.track.tracking_uri`):
+created once, never half-migrated, one writer.
 
 MLflow creates and migrates a sqlite store the first time a process opens it (alembic,
 dozens of migrations, several seconds). Two processes doing it at once race: one fails
@@ -97,10 +98,10 @@ def open_store(uri: str, *, create: bool = True) -> None:
         return
     if not create and not db.is_file():
         raise PqlmlError(f"No MLflow store at {db}: nothing has been trained or registered "
-                         "from this directory. Fix: run pqlml from the directory where `pqlml "
-                         "train`/`pqlml retrain` ran (the store is ./mlflow.db of the working "
-                         "directory), set MLFLOW_TRACKING_URI to your store, or pass a model "
-                         "file instead.")
+                         "into it. Fix: run `pqlml train` or `pqlml retrain` with this config "
+                         "first (a project's store is mlflow.db beside its config file, from "
+                         "any working directory), point [tracking] uri in the config (or "
+                         "MLFLOW_TRACKING_URI) at your store, or pass a model file instead.")
     if uri in _opened and db.is_file():
         return
     from .track import tracking_errors

@@ -60,23 +60,27 @@ def registry(company, tmp_path_factory):
     """A store where `pqlml train` registered pqlml version 1 as champion."""
     config = company[0]
     root = tmp_path_factory.mktemp("registry")
-    here, env = Path.cwd(), os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.chdir(root)
+    # the store of this registry, not the one beside the shared config
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     try:
         assert main(["train", "--config", str(config), "--out", str(root / "m.skops"),
                      "--kind", "logistic"]) == 0
     finally:
-        os.chdir(here)
-        if env is not None:
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI")
+        else:
             os.environ["MLFLOW_TRACKING_URI"] = env
     return root
 
 
 @pytest.fixture()
 def in_dir(monkeypatch):
+    """Work in ``path`` with the store ``path/mlflow.db`` (the tests share one config: its
+    own store, beside it, is test_tracking_store.py's subject)."""
     def go(path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
-        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path / 'mlflow.db'}")
         monkeypatch.chdir(path)
         return path
     return go
@@ -409,7 +413,7 @@ def test_two_concurrent_first_trains_leave_a_consistent_registry(company, tmp_pa
     MLflow's migrations and the store was left half-migrated. With an empty cache folder
     both also race to build the store template."""
     config = company[0]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     env["PQLML_CACHE_HOME"] = str(tmp_path / "cache")
     procs = [subprocess.Popen([sys.executable, "-m", "pqlml.cli", "train", "--config",
                                str(config), "--out", f"m{i}.skops", "--kind", "logistic"],
@@ -437,7 +441,7 @@ def test_two_concurrent_first_retrains_leave_one_champion_and_a_store_that_opens
     race and every later command failed): one becomes the first champion, the other waits
     for the lock, then compares its challenger with that champion."""
     config = company[0]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     procs = [subprocess.Popen([sys.executable, "-m", "pqlml.cli", "retrain", "--config",
                                str(config), "--out", f"r{i}"], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -234,7 +234,7 @@ def test_wrong_type_message_is_exact(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ('[shedule]\nevery = "week"\n',
      r"Unknown key 'shedule' .* Did you mean 'schedule'\? Allowed keys at the top level: "
-     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift\."),
+     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift, tracking\."),
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "

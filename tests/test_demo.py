@@ -12,7 +12,8 @@ from pqlml.demo import run_demo
 
 def test_demo_runs_and_reports(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(tmp_path)                  # the MLflow store lands in the working dir
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")    # the MLflow store lands beside the config
     import pqlml.project
 
     built = []                                   # every feature table computed, by anyone
@@ -47,5 +48,15 @@ def test_demo_runs_and_reports(tmp_path, monkeypatch):
     builds = summary["builds"]
     assert len(built) == len(builds) == len(set(builds)) >= 2
     assert sum(len(dates) > 1 for _, dates, _ in builds) == 1
+    # the demo tracks its backtest, retrain and drift in the store beside its config
+    from mlflow.tracking import MlflowClient
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("simulated-plg")
+    runs = client.search_runs([exp.experiment_id])
+    backtested = (tmp_path / "backtest" / "metrics.json").exists()   # 300 accounts: too few
+    assert sorted(r.data.tags["pqlml.command"] for r in runs) == \
+        ["backtest"] * backtested + ["drift", "retrain"]
+    assert (tmp_path / "mlartifacts").is_dir() and not (tmp_path / "mlruns").exists()
     features = summary["features"]
     assert features[1] - 2 >= 80 and features[0] > 300

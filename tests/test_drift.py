@@ -50,7 +50,8 @@ def company(tmp_path_factory):
 
 def test_drift_flags_a_feature_shifted_on_purpose(company, tmp_path, monkeypatch):
     config, model = company
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # one store for both configs (the copy's default store would be beside the copy)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.chdir(tmp_path)
     feature = "events_file_uploaded_30d"
 
@@ -81,16 +82,19 @@ def test_drift_flags_a_feature_shifted_on_purpose(company, tmp_path, monkeypatch
     assert (after.loc[untouched, "psi"] - before.loc[untouched, "psi"]).abs().max() < 1e-9
     assert (tmp_path / "after" / "drift.png").stat().st_size > 10_000
 
-    # logged to MLflow: the table, the plot, the PSI per feature and the score's
+    # logged to MLflow: the table, the plot, a summary (no metric per feature)
     summary = json.loads((tmp_path / "after" / "summary.json").read_text())
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("simulated-plg")
     run = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])[0]
-    assert run.info.run_name == "drift"
-    assert run.data.metrics[f"psi_{feature}"] == pytest.approx(after.loc[feature, "psi"])
+    assert run.info.run_name == "drift simulated-plg 2024-12-01"
+    assert f"psi_{feature}" not in run.data.metrics
     assert run.data.metrics["psi_score"] == pytest.approx(summary["psi_score"])
+    features = after.drop(index="score")
+    assert run.data.metrics["max_psi"] == pytest.approx(features.psi.max())
+    assert run.data.metrics["n_features_drifted"] == features.flagged.sum() >= 1
     assert {a.path for a in client.list_artifacts(run.info.run_id, "drift")} >= {
-        "drift/drift.csv", "drift/drift.png", "drift/summary.json"}
+        "drift/drift.csv", "drift/drift.png", "drift/summary.json", "drift/psi_table.json"}
 
 
 def test_drift_without_a_champion_says_what_to_do(company, tmp_path, monkeypatch, capsys):
@@ -102,3 +106,4 @@ def test_drift_without_a_champion_says_what_to_do(company, tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "No MLflow store at" in err and "pqlml retrain" in err and "Fix" in err
     assert not (tmp_path / "mlflow.db").exists()          # reading never creates a store
+    assert not (config.parent / "mlflow.db").exists()     # (the project's, beside its config)

@@ -58,7 +58,8 @@ def months(tmp_path_factory):
 
 @pytest.fixture()
 def store(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # a store per test (the configs share a folder; their default store is beside them)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -99,7 +99,8 @@ def test_model_commands_are_tracked_the_same_way(company, tmp_path, monkeypatch)
     import pqlml.retrain
     from pqlml.outputs import write_json
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # this test's own store (the shared config's default store is beside it)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}")
     monkeypatch.chdir(tmp_path)
     project = runner.validate(company.config, preflight=False).project
     trained = runner.train(project, tmp_path / "model.skops")
@@ -127,7 +128,7 @@ def test_model_commands_are_tracked_the_same_way(company, tmp_path, monkeypatch)
     store = f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
     client = MlflowClient(store)
     exp = client.get_experiment_by_name(project.config.project.name)
-    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    runs = {r.data.tags["pqlml.command"]: r for r in client.search_runs([exp.experiment_id])}
     results = {"train": trained, "drift": drifted, "backtest": tested, "retrain": retrained}
     assert set(runs) == set(results) and len(client.search_runs([exp.experiment_id])) == 4
     for name, result in results.items():

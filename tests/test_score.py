@@ -254,7 +254,8 @@ def test_scorer_loads_the_registered_champion(company, tmp_path, monkeypatch):
     import mlflow
 
     config, _, root = company
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # this test's own store (the shared config's default store is beside it)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "m.skops")]) == 0
     from_registry = Scorer.load("models:/pqlml@champion")

@@ -17,19 +17,21 @@ def company(tmp_path, monkeypatch):
     sim.config.write_text(sim.config.read_text() + "\n[model]\nkind = \"logistic\"\n"
                           "test_periods = 2\nbootstrap = 10\n")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(tmp_path)                 # the default store lives in the working dir
+    monkeypatch.chdir(tmp_path)                 # the default store lives beside the config
     return sim.config
 
 
 def test_backtest_and_train_are_logged_to_a_local_store(company, tmp_path):
     assert main(["backtest", "--config", str(company), "--out", str(tmp_path / "bt")]) == 0
     assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
-    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlartifacts").is_dir()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert (company.parent / "mlflow.db").exists() and (company.parent / "mlartifacts").is_dir()
+    mlflow.set_tracking_uri(f"sqlite:///{company.parent / 'mlflow.db'}")
     client = MlflowClient()
     exp = client.get_experiment_by_name("simulated-plg")
-    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    runs = {r.data.tags["pqlml.command"]: r for r in client.search_runs([exp.experiment_id])}
     assert set(runs) == {"backtest", "train"}
+    assert runs["train"].info.run_name.startswith("train simulated-plg 20")
+    assert not (tmp_path / "mlflow.db").exists()           # nothing in the working directory
     bt, tr = runs["backtest"], runs["train"]
     for run in (bt, tr):
         assert len(run.data.params["config_sha256"]) == 64
@@ -44,12 +46,18 @@ def test_backtest_and_train_are_logged_to_a_local_store(company, tmp_path):
     assert {"backtest/metrics.json", "backtest/report.md", "backtest/gains.png"} <= files
     assert {a.path for a in client.list_artifacts(tr.info.run_id, "model")} >= {"model/m.skops"}
     assert tr.data.metrics["train_rows"] > 0
+    for k in ("roc_auc", "pr_auc", "brier", "ece"):     # the backtest's model, with its CIs
+        assert bt.data.metrics[k] == pytest.approx(metrics["model"][k])
+        assert [bt.data.metrics[f"{k}_ci_low"], bt.data.metrics[f"{k}_ci_high"]] == \
+            pytest.approx(metrics["model"][f"{k}_ci"])
+    assert bt.data.tags["pqlml.kind"] == tr.data.tags["pqlml.kind"] == "logistic"
+    assert [d.tags[0].value for d in bt.inputs.dataset_inputs] == ["evaluation"]
 
 
 def test_the_tracking_uri_environment_variable_is_respected(company, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
-    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "mlflow.db").exists()
+    assert (tmp_path / "elsewhere.db").exists() and not (company.parent / "mlflow.db").exists()
 
 
 def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp_path,
@@ -62,7 +70,7 @@ def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp
 
     for _ in range(2):
         assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{company.parent / 'mlflow.db'}")
     client = MlflowClient()
     assert int(client.get_model_version_by_alias("pqlml", "champion").version) == 1
     assert int(client.get_model_version_by_alias("pqlml", "challenger").version) == 2
@@ -121,7 +129,7 @@ def test_mlflow_models_serve_answers_for_the_champion(company, tmp_path):
     port = _free_port()
     bin_dir = str(Path(sys.executable).parent)          # the server execs uvicorn from PATH
     mlflow_cli = shutil.which("mlflow", path=bin_dir)
-    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{company.parent / 'mlflow.db'}",
                         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     server = subprocess.Popen([mlflow_cli, "models", "serve", "-m", "models:/pqlml@champion",
                                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
@@ -167,7 +175,7 @@ def test_a_locked_store_fails_clearly_and_registers_nothing(company, tmp_path, c
     import sqlite3
 
     assert main(["train", "--config", str(company), "--out", str(tmp_path / "m.skops")]) == 0
-    lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=0)
+    lock = sqlite3.connect(company.parent / "mlflow.db", timeout=0)
     lock.execute("BEGIN EXCLUSIVE")                  # another process holds the store
     try:
         assert main(["train", "--config", str(company), "--out", str(tmp_path / "m2.skops")]) == 2
@@ -176,7 +184,7 @@ def test_a_locked_store_fails_clearly_and_registers_nothing(company, tmp_path, c
         lock.close()
     err = " ".join(capsys.readouterr().err.split())
     assert "Tracking failed" in err and "locked" in err and (tmp_path / "m2.skops").exists()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{company.parent / 'mlflow.db'}")
     versions = MlflowClient().search_model_versions("name='pqlml'")
     assert [int(v.version) for v in versions] == [1]
 
@@ -190,7 +198,7 @@ def test_no_email_or_user_id_reaches_the_store(company, tmp_path):
     users = pd.read_parquet(company.parent / "users.parquet")
     emails = set(users.email.dropna())
     ids = set(users.user_id)
-    texts = [p.read_bytes().decode("utf-8", "ignore") for p in (tmp_path / "mlartifacts").rglob("*")
+    texts = [p.read_bytes().decode("utf-8", "ignore") for p in (company.parent / "mlartifacts").rglob("*")
              if p.is_file() and p.suffix in (".json", ".md", ".csv", ".txt", ".toml", ".yaml", "")]
     assert len(texts) > 10
     import re

@@ -16,7 +16,7 @@ from ..schema import TABLES, property_columns
 from ..tiers import METHODS
 from ._frames import FRAME_KINDS, frame_label, is_frame
 from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfig, DiscoverConfig,
-                     FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, ExportConfig,
+                     FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, TrackingConfig, ExportConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 
@@ -347,6 +347,11 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                       _when(lambda v: _is_number(v) and v > 0, float)),
         "warn": ("a number > 0 (PSI)", "warn = 0.1", _when(lambda v: _is_number(v) and v > 0, float)),
         "bins": ("an integer >= 2", "bins = 10", _when(lambda v: _is_int(v, 2)))},
+    TrackingConfig: {"uri": ("an MLflow tracking URI (sqlite:///<path>, http(s)://<host>, "
+                             "databricks...), or \"\" for mlflow.db beside the config",
+                             'uri = "sqlite:///mlflow.db"',
+                             _when(lambda v: isinstance(v, str) and (
+                                 not v or re.match(r"^([a-z][a-z0-9+.-]*:|databricks$)", v) is not None)))},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
 }
@@ -357,7 +362,8 @@ _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "tiers": TiersConfig, "capacity": CapacityConfig,
                     "funnels": FunnelsConfig, "playbook": PlaybookConfig,
                     "discover": DiscoverConfig, "model": ModelConfig,
-                    "retrain": RetrainConfig, "drift": DriftConfig}
+                    "retrain": RetrainConfig, "drift": DriftConfig,
+                    "tracking": TrackingConfig}
 
 
 # --- sections --------------------------------------------------------------------

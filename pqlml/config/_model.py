@@ -306,6 +306,17 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """``[tracking]``: where MLflow runs and the registry live. ``uri``: an MLflow tracking
+    URI (``sqlite:///stores/mlflow.db``: a relative path is resolved against the config
+    file's folder; ``http://host:5000``; ``databricks``). Empty (the default): the
+    environment's ``MLFLOW_TRACKING_URI`` if set, else ``mlflow.db`` beside the config
+    file, with artifacts in ``mlartifacts/`` beside it (:func:`pqlml.track.tracking_uri`)."""
+
+    uri: str = ""
+
+
+@dataclass(frozen=True)
 class CapacityConfig:
     per_period: int = 100
 
@@ -334,6 +345,7 @@ class Config:
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     path: Path | None = None
 
     def resolve(self, source: str) -> Path:

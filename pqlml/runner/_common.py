@@ -64,22 +64,41 @@ def stage(status: Callable | None, text: str):
     return nullcontext() if status is None else status(text)
 
 
-def log_run(project, command: str, log: Callable, *, saved: str, enabled: bool = True):
-    """``log()`` inside one MLflow run named ``command`` of the project's experiment, with
-    what :func:`pqlml.track.tracked_run` logs of every run (config, definitions, data
-    fingerprint, schedule) and the tags ``pqlml.command`` and ``pqlml.version``. A store
-    failure is a :class:`~pqlml.errors.TrackingError` saying ``saved`` (what was already
-    written). Returns ``(log()'s value, run id, store)``; ``(None, None, None)`` when not
-    ``enabled`` (``--no-track``)."""
+def log_run(project, command: str, log: Callable, *, saved: str, enabled: bool = True,
+            when: str = "", kind: str | None = None, frame=None, context: str = "training"):
+    """``log()`` inside one MLflow run of the project's experiment in the project's store
+    (:func:`pqlml.track.tracking_uri`), named ``<command> <project> <when>``
+    (:func:`pqlml.track.run_name`; ``when``: the as_of or period), with what
+    :func:`pqlml.track.tracked_run` logs of every run (config, definitions, data
+    fingerprint, schedule, ``frame`` as the input dataset in ``context``) and the tags
+    ``pqlml.command``, ``pqlml.project``, ``pqlml.kind`` (the model's kind) and
+    ``pqlml.version``. A store failure is a :class:`~pqlml.errors.TrackingError` saying
+    ``saved`` (what was already written). Returns ``(log()'s value, run id, store)``;
+    ``(None, None, None)`` when not ``enabled`` (``--no-track``)."""
     if not enabled:
         return None, None, None
-    import mlflow
-
     from .. import __version__
-    from ..track import tracked_run, tracking_errors, tracking_uri
+    from ..track import run_name, tracked_run, tracking_errors, tracking_uri
 
-    with tracking_errors(f"logging the {command} run", saved), \
-            tracked_run(project, command) as run:
-        mlflow.set_tags({"pqlml.command": command, "pqlml.version": __version__})
+    config = project.config
+    store = tracking_uri(project)
+    tags = {"pqlml.command": command, "pqlml.version": __version__,
+            "pqlml.project": config.project.name}
+    if kind:
+        tags["pqlml.kind"] = kind
+    with tracking_errors(f"logging the {command} run", saved, store), \
+            tracked_run(project, run_name(command, config, when), tags=tags, frame=frame,
+                        context=context) as run:
         value = log()
-    return value, run.info.run_id, tracking_uri()
+    return value, run.info.run_id, store
+
+
+def period(as_of) -> str:
+    """``<first>..<last>`` of the dates ``as_of`` (one date: that date); a run's name."""
+    import pandas as pd
+
+    dates = pd.to_datetime(pd.Series(as_of), utc=True)
+    if dates.empty:
+        return ""
+    first, last = (str(d.date()) for d in (dates.min(), dates.max()))
+    return first if first == last else f"{first}..{last}"

@@ -129,7 +129,9 @@ def feedback(source, out, *, model=None, status=None) -> FeedbackResult:
     check_folder(out, config=config, names=FEEDBACK_FILES)
     if isinstance(model, (str, Path)):
         from ..score import Scorer
-        model = Scorer.load(model).model
+        from ..track import in_project
+        with in_project(config):             # an MLflow URI: the project's store
+            model = Scorer.load(model).model
     with stage(status, "attaching dispositions to their snapshots"):
         project = open_once(source, config)
         found = acceptance(project.features(), project.tables.get("dispositions"),

@@ -1,6 +1,7 @@
 """The commands that fit or evaluate a model: ``backtest``, ``train``, ``retrain`` and
 ``drift``. Each is tracked the same way (:func:`~pqlml.runner._common.log_run`: one MLflow run
-named after the command, tagged ``pqlml.command`` and ``pqlml.version``)."""
+in the project's store, named ``<command> <project> <as_of or period>``, tagged
+``pqlml.command``, ``pqlml.kind`` and ``pqlml.version``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from ..errors import PqlmlError
 from ..outputs import check_folder
-from ._common import Tracked, config_of, log_run, open_once, stage
+from ._common import Tracked, config_of, log_run, open_once, period, stage
 
 
 @dataclass
@@ -44,7 +45,7 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
              progress=None) -> BacktestResult:
     """Forward-in-time folds, the model against the rules at the same volume
     (:func:`pqlml.backtest.backtest`); the report in folder ``out``; the MLflow run
-    ``backtest`` unless not ``track``. ``progress(i, n, as_of)`` is called per fold."""
+    ``backtest <project> <first..last fold>`` unless not ``track``. ``progress(i, n, as_of)`` is called per fold."""
     from .. import backtest as backtests
     from ..backtest import REPORT_FILES
 
@@ -52,13 +53,16 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
     check_folder(out, config=config, names=REPORT_FILES)
     project = open_once(source, config)
     outcome = _outcome(project, outcome)
-    found = backtests.backtest(project.snapshots(outcome), outcome, kind,
+    frame = project.snapshots(outcome)
+    found = backtests.backtest(frame, outcome, kind,
                                settings=project.config, truth=project.truth(),
                                attributes=project.with_attributes,
                                progress=progress)
     written = found.write(out)
     _, run_id, store = log_run(project, "backtest", found.log_to_mlflow, enabled=track,
-                               saved=f"The report was written to {out}.")
+                               saved=f"The report was written to {out}.",
+                               when=period(found.rows.get("as_of", [])), kind=found.metrics.get("kind"),
+                               frame=frame, context="evaluation")
     return BacktestResult(project, found.metrics, found.rows, run_id=run_id, store=store,
                           written=written)
 
@@ -67,7 +71,8 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
           status=None) -> TrainResult:
     """Fit the model on every labelled snapshot (``project.snapshots(outcome)``, by
     :func:`pqlml.model.train`), save it to ``out`` (.skops) and, unless not ``track``, log
-    the MLflow run ``train`` and register the model under ``model.registered_name``."""
+    the MLflow run ``train <project> <training window>`` and register the model under
+    ``model.registered_name`` (:func:`pqlml.registry.version_description`)."""
     from ..model import train as fit
     from ..outputs import check_file
 
@@ -81,11 +86,13 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
     model.save(out)
 
     def log():
-        from ..track import log_train, register
-        return register(log_train(model, out, frame), project.config.model.registered_name)
+        from ..registry import log_train, register, version_description
+        return register(log_train(model, out, frame), project.config.model.registered_name,
+                        description=version_description(model))
     registered, run_id, store = log_run(project, "train", log, enabled=track,
                                         saved=f"The model was saved to {out}; nothing was "
-                                              "registered.")
+                                              "registered.", when=period(frame.as_of),
+                                        kind=model.kind, frame=frame)
     return TrainResult(project, model, frame, registered, run_id=run_id, store=store,
                        written=[Path(out)])
 
@@ -100,13 +107,14 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
     with whatever this one registered. ``fit(frame, outcome) -> Model`` replaces the
     config's recipe; ``progress(i, n, as_of)`` is called per compared period."""
     from .. import retrain as retraining
-    from ..track import champion, tracking_errors, use_store, writing
+    from ..registry import champion
+    from ..track import in_project, tracking_errors, use_store, writing
 
     config = config_of(source)
     check_folder(out, config=config, names=retraining.RETRAIN_FILES)
     project = open_once(source, config)
     cfg = project.config
-    with writing():
+    with in_project(project), writing():
         outcome = _outcome(project, None)
         frame = project.snapshots(outcome)
         with tracking_errors("reading the champion"):
@@ -115,10 +123,14 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
         decision = retraining.retrain(frame, outcome, settings=cfg, champion=current, fit=fit,
                                       progress=progress)
         written = decision.write(out)
+        model = decision.model
         registered, run_id, store = log_run(project, "retrain",
                                             lambda: decision.log_to_mlflow(cfg),
                                             saved=f"The decision was written to {out}; "
-                                                  "nothing was registered.")
+                                                  "nothing was registered.",
+                                            when=period(frame.as_of),
+                                            kind=model.kind if model else cfg.model.kind,
+                                            frame=frame)
     return RetrainResult(project, decision, registered, run_id=run_id, store=store,
                          written=written)
 
@@ -129,15 +141,17 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
     window (:func:`pqlml.drift.drift`); ``model``: a model file or an MLflow URI such as
     ``models:/pqlml/3`` (default: the registered ``model.registered_name@champion``), loaded
     before any work, as :func:`score` and :func:`feedback` load theirs. Writes ``drift.csv``,
-    ``summary.json`` and ``drift.png`` into folder ``out``; the MLflow run ``drift`` unless
-    not ``track``."""
+    ``summary.json`` and ``drift.png`` into folder ``out``; the MLflow run ``drift <project>
+    <as_of>`` unless not ``track``."""
     from ..drift import DRIFT_FILES, plot_drift, training_window
     from ..drift import drift as psi_since_training
     from ..outputs import save_figure, write_frame, write_json
 
     config = config_of(source)
     check_folder(out, config=config, names=DRIFT_FILES)
-    model, described, version = _model_for_drift(model, config)
+    from ..track import in_project
+    with in_project(config):                 # a registry URI: the project's store
+        model, described, version = _model_for_drift(model, config)
     project = open_once(source, config)
     cfg = project.config
     entity = model.trained_on.get("entity", cfg.project.entity)     # the rows it scores
@@ -158,7 +172,9 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
         from ..track import log_drift
         log_drift(table, summary, out)
     _, run_id, store = log_run(project, "drift", log, enabled=track,
-                               saved=f"The table was written to {out}.")
+                               saved=f"The table was written to {out}.",
+                               when=summary["as_of"] or "", kind=model.kind, frame=current,
+                               context="drift")
     return DriftResult(project, table, summary, version, run_id=run_id, store=store,
                        written=written)
 
@@ -180,7 +196,8 @@ def _model_for_drift(model, config):
         # a URI with the version it resolved to: models:/pqlml@champion (pqlml/3)
         plain = Path(text).is_file() or loaded.version in text
         return loaded.model, text if plain else f"{text} ({loaded.version})", None
-    from ..track import champion, tracking_errors, use_store
+    from ..registry import champion
+    from ..track import tracking_errors, use_store
 
     with tracking_errors("reading the champion"):
         use_store(create=False)

@@ -49,7 +49,9 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
     if to_table:
         tables = {to_table: SCORE_COLUMNS, f"{to_table}_not_scored": NOT_SCORED_COLUMNS}
         check_table(to_table, config, companions=list(tables)[1:])
-    scorer = Scorer.load(model)
+    from ..track import in_project
+    with in_project(config):                 # an MLflow URI: the project's store
+        scorer = Scorer.load(model)
     project = open_once(source, config)
     check_replaceable(project.con, tables)
     with stage(status, f"scoring with {scorer.version}"):
