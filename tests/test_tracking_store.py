@@ -39,7 +39,7 @@ def project(tmp_path_factory):
         for folder, argv in (("a", ["retrain", "--out", str(root / "out" / "rt")]),
                              ("b", ["drift", "--out", str(root / "out" / "dr")]),
                              ("b", ["score", "--model", "models:/pqlml@champion",
-                                    "--out", str(root / "out" / "scores.csv")])):
+                                    "--out", str(root / "out" / "scores")])):
             (root / folder).mkdir(exist_ok=True)
             mp.chdir(root / folder)
             codes.append(main([argv[0], "--config", str(sim.config), *argv[1:]]))
@@ -63,7 +63,7 @@ def test_two_folders_find_one_store_beside_the_config(project):
     assert set(runs) == {"retrain", "drift"}
     champion = client.get_model_version_by_alias("pqlml", "champion")
     assert int(champion.version) == 1 and champion.run_id == runs["retrain"].info.run_id
-    scores = pd.read_csv(root / "out" / "scores.csv")
+    scores = pd.read_csv(root / "out" / "scores" / "scores.csv")
     assert set(scores.model_version) == {"pqlml/1"}
     artifacts = Path(mlflow.get_run(champion.run_id).info.artifact_uri.removeprefix("file://"))
     assert artifacts.is_relative_to(root / "proj" / "mlartifacts")
