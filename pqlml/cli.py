@@ -154,8 +154,8 @@ def _discover(args) -> None:
     if len(found.skipped):
         console.print("not scanned: " + ", ".join(f"{r.feature} ({r.reason})"
                                                   for r in found.skipped.itertuples()))
-    console.print(f"wrote {args.out}, its .best/.adjusted/.adjacent/.skipped tables and "
-                  f"{plots}/")
+    console.print(f"wrote {args.out}, its .best/.adjusted/.adjacent/.skipped tables, "
+                  f"{plots}/ and {result.written[-1]}")
 
 
 @contextmanager

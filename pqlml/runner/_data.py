@@ -94,14 +94,17 @@ def rules(source, out, *, as_of=None, status=None) -> RulesResult:
 def discover(source, out, *, outcome=None, as_of=None, status=None) -> DiscoverResult:
     """Which signals separate the ``outcome`` (default: ``outcomes.target``)
     (:func:`pqlml.discover.discover`): the scan in ``out`` (.csv or .parquet), the
-    ``.best``/``.adjusted``/``.skipped``/``.adjacent`` tables beside it and the heatmaps."""
+    ``.best``/``.adjusted``/``.skipped``/``.adjacent`` tables beside it, the heatmaps and
+    ``report.html`` (the page to share) in its folder."""
     from ..discover import discover as scan
     from ..outputs import check_file
+    from ..report import REPORT_NAME
 
     config = config_of(source)
     out = Path(out)
     stem = out.with_suffix("")
     beside = [Path(f"{stem}.{n}.csv") for n in ("best", "adjusted", "skipped", "adjacent")]
+    beside.append(out.parent / REPORT_NAME)
     check_file(out, config=config, companions=beside)
     with stage(status, f"scanning every feature against {outcome}"):
         project = open_once(source, config)
