@@ -273,7 +273,8 @@ _HOW = ["Each numbered section is one step of the flow, in order: the data, feat
         "Rates come with 95% intervals; ROC-AUC is 0.5 for chance and 1 for a perfect "
         "ranking; converters found are counted at the rules' volume, the same number of "
         "touches for every ranking.",
-        "Each command also writes its own report.html: signals/, backtest/."]
+        "Discovery writes its own report.html in signals/, the backtest (when it ran) in "
+        "backtest/."]
 
 
 def _table(title, columns, rows):
