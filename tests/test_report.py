@@ -26,7 +26,8 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    """One small company through discover, backtest (untracked), train and score."""
+    """One small company through discover, backtest (untracked), train and score (~27 s on
+    an idle core: discover 13, train and score 10, backtest 3)."""
     out = tmp_path_factory.mktemp("report")
     sim = simulate(n_accounts=1_500, seed=4, out=out / "company", months=12)
     sim.config.write_text(sim.config.read_text() + "\n[model]\ntest_periods = 2\nbootstrap = 20\n")
@@ -60,6 +61,7 @@ def test_page_escapes_every_text_and_inlines_its_images(tmp_path):
         Page("x", sections=[Section("s", [object()])]).html()
 
 
+@pytest.mark.slow           # the shared company: ~27 s alone, once
 def test_discover_report_leads_with_the_top_signals_of_its_tables(made):
     folder = made["root"] / "signals"
     root = well_formed(folder / "report.html")
@@ -76,6 +78,7 @@ def test_discover_report_leads_with_the_top_signals_of_its_tables(made):
     assert words.index("How to read this") < words.index("Top signals for")
 
 
+@pytest.mark.slow           # the shared company: ~27 s alone, once
 def test_a_hostile_event_name_is_escaped_on_the_discover_page(made, tmp_path):
     found = made["found"]
     best = found.best.copy()
@@ -85,6 +88,7 @@ def test_a_hostile_event_name_is_escaped_on_the_discover_page(made, tmp_path):
     assert tables(parse(path))[0][1][:2] == [HOSTILE, f"{HOSTILE} >= 2 in 7d"]
 
 
+@pytest.mark.slow           # the shared company: ~27 s alone, once
 def test_backtest_report_holds_the_metrics_with_their_cis(made):
     folder = made["root"] / "backtest"
     root = well_formed(folder / "report.html")
@@ -103,6 +107,7 @@ def test_backtest_report_holds_the_metrics_with_their_cis(made):
     assert len(tables(root)[-1]) == len(m["folds"]) + 1                    # per fold
 
 
+@pytest.mark.slow           # the shared company: ~27 s alone, once
 def test_score_report_counts_tiers_and_not_scored_as_the_files(made):
     folder = made["root"] / "scores"
     assert [p.name for p in made["scored"].written] == ["scores.csv", "not_scored.csv",
@@ -120,6 +125,7 @@ def test_score_report_counts_tiers_and_not_scored_as_the_files(made):
     assert f"{len(scores):,} accounts scored" in text_of(root)
 
 
+@pytest.mark.slow           # the shared company: ~27 s alone, once
 def test_a_hostile_domain_or_reason_is_escaped_on_the_score_page(made, tmp_path):
     scored = made["scored"]
     scores = scored.scores.copy()
@@ -130,6 +136,7 @@ def test_a_hostile_domain_or_reason_is_escaped_on_the_score_page(made, tmp_path)
     assert tables(parse(path))[1][1][1] == HOSTILE
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @needs_chromium
 def test_every_report_renders_in_headless_chromium(made, tmp_path):

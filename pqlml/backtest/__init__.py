@@ -53,7 +53,8 @@ from ._report import (REPORT_FILES, backtest_page, comparison_table, model_inten
 
 __all__ = ["rolling_folds", "training_dates", "backtest", "Backtest", "model_intent", "tier_table",
            "write_report", "REPORT_FILES", "BASELINES", "baseline_columns", "gains_plot",
-           "calibration_plot", "calibration_bins", "tier_plot", "backtest_page", "comparison_table"]
+           "calibration_plot", "calibration_bins", "tier_plot", "backtest_page",
+           "comparison_table"]
 
 MIN_POSITIVES = 10
 NO_INTENT_RULE = ("The backtest compares the model with the rules at the rules' volume, but "

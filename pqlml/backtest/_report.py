@@ -113,15 +113,18 @@ def backtest_page(m: dict, tiers: pd.DataFrame, figures: dict) -> Page:
            "right)."]
     table = comparison_table(m)
     aucs = [n for n in ("model", *BASELINE_TEXT, "oracle") if n in m]
-    folds = pd.DataFrame([{"fold": f["fold"], "as of": f["as_of"]}
-                          | {f"{n} AUC": f"{f[n].get('roc_auc', float('nan')):.3f}" for n in aucs}
-                          | {"rules captured": f["rules"]["converters_captured"] if "rules" in f else "-",
-                             "model captured": f["model"]["converters_captured"],
-                             "best single rule": f["best_rule"]} for f in m["folds"]])
+    folds = pd.DataFrame([
+        {"fold": f["fold"], "as of": f["as_of"]}
+        | {f"{n} AUC": f"{f[n].get('roc_auc', float('nan')):.3f}" for n in aucs}
+        | {"rules captured": f["rules"]["converters_captured"] if "rules" in f else "-",
+           "model captured": f["model"]["converters_captured"],
+           "best single rule": f["best_rule"]} for f in m["folds"]])
     notes = [BASELINE_TEXT[n] for n in BASELINE_TEXT if n in m] + list(m.get("notes", []))
     rule = [f"The rules' intent: {m['intent_rule']}."] if m.get("intent_rule") else []
-    sections = [Section("Model vs rules vs baselines, pooled over the folds", [table, *rule, *notes]),
-                Section("Gains: converters found per share of accounts contacted", [figures["gains"]]),
+    sections = [Section("Model vs rules vs baselines, pooled over the folds",
+                        [table, *rule, *notes]),
+                Section("Gains: converters found per share of accounts contacted",
+                        [figures["gains"]]),
                 Section("Calibration", [figures["calibration"]]),
                 Section(f"Conversion per tier (tiers.method = {m['tier_method']})",
                         [_tier_rates(tiers, outcome), figures["tiers"]]),
