@@ -3,7 +3,8 @@
 Stages are added here as they land: simulated company -> canonical tables ->
 features and labels -> rules, funnels and tiers -> signals -> model backtest ->
 retraining into the MLflow registry and drift -> scores, tiers and reasons -> the
-sales feedback loop (acceptance per tier and score band).
+sales feedback loop (acceptance per tier and score band). The same report, with its
+figures, is written to ``<out>/report.html`` (:mod:`pqlml.report`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ __all__ = ["run_demo"]
 
 
 def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=None) -> dict:
-    """Run every stage that exists on a simulated company; print and return a summary."""
+    """Run every stage that exists on a simulated company; print and return a summary, and
+    write it with its figures to ``<out>/report.html``."""
     import pandas as pd
     from rich.console import Console
 
+    from .discover import top_table
+    from .report import REPORT_NAME, Page, Section
     from .simulate import simulate
 
     console = console or Console()
@@ -38,6 +42,11 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     project, counts = opened.project, opened.counts
     console.print(_table("canonical tables", ["table", "rows"],
                          [(k, f"{v:,}") for k, v in counts.items()]))
+    page = Page(f"pqlml demo: a simulated product-led company of {n_accounts:,} accounts",
+                {"accounts": f"{counts.get('accounts', 0):,}", "events": f"{counts.get('events', 0):,}"},
+                _HOW, subtitle=f"Seed {seed}; every file is in {out}/.")
+    page.sections.append(Section("1-2. The canonical tables", [pd.DataFrame(
+        {"table": list(counts), "rows": [f"{v:,}" for v in counts.values()]})]))
     console.print(_table("identity and validation", ["table", "what", "rows"],
                          [(f.table, f.kind.replace("_", " "), f"{f.rows:,}") for f in project.report]))
 
@@ -52,6 +61,11 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     per_month = y.groupby(y.as_of.dt.strftime("%Y-%m")).agg(
         accounts=("account_id", "size"), hand_raise=("hand_raise", "mean"),
         conversion=("conversion", "mean")).tail(6)
+    page.sections.append(Section("3. Point-in-time features and labels", [
+        f"{len(X):,} (account, as_of) rows x {X.shape[1] - 2} features over "
+        f"{X.as_of.nunique()} months; labels per as_of (last 6):",
+        per_month.reset_index().assign(**{c: per_month[c].map("{:.1%}".format).to_numpy()
+                                          for c in ("hand_raise", "conversion")})]))
     console.print(_table("labels per as_of (last 6)", ["as_of", "eligible accounts", "hand-raise rate",
                                                        "conversion rate"],
                          [(m, f"{int(r.accounts):,}", f"{r.hand_raise:.1%}", f"{r.conversion:.1%}")
@@ -76,6 +90,13 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                            f"{r.conversion_low:.1%}-{r.conversion_high:.1%}")
                           for r in pooled.itertuples()]))
 
+    page.sections.append(Section("4. Today's rules: conversion per tier and funnel, all months", [
+        pd.DataFrame([(r.kind, r.group, f"{r.entities:,}",
+                       "empty" if not r.entities else f"{r.conversion_rate:.1%}",
+                       "" if not r.entities else f"{r.conversion_low:.1%}-{r.conversion_high:.1%}")
+                      for r in pooled.itertuples()],
+                     columns=["kind", "group", "account-months", "conversion rate", "95% CI"]),
+        out / "rules" / "rates.png"]))
     console.print("5. Signal discovery: which signals go with a hand-raise, alone and adjusted")
     found = runner.discover(project, out / "signals", outcome="hand_raise",
                             status=status(console)).found
@@ -92,19 +113,24 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
                          f"account-months; heatmaps in {out / 'signals'})",
                          ["best rule", "lift", "q", "adjusted for size and activity"], rows))
 
+    page.sections.append(Section("5. Signal discovery: top signals for hand-raise", [
+        top_table(found.best, 12), out / "signals" / "signals_plots" / "top_signals.png"]))
+    lead = found.best[~found.best.adjacent].head(1)
+    if len(lead):
+        page.numbers["top signal lift (hand-raise)"] = f"{lead.lift.iloc[0]:.2f}x: {lead.rule.iloc[0]}"
     console.print("6. A model instead of the thresholds: forward-in-time backtest at the rules' volume")
     try:
         with periods(console, "   backtest", "fold {i}/{n}, test {as_of}") as advance:
             tested = runner.backtest(project, out / "backtest", kind="logistic",
                                      progress=advance)
-        _show_backtest(console, tested.metrics, out)
+        _show_backtest(console, tested.metrics, out, page)
         console.print(f"   tracked in MLflow: run {tested.run_id} in {tested.store}")
     except PqlmlError as err:          # a company too small for monthly folds
         console.print(f"   skipped: {err}")
 
     console.print("7. Monthly retraining: challenger vs champion in the MLflow registry, then drift")
     try:
-        _retrain_and_drift(console, project, out)
+        _retrain_and_drift(console, project, out, page)
     except PqlmlError as err:
         console.print(f"   skipped: {err}")
 
@@ -117,22 +143,30 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     console.print("8. Scores for sales: the champion scores every account, with tiers and reasons")
     scored = 0
     try:
-        scored = _score(console, project, out)
+        scored = _score(console, project, out, page)
     except PqlmlError as err:
         console.print(f"   skipped: {err}")
 
     console.print("9. The sales feedback loop: how often reps accept what each tier sends them")
     try:
-        _feedback(console, project, out)
+        _feedback(console, project, out, page)
     except PqlmlError as err:
         console.print(f"   skipped: {err}")
+    page.sections.append(Section("The simulator's truth (truth/drivers.csv)",
+                                 [truth[truth.role != "intercept"]]))
+    page.write(out / REPORT_NAME)
     elapsed = time.perf_counter() - t0
+    console.print(f"report with figures: {out / REPORT_NAME}")
     console.rule(f"demo finished in {elapsed:.1f} s")
     return {"counts": counts, "features": X.shape, "labels": len(y), "seconds": elapsed,
             "scored": scored, "builds": list(project.builds)}
 
 
-def _score(console, project, out) -> int:
+def _score(console, project, out, page) -> int:
+    from .report import Section
+    from .score import Scores
+    from .score_report import score_page
+
     name = project.config.model.registered_name
     scored = runner.score(project, f"models:/{name}@champion", out=out, status=status(console))
     scores, gone, path = scored.scores, scored.not_scored, scored.written[0]
@@ -149,11 +183,18 @@ def _score(console, project, out) -> int:
                                                                     "motion", "reasons"],
                          [(r.account_id, r.domain, f"{r.probability:.0%}", r.motion,
                            "\n".join((r.reason_1, r.reason_2, r.reason_3))) for r in top.itertuples()]))
+    scores_page = score_page(Scores(scores, gone, scored.version), top=10)
+    page.numbers |= {"accounts scored": scores_page.numbers["accounts scored"],
+                     "tier 1 accounts to call": scores_page.numbers["tier 1"]}
+    page.sections += [Section(f"8. {s.title}", s.blocks) for s in scores_page.sections]
     return len(scores)
 
 
-def _feedback(console, project, out) -> None:
+def _feedback(console, project, out, page) -> None:
+    import pandas as pd
+
     from .registry import champion
+    from .report import Section
     from .track import in_project
 
     with in_project(project):
@@ -176,9 +217,14 @@ def _feedback(console, project, out) -> None:
                          f"snapshot); acceptance = accepted or converted (plot: {plot})",
                          ["kind", "group", "leads", "accepted", "95% Wilson", "top rejection reason"],
                          rows))
+    page.sections.append(Section("9. The sales feedback loop: acceptance per tier and score band", [
+        pd.DataFrame(rows, columns=["kind", "group", "leads", "accepted", "95% Wilson",
+                                    "top rejection reason"]), Path(plot)]))
 
 
-def _retrain_and_drift(console, project, out) -> None:
+def _retrain_and_drift(console, project, out, page) -> None:
+    from .report import Section
+
     with periods(console, "   retrain", "period {i}/{n}, {as_of}") as advance:
         retrained = runner.retrain(project, out / "retrain", progress=advance)
     decision, registered = retrained.decision, retrained.registered
@@ -193,6 +239,11 @@ def _retrain_and_drift(console, project, out) -> None:
                   f"training window: score PSI {summary['psi_score']:.3f}; largest: "
                   + ", ".join(f"{r.feature} {r.psi:.2f}" for r in top.itertuples())
                   + f" ({out / 'drift' / 'drift.png'})")
+    page.numbers["retraining"] = decision.action.replace("_", " ")
+    page.sections.append(Section("7. Monthly retraining and drift", [
+        f"{decision.action.replace('_', ' ')}: {decision.reason}",
+        f"Drift of {name}@champion at {summary['as_of']}: score PSI {summary['psi_score']:.3f}.",
+        table.head(10).round(3), out / "drift" / "drift.png"]))
     uri = retrained.store
     from .store import local_db
     db = local_db(uri)
@@ -203,17 +254,41 @@ def _retrain_and_drift(console, project, out) -> None:
                   f"--env-manager local`")
 
 
-def _show_backtest(console, metrics, out) -> None:
+def _show_backtest(console, metrics, out, page) -> None:
+    from .backtest import comparison_table
+    from .report import Section
+
     names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle")
              if n in metrics]
     console.print(_table(f"{len(metrics['folds'])} monthly folds, {metrics['rules']['volume']:,} "
-                         f"touches (the rules' volume); report: {out / 'backtest' / 'report.md'}",
+                         f"touches (the rules' volume); report: {out / 'backtest' / 'report.html'}",
                          ["", "ROC-AUC", "ECE", "converters found", "per 100 touches"],
                          [(n.replace("_", " "),
                            f"{metrics[n]['roc_auc']:.3f}" if "roc_auc" in metrics[n] else "-",
                            f"{metrics[n]['ece']:.4f}" if "ece" in metrics[n] else "-",
                            f"{metrics[n]['converters_captured']:,}",
                            f"{metrics[n]['converters_per_100_touches']:.1f}") for n in names]))
+    for n in ("model", "rules"):
+        if "roc_auc" in metrics.get(n, {}):
+            page.numbers[f"{n} ROC-AUC"] = f"{metrics[n]['roc_auc']:.3f}"
+    if "rules" in metrics:
+        page.numbers["converters found: model vs rules"] = (
+            f"{metrics['model']['converters_captured']:,} vs {metrics['rules']['converters_captured']:,}")
+    page.sections.append(Section("6. The model vs the rules, forward in time", [
+        comparison_table(metrics), out / "backtest" / "gains.png",
+        out / "backtest" / "calibration.png"]))
+
+
+_HOW = ["Each numbered section is one step of the flow, in order: the data, features and "
+        "labels, today's hand-set rules, signal discovery, a model backtested against the "
+        "rules, retraining and drift, scores for sales and the sales feedback loop.",
+        "The company is simulated with a known truth (last section), so what the steps find "
+        "can be checked against it.",
+        "Rates come with 95% intervals; ROC-AUC is 0.5 for chance and 1 for a perfect "
+        "ranking; converters found are counted at the rules' volume, the same number of "
+        "touches for every ranking.",
+        "Discovery writes its own report.html in signals/, the backtest (when it ran) in "
+        "backtest/."]
 
 
 def _table(title, columns, rows):

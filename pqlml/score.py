@@ -80,13 +80,20 @@ class Scores:
     not_scored: pd.DataFrame    # key (and user_id for accounts' orphans), code, reason
     version: str                # the model's version (file@sha or name/n)
 
-    def write(self, out: str | Path, format: str = "csv") -> list[Path]:
+    def write(self, out: str | Path, format: str = "csv", *, report: bool = False) -> list[Path]:
         """The scores and the not-scored list into the folder ``out`` (created if missing)
         as ``format``: ``csv``, ``parquet``, ``salesforce`` (with the Data Loader mapping
         and process-conf.xml) or ``hubspot`` (with the imports API request); see
-        :mod:`pqlml.crm`. Every file lands or none does. The paths written."""
+        :mod:`pqlml.crm`; with ``report``, ``report.html`` too (the page to share:
+        :func:`pqlml.score_report.score_page`). Every file lands or none does. The paths
+        written."""
         from .crm import crm_files
-        return write_files(crm_files(self.scores, self.not_scored, format, out))
+        files = crm_files(self.scores, self.not_scored, format, out)
+        if report:
+            from .report import REPORT_NAME
+            from .score_report import score_page
+            files[Path(out) / REPORT_NAME] = score_page(self).html()
+        return write_files(files)
 
 
 @dataclass

@@ -87,7 +87,8 @@ def properties(text: str) -> dict[str, str]:
 def test_salesforce_files_import_as_data_loader_documents(scored):
     out, scores = scored["sf"], scored["result"].scores
     assert sorted(p.name for p in out.iterdir()) == ["not_scored.csv", "process-conf.xml",
-                                                     "salesforce.csv", "salesforce.sdl"]
+                                                     "report.html", "salesforce.csv",
+                                                     "salesforce.sdl"]
     rows = cells(out / "salesforce.csv")
     assert rows[0] == SALESFORCE and len(rows) == len(scores) + 1 > 1
     table = pd.DataFrame(rows[1:], columns=rows[0])

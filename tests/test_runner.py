@@ -58,7 +58,8 @@ def test_commands_on_one_open_project_write_their_files_and_open_nothing_again(
     assert (again.predict(trained.frame) == trained.model.predict(trained.frame)).all()
 
     scored = runner.score(project, tmp_path / "model.skops", out=tmp_path)
-    assert scored.written == [tmp_path / "scores.csv", tmp_path / "not_scored.csv"]
+    assert scored.written == [tmp_path / "scores.csv", tmp_path / "not_scored.csv",
+                              tmp_path / "report.html"]
     assert len(pd.read_csv(tmp_path / "scores.csv")) == len(scored.scores) > 0
     assert len(scored.scores) + scored.not_scored.account_id.notna().sum() == 80
     assert scored.version.startswith("model.skops@") and scored.tables == []

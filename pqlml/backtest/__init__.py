@@ -48,11 +48,13 @@ from ..rules import fit_flags, intent_rule_for
 from ..schema import entity_key
 from ._baselines import BASELINES, baseline_columns, fit_baselines
 from ._plots import calibration_bins, calibration_plot, gains_plot, tier_plot
-from ._report import REPORT_FILES, model_intent, tier_table, write_report
+from ._report import (REPORT_FILES, backtest_page, comparison_table, model_intent, tier_table,
+                      write_report)
 
 __all__ = ["rolling_folds", "training_dates", "backtest", "Backtest", "model_intent", "tier_table",
            "write_report", "REPORT_FILES", "BASELINES", "baseline_columns", "gains_plot",
-           "calibration_plot", "calibration_bins", "tier_plot"]
+           "calibration_plot", "calibration_bins", "tier_plot", "backtest_page",
+           "comparison_table"]
 
 MIN_POSITIVES = 10
 NO_INTENT_RULE = ("The backtest compares the model with the rules at the rules' volume, but "
@@ -141,8 +143,8 @@ class Backtest:
     folder: Path | None = field(default=None, repr=False)   # where write() put the report
 
     def write(self, out: str | Path) -> list[Path]:
-        """The report (:data:`REPORT_FILES`: ``metrics.json``, ``report.md`` and the plots)
-        in folder ``out``; the paths."""
+        """The report (:data:`REPORT_FILES`: ``metrics.json``, ``report.md``, ``report.html``
+        and the plots) in folder ``out``; the paths."""
         write_report(self.metrics, self.rows, out)
         self.folder = Path(out)
         return [self.folder / name for name in REPORT_FILES]

@@ -43,13 +43,16 @@ from ._adjacent import adjacent_events
 from ._adjust import adjust
 from ._groups import choose_transforms, collinear_groups
 from ._infer import adjusted_effects, design, side_by_side
+from ._report import discovery_page, top_table
 from ._plots import MIN_CELL_SUPPORT, heatmap, lift_scale, top_signals_chart
 from ._scan import candidates, scan
 from ..outputs import check_file, save_figure, write_frames
+from ..report import REPORT_NAME
 
 __all__ = ["Discovery", "discover", "adjust", "adjusted_effects", "side_by_side", "design",
            "choose_transforms", "collinear_groups", "scan", "candidates", "adjacent_events",
-           "heatmap", "top_signals_chart", "lift_scale", "MIN_CELL_SUPPORT"]
+           "heatmap", "top_signals_chart", "lift_scale", "MIN_CELL_SUPPORT", "discovery_page",
+           "top_table"]
 
 _SIZE = ("employees", "active_users_30d", "events_30d")
 
@@ -70,8 +73,9 @@ class Discovery:
 
     def write(self, out: str | Path, *, alpha: float = 0.05) -> Path:
         """``out`` (a .csv or .parquet path) gets the scan; beside it ``<stem>.best.csv``,
-        ``.adjusted.csv``, ``.skipped.csv``, ``.adjacent.csv`` and ``<stem>_plots/`` (a
-        heatmap per event signal and ``top_signals.png``)."""
+        ``.adjusted.csv``, ``.skipped.csv``, ``.adjacent.csv``, ``<stem>_plots/`` (a
+        heatmap per event signal and ``top_signals.png``) and ``report.html`` (the page:
+        :func:`discovery_page`)."""
         out = check_file(out, option="The discover output")
         stem = out.with_suffix("")
         write_frames({out: self.signals} | {Path(f"{stem}.{name}.csv"): getattr(self, name)
@@ -81,6 +85,7 @@ class Discovery:
         for signal, rows in self.signals[self.signals.days.notna()].groupby("signal"):
             save_figure(heatmap(rows, outcome=self.outcome, alpha=alpha), plots / f"{signal}.png")
         save_figure(top_signals_chart(self.best, outcome=self.outcome), plots / "top_signals.png")
+        discovery_page(self, alpha=alpha).write(out.parent / REPORT_NAME)
         return plots
 
 

@@ -100,12 +100,13 @@ def discover(source, out, *, outcome=None, as_of=None, status=None) -> DiscoverR
     """Which signals separate the ``outcome`` (default: ``outcomes.target``)
     (:func:`pqlml.discover.discover`), written into folder ``out``: the scan
     ``signals.csv``, the ``signals.best``/``.adjusted``/``.skipped``/``.adjacent`` tables
-    beside it and the heatmaps in ``signals_plots/``."""
+    beside it, the heatmaps in ``signals_plots/`` and ``report.html`` (the page to share)."""
     from ..discover import discover as scan
     from ..outputs import check_folder
+    from ..report import REPORT_NAME
 
     config = config_of(source)
-    out = check_folder(out, config=config, names=(*DISCOVER_FILES, "signals_plots"))
+    out = check_folder(out, config=config, names=(*DISCOVER_FILES, "signals_plots", REPORT_NAME))
     with stage(status, "scanning every feature against "
                        f"{outcome or config.outcomes.target}"):
         project = open_once(source, config)
@@ -115,7 +116,8 @@ def discover(source, out, *, outcome=None, as_of=None, status=None) -> DiscoverR
                      outcomes=project.outcome_events(outcome), settings=project.config)
     with stage(status, "writing the tables and heatmaps"):
         plots = found.write(out / DISCOVER_FILES[0])
-    return DiscoverResult(project, found, plots, written=[out / n for n in DISCOVER_FILES])
+    return DiscoverResult(project, found, plots,
+                          written=[out / n for n in (*DISCOVER_FILES, REPORT_NAME)])
 
 
 def feedback(source, out, *, model=None, status=None) -> FeedbackResult:

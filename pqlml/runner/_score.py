@@ -25,10 +25,11 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
     """Scores at ``as_of`` (default: the day after the last event) with ``model`` (a model
     file, or an MLflow URI such as ``models:/pqlml@champion``) (:meth:`pqlml.score.Scorer.
     score`): into the folder ``out`` as ``format`` (``csv``, ``parquet``, ``salesforce``,
-    ``hubspot``: :meth:`pqlml.score.Scores.write`) and/or tables ``to_table`` and
-    ``<to_table>_not_scored`` of ``data.connection``. Every argument is checked, and the
+    ``hubspot``: :meth:`pqlml.score.Scores.write`) with ``report.html``, and/or tables
+    ``to_table`` and ``<to_table>_not_scored`` of ``data.connection``. Every argument is checked, and the
     model loaded, before any work."""
     from ..crm import file_names
+    from ..report import REPORT_NAME
     from ..outputs import FRAME_SUFFIXES, check_folder, check_replaceable, check_table, \
         write_tables
     from ..score import NOT_SCORED_COLUMNS, SCORE_COLUMNS, Scorer, default_as_of
@@ -36,7 +37,7 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
 
     if not (out or to_table):
         raise PqlmlError("Say where the scores go: --out DIR (a folder) and/or --to-table NAME.")
-    names = file_names(format)
+    names = (*file_names(format), REPORT_NAME)
     if format != "csv" and not out:
         raise PqlmlError(f"--format {format} writes files: say where. Fix: add --out DIR.")
     config = config_of(source)
@@ -61,6 +62,6 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
         found = scorer.score(X, project=project, as_of=as_of)
     if to_table:
         write_tables(project.con, dict(zip(tables, (found.scores, found.not_scored))))
-    written = found.write(out, format) if out else []
+    written = found.write(out, format, report=True) if out else []
     return ScoreResult(project, found.scores, found.not_scored, scorer.version, list(tables),
                        written=written)
