@@ -32,7 +32,7 @@ def made(tmp_path_factory):
     sim = simulate(n_accounts=1_500, seed=4, out=out / "company", months=12)
     sim.config.write_text(sim.config.read_text() + "\n[model]\ntest_periods = 2\nbootstrap = 20\n")
     project = runner.validate(sim.config, preflight=False).project
-    found = runner.discover(project, out / "signals" / "signals.csv", outcome="hand_raise").found
+    found = runner.discover(project, out / "signals", outcome="hand_raise").found
     runner.backtest(project, out / "backtest", kind="logistic", track=False)
     runner.train(project, out / "model.skops", track=False)
     scored = runner.score(project, out / "model.skops", out=out / "scores")
