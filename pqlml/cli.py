@@ -20,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from .crm import FORMATS
 from .errors import PqlmlError
 from .labels import OUTCOMES
 from .terminal import consoles, periods, status, step
@@ -542,7 +543,7 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"{_FOLDER}: scores.csv (or scores.parquet, salesforce.csv + "
                         "salesforce.sdl + process-conf.xml, hubspot.csv + hubspot.json) and "
                         "not_scored.csv")
-    s.add_argument("--format", choices=("csv", "parquet", "salesforce", "hubspot"), default="csv",
+    s.add_argument("--format", choices=FORMATS, default="csv",
                    help="csv, parquet, or the files Salesforce Data Loader / a HubSpot import "
                         "take as is")
     s.add_argument("--to-table", dest="to_table", metavar="NAME",

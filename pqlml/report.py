@@ -122,8 +122,7 @@ def _block(block, title: str) -> str:
     if hasattr(block, "savefig"):
         return f'<img alt="{escape(title)}" src="{figure_uri(block)}"/>'
     if isinstance(block, Path) and block.suffix.lower() == ".png":
-        data = base64.b64encode(block.read_bytes()).decode("ascii")
-        return f'<img alt="{escape(title)}" src="data:image/png;base64,{data}"/>'
+        return f'<img alt="{escape(title)}" src="{_png_uri(block.read_bytes())}"/>'
     raise TypeError(f"A report section holds text, DataFrames, figures and PNG paths; got "
                     f"{type(block).__name__} in {title!r}.")
 
@@ -140,4 +139,8 @@ def figure_uri(fig, *, dpi: int = 90) -> str:
     """``fig`` as a ``data:image/png;base64,...`` URI (nothing written to disk)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return _png_uri(buffer.getvalue())
+
+
+def _png_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
