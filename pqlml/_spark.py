@@ -19,8 +19,8 @@ import ibis
 
 from .errors import ConfigError, DataError
 
-__all__ = ["spark_backend", "portable_compiler", "read_spark_source", "is_catalog_name", "spark_frame",
-           "PARQUET", "CSV"]
+__all__ = ["spark_backend", "portable_compiler", "read_spark_source", "is_catalog_name",
+           "spark_settings", "spark_path", "PARQUET", "CSV"]
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
@@ -34,8 +34,9 @@ def _local(master: str) -> bool:
 
 
 def spark_settings(master: str, spark: dict) -> dict[str, str]:
-    """The Spark settings pqlml opens a session with: UTC, no web UI or progress bars, Arrow transfers, the
-    driver on 127.0.0.1 when the cluster is local, then the config's own ``[data.spark]``.
+    """The Spark settings pqlml opens a session with: UTC, no web UI or progress bars, Arrow
+    transfers, the driver on 127.0.0.1 when the cluster is local, then the config's own
+    ``[data.spark]``.
 
     Examples
     --------
@@ -122,7 +123,8 @@ def spark_backend(data) -> ibis.BaseBackend:
         from pyspark.sql import SparkSession
     except ImportError as err:
         raise ConfigError("[data] engine = \"spark\" needs pyspark. Fix: pip install "
-                          "'pyspark>=4.0,<4.1' (and Java 17), or remove engine = \"spark\".") from err
+                          "'pyspark>=4.0,<4.1' (and Java 17), or remove engine = "
+                          "\"spark\".") from err
     master = data.master or "local[*]"
     builder = SparkSession.builder.master(master).appName("pqlml")
     for key, value in spark_settings(master, data.spark).items():
@@ -183,15 +185,6 @@ def read_spark_source(con, root: Path, name: str, source: str) -> ibis.Table:
         raise DataError(f"{where}: Spark could not read it as Parquet "
                         f"({str(err).splitlines()[0][:300]}). Fix: point [data.{name}] source "
                         f"at Parquet files (a file, a folder of them or a glob).") from err
-
-
-def spark_frame(con, name: str, frame) -> ibis.Table:
-    """A DataFrame (pandas, pyarrow, polars) as a temporary view of the session."""
-    from .config._frames import as_pandas
-
-    view = ibis.util.gen_name(f"pqlml_{name}")
-    con._session.createDataFrame(as_pandas(frame)).createOrReplaceTempView(view)
-    return con.table(view)
 
 
 def _catalog_table(con, name: str, source: str) -> ibis.Table:

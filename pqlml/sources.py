@@ -187,9 +187,6 @@ def read_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     ('time', 'uid')
     """
     src = _source(data, name)
-    if src.in_memory and getattr(con, "name", "") == "pyspark":
-        from ._spark import spark_frame
-        return spark_frame(con, name, src.frame)
     if src.in_memory:
         return _read_frame(con, name, src.frame)
     if getattr(con, "name", "") == "pyspark":

@@ -103,3 +103,12 @@ def test_a_catalog_source_is_not_cached_and_a_folder_is_fingerprinted_by_its_fil
 def test_docstring_examples_run():
     result = doctest.testmod(spark_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_dataframe_with_the_spark_engine_is_refused_with_the_fix():
+    from pqlml.config import config_from_dict
+
+    with pytest.raises(ConfigError, match=r"data\.events .* is a DataFrame.*Fix: write it to "
+                                          r"Parquet"):
+        config_from_dict({"data": {"engine": "spark", "events": pd.DataFrame({"ts": [1]})}},
+                         Path("."))

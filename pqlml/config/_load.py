@@ -486,6 +486,11 @@ def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
                           f"from that database. Fix: remove data.connection (files and "
                           f"DataFrames mix freely without it), or load the frame into the "
                           f"database and name its table.")
+    if frames and kw.get("engine") == "spark":
+        raise ConfigError(f"data.{frames[0]} in {src} is a DataFrame, held in this Python "
+                          f"process, but data.engine = \"spark\" reads every table on the "
+                          f"cluster. Fix: write it to Parquet (df.to_parquet(\"{frames[0]}"
+                          f".parquet\")) and name that file, or remove engine = \"spark\".")
     if "export" in raw:
         kw["export"] = _build_export(raw["export"], src)
         clash = [t for t in ("events", "users", "accounts", "memberships") if t in raw]
