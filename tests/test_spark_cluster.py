@@ -2,7 +2,8 @@
 started on 127.0.0.1 here and stopped by their PIDs afterwards.
 
 A simulated company with users moving between accounts and a numeric order total is read
-from Parquet by ``[data] engine = "spark"``; opening the project (validation, identities,
+by ``[data] engine = "spark"`` from Parquet files and, for the accounts, a table of the
+session's catalog; opening the project (validation, identities,
 the data's range), the features and the labels equal the same config on DuckDB. Select
 alone with ``pytest -m spark``.
 """
@@ -23,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pqlml._spark import spark_backend
+from pqlml.config import load_config
 from pqlml.project import build_features, build_labels, open_project
 from pqlml.simulate import simulate
 
@@ -151,11 +154,22 @@ def company(tmp_path_factory):
 
 def test_identity_features_and_labels_on_a_standalone_cluster_equal_duckdb(cluster, company):
     out, text = company
-    (out / "spark.toml").write_text(text.replace(
+    text = text.replace(
         'root = "."', f'root = "."\nengine = "spark"\nmaster = "{cluster}"\n\n[data.spark]\n'
-        '"spark.sql.shuffle.partitions" = 2\n"spark.executor.memory" = "512m"\n', 1))
+        '"spark.sql.shuffle.partitions" = 2\n"spark.executor.memory" = "512m"\n'
+        f'"spark.sql.warehouse.dir" = "{out / "warehouse"}"\n', 1)
+    # the accounts as a table of the session's catalog (as a Hive or Delta table is named)
+    text = text.replace('[data.accounts]\nsource = "accounts.parquet"',
+                        '[data.accounts]\nsource = "pqlml_test.accounts"')
+    assert 'source = "pqlml_test.accounts"' in text
+    (out / "spark.toml").write_text(text)
+    session = spark_backend(load_config(out / "spark.toml").data)._session
+    session.sql("CREATE DATABASE IF NOT EXISTS pqlml_test")
+    session.read.parquet(str(out / "accounts.parquet")).write.saveAsTable(
+        "pqlml_test.accounts", mode="overwrite")
     duck = open_project(out / "duckdb.toml", cache=False)
-    spark = open_project(out / "spark.toml", cache=False)
+    spark = open_project(out / "spark.toml", cache=False)     # the same session
+    assert spark.report.files["accounts"] == "table 'pqlml_test.accounts' in the Spark catalog"
     assert spark.con.name == "pyspark"
     assert spark.con._session.sparkContext.master == cluster
     assert spark.con._session.sparkContext.defaultParallelism == 2       # both workers' cores
