@@ -51,7 +51,8 @@ def to_days(ts: ibis.TimestampValue) -> ibis.IntegerValue:
 def cached(table: ibis.Table) -> ibis.Table:
     """``table.cache()`` (a temp table on DuckDB, a cached view on Spark), with the in-memory
     tables it reads registered first: ibis 12's PySpark backend caches without registering
-    them, and Spark then fails with "table or view not found".
+    them, and Spark then fails with "table or view not found". The result has ``table``'s
+    column types on every engine.
 
     Examples
     --------
@@ -62,7 +63,9 @@ def cached(table: ibis.Table) -> ibis.Table:
     """
     con = table._find_backend(use_default=True)
     con._run_pre_execute_hooks(table)
-    return table.cache()
+    out = table.cache()
+    # Spark's view reports its own types (an int8 flag comes back as int32): keep ibis's
+    return out if out.schema() == table.schema() else out.cast(table.schema())
 
 
 def counts(parts: dict) -> dict:

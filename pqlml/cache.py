@@ -187,6 +187,8 @@ def data_fingerprint(config) -> str | None:
     data = config.data
     if data.connection and duckdb_file(data.connection, Path(data.root)) is None:
         return None
+    if data.engine == "spark" and _outside_files(config):
+        return None          # a Spark catalog table or a URL: its changes are not visible here
     if any(getattr(getattr(data, n), "frame", None) is not None for n in TABLES
            if getattr(data, n) is not None):
         return None          # in memory: kept for the run only, nothing written to disk
@@ -195,6 +197,8 @@ def data_fingerprint(config) -> str | None:
     domains = config.features.enterprise_domains
     if isinstance(domains, (str, Path)) and domains:
         files.add(config.resolve(domains).resolve())
+    # a folder of Parquet files (read whole by Spark): its files
+    files |= {f.resolve() for d in list(files) if d.is_dir() for f in d.rglob("*") if f.is_file()}
     parts = []
     for path in sorted(files):
         if path.is_dir() or not path.exists():   # a glob pattern itself, or a missing file
@@ -202,6 +206,22 @@ def data_fingerprint(config) -> str | None:
         stat = path.stat()
         parts.append((str(path), stat.st_size, stat.st_mtime_ns))
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest() if parts else None
+
+
+def _outside_files(config) -> bool:
+    """Whether a Spark source is a catalog table or a URL (not a local file, folder or glob)."""
+    import glob
+
+    from ._spark import is_catalog_name
+    from .schema import TABLES
+
+    data = config.data
+    sources = [getattr(data, n).source for n in TABLES
+               if getattr(data, n) is not None and not getattr(data, n).in_memory]
+    if data.export is not None:
+        sources.append(data.export.source)
+    return any("://" in s or (is_catalog_name(s) and not glob.glob(str(config.resolve(s))))
+               for s in sources)
 
 
 def definitions_key(config, entity: str, extra=()) -> str:

@@ -53,7 +53,12 @@ def connect(data: DataConfig) -> ibis.BaseBackend:
     >>> con = connect(DataConfig(memory_limit="1GiB"))
     >>> con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
     '1.0 GiB'
+
+    ``data.engine = "spark"``: a SparkSession on ``data.master`` (:mod:`pqlml._spark`).
     """
+    if data.engine == "spark":
+        from ._spark import spark_backend
+        return _session(spark_backend(data), data)
     if not data.connection:
         con = ibis.duckdb.connect()
     else:
@@ -103,9 +108,11 @@ def _session(con: ibis.BaseBackend, data: DataConfig) -> ibis.BaseBackend:
     """``con`` with pqlml's session settings: UTC, and on DuckDB the optimizer and
     allocator settings below and ``data.memory_limit`` (an error on other engines)."""
     if data.memory_limit.strip() and getattr(con, "name", "") != "duckdb":
+        where = ("Spark: set spark.executor.memory / spark.driver.memory in [data.spark]"
+                 if con.name == "pyspark" else "that engine's own configuration")
         raise ConfigError(f"[data] memory_limit = {data.memory_limit!r} sets DuckDB's memory "
                           f"limit, but the connection is {con.name}. Fix: remove it and set "
-                          f"the memory in that engine's own configuration.")
+                          f"the memory in {where}.")
     if getattr(con, "name", "") == "duckdb":
         con.raw_sql("SET TimeZone='UTC'")
         # DuckDB 2.0's partial_aggregate_pushdown pre-aggregates a join's input by the
@@ -152,6 +159,12 @@ def describe_source(data: DataConfig, name: str) -> str:
     src = _source(data, name)
     if src.in_memory:
         return "DataFrame"
+    if data.engine == "spark":
+        from ._spark import is_catalog_name, spark_path
+        path = spark_path(Path(data.root), src.source)
+        if is_catalog_name(src.source) and not glob.glob(path):
+            return f"table {src.source!r} in the Spark catalog"
+        return path
     if data.connection:
         return f"table {src.source!r} in {_redact(data.connection)}"
     return os.path.abspath(Path(data.root).expanduser() / Path(src.source).expanduser())
@@ -176,6 +189,9 @@ def read_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     src = _source(data, name)
     if src.in_memory:
         return _read_frame(con, name, src.frame)
+    if getattr(con, "name", "") == "pyspark":
+        from ._spark import read_spark_source
+        return read_spark_source(con, Path(data.root), name, src.source)
     if data.connection:
         return _read_db_table(con, data, name, src.source)
     return _read_file(con, name, describe_source(data, name), report)
@@ -367,6 +383,14 @@ def _q(values) -> str:
     return ", ".join(repr(v) for v in values)
 
 
+def _in_catalog(data: DataConfig) -> bool:
+    """Whether ``[data.export] source`` names a database schema (``data.connection``, or on
+    the Spark engine anything but a folder) rather than a folder of files."""
+    if data.engine == "spark":
+        return not (Path(data.root).expanduser() / data.export.source).is_dir()
+    return bool(data.connection)
+
+
 def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
                 report: ValidationReport | None = None,
                 outcome_values: Mapping[str, str] | None = None
@@ -398,7 +422,7 @@ def load_tables(data: DataConfig, *, con: ibis.BaseBackend | None = None,
         from .readers import read_export
         where = f"{data.export.format} export {data.export.source}"
         for name, t in read_export(con, data.export, Path(data.root), report,
-                                   connected=bool(data.connection)).items():
+                                   connected=_in_catalog(data)).items():
             report.files[name] = where
             tables[name] = validate_table(t, name, file=where, report=report,
                                           properties=data.properties if name == "events" else ())

@@ -228,7 +228,13 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                                   'beyond it), or "" for DuckDB\'s default, 80% of the RAM',
                                   'memory_limit = "1GB"',
                                   _when(lambda v: isinstance(v, str) and re.fullmatch(
-                                      r"|[0-9]+(\.[0-9]+)? ?([KMGT]i?B)", v.strip(), re.I)))},
+                                      r"|[0-9]+(\.[0-9]+)? ?([KMGT]i?B)", v.strip(), re.I))),
+                 "engine": _choice("engine", ("duckdb", "spark")),
+                 "master": ('a Spark master URL: "local[N]", "local[*]" or "spark://host:port"',
+                            'master = "spark://10.0.0.5:7077"',
+                            _when(lambda v: isinstance(v, str) and re.fullmatch(
+                                r"local(\[([1-9][0-9]*|\*)\])?|(spark|yarn|k8s)://\S+|yarn", v))),
+                 "spark": None},
     OutcomesConfig: {
         "hand_raise_events": _strings('hand_raise_events = ["demo_requested"]'),
         "conversion_events": _strings('conversion_events = ["plan_upgraded"]'),
@@ -463,9 +469,14 @@ _NESTED = {"counts": _build_counts, "sums": _build_sums, "motions": _build_motio
 
 def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
     raw = _table(raw, "data", src)
-    _check_keys(raw, ("root", "connection", "memory_limit", "export", *TABLES), "data", src)
+    _check_keys(raw, ("root", "connection", "memory_limit", "engine", "master", "spark", "export",
+                      *TABLES), "data", src)
     specs = _SPECS[DataConfig]
-    kw = {k: _convert(specs[k], raw[k], f"data.{k}", src) for k in specs if k in raw}
+    kw = {k: _convert(specs[k], raw[k], f"data.{k}", src) for k in specs
+          if k in raw and specs[k] is not None}
+    _check_engine(raw, kw, src)
+    if "spark" in raw:
+        kw["spark"] = _build_spark(raw["spark"], src)
     kw["root"] = (base_dir / Path(kw.get("root", ".")).expanduser()).resolve()
     kw.update({name: _build_table(name, raw[name], src) for name in TABLES if name in raw})
     frames = [n for n in TABLES if n in kw and kw[n].in_memory]
@@ -475,6 +486,11 @@ def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
                           f"from that database. Fix: remove data.connection (files and "
                           f"DataFrames mix freely without it), or load the frame into the "
                           f"database and name its table.")
+    if frames and kw.get("engine") == "spark":
+        raise ConfigError(f"data.{frames[0]} in {src} is a DataFrame, held in this Python "
+                          f"process, but data.engine = \"spark\" reads every table on the "
+                          f"cluster. Fix: write it to Parquet (df.to_parquet(\"{frames[0]}"
+                          f".parquet\")) and name that file, or remove engine = \"spark\".")
     if "export" in raw:
         kw["export"] = _build_export(raw["export"], src)
         clash = [t for t in ("events", "users", "accounts", "memberships") if t in raw]
@@ -486,6 +502,41 @@ def _build_data(raw: Any, base_dir: Path, src: str) -> DataConfig:
                               "dispositions may stay), or remove "
                               "[data.export].")
     return DataConfig(**kw)
+
+
+def _check_engine(raw: Mapping, kw: dict, src: str) -> None:
+    """``master`` and ``[data.spark]`` belong to the Spark engine, which reads files or its
+    own catalog (no ``connection``); DuckDB's ``memory_limit`` is refused by
+    :func:`pqlml.sources.connect`, which names the engine."""
+    spark = kw.get("engine") == "spark"
+    for key in ("master", "spark"):
+        if key in raw and not spark:
+            raise ConfigError(f"[data] {key} in {src} sets up the Spark engine, but data.engine "
+                              f"is {kw.get('engine', 'duckdb')!r}. Fix: add engine = \"spark\" "
+                              f"to [data], or remove {key}.")
+    if spark and kw.get("connection"):
+        raise ConfigError(f"[data] engine = \"spark\" in {src} reads Parquet files and the "
+                          f"Spark catalog's tables, but data.connection = "
+                          f"{kw['connection']!r} names another database. Fix: remove "
+                          f"data.connection (name catalog tables as source = \"db.table\"), "
+                          f"or remove engine = \"spark\".")
+
+
+def _build_spark(raw: Any, src: str) -> Mapping[str, str]:
+    """``[data.spark]``: Spark settings (``"spark.executor.memory" = "4g"``), as text."""
+    raw = _table(raw, "data.spark", src)
+    out = {}
+    for key, value in raw.items():
+        if isinstance(value, Mapping) or not str(key).startswith("spark."):
+            raise _bad(f"data.spark.{key}", src, "a Spark setting: a quoted key starting with "
+                       "'spark.' and a string, number or boolean value",
+                       '"spark.sql.shuffle.partitions" = 8', value)
+        out[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    if out.get("spark.sql.session.timeZone", "UTC") != "UTC":
+        raise _bad("data.spark.spark.sql.session.timeZone", src, '"UTC" (pqlml reads every time '
+                   "in UTC; leave it out)", '"spark.sql.session.timeZone" = "UTC"',
+                   out["spark.sql.session.timeZone"])
+    return _frozen_map(out)
 
 
 def _build_export(raw: Any, src: str) -> ExportConfig:

@@ -52,9 +52,19 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """``[data]``: where the tables are and the engine that reads them.
+
+    ``engine``: ``"duckdb"`` (in-process, the default) or ``"spark"`` (a SparkSession on
+    ``master``, ``"local[N]"`` or ``"spark://host:port"``, with the Spark settings in
+    ``spark``; :func:`pqlml.sources.connect`).
+    """
+
     root: Path = Path(".")
     connection: str = ""
     memory_limit: str = ""
+    engine: str = "duckdb"
+    master: str = ""
+    spark: Mapping[str, str] = field(default_factory=_frozen_map)
     export: ExportConfig | None = None
     events: TableSource | None = None
     users: TableSource | None = None

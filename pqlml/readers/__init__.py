@@ -212,8 +212,11 @@ def read_export(con: ibis.BaseBackend, export, root: Path, report: ValidationRep
         calls = warehouse_calls(con, export, root, connected=connected)
     else:
         if con.name != "duckdb":
+            fix = ("remove engine = \"spark\", or load the export into Segment's warehouse "
+                   "layout (format = \"segment_warehouse\")" if con.name == "pyspark"
+                   else "drop [data] connection for file exports")
             raise DataError("Export files are read with DuckDB's JSON functions; this config's "
-                            f"connection is {con.name}. Fix: drop [data] connection for file exports.")
+                            f"connection is {con.name}. Fix: {fix}.")
         calls = _json_calls(con, export, root)
     _rejects(calls, export, root, report)
     tables = canonical_tables(calls, export.signup_event, tuple(export.properties))

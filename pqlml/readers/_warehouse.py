@@ -6,8 +6,9 @@ Segment loads each source into a schema with ``tracks`` (one row per track call:
 ``title``, ``created_at``) and ``groups`` (``group_id`` and the group's traits:
 ``domain`` / ``website``, ``employees``, ``industry``, ``country``, ``segment``,
 ``created_at``). ``[data.export] source`` names where they are: with ``[data]
-connection`` set, a schema prefix (``"segment_prod"`` -> ``segment_prod.tracks``; ``""``
-for the connection's default); without one, a folder holding ``tracks``,
+connection`` set (or on the Spark engine, unless it is a folder), a schema prefix
+(``"segment_prod"`` -> ``segment_prod.tracks`` of the Spark catalog or the connection; ``""``
+for the default); otherwise a folder holding ``tracks``,
 ``identifies`` and ``groups`` as ``.parquet`` or ``.csv`` files. The warehouse does the
 work: nothing is pulled out but the canonical tables' queries. ``timestamp`` and
 ``created_at`` may be typed timestamps (naive ones are UTC, as Segment loads them) or text
@@ -35,6 +36,9 @@ def _table(con, export, root: Path, name: str, connected: bool) -> ibis.Table:
         folder = folder if folder.is_absolute() else root / folder
         for suffix in (".parquet", ".csv"):
             path = folder / f"{name}{suffix}"
+            if path.exists() and suffix == ".csv" and con.name == "pyspark":
+                raise DataError(f"{path}: CSV is not read on the Spark engine. Fix: write "
+                                f"Segment's {name} table as {name}.parquet in {folder}.")
             if path.exists():
                 return (con.read_parquet(path) if suffix == ".parquet" else con.read_csv(path))
         raise DataError(f"No {name}.parquet or {name}.csv in {folder} (Segment's warehouse layout "
