@@ -9,9 +9,9 @@ off (``--no-loadscope-reorder``) and this hook queues the longest files first, l
 first; every other file follows in its usual order and fills the gaps. Tests inside a file
 keep their order.
 
-HEAVY_FIRST is measured, not guessed: the files over ~25 s in `make test --durations`
-(setup and calls summed, seconds on 2 busy cores, issue 25). A file missing from it only
-runs later; a new long file belongs here.
+HEAVY_FIRST comes from a full run's ``--durations`` (issue 25: the files over ~25 s, setup
+and calls of their slowest tests summed; seconds on 2 busy cores). A file missing from it
+only runs later; a new long file belongs here.
 """
 
 from __future__ import annotations
