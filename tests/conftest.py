@@ -20,6 +20,8 @@ HEAVY_FIRST = (
     "tests/test_model_targets.py",          # 141: the targets on 20,000 accounts
     "tests/test_discover.py",               # ~120: a 12,000-account company, two discoveries
     "tests/test_spark.py",                  # ~85: three PySpark parity runs
+    "tests/test_spark_cluster.py",          # not yet measured: starts a Spark standalone
+                                            # cluster (a master, two workers) and a session
     "tests/test_init.py",                   # ~65: the README's five-minute path, twice
     "tests/test_memberships.py",            # ~60: two property tests, every vendor export
     "tests/test_retrain.py",                # ~55: monthly champion/challenger, concurrency
