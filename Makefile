@@ -52,10 +52,11 @@ demo: $(VENV)/.synced-demo
 
 # Two OpenMP runtimes made one HistGradientBoosting fit 19x slower: pin threads.
 # Two workers (the machine's cores), each running whole files in order: modules whose
-# tests build on each other (a month-by-month retraining) keep their sequence.
+# tests build on each other (a month-by-month retraining) keep their sequence. Files are
+# queued longest first (tests/conftest.py), not by their number of tests (xdist's default).
 PYTEST_WORKERS ?= 2
 test: $(VENV)/.synced-test
-	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: $(VENV)/.synced-test
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -m "not slow"

@@ -1,4 +1,5 @@
-"""Small simulated companies as pandas frames, for tests that feed feature_table directly."""
+"""Small simulated companies as pandas frames, for tests that feed feature_table directly, and
+the backtest of a simulated config as `pqlml backtest` runs it."""
 
 from __future__ import annotations
 
@@ -46,3 +47,14 @@ def second_world():
     sys.modules["second_world"] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_backtest(config, kind=None):
+    """The backtest of a config's labelled snapshots, as ``pqlml backtest`` runs it."""
+    from pqlml.backtest import backtest
+    from pqlml.project import open_project
+
+    project = open_project(config)
+    outcome = project.config.outcomes.target
+    return backtest(project.snapshots(outcome), outcome, kind, settings=project.config,
+                    truth=project.truth(), attributes=project.with_attributes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 
 import numpy as np
@@ -148,15 +150,29 @@ def test_clustered_errors_are_wider_than_naive_when_snapshots_repeat(project):
     assert ((clustered.or_high - clustered.or_low) > (naive.or_high - naive.or_low)).all()
 
 
-def test_pricing_is_outcome_adjacent_for_hand_raise_and_no_driver_is(company, project):
+@pytest.fixture(scope="module")
+def hand_raise_cli(company, tmp_path_factory):
+    """``pqlml discover --outcome hand_raise`` run once: its folder and what it printed. The
+    CLI's tables are what the hand-raise tests read (one discovery, not one per test)."""
+    config, _ = company
+    out = tmp_path_factory.mktemp("hand_raise")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["discover", "--config", str(config), "--outcome", "hand_raise",
+                     "--out", str(out)])
+    return code, out, printed.getvalue()
+
+
+def test_pricing_is_outcome_adjacent_for_hand_raise_and_no_driver_is(company, hand_raise_cli):
     _, drivers = company
-    found = _discover(project, "hand_raise")
-    adj = found.adjacent.set_index("event")
+    _, out, _ = hand_raise_cli
+    adj = pd.read_csv(out / "signals.adjacent.csv").set_index("event")
     assert adj.loc["pricing_page_viewed", "adjacent"]
     events = {n.removeprefix("events_").rsplit("_", 1)[0] for n in drivers.name[
         drivers.role == "driver"] if n.startswith("events_")}
     assert not adj.adjacent.reindex(sorted(events)).fillna(False).any()
-    assert found.best.set_index("signal").loc["pricing_page_viewed", "adjacent"]
+    best = pd.read_csv(out / "signals.best.csv").set_index("signal")
+    assert best.loc["pricing_page_viewed", "adjacent"]
 
 
 def test_separation_is_detected_and_refitted_with_a_penalty():
@@ -202,16 +218,14 @@ def test_scan_skips_constant_features_and_too_few_positives_is_an_error(project)
         _discover(project, "conversion", settings=settings)
 
 
-def test_cli_writes_the_table_and_heatmaps(company, tmp_path, capsys):
-    config, _ = company
-    assert main(["discover", "--config", str(config), "--outcome", "hand_raise",
-                 "--out", str(tmp_path)]) == 0
-    table = pd.read_csv(tmp_path / "signals.csv")
+def test_cli_writes_the_table_and_heatmaps(hand_raise_cli):
+    code, out, printed = hand_raise_cli
+    assert code == 0
+    table = pd.read_csv(out / "signals.csv")
     assert {"rule", "support", "lift", "phi", "odds_ratio", "or_low", "or_high", "p_value",
             "q_value", "adjacent"} <= set(table.columns)
-    assert (tmp_path / "signals_plots" / "soc2_report_downloaded.png").stat().st_size > 5000
-    assert (tmp_path / "signals.best.csv").exists() and "best rule per signal" in \
-        capsys.readouterr().out
+    assert (out / "signals_plots" / "soc2_report_downloaded.png").stat().st_size > 5000
+    assert (out / "signals.best.csv").exists() and "best rule per signal" in printed
 
 
 def test_declared_adjacent_events_are_marked_even_when_never_seen():

@@ -19,14 +19,7 @@ from pqlml.model import (Model, bootstrap_ci, expected_calibration_error, score_
 from pqlml.project import open_project
 from pqlml.simulate import simulate
 from pqlml.tiers import TierPolicy
-
-
-def run_backtest(config, kind=None):
-    """The backtest of a config's labelled snapshots, as ``pqlml backtest`` runs it."""
-    project = open_project(config)
-    outcome = project.config.outcomes.target
-    return backtest(project.snapshots(outcome), outcome, kind, settings=project.config,
-                    truth=project.truth(), attributes=project.with_attributes)
+from simulated import run_backtest
 
 
 @settings(max_examples=40, deadline=None)
@@ -139,21 +132,6 @@ def test_too_short_a_schedule_is_a_clear_error(tmp_path):
     sim = simulate(n_accounts=200, seed=1, out=tmp_path, months=3)
     with pytest.raises(PqlmlError, match="No backtest fold has 3 training dates"):
         run_backtest(sim.config)
-
-
-@pytest.mark.slow
-def test_targets_on_a_20000_account_company(tmp_path):
-    """The issue's targets, forward in time on the simulated company (logistic model)."""
-    sim = simulate(n_accounts=20_000, seed=1, out=tmp_path)
-    sim.config.write_text(sim.config.read_text() + "\n[model]\nkind = \"logistic\"\nbootstrap = 50\n")
-    found = run_backtest(sim.config)
-    found.write(tmp_path / "bt")
-    m, rows = found.metrics, found.rows
-    model, rules, best, oracle = (m[k] for k in ("model", "rules", "best_single_rule", "oracle"))
-    assert model["roc_auc"] >= oracle["roc_auc"] - 0.01
-    assert model["converters_captured"] >= 1.5 * rules["converters_captured"]
-    assert model["converters_captured"] > best["converters_captured"]
-    assert model["ece"] <= 0.02
 
 
 @pytest.mark.parametrize("method", ["capacity", "match_rules", "precision"])
