@@ -78,7 +78,11 @@ def full_build(enabled: bool = True):
 @dataclass(frozen=True)
 class Refresh:
     """How a feature table of one ``as_of`` was built: ``"incremental"`` or ``"full"``, and
-    why."""
+    why.
+
+    >>> Refresh("full", "2025-06-30", "--full: the whole history").line()
+    'features at 2025-06-30: full build (--full: the whole history)'
+    """
 
     path: str
     as_of: str
@@ -168,7 +172,7 @@ def _rewrite(project, manifest: dict, day: int, paths: dict) -> str | None:
         return (f"{abs(late):,} event(s) dated before the kept data end {end} "
                 f"{'appeared' if late > 0 else 'disappeared'}")
     users = pq.read_table(paths["users"]) if manifest.get("users_rows") else None
-    if users is not None and _members_digest(project, users, _day(end) + 1) != manifest["members"]:
+    if users is not None and _members_digest(project, users, end) != manifest["members"]:
         return ("the users or memberships put users of earlier events in other accounts "
                 "before the kept data end")
     return None
@@ -215,20 +219,22 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _members_digest(project, users: pa.Table, end_day: int) -> str:
+def _members_digest(project, users: pa.Table, end: pd.Timestamp) -> str:
     """A hash of the membership rows of ``users`` (the users of the kept events) as they
-    stand before ``end_day``: equal exactly when those users' earlier events keep their
-    accounts."""
+    stand up to ``end`` (the kept data end): equal exactly when each event until then keeps
+    its account (an event takes the account its user was in at its time)."""
     if project.members is None:
         return ""
-    m = project.members.select("user_id", "account_id", "from_day", "to_day")
+    m = project.members.select("user_id", "account_id", "valid_from", "valid_to")
     mine = project.con.create_table(ibis.util.gen_name("pqlml_state_users"), obj=users,
                                     temp=True)
     j = m.join(mine, m.user_id.cast("string") == mine.user_id.cast("string"))
-    j = j.filter(j.from_day < end_day)
+    end = end.to_pydatetime()
+    j = j.filter(j.valid_from.isnull() | (j.valid_from <= end))
+    after = ibis.literal(end) + ibis.interval(microseconds=1)   # open, or open until then
+    to = ibis.ifelse(j.valid_to.isnull() | (j.valid_to > after), after, j.valid_to)
     rows = j.select(user_id=j.user_id.cast("string"), account_id=j.account_id.cast("string"),
-                    from_day=j.from_day.cast("int64"),
-                    to_day=ibis.least(j.to_day.cast("int64"), end_day)).to_pyarrow().to_pandas()
+                    valid_from=j.valid_from, valid_to=to).to_pyarrow().to_pandas()
     rows = rows.sort_values(list(rows.columns), ignore_index=True)
     return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy()
                           .tobytes()).hexdigest()
@@ -246,10 +252,15 @@ def _catalog(config, extra):
     return lookback(s, counts, sums)
 
 
-def _entity_events(project, entity: str) -> ibis.Table:
+def _entity_events(project, entity: str, since=None) -> ibis.Table:
+    """The events with an entity (``entity_id`` as text, ``event``, ``day``), from the
+    timestamp ``since`` on when given: a filter on ``ts`` itself, which DuckDB meets with
+    the Parquet statistics (files and row groups before it are skipped)."""
     ev = project.events
     key = entity_key(entity)
     ev = ev.filter(ev[key].notnull())
+    if since is not None:
+        ev = ev.filter(ev.ts >= since.to_pydatetime())
     return ev.select(entity_id=ev[key].cast("string"), event=ev.event, day=to_days(ev.ts),
                      ts=ev.ts, user_id=ev.user_id)
 
@@ -267,8 +278,8 @@ def _write(project, entity: str, extra, paths: dict, prior) -> None:
         return
     cut = _day(end) + 1 - _catalog(config, extra)
     s = config.features
-    ev = _entity_events(project, entity)
     history, manifest = prior if prior is not None else (None, None)
+    ev = _entity_events(project, entity, None if history is None else history.start)
     if history is not None and cut <= history.cut:
         cut = history.cut                              # nothing to move into the history
     weights = dict(s.engagement_weights) if s.engagement_weights else None
@@ -290,7 +301,7 @@ def _write(project, entity: str, extra, paths: dict, prior) -> None:
     meta = {"format": _FORMAT, "project": _project(config), "entity": entity,
             "cut": int(cut), "end": str(end), "files": [list(f) for f in files],
             "before_end": int(raw.filter(raw.ts < end.to_pydatetime()).count().execute()),
-            "members": _members_digest(project, tables["users"], _day(end) + 1),
+            "members": _members_digest(project, tables["users"], end),
             "users_rows": tables["users"].num_rows,
             "sha256": {}, "rows": {}}
     try:

@@ -131,6 +131,7 @@ _new = st.tuples(st.integers(0, 4 * 86_400), st.integers(0, 7), st.integers(0, 5
                  st.one_of(st.none(), st.floats(0, 1000, allow_nan=False).map(lambda x: round(x, 2))))
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_base, min_size=5, max_size=80), st.lists(_new, min_size=1, max_size=30),
        st.booleans(), st.integers(1, 3))
