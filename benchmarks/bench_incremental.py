@@ -5,22 +5,26 @@ From a simulated company (``pqlml simulate --accounts N --out SIM``) it makes a 
 events are daily part files (``events/part-YYYY-MM-DD.parquet``, the layout a daily export
 writes), holds the last day back, trains a model on the rest, then:
 
-1. ``pqlml score`` on the data without the last day (a full build: the state is kept);
-2. the last day's file is added;
-3. ``pqlml score`` (incremental: the new events plus the kept state), then
-   ``pqlml score --full --no-cache`` (the whole history), alternating ``--repeats`` times;
+1. ``pqlml score --full`` at the held day, on the data without it (a full build, which keeps
+   the state);
+2. the held day's file is added;
+3. ``pqlml score`` at the day after (incremental: the new events plus the kept state), then
+   ``pqlml score --full --no-cache`` (the whole history), the whole ``--repeats`` times;
 
 each command in its own process, timed, with its peak RSS; the load average is recorded
 beside. The two scores' files are compared (equal scores, every row).
 
     python benchmarks/bench_incremental.py --sim /work/data/incr100k --work /work/data/incr100k_daily
+    python benchmarks/bench_incremental.py --sim ... --work ... --command features
 
-Prints one JSON object (and writes it to ``--work``/bench_incremental.json).
+``--command features`` times ``pqlml features --as-of`` instead (no model).
+Prints one JSON object (and writes it to ``--work``/bench_incremental_<command>.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -34,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-PQLML = [sys.executable, "-m", "pqlml"]
+PQLML = [str(Path(sys.executable).with_name("pqlml"))]   # the venv's console script
 
 
 def split_daily(sim: Path, work: Path) -> Path:
@@ -92,47 +96,55 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sim", type=Path, required=True, help="a pqlml simulate folder")
     p.add_argument("--work", type=Path, required=True, help="the daily-parts copy (made once)")
+    p.add_argument("--command", choices=("score", "features"), default="score",
+                   help="score (with a model trained on the base) or features of the new as_of")
     p.add_argument("--model", type=Path, help="a trained model (default: train one on the base)")
     p.add_argument("--repeats", type=int, default=2)
     a = p.parse_args()
     held = split_daily(a.sim, a.work)
     config = str(a.work / "pqlml.toml")
-    log = a.work / "bench_incremental.log"
-    results: dict = {"sim": str(a.sim), "cpus": os.cpu_count()}
+    log = a.work / f"bench_incremental_{a.command}.log"
+    results: dict = {"sim": str(a.sim), "command": a.command, "cpus": os.cpu_count()}
     base = a.work / "events"
+    (last,) = [f.name for f in held.glob("*.parquet")]
+    day = dt.date.fromisoformat(last[len("part-"):-len(".parquet")])
     for f in held.glob("*.parquet"):              # a rerun: start from the base again
-        if (base / f.name).exists():
-            (base / f.name).unlink()
+        (base / f.name).unlink(missing_ok=True)
+
+    def command(as_of: dt.date, out: str, *flags) -> list[str]:
+        if a.command == "features":
+            return ["features", "--config", config, "--as-of", str(as_of),
+                    "--out", str(a.work / f"{out}.parquet"), *flags]
+        return ["score", "--config", config, "--model", str(model), "--as-of", str(as_of),
+                "--out", str(a.work / out), *flags]
     model = a.model or a.work / "model.skops"
-    if not model.exists():
+    if a.command == "score" and not model.exists():
         results["train"] = peak(["train", "--config", config, "--out", str(model),
-                                 "--no-track", "--no-cache"], log)
-    results["score_base"] = peak(["score", "--config", config, "--model", str(model),
-                                  "--out", str(a.work / "scores_base")], log)
-    for f in held.glob("*.parquet"):
-        shutil.copy2(f, base / f.name)
+                                 "--no-track", "--no-cache", "--kind", "logistic"], log)
     rows = []
     for i in range(a.repeats):
-        if i:            # the next day again: restore the state by scoring the base
-            for f in held.glob("*.parquet"):
-                (base / f.name).unlink()
-            peak(["score", "--config", config, "--model", str(model), "--full",
-                  "--out", str(a.work / "scores_base")], log)
-            for f in held.glob("*.parquet"):
-                shutil.copy2(f, base / f.name)
-        inc = peak(["score", "--config", config, "--model", str(model),
-                    "--out", str(a.work / "scores_incremental")], log)
-        full = peak(["score", "--config", config, "--model", str(model), "--full",
-                     "--no-cache", "--out", str(a.work / "scores_full")], log)
-        rows.append({"incremental": inc, "full": full,
+        for f in held.glob("*.parquet"):
+            (base / f.name).unlink(missing_ok=True)
+        # the day before: a full build, which keeps the state
+        before = peak(command(day, "base", "--full"), log)
+        for f in held.glob("*.parquet"):
+            shutil.copy2(f, base / f.name)
+        inc = peak(command(day + dt.timedelta(days=1), "incremental"), log)
+        full = peak(command(day + dt.timedelta(days=1), "full", "--full", "--no-cache"), log)
+        rows.append({"base": before, "incremental": inc, "full": full,
                      "ratio": round(inc["seconds"] / full["seconds"], 3)})
     results["runs"] = rows
     import pandas as pd
-    x = pd.read_csv(a.work / "scores_incremental" / "scores.csv")
-    y = pd.read_csv(a.work / "scores_full" / "scores.csv")
-    results["scores_equal"] = bool(x.equals(y))
+    if a.command == "features":
+        x = pd.read_parquet(a.work / "incremental.parquet")
+        y = pd.read_parquet(a.work / "full.parquet")
+        results["equal"] = bool(x.equals(y))
+    else:
+        x = pd.read_csv(a.work / "incremental" / "scores.csv")
+        y = pd.read_csv(a.work / "full" / "scores.csv")
+        results["equal"] = bool(x.equals(y))
     print(json.dumps(results, indent=1))
-    (a.work / "bench_incremental.json").write_text(json.dumps(results, indent=1))
+    (a.work / f"bench_incremental_{a.command}.json").write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

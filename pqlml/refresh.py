@@ -300,7 +300,7 @@ def _write(project, entity: str, extra, paths: dict, prior) -> None:
               **({"engaged": engaged.to_pyarrow()} if engaged is not None else {})}
     meta = {"format": _FORMAT, "project": _project(config), "entity": entity,
             "cut": int(cut), "end": str(end), "files": [list(f) for f in files],
-            "before_end": int(raw.filter(raw.ts < end.to_pydatetime()).count().execute()),
+            "before_end": _before(raw, end, manifest),
             "members": _members_digest(project, tables["users"], end),
             "users_rows": tables["users"].num_rows,
             "sha256": {}, "rows": {}}
@@ -316,6 +316,16 @@ def _write(project, entity: str, extra, paths: dict, prior) -> None:
     except (OSError, PqlmlError):
         return
     _drop_other_states(config, entity, paths)
+
+
+def _before(events: ibis.Table, end: pd.Timestamp, manifest: dict | None) -> int:
+    """How many events are dated before ``end``; rolling forward from ``manifest`` (whose
+    count was just checked), its count plus the events since its end: a read from there on."""
+    if manifest is None:
+        return int(events.filter(events.ts < end.to_pydatetime()).count().execute())
+    since = pd.Timestamp(manifest["end"]).to_pydatetime()
+    new = events.filter((events.ts >= since) & (events.ts < end.to_pydatetime()))
+    return int(manifest["before_end"]) + int(new.count().execute())
 
 
 def _load(paths: dict, manifest: dict) -> History | None:
