@@ -10,8 +10,9 @@ and part files before ``cut``) and the kept history of the days before ``cut``, 
 the table the whole history gives, every column equal (``tests/test_refresh.py``).
 
 The state is written after a build of an ``as_of`` later than the data's last event (what
-``pqlml score`` builds) and rolled forward by each incremental build. It is kept only
-while **the data only grew**:
+``pqlml score`` builds) and rolled forward by an incremental build once its cut would move by
+a week (:data:`ROLL_DAYS`; until then a refresh reads a few more days of events and writes
+nothing). It is kept only while **the data only grew**:
 
 * the event files the state was built from are all there, unchanged (path, size and
   modification time, as :func:`pqlml.cache.data_fingerprint` sees them); new files may
@@ -59,6 +60,9 @@ from .schema import entity_key
 __all__ = ["Refresh", "full_build", "incremental_features", "keep_state", "state_paths"]
 
 _FORMAT = "pqlml-refresh-state/1"
+#: The state is rolled forward (its cut moved to the new data's) once that moves the cut by a
+#: week: until then each refresh reads up to a week more of events and writes nothing.
+ROLL_DAYS = 7
 _DAY = 86_400
 _FULL: ContextVar[bool] = ContextVar("pqlml_full_build", default=False)
 log = logging.getLogger("pqlml.refresh")
@@ -111,7 +115,8 @@ def state_paths(config, entity: str, extra=()) -> dict[str, Path]:
 def incremental_features(project, entity: str, extra, as_of) -> pd.DataFrame | None:
     """The features of the one date ``as_of`` from the kept state, or None (then the caller
     builds in full; :attr:`~pqlml.project.Project.refreshes` says why). Rolls the state
-    forward when ``as_of`` is after the data's last event."""
+    forward when ``as_of`` is after the data's last event and the cut would move by
+    :data:`ROLL_DAYS` or more."""
     if project.cache is None:
         return None
     if _FULL.get():
@@ -134,7 +139,8 @@ def incremental_features(project, entity: str, extra, as_of) -> pd.DataFrame | N
     frame = project._build(spine, entity, extra, (as_of,), history=history)
     _note(project, "incremental", as_of, f"events from {history.start.date()} on and the "
           f"kept history before it")
-    if day > _day(project.data_end):
+    moved = _day(project.data_end) + 1 - _catalog(project.config, extra) - history.cut
+    if day > _day(project.data_end) and moved >= ROLL_DAYS:
         _write(project, entity, extra, paths, prior=(history, manifest))
     return frame
 

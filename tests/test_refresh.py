@@ -134,10 +134,11 @@ _new = st.tuples(st.integers(0, 4 * 86_400), st.integers(0, 7), st.integers(0, 5
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_base, min_size=5, max_size=80), st.lists(_new, min_size=1, max_size=30),
-       st.booleans(), st.integers(1, 3))
+       st.booleans(), st.integers(1, 9))
 def test_incremental_features_equal_the_full_rebuild_every_column(base, new, newcomers, days):
-    """Random logs, a random append of one to a few days (new users in a new account when
-    ``newcomers``), the refresh twice in a row: each incremental table equals the full one."""
+    """Random logs, a random append of one to nine days (new users in a new account when
+    ``newcomers``; from seven days on the state rolls forward), the refresh twice in a row:
+    each incremental table equals the full one."""
     root, users = _project_folder(base)
     project, _ = _kept(root)
     end = project.data_end
@@ -191,16 +192,28 @@ def _refresh_reason(root: Path) -> tuple[str, str]:
 
 
 def test_a_grown_log_refreshes_incrementally_and_the_state_rolls_forward(grown):
+    """A day, then nine days more (the state rolls forward: its cut moves), then a day: each
+    refresh incremental and equal to the full rebuild."""
     root, users, _ = grown
-    assert _refresh_reason(root)[0] == "incremental"
-    project = open_project(root / "pqlml.toml")
-    _append(root, _one_day([(5, 1, 2, 3.5), (7, 6, 1, None)]), users,
-            project.data_end + pd.Timedelta(days=1), name="part-002.parquet")
-    project = open_project(root / "pqlml.toml")
-    as_of = _day_after(project.data_end)
-    got = project.features([as_of])
-    assert project.refreshes[-1].path == "incremental"
-    pd.testing.assert_frame_equal(got, _full(root, as_of))
+    cuts = []
+    for step, gap in enumerate((0, 9, 1)):
+        project = open_project(root / "pqlml.toml")
+        if gap:
+            _append(root, _one_day([(5, 1, 2, 3.5), (7, 6, 1, None), (9, 2, 0, None)]), users,
+                    project.data_end + pd.Timedelta(days=gap), name=f"part-{step + 1:03d}.parquet")
+            project = open_project(root / "pqlml.toml")
+        as_of = _day_after(project.data_end)
+        got = project.features([as_of])
+        assert [r.path for r in project.refreshes] == ["incremental"], project.refreshes
+        pd.testing.assert_frame_equal(got, _full(root, as_of))
+        cuts.append(_manifest_of(root)["cut"])
+    assert cuts[1] > cuts[0] and cuts[2] == cuts[1]
+
+
+def _manifest_of(root: Path) -> dict:
+    import json
+    config = open_project(root / "pqlml.toml").config
+    return json.loads(state_paths(config, "account")["manifest"].read_text())
 
 
 def test_a_changed_old_file_is_a_rewrite(grown):
