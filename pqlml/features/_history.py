@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import ibis
 import pandas as pd
@@ -53,7 +54,8 @@ __all__ = ["History", "extend", "lookback", "recency_with", "first_with"]
 class History:
     """What the events before day ``cut`` (days since 1970-01-01) gave: ``entities`` and
     ``engaged`` (None without engagement weights), as Arrow tables (nulls kept: a pandas
-    float column would carry NaN, which is not null to an engine) or ibis tables."""
+    float column would carry NaN, which is not null to an engine), Parquet files' paths
+    or ibis tables."""
 
     cut: int
     entities: object
@@ -118,9 +120,12 @@ def extend(ev: ibis.Table, *, until: int, checkpoints=(), weights=None,
 
 
 def _table(con, frame) -> ibis.Table:
-    """``frame`` (an Arrow table) as a table of ``con``; an ibis table is returned as is."""
+    """``frame`` (an Arrow table, or a Parquet file's path) as a table of ``con``; an ibis
+    table is returned as is."""
     if isinstance(frame, ibis.Table):
         return frame
+    if isinstance(frame, (str, Path)):
+        return con.read_parquet(str(frame), table_name=ibis.util.gen_name("pqlml_history"))
     return con.create_table(ibis.util.gen_name("pqlml_history"), obj=frame, temp=True)
 
 
