@@ -138,12 +138,13 @@ class FeatureCache:
                 record.with_suffix(".parquet").unlink(missing_ok=True)
 
     def clear(self) -> int:
-        """Delete every stored table; returns how many there were."""
+        """Delete every stored table and kept refresh state (:mod:`pqlml.refresh`); returns
+        how many tables there were."""
         if not self.folder.is_dir():
             return 0
         n = 0
         for path in self.folder.iterdir():
-            if path.suffix in (".parquet", ".json") or ".pqlml-tmp-" in path.name:
+            if path.suffix in (".parquet", ".json", ".state") or ".pqlml-tmp-" in path.name:
                 n += path.suffix == ".parquet"
                 path.unlink(missing_ok=True)
         return n

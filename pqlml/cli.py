@@ -88,15 +88,31 @@ def _config(args):
     return load_config(args.config)
 
 
+def _refreshes(console, project) -> None:
+    """One line per feature table of one as_of: built incrementally or in full, and why."""
+    for r in project.refreshes:
+        console.print(r.line(), markup=False)
+
+
+def _full_option(s) -> None:
+    s.add_argument("--full", action="store_true",
+                   help="build the features from the whole history, not incrementally from "
+                        "the state kept beside the cache after the last run")
+
+
 def _features(args) -> None:
     from . import runner
 
+    from .refresh import full_build
+
     console, _ = consoles(args.quiet)
-    result = runner.features(args.config, args.out, as_of=args.as_of, entity=args.entity,
-                             status=status(console))
+    with full_build(args.full):
+        result = runner.features(args.config, args.out, as_of=args.as_of, entity=args.entity,
+                                 status=status(console))
     frame = result.frame
     for line in result.project.report.render():
         console.print(f"  {line}", markup=False)
+    _refreshes(console, result.project)
     console.print(f"wrote {len(frame):,} rows x {frame.shape[1] - 2} features "
                   f"({frame.as_of.nunique()} as_of dates) to {args.out}")
 
@@ -317,9 +333,13 @@ def _score(args) -> None:
 
     from . import runner
 
+    from .refresh import full_build
+
     console, shown = consoles(args.quiet)
-    result = runner.score(args.config, args.model, out=args.out, format=args.format,
-                          to_table=args.to_table, as_of=args.as_of, status=status(console))
+    with full_build(args.full):
+        result = runner.score(args.config, args.model, out=args.out, format=args.format,
+                              to_table=args.to_table, as_of=args.as_of, status=status(console))
+    _refreshes(console, result.project)
     scores, gone, version = result.scores, result.not_scored, result.version
     key = scores.columns[0]
     if args.to_table:
@@ -474,6 +494,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = command("features", _features, "point-in-time features, one row per entity and as_of")
     _project_options(s)
+    _full_option(s)
     _as_of(s)
     s.add_argument("--entity", choices=("account", "user"),
                    help="rows per account or per user (default: the config's project.entity)")
@@ -539,6 +560,7 @@ def _parser() -> argparse.ArgumentParser:
     _project_options(s)
     s.add_argument("--model", required=True, metavar="MODEL", help=_MODEL)
     _as_of(s, "YYYY-MM-DD (default: the day after the last event)")
+    _full_option(s)
     s.add_argument("--out", type=Path, metavar="DIR",
                    help=f"{_FOLDER}: scores.csv (or scores.parquet, salesforce.csv + "
                         "salesforce.sdl + process-conf.xml, hubspot.csv + hubspot.json) and "

@@ -37,6 +37,7 @@ from .errors import PqlmlError
 from .features import feature_table
 from .features._table import vocabulary
 from .features._fit import read_domain_list
+from . import refresh
 from .identity import (account_events, member_then, membership_intervals, static_members,
                        user_accounts)
 from .labels import build_labels as label_table
@@ -66,6 +67,7 @@ class Project:
     first_seen: dict[str, pd.Timestamp]   # event name -> its first occurrence
     cache: FeatureCache | None = None     # feature tables kept between commands
     builds: list = field(default_factory=list, repr=False)   # (entity, dates, extra) built
+    refreshes: list = field(default_factory=list, repr=False)  # pqlml.refresh.Refresh per build
     _frames: dict = field(default_factory=dict, repr=False)  # what this run computed
 
     @property
@@ -107,9 +109,13 @@ class Project:
             key = self.cache and self.cache.key(definitions_key(self.config, entity, extra),
                                                 [str(d) for d in dates])
             frame = None if self.cache is None else self.cache.get(key)
+            if frame is None and len(dates) == 1:
+                frame = refresh.incremental_features(self, entity, extra, dates[0])
             if frame is None:
                 frame = self._build(spine_for(self, as_of=list(dates), entity=entity), entity,
                                     extra, dates)
+                if len(dates) == 1:
+                    refresh.keep_state(self, entity, extra, dates[0])
                 if self.cache is not None:
                     self.cache.put(key, frame)
             return frame
@@ -139,9 +145,10 @@ class Project:
                 return frame[frame.as_of.isin(stamps)].reset_index(drop=True)
         return None
 
-    def _build(self, spine: ibis.Table, entity: str, extra, dates=None) -> pd.DataFrame:
+    def _build(self, spine: ibis.Table, entity: str, extra, dates=None,
+               history=None) -> pd.DataFrame:
         self.builds.append((entity, dates, repr(tuple(extra))))
-        return _keyed(project_features(self, spine, entity, extra), entity)
+        return _keyed(project_features(self, spine, entity, extra, history=history), entity)
 
     def labels(self, as_of=None, *, entity=None) -> pd.DataFrame:
         """Hand-raise, conversion (and acceptance) in ``[as_of, as_of + horizon)`` per row
@@ -573,9 +580,11 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
     return open_project(config).features(as_of, entity=entity, extra=extra)
 
 
-def project_features(project: Project, spine: ibis.Table, entity: str, extra=()) -> ibis.Table:
+def project_features(project: Project, spine: ibis.Table, entity: str, extra=(),
+                     history=None) -> ibis.Table:
     """The lazy feature table of ``spine`` from the project's tables and configured families
-    (what :func:`build_features` runs)."""
+    (what :func:`build_features` runs); ``history``: a kept
+    :class:`~pqlml.features._history.History` (:mod:`pqlml.refresh`)."""
     settings = project.config.features
     return feature_table(spine, project.events, users=project.users, members=project.members,
                          first_seen=project.first_seen,
@@ -585,7 +594,7 @@ def project_features(project: Project, spine: ibis.Table, entity: str, extra=())
                          enrichment_table=project.tables.get("enrichment"),
                          enterprise=read_domain_list(settings.enterprise_domains,
                                                      project.config.data.root),
-                         properties=project.config.data.properties)
+                         properties=project.config.data.properties, history=history)
 
 
 def signup_answers_table(project: Project) -> ibis.Table | None:

@@ -28,7 +28,7 @@ import ibis
 from ..errors import ConfigError
 from ._specs import feature_name
 
-__all__ = ["parse_checkpoints", "activation"]
+__all__ = ["parse_checkpoints", "activation", "checkpoint_events", "nth_days"]
 
 _CHECKPOINT = re.compile(r"^\s*([A-Za-z_][\w.:$-]*)\s*>=\s*([1-9][0-9]*)\s*$")
 
@@ -48,13 +48,17 @@ def parse_checkpoints(texts) -> list[tuple[str, int, str]]:
 
 
 def activation(ev: ibis.Table, spine: ibis.Table, created: ibis.Table | None, checkpoints,
-               within_days: int, first: ibis.Table | None = None) -> ibis.Table:
+               within_days: int, first: ibis.Table | None = None,
+               prior: ibis.Table | None = None) -> ibis.Table:
     """Activation features per spine row (``entity_id``, ``as_day``).
 
     ``ev``: events with ``entity_id``, ``event``, ``day`` (before the last cutoff);
     ``created``: ``entity_id``, ``created_day`` (sign-up), or None for the first event;
-    ``first``: ``entity_id``, ``_first_day`` (each entity's first event day in ``ev``), when
-    already known; else computed from ``ev``.
+    ``first``: ``entity_id``, ``_first_day`` (each entity's first event day, ``prior``'s
+    included), when already known; else computed from ``ev``. ``prior``: what the events
+    before ``ev``'s (an incremental refresh's kept history, :mod:`pqlml.refresh`) gave, per
+    entity: ``_c<j>``, the count of the ``j``-th of :func:`checkpoint_events`, and ``_d<i>``,
+    the day checkpoint ``i`` was reached (null while not).
     """
     parsed = parse_checkpoints(checkpoints)
     if first is None:
@@ -67,16 +71,14 @@ def activation(ev: ibis.Table, spine: ibis.Table, created: ibis.Table | None, ch
     else:
         start = base._first_day
     base = base.mutate(_start=start)
-    # The day of the n-th occurrence from a daily grain (entity, event, day -> count) with a
-    # running total: one pass over the checkpoint events instead of ranking every event.
-    daily = ev.filter(ev.event.isin(sorted({e for e, _, _ in parsed}))) \
-        .group_by(["entity_id", "event", "day"]).aggregate(_n=ibis._.count())
-    daily = daily.mutate(_cum=daily._n.sum().over(ibis.window(
-        group_by=["entity_id", "event"], order_by="day", rows=(None, 0))))
-    for i, (event, n, _) in enumerate(parsed):
-        hit = daily.filter((daily.event == event) & (daily._cum >= n))
-        nth = hit.group_by(_e=hit.entity_id).aggregate(**{f"_d{i}": hit.day.min()})
+    for i, nth in enumerate(nth_days(ev, parsed, prior)):
         base = base.left_join(nth, base.entity_id == nth._e).drop("_e")
+    if prior is not None:
+        p = prior.select(_e=prior.entity_id, **{f"_p{i}": prior[f"_d{i}"]
+                                                for i in range(len(parsed))})
+        base = base.left_join(p, base.entity_id == p._e).drop("_e")
+        base = base.mutate(**{f"_d{i}": ibis.coalesce(base[f"_p{i}"], base[f"_d{i}"])
+                              for i in range(len(parsed))})
     passed = [base[f"_d{i}"].notnull() & (base[f"_d{i}"] < base.as_day) for i in range(len(parsed))]
     stage, run = ibis.literal(0), ibis.literal(True)
     for p in passed:
@@ -94,3 +96,47 @@ def activation(ev: ibis.Table, spine: ibis.Table, created: ibis.Table | None, ch
             f"activated_within_{within_days}d": ibis.ifelse(
                 done & ((last - base._start) <= within_days), 1, 0)}
     return base.select("entity_id", "as_day", **cols)
+
+
+def checkpoint_events(checkpoints) -> list[str]:
+    """The distinct events the checkpoints count, sorted: ``_c<j>`` counts the ``j``-th."""
+    return sorted({e for e, _, _ in parse_checkpoints(checkpoints)})
+
+
+def nth_days(ev: ibis.Table, parsed, prior: ibis.Table | None = None) -> list[ibis.Table]:
+    """Per checkpoint ``i`` of ``parsed``: ``_e`` (the entity) and ``_d<i>``, the first day of
+    ``ev`` on which the entity's running count of the checkpoint's event reached its ``n``,
+    counting ``prior``'s ``_c<j>`` (earlier events) first.
+
+    The day of the n-th occurrence comes from a daily grain (entity, event, day -> count)
+    with a running total: one pass over the checkpoint events instead of ranking every
+    event.
+
+    Examples
+    --------
+    >>> ev = ibis.memtable({"entity_id": ["a", "a", "a"], "event": ["x", "x", "x"],
+    ...                     "day": [3, 5, 5]})
+    >>> [nth.execute()["_d0"].tolist() for nth in nth_days(ev, [("x", 2, "x_2")])]
+    [[5]]
+    >>> prior = ibis.memtable({"entity_id": ["a"], "_c0": [1]})
+    >>> [nth.execute()["_d0"].tolist() for nth in nth_days(ev, [("x", 2, "x_2")], prior)]
+    [[3]]
+    """
+    names = sorted({e for e, _, _ in parsed})
+    daily = ev.filter(ev.event.isin(names)) \
+        .group_by(["entity_id", "event", "day"]).aggregate(_n=ibis._.count())
+    window = ibis.window(group_by=["entity_id", "event"], order_by="day", rows=(None, 0))
+    if prior is None:
+        daily = daily.mutate(_cum=daily._n.sum().over(window))
+    else:
+        p = prior.select(_pe=prior.entity_id, **{f"_c{j}": prior[f"_c{j}"]
+                                                 for j in range(len(names))})
+        daily = daily.left_join(p, daily.entity_id == p._pe)
+        before = ibis.cases(*[(daily.event == e, daily[f"_c{j}"].fill_null(0))
+                              for j, e in enumerate(names)], else_=0)
+        daily = daily.mutate(_cum=daily._n.sum().over(window) + before)
+    out = []
+    for i, (event, n, _) in enumerate(parsed):
+        hit = daily.filter((daily.event == event) & (daily._cum >= n))
+        out.append(hit.group_by(_e=hit.entity_id).aggregate(**{f"_d{i}": hit.day.min()}))
+    return out

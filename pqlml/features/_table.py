@@ -14,6 +14,8 @@ from ..schema import entity_key
 from ..snapshots import utc
 from ._activation import activation
 from ._engagement import engagement
+from ._history import History, entities_table, first_with, recency_with
+from ._history import _table as _history_table
 from ._fit import answer_vocabulary, enrichment, enrichment_industries, enterprise_flag, signup_answers
 from ._activity import (active_users, count_fields, first_days, offsets, packing_level, recency,
                         segment_grain, split_counts, to_days, windowed_activity, with_segments)
@@ -46,7 +48,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                   enrichment_table: ibis.Table | None = None, enterprise=(),
                   first_seen: Mapping | None = None,
                   members: ibis.Table | None = None,
-                  properties: tuple[str, ...] = ()) -> ibis.Table:
+                  properties: tuple[str, ...] = (), history: History | None = None) -> ibis.Table:
     """The lazy ibis feature table: one row per spine row, on the spine's backend.
 
     ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
@@ -62,6 +64,10 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     ``properties`` name numeric columns of ``events`` summed and maximised per window
     (:mod:`pqlml.features._values`), with the ``Sum`` features of ``settings.sums`` and
     ``extra``.
+    ``history`` (:class:`~pqlml.features._history.History`): what the events before its
+    ``cut`` gave; only the events from then on are read (every cutoff must be at least
+    :func:`~pqlml.features._history.lookback` days after the cut), and the table is the
+    one all the events give (:mod:`pqlml.refresh`).
     """
     # Materialised first: a spine such as ``spine.limit(1)`` need not give the same rows
     # each time it is evaluated, and it is read several times below.
@@ -86,6 +92,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     spine = cached(spine.join(ids, "entity_id"))
     as_days = spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist()
     segments = Segments.build(as_days, offsets(settings.windows, counts, value_offsets(sums)))
+    if history is not None:
+        events = events.filter(events.ts >= history.start)
     ev = events.filter(events[key].notnull() & (events.ts < last)).select(
         entity_id=events[key], user_id=events.user_id, event=events.event, day=to_days(events.ts),
         **{p: events[p] for p in dict.fromkeys(c[0] for c in values.values())})
@@ -101,10 +109,14 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                                     **split_counts(grain, count_fields(vocab, counts))))
     elif level == 0:
         grain = _keyed_grain(segment_grain(ev, vocab, counts, packed=False, values=values), ids)
+    kept = None if history is None else entities_table(history, spine._find_backend(use_default=True), ids)
+    rec = recency(grain, segments)
+    if kept is not None:
+        rec = recency_with(rec, spine, kept)
     table = spine
     for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
                                     counts=counts, packed=level == 2,
-                                    growth=settings.event_growth), recency(grain, segments),
+                                    growth=settings.event_growth), rec,
                  *windowed_values(grain, segments, tuple(properties), sums, settings.windows)):
         part = part.rename(_k="entity_id")
         table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
@@ -120,15 +132,21 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     if settings.activation:
         created = _created(users, accounts, entity)
         first = first_days(grain)
-        first = first.join(ids, first.entity_id == ids._k).select(
-            entity_id=ids.entity_id, _first_day=first._first_day)
+        if kept is not None:
+            first = first_with(first, ids, kept)
+        else:
+            first = first.join(ids, first.entity_id == ids._k).select(
+                entity_id=ids.entity_id, _first_day=first._first_day)
         part = cached(activation(ev, spine, created, settings.activation,
-                                 settings.activation_within_days, first=first))
+                                 settings.activation_within_days, first=first,
+                                 prior=kept))
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     if settings.engagement_weights:
+        engaged = None if history is None or history.engaged is None else \
+            _history_table(spine._find_backend(use_default=True), history.engaged)
         part = cached(engagement(ev, spine, dict(settings.engagement_weights),
-                                 settings.engagement_half_life_days))
+                                 settings.engagement_half_life_days, prior=engaged))
         table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
                                                                      "as_day_right")
     if entity == "account" and members is not None:
