@@ -461,7 +461,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-accounts", dest="chunk_accounts", type=_POSITIVE,
                    default=100_000, metavar="N",
                    help="most accounts simulated at once; a larger company is written in "
-                        "chunks, memory follows the chunk (default: 100000, about 2.2 GB)")
+                        "chunks and memory follows the chunk, about 2.2 GB per 100,000 "
+                        "accounts (default: 100000)")
     s.add_argument("--export", choices=("segment", "amplitude", "mixpanel", "segment_warehouse"),
                    help="also write the company as this vendor's export, with a config reading "
                         "it (default: no export)")
