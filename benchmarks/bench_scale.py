@@ -21,9 +21,10 @@ cutoffs (2024-07-01 .. 2025-06-01) and ``[data] memory_limit``. The stages:
   25's model side) and skipped, with a note, when ``pqlml`` has no such command.
 
 A stage is a command line (:class:`Stage`): add one to :data:`STAGES`. Each runs in its own
-process; wall time is measured around it, peak RSS is the process's (with its children)
-from ``wait4``. The table ends with the growth exponent of each stage: the slope of log
-time against log events between consecutive sizes (1 = linear in events).
+process; wall time is measured around it, CPU time (user + system) and peak RSS are the
+process's (with its children) from ``wait4``. Each row has the growth exponent of its stage
+from the size before: the slope of log time against log events (1 = linear in events), of
+wall time and of CPU time (the steadier one on a shared, loaded machine).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def run(argv: list[str], log: Path) -> dict:
     text = log.read_text()
     rows = re.findall(r"@@ROWS (\d+)|wrote ([\d,]+) rows", text)
     n = next((int((a or b).replace(",", "")) for a, b in rows), None)
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "exit": code, "rows": n}
+    return {"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "rss_mb": usage.ru_maxrss / 1024, "exit": code, "rows": n}
 
 
 def events_of(data: Path) -> int:
@@ -188,7 +190,8 @@ def main() -> None:
             r = run(argv, work / f"{stage.name}.log")
             r |= {"accounts": n, "events": events_of(data), "stage": stage.name, "load": load}
             results.append(r)
-            print(f"{n:>9,} {stage.name:<9} {r['seconds']:8.1f} s {r['rss_mb']:8,.0f} MB "
+            print(f"{n:>9,} {stage.name:<9} {r['seconds']:8.1f} s {r['cpu_s']:8.1f} cpu s "
+                  f"{r['rss_mb']:8,.0f} MB "
                   f"exit {r['exit']} (load {load:.1f})", flush=True)
             if r["exit"] != 0:
                 print(f"   failed: see {work / (stage.name + '.log')}")
@@ -201,17 +204,23 @@ def main() -> None:
 
 def table(results: list[dict]) -> str:
     """Markdown: one row per (stage, size), with the growth exponent from the size before."""
-    lines = ["| stage | accounts | events | s | peak RSS MB | load | exponent |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| stage | accounts | events | wall s | CPU s | peak RSS MB | load | exponent "
+             "(wall) | exponent (CPU) |", "|---|---|---|---|---|---|---|---|---|"]
     for stage in dict.fromkeys(r["stage"] for r in results):
         rows = sorted((r for r in results if r["stage"] == stage and r["exit"] == 0),
                       key=lambda r: r["events"])
         for before, r in zip([None, *rows], rows):
-            k = "" if before is None else \
-                f"{math.log(r['seconds'] / before['seconds']) / math.log(r['events'] / before['events']):.2f}"
+            k = ["" if before is None else f"{_slope(before, r, v):.2f}"
+                 for v in ("seconds", "cpu_s")]
             lines.append(f"| {stage} | {r['accounts']:,} | {r['events']:,} | {r['seconds']:.1f} "
-                         f"| {r['rss_mb']:,.0f} | {r['load']:.1f} | {k} |")
+                         f"| {r['cpu_s']:.1f} | {r['rss_mb']:,.0f} | {r['load']:.1f} "
+                         f"| {k[0]} | {k[1]} |")
     return "\n".join(lines)
+
+
+def _slope(before: dict, after: dict, value: str) -> float:
+    """d log(value) / d log(events) between two sizes."""
+    return math.log(after[value] / before[value]) / math.log(after["events"] / before["events"])
 
 
 if __name__ == "__main__":
