@@ -150,3 +150,14 @@ def test_a_count_beyond_32_bits_is_a_named_error():
     assert _cast(rows.slice(0, 1), schema)["users_total"].to_pylist() == [3]
     with pytest.raises(DataError, match="'users_total'.*32-bit"):
         _cast(rows, schema)
+
+
+def test_an_engine_out_of_memory_names_the_memory_limit(chunked, tmp_path, capsys):
+    tiny = chunked.out / "pqlml.tiny.toml"
+    tiny.write_text(chunked.config.read_text().replace(
+        'root = "."', 'root = "."\nmemory_limit = "40MB"', 1))
+    assert main(["features", "--config", str(tiny), "--stream",
+                 "--out", str(tmp_path / "f.parquet")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Out of Memory" in err and "memory_limit (now '40MB')" in err
+    assert not (tmp_path / "f.parquet").exists()
