@@ -33,7 +33,7 @@ def _simulate(args) -> None:
 
     console, _ = consoles(args.quiet)
     result = simulate(args.accounts, args.seed, args.out, months=args.months,
-                      progress=not args.quiet)
+                      progress=not args.quiet, chunk_accounts=args.chunk_accounts)
     counts = ", ".join(f"{v:,} {k}" for k, v in result.counts.items())
     console.print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
                   f"config {result.config}")
@@ -102,19 +102,20 @@ def _full_option(s) -> None:
 
 def _features(args) -> None:
     from . import runner
-
     from .refresh import full_build
 
     console, _ = consoles(args.quiet)
     with full_build(args.full):
         result = runner.features(args.config, args.out, as_of=args.as_of, entity=args.entity,
-                                 status=status(console))
-    frame = result.frame
+                                 status=status(console), stream=args.stream)
+    frame, done = result.frame, result.streamed
     for line in result.project.report.render():
         console.print(f"  {line}", markup=False)
     _refreshes(console, result.project)
-    console.print(f"wrote {len(frame):,} rows x {frame.shape[1] - 2} features "
-                  f"({frame.as_of.nunique()} as_of dates) to {args.out}")
+    rows, n, dates = ((len(frame), frame.shape[1] - 2, frame.as_of.nunique()) if done is None
+                      else (done.rows, done.features, len(done.dates or ())))
+    console.print(f"wrote {rows:,} rows x {n} features ({dates} as_of dates) to {args.out}"
+                  + (" (streamed)" if done is not None else ""))
 
 
 def _rules(args) -> None:
@@ -476,6 +477,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, metavar="DIR", help=_FOLDER)
     s.add_argument("--months", type=_POSITIVE, default=18, metavar="N",
                    help="length of the event log in months")
+    s.add_argument("--chunk-accounts", dest="chunk_accounts", type=_POSITIVE,
+                   default=100_000, metavar="N",
+                   help="most accounts simulated at once; a larger company is written in "
+                        "chunks and memory follows the chunk, about 2.2 GB per 100,000 "
+                        "accounts (default: 100000)")
     s.add_argument("--export", choices=("segment", "amplitude", "mixpanel", "segment_warehouse"),
                    help="also write the company as this vendor's export, with a config reading "
                         "it (default: no export)")
@@ -500,6 +506,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="rows per account or per user (default: the config's project.entity)")
     s.add_argument("--out", type=Path, required=True, metavar="FILE",
                    help="output file: features.parquet or features.csv")
+    s.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="write a .parquet file a batch at a time, never holding the table "
+                        "(default: when it has over 2 million rows)")
 
     s = command("rules", _rules, "today's rules, funnels and tiers and how each converts")
     _project_options(s)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import PqlmlError
 from ._common import Result, config_of, open_once, stage
 
 # what ``pqlml discover`` writes into its folder: the scan, then the tables
@@ -27,7 +28,8 @@ class ValidateResult(Result):
 
 @dataclass
 class FeaturesResult(Result):
-    frame: pd.DataFrame                               # one row per (entity, as_of)
+    frame: pd.DataFrame | None                        # one row per (entity, as_of); None:
+    streamed: object = None                           # streamed to Parquet (pqlml.streamed.Streamed)
 
 
 @dataclass
@@ -64,16 +66,34 @@ def validate(source, *, preflight: bool = True) -> ValidateResult:
     return ValidateResult(project, counts, later_stages(project) if preflight else None)
 
 
-def features(source, out, *, as_of=None, entity=None, status=None) -> FeaturesResult:
+def features(source, out, *, as_of=None, entity=None, status=None,
+             stream: bool | None = None) -> FeaturesResult:
     """Point-in-time features (:func:`pqlml.project.build_features`) written to ``out``
-    (.csv or .parquet)."""
+    (.csv or .parquet).
+
+    ``stream``: True writes a Parquet ``out`` a batch at a time as the engine produces it
+    (:func:`pqlml.streamed.write_features`: the table is never in memory, nor in the
+    feature cache; ``result.frame`` is None); False builds the table in memory; None (the
+    default) streams when ``out`` is Parquet and the table has more than
+    :data:`~pqlml.streamed.STREAM_ROWS` rows."""
     from .. import project as projects
     from ..outputs import check_file, write_frame
+    from ..streamed import write_features, worth_streaming
 
     config = config_of(source)
     check_file(out, config=config)
+    parquet = Path(out).suffix.lower() in (".parquet", ".pq")
+    if stream and not parquet:
+        raise PqlmlError(f"Features are streamed to a Parquet file; --out {out} is not one. "
+                         "Name a .parquet file, or build in memory (without --stream).")
     with stage(status, "loading and validating the tables"):
         project = open_once(source, config)
+    if stream is None:
+        stream = parquet and worth_streaming(project, as_of=as_of, entity=entity)
+    if stream:
+        with stage(status, f"building point-in-time features, streamed to {out}"):
+            done = write_features(project, out, as_of=as_of, entity=entity)
+        return FeaturesResult(project, None, done, written=[done.path])
     with stage(status, "building point-in-time features"):
         frame = projects.build_features(project, as_of=as_of, entity=entity)
     return FeaturesResult(project, frame, written=[write_frame(frame, out)])

@@ -44,15 +44,17 @@ from . import _params as P
 from ._activity import simulate_activity, simulate_free_mail
 from ._company import domains, draw_company
 from ._config_template import render
-from ._feedback import simulate_dispositions, write_dispositions
+from ._feedback import simulate_dispositions
 from ._outcomes import simulate_outcomes
-from ._profiles import write_enrichment, write_enterprise_list
-from ._write import write_tables, write_truth
+from ._profiles import enrichment, enterprise_list
+from ._write import CompanyWriter, write_drivers
 from ..outputs import write_text
 
-__all__ = ["simulate", "SimulationResult", "snapshot_dates"]
+__all__ = ["simulate", "SimulationResult", "snapshot_dates", "chunk_sizes", "CHUNK_ACCOUNTS"]
 
 FREE_MAIL_SHARE = 0.35   # solo free-mail sign-ups per account
+#: Most accounts :func:`simulate` holds in memory at once (about 2.2 GB).
+CHUNK_ACCOUNTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _check(name, value, low):
 
 
 def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months: int = 18,
-             progress: bool = False) -> SimulationResult:
+             progress: bool = False, chunk_accounts: int = CHUNK_ACCOUNTS) -> SimulationResult:
     """Simulate a product-led company and write its tables, truth and config.
 
     Parameters
@@ -99,13 +101,23 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
         Number of company accounts (work-email domains). About 35% as many
         solo free-mail users are added; they never form an account.
     seed : int
-        Seed of the only random generator used: same seed, same files.
+        Seed of the random generators: same seed (and chunk size), same files.
     out : str or Path
         Folder to write into (created if missing).
     months : int, default 18
         Length of the event log, starting 2024-01-01.
     progress : bool
         Show a rich progress bar.
+    chunk_accounts : int, default 100,000
+        Most accounts simulated at once. A larger company is simulated in
+        ``ceil(n_accounts / chunk_accounts)`` chunks of nearly equal size, each from its own
+        random streams (``[seed, 2, k]`` and ``[seed, 3, k]`` for chunk ``k``), and
+        written as it is done, so memory follows the chunk (about 2.2 GB at 100,000
+        accounts) and not the company. A company of one chunk is drawn from ``seed`` alone,
+        as before chunks existed. Accounts never interact, so a chunked company has the
+        same distributions; its files differ from an unchunked draw of the same seed.
+        Sales capacity (the outbound leads of the dispositions) is shared among the chunks
+        in proportion to their size.
 
     Returns
     -------
@@ -114,35 +126,61 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
     _check("n_accounts", n_accounts, 1)
     _check("seed", seed, 0)
     _check("months", months, 3)
+    _check("chunk_accounts", chunk_accounts, 1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     n_days = _n_days(months)
     dates = snapshot_dates(months)
     snapshot_days = [(d - P.START.date()).days for d in dates]
-    with _progress(progress) as bar:
-        c = draw_company(rng, n_accounts, n_days)
-        names = domains(n_accounts, rng)
-        step = bar(n_days // 7, "product activity (weeks)")
-        activity = simulate_activity(rng, c, n_days // 7, step)
-        free = simulate_free_mail(rng, int(FREE_MAIL_SHARE * n_accounts), n_days, len(c.user_account))
-        step = bar(len(snapshot_days), "outcomes (months)")
-        outcomes = simulate_outcomes(rng, c, activity, snapshot_days, n_days, step)
-        step = bar(1, "writing parquet")
-        # sign-up answers, enrichment and sales feedback draw from their own stream: the
-        # events and outcomes of a seed do not depend on them
-        profile_rng = np.random.default_rng([seed, 1])
-        capacity = max(10, n_accounts // 100)
-        counts = write_tables(out, rng, c, names, activity, free, outcomes, profile_rng)
-        counts["enrichment"] = write_enrichment(out, profile_rng, c, names)
-        counts["enterprise_domains"] = write_enterprise_list(out, profile_rng, c, names)
-        counts["dispositions"] = write_dispositions(
-            out, simulate_dispositions(profile_rng, c, outcomes, capacity))
-        write_truth(out, outcomes, snapshot_days)
+    sizes = chunk_sizes(n_accounts, chunk_accounts)
+    k_chunks = len(sizes)
+    with _progress(progress) as bar, CompanyWriter(out) as writer:
+        weeks = bar(k_chunks * (n_days // 7), f"product activity (weeks x {k_chunks} chunks)"
+                    if k_chunks > 1 else "product activity (weeks)")
+        months_step = bar(k_chunks * len(snapshot_days), "outcomes (months)")
+        step = bar(k_chunks + 1, "writing parquet")
+        for k, n in enumerate(sizes):
+            # sign-up answers, enrichment and sales feedback draw from their own stream: the
+            # events and outcomes of a seed do not depend on them
+            rng, profile_rng = (
+                (np.random.default_rng(seed), np.random.default_rng([seed, 1])) if k_chunks == 1
+                else (np.random.default_rng([seed, 2, k]), np.random.default_rng([seed, 3, k])))
+            first = writer.n_accounts
+            c = draw_company(rng, n, n_days)
+            names = domains(n, rng, first)
+            activity = simulate_activity(rng, c, n_days // 7, weeks)
+            free = simulate_free_mail(rng, int(FREE_MAIL_SHARE * n), n_days, len(c.user_account))
+            outcomes = simulate_outcomes(rng, c, activity, snapshot_days, n_days, months_step)
+            writer.add(rng, c, names, activity, free, outcomes, profile_rng)
+            writer.add_profiles(enrichment(profile_rng, c, names, first),
+                                enterprise_list(profile_rng, c, names, first))
+            writer.add_leads(simulate_dispositions(profile_rng, c, outcomes, _capacity(n)), first)
+            del c, names, activity, free, outcomes
+            step()
+        counts = writer.finish(n_days)
+        write_drivers(out)
         step()
     config = out / "pqlml.toml"
-    write_text(render(n_accounts, seed, dates[0], dates[-1], P.HORIZON_DAYS, capacity), config)
+    write_text(render(n_accounts, seed, dates[0], dates[-1], P.HORIZON_DAYS,
+                      _capacity(n_accounts)), config)
     return SimulationResult(out, config, counts, dates)
+
+
+def chunk_sizes(n_accounts: int, chunk_accounts: int) -> list[int]:
+    """Nearly equal chunks of at most ``chunk_accounts``.
+
+    >>> chunk_sizes(250_000, 100_000)
+    [83334, 83333, 83333]
+    >>> chunk_sizes(500, 100_000)
+    [500]
+    """
+    k = -(-n_accounts // chunk_accounts)
+    return [n_accounts // k + (i < n_accounts % k) for i in range(k)]
+
+
+def _capacity(n_accounts: int) -> int:
+    """Leads sales can work a month: 1% of the accounts, at least 10."""
+    return max(10, n_accounts // 100)
 
 
 class _progress:

@@ -65,10 +65,11 @@ def draw_company(rng: np.random.Generator, n: int, n_days: int) -> Company:
                    user_title, user_engagement)
 
 
-def domains(n: int, rng: np.random.Generator) -> list[str]:
-    """Unique, readable company domains such as ``cedarorbit-7k2.io``."""
+def domains(n: int, rng: np.random.Generator, start: int = 0) -> list[str]:
+    """Unique, readable company domains such as ``cedarorbit-7k2.io``, for accounts
+    ``start`` to ``start + n - 1`` (the suffix is the account number in base 36)."""
     a = rng.integers(0, len(_WORDS), size=n)
     b = rng.integers(0, len(_WORDS), size=n)
     tld = rng.integers(0, len(_TLDS), size=n)
     return [f"{_WORDS[x]}{_WORDS[y]}-{np.base_repr(i, 36).lower()}.{_TLDS[t]}"
-            for i, (x, y, t) in enumerate(zip(a, b, tld))]
+            for i, (x, y, t) in enumerate(zip(a, b, tld), start)]

@@ -31,7 +31,7 @@ import pyarrow as pa
 from . import _params as P
 from ._company import Company
 from ._outcomes import _sigmoid
-from ._write import _ts, _write
+from ._write import _ts, _write, account_ids
 
 ACCEPT_BASE, ACCEPT_SLOPE, INBOUND_BONUS, NOISE = -0.6, 0.9, 1.0, 0.5
 PROSPECTING = 0.01
@@ -98,13 +98,17 @@ def simulate_dispositions(rng, c: Company, outcomes, capacity: int) -> pd.DataFr
             "disposition": disposition, "reason": reason,
             "rep": np.array([r for r, _ in REPS])[rep],
             "p_accept": np.where(converted, np.nan, p_accept)}))
+    if not rows:
+        return pd.DataFrame({"account": np.zeros(0, np.int64), "day": np.zeros(0, np.int64),
+                             "route": [], "at": np.zeros(0, np.int64), "disposition": [],
+                             "reason": [], "rep": [], "p_accept": np.zeros(0)})
     return pd.concat(rows, ignore_index=True)
 
 
 def write_dispositions(out: Path, leads: pd.DataFrame) -> int:
     """``dispositions.parquet`` (what a CRM would export) and ``truth/dispositions.parquet``."""
     leads = leads.sort_values("at", kind="stable")
-    ids = pa.array([f"a{i:06d}" for i in leads.account])
+    ids = account_ids(leads.account.to_numpy())
     _write(pa.table({"entity_id": ids, "at": _ts(leads["at"].to_numpy()),
                      "disposition": pa.array(leads.disposition.to_numpy()),
                      "reason": pa.array(leads.reason.to_numpy(), type=pa.string(), from_pandas=True),

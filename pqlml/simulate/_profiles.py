@@ -17,12 +17,9 @@ seed stay what they were before these files existed.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from ..outputs import write_frame
 from . import _params as P
 from ._company import Company
 
@@ -84,8 +81,8 @@ def signup_answers(rng, c: Company, joined: np.ndarray, titles: np.ndarray,
             "use_case": _skip(rng, np.concatenate([true_use, free_use]), 0.15)}
 
 
-def write_enrichment(out: Path, rng, c: Company, domains: list[str]) -> int:
-    """``enrichment.csv``; returns its row count."""
+def enrichment(rng, c: Company, domains: list[str], first_account: int = 0) -> pd.DataFrame:
+    """The rows of ``enrichment.csv`` for accounts ``first_account`` onwards (a chunk)."""
     n = c.n
     covered = rng.random(n) < np.array(COVERAGE)[c.segment]
     idx = np.flatnonzero(covered)
@@ -103,7 +100,7 @@ def write_enrichment(out: Path, rng, c: Company, domains: list[str]) -> int:
     dom[shout] = ["WWW." + d.title() for d in dom[shout]]
     n_extra = max(1, n // 20)
     extra = pd.DataFrame({
-        "domain": [f"nevercame-{i}.com" for i in range(n_extra)],
+        "domain": [f"nevercame-{first_account + i}.com" for i in range(n_extra)],
         "industry": np.array(P.INDUSTRIES)[rng.integers(0, len(P.INDUSTRIES), n_extra)],
         "employees": rng.integers(5, 5_000, n_extra).astype(float),
         "country": np.array(P.COUNTRIES)[rng.integers(0, len(P.COUNTRIES), n_extra)],
@@ -114,13 +111,12 @@ def write_enrichment(out: Path, rng, c: Company, domains: list[str]) -> int:
     table = pd.concat([table, extra], ignore_index=True)
     table = table.sample(frac=1.0, random_state=int(rng.integers(0, 2**31))).reset_index(drop=True)
     table["employees"] = table.employees.astype("Int64")
-    write_frame(table, out / "enrichment.csv")
-    return len(table)
+    return table
 
 
-def write_enterprise_list(out: Path, rng, c: Company, domains: list[str]) -> int:
-    """``enterprise_domains.csv`` (a ``domain`` column); returns its row count."""
+def enterprise_list(rng, c: Company, domains: list[str], first_account: int = 0) -> pd.DataFrame:
+    """The rows of ``enterprise_domains.csv`` (a ``domain`` column) for a chunk of accounts;
+    the first chunk adds the large companies that never signed up."""
     listed = np.flatnonzero((c.segment == P.SEGMENTS.index("enterprise")) & (rng.random(c.n) < 0.7))
-    names = [domains[i] for i in listed] + [f"bigcorp-{i}.com" for i in range(5)]
-    write_frame(pd.DataFrame({"domain": names}), out / "enterprise_domains.csv")
-    return len(names)
+    never = [f"bigcorp-{i}.com" for i in range(5)] if first_account == 0 else []
+    return pd.DataFrame({"domain": [domains[i] for i in listed] + never})
