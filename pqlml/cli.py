@@ -319,7 +319,8 @@ def _score(args) -> None:
 
     console, shown = consoles(args.quiet)
     result = runner.score(args.config, args.model, out=args.out, format=args.format,
-                          to_table=args.to_table, as_of=args.as_of, status=status(console))
+                          to_table=args.to_table, as_of=args.as_of, status=status(console),
+                          batch_rows=args.batch_rows)
     scores, gone, version = result.scores, result.not_scored, result.version
     key = scores.columns[0]
     if args.to_table:
@@ -550,6 +551,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write table NAME (and NAME_not_scored) into data.connection")
     s.add_argument("--top", type=_POSITIVE, default=10, metavar="N",
                    help="Tier-1 accounts (or users) shown in the terminal")
+    s.add_argument("--batch-rows", dest="batch_rows", type=_POSITIVE, metavar="N",
+                   help="entities predicted and explained at a time (default: [model] "
+                        "score_batch_rows, 100000); the scores do not depend on it")
 
     s = command("feedback", _feedback,
                 "how often sales accepts each rule, tier, funnel and score band")
