@@ -119,10 +119,10 @@ def test_weights_reach_the_level_the_reference_and_must_be_positive():
     # the reference is the weighted median (independently: a row repeated by its weight)
     repeated = np.repeat(X.events_30d.to_numpy(), w.astype(int))
     assert clf.reference_[0] == np.sort(repeated)[(len(repeated) - 1) // 2]
-    with pytest.raises(PqlmlError, match="sample_weight"):
+    with pytest.raises(ValueError, match="sample_weight"):
         LeadClassifier(kind="logistic").fit(X, y, as_of=frame.as_of, sample_weight=w[:-1])
-    with pytest.raises(PqlmlError, match="sample_weight"):
-        LeadClassifier(kind="logistic").fit(X, y, as_of=frame.as_of, sample_weight=w * 0)
+    with pytest.raises(PqlmlError, match="two classes among the rows weighted above 0"):
+        LeadClassifier(kind="logistic").fit(X, y, as_of=frame.as_of, sample_weight=w * y)
 
 
 def test_training_snapshots_sample_the_full_snapshots_batch_by_batch(company):

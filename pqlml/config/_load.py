@@ -315,7 +315,7 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT),
         "registered_name": ("a non-empty string", 'registered_name = "pqlml"', _when(_is_text)),
         "max_training_rows": ("a positive integer (labelled snapshots fitted on whole)",
-                              "max_training_rows = 1000000", _POS_INT),
+                              "max_training_rows = 500000", _POS_INT),
         "score_batch_rows": ("a positive integer (entities scored at a time)",
                              "score_batch_rows = 100000", _POS_INT)},
     ExportConfig: {

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..errors import PqlmlError
 from ._estimators import (CALIBRATIONS, KINDS, MedianImputer, _signed_log1p, anchor_level,
@@ -148,7 +148,7 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
         weighted, so the probabilities are the population's rates). Returns self."""
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
-        w = _weights(sample_weight, len(y))
+        w = _weights(sample_weight, X, y)
         check_classification_targets(y)
         target = type_of_target(y, input_name="y")
         if target != "binary":
@@ -285,16 +285,17 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
         return model, calibrator
 
 
-def _weights(sample_weight, n: int) -> np.ndarray | None:
-    """``sample_weight`` as floats, checked (None stays None: the unweighted fit)."""
+def _weights(sample_weight, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """``sample_weight`` as floats, checked by scikit-learn (one non-negative weight a row,
+    not all zero); the rows it weighs above 0 must hold both classes. None stays None (the
+    unweighted fit)."""
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-    if len(w) != n or not np.isfinite(w).all() or (w <= 0).any():
-        raise PqlmlError(f"The 'sample_weight' argument of LeadClassifier.fit must give a "
-                         f"positive finite weight for each of the {n:,} rows of X. Got "
-                         f"{len(w):,} values. Fix: pass a sample's weights "
-                         "(pqlml.model._sample.sample_rows), rows outside it left out.")
+    w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if len(np.unique(y[w > 0])) < 2:
+        raise PqlmlError("LeadClassifier needs two classes among the rows weighted above 0; "
+                         "they hold one class only. Fix: keep every positive in the sample "
+                         "(pqlml.model._sample.sample_rows).")
     return w
 
 
