@@ -9,7 +9,8 @@ import ctypes
 import ibis
 import ibis.expr.datatypes as dt
 
-__all__ = ["duckdb_of", "to_days", "DAY", "cached", "release_freed_memory", "counts"]
+__all__ = ["duckdb_of", "to_days", "DAY", "cached", "release_freed_memory", "counts",
+           "record_batches"]
 
 DAY = 86_400
 
@@ -66,6 +67,26 @@ def cached(table: ibis.Table) -> ibis.Table:
     out = table.cache()
     # Spark's view reports its own types (an int8 flag comes back as int32): keep ibis's
     return out if out.schema() == table.schema() else out.cast(table.schema())
+
+
+def record_batches(table: ibis.Table, rows: int = 250_000):
+    """``table``'s result as Arrow record batches of about ``rows`` rows, handed over as the
+    engine produces them (never the whole result at once). On DuckDB through its own
+    reader (ibis's ``to_pyarrow_batches`` calls a cursor method DuckDB 2.0 no longer has).
+
+    Examples
+    --------
+    >>> con = ibis.duckdb.connect()
+    >>> t = con.create_table("r", obj=ibis.memtable({"x": list(range(5))}))
+    >>> sum(b.num_rows for b in record_batches(t, rows=2))
+    5
+    """
+    con = duckdb_of(table)
+    if con is None:
+        yield from table.to_pyarrow_batches(chunk_size=rows)
+        return
+    con._run_pre_execute_hooks(table)            # registers the memtables it reads
+    yield from con.con.sql(con.compile(table)).to_arrow_reader(rows)
 
 
 def counts(parts: dict) -> dict:

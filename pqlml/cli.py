@@ -333,13 +333,13 @@ def _score(args) -> None:
     from rich.table import Table
 
     from . import runner
-
     from .refresh import full_build
 
     console, shown = consoles(args.quiet)
     with full_build(args.full):
         result = runner.score(args.config, args.model, out=args.out, format=args.format,
-                              to_table=args.to_table, as_of=args.as_of, status=status(console))
+                              to_table=args.to_table, as_of=args.as_of, status=status(console),
+                              batch_rows=args.batch_rows)
     _refreshes(console, result.project)
     scores, gone, version = result.scores, result.not_scored, result.version
     key = scores.columns[0]
@@ -581,6 +581,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write table NAME (and NAME_not_scored) into data.connection")
     s.add_argument("--top", type=_POSITIVE, default=10, metavar="N",
                    help="Tier-1 accounts (or users) shown in the terminal")
+    s.add_argument("--batch-rows", dest="batch_rows", type=_POSITIVE, metavar="N",
+                   help="entities predicted and explained at a time (default: [model] "
+                        "score_batch_rows, 100000); the scores do not depend on it")
 
     s = command("feedback", _feedback,
                 "how often sales accepts each rule, tier, funnel and score band")

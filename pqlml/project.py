@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .backends import counts, release_freed_memory
+from .backends import counts, record_batches, release_freed_memory
 from .cache import FeatureCache, cache_for, definitions_key
 from .config import Config, config_from_settings, load_config
 from .errors import PqlmlError
@@ -246,6 +246,65 @@ class Project:
             frame[outcome] = frame[outcome].astype(int)
             return frame
         return self._once(("snapshots", outcome, dates), labelled)
+
+    def training_snapshots(self, outcome: str | None = None, *, as_of=None,
+                           whole: int = 0) -> tuple[pd.DataFrame, dict | None]:
+        """(labelled snapshots to fit on, what their sample kept or None): the
+        :meth:`snapshots` themselves while they number at most ``[model]
+        max_training_rows``; beyond it a sample (:mod:`pqlml.model._sample`) of about that
+        many rows: every positive, each cutoff's negatives at one rate, a ``sample_weight``
+        column of 1 / rate, the features as float32. The last ``whole`` labelled cutoffs (a
+        backtest's test dates) are kept entire besides, their negatives outside the sample
+        weighted 0 (evaluated on, never fitted on). The sample is taken batch by batch as the engine hands the joined
+        features and labels over, so the full table never exists in memory (nor in the
+        feature cache: a sample is not cached)."""
+        from .model._sample import WEIGHT, negative_rate, sample_record, weights_of
+
+        outcome = check_outcome(outcome or self.config.outcomes.target, self.tables)
+        dates = self.dates(as_of)
+        budget, seed = self.config.model.max_training_rows, 0
+        spine = spine_for(self, as_of=list(dates))
+        labels = self._label_table(spine, self.entity)
+        labels = labels.filter(labels[outcome].notnull())
+        n = labels.group_by("as_of").aggregate(rows=labels.count(),
+                                               positives=labels[outcome].cast("int64").sum()
+                                               ).execute().sort_values("as_of")
+        if n.empty or int(n["rows"].sum()) <= budget:
+            return self.snapshots(outcome, as_of=as_of), None
+        entire = set(pd.to_datetime(n.as_of, utc=True).iloc[len(n) - whole:]) if whole else set()
+        rows, positives = int(n["rows"].sum()), int(n.positives.sum())
+        rate = negative_rate(rows=rows, positives=positives, budget=budget)
+        feats, key = project_features(self, spine, self.entity), self.key
+        if "entity_id" in feats.columns:
+            feats = feats.rename({key: "entity_id"})
+        labels = labels.rename({key: "entity_id"})
+        joined = feats.join(labels, [key, "as_of"])
+        label_names = set(labels.columns)
+        parts, kept, kept_pos, outside = [], 0, 0, 0
+        for batch in record_batches(joined):
+            keys, days = batch.column(key), batch.column("as_of")
+            y = batch.column(outcome).to_numpy(zero_copy_only=False).astype(int)
+            w = weights_of(keys.to_numpy(zero_copy_only=False), days.to_pandas(), y,
+                           rate=rate, seed=seed)
+            entire_row = pd.to_datetime(days.to_pandas(), utc=True).isin(entire).to_numpy()
+            sampled = w > 0
+            kept += int(sampled.sum())
+            kept_pos += int(y[sampled].sum())
+            mask = sampled | entire_row
+            outside += int((mask & ~sampled).sum())
+            batch = batch.filter(pa.array(mask))
+            columns = [c.cast(pa.float32()) if name not in label_names and
+                       (pa.types.is_integer(c.type) or pa.types.is_floating(c.type)) else c
+                       for name, c in zip(batch.schema.names, batch.columns)]
+            parts.append(pa.Table.from_arrays(
+                columns + [pa.array(w[mask])], names=batch.schema.names + [WEIGHT]))
+        table = pa.concat_tables(parts)
+        del parts
+        frame = _sorted_frame(table, key)
+        frame[outcome] = frame[outcome].astype(int)
+        record = sample_record(rows=rows, positives=positives, rate=rate, kept=kept,
+                               kept_positives=kept_pos, budget=budget, seed=seed, whole=outside)
+        return frame, record
 
     def outcome_events(self, outcome: str | None = None) -> ibis.Table:
         """The outcomes ``outcome`` (default: ``outcomes.target``) is labelled from, one row

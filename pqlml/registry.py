@@ -56,6 +56,8 @@ def log_train(model, path: str | Path, example) -> str:
     mlflow.set_tag("pqlml.kind", model.kind)
     mlflow.log_metrics({"train_rows": model.trained_on["rows"],
                         "train_positives": model.trained_on["positives"]})
+    if model.trained_on.get("sample"):          # fitted on a weighted sample: what it kept
+        mlflow.log_params({f"sample_{k}": v for k, v in model.trained_on["sample"].items()})
     selection = model.trained_on.get("selection") or {}
     if isinstance(selection, dict):
         mlflow.log_metrics(_numbers({k: v for k, v in selection.items()

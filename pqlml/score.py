@@ -119,12 +119,18 @@ class Scorer:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         return cls(model, f"{path.name}@{digest}")
 
-    def score(self, X: pd.DataFrame, *, project, as_of=None) -> Scores:
+    def score(self, X: pd.DataFrame, *, project, as_of=None,
+              batch_rows: int | None = None) -> Scores:
         """Scores for the rows of ``X`` (features of one as_of, keyed by the model's entity:
         ``project.features([as_of], entity=...)``), best first, and the project's entities
         not scored, with the reason. ``project``: the open project (``"Project"``) the
         reasons and tier attributes are read from. ``as_of``: the features' date, needed
-        only when ``X`` has no rows (else it must match)."""
+        only when ``X`` has no rows (else it must match). ``batch_rows`` (default ``[model]
+        score_batch_rows``): the rows predicted, explained and described (fit, funnel, the
+        intent rule's flags) at a time, so a company's whole design matrix and its
+        contributions never exist at once; the percentiles and tiers, which rank the whole
+        population, are computed from every probability at once. The result does not
+        depend on it."""
         entity = self.model.trained_on.get("entity", project.config.project.entity)
         key = entity_key(entity)
         if key not in X.columns:
@@ -136,17 +142,23 @@ class Scorer:
         X = X.reset_index(drop=True)
         gone = _not_scored(project, X, key, entity, as_of)
         X = X[~X[key].isin(gone[key])].reset_index(drop=True)
-        return Scores(self._score_rows(project, X, key, entity), gone, self.version)
+        batch = batch_rows or project.config.model.score_batch_rows
+        return Scores(self._score_rows(project, X, key, entity, batch), gone, self.version)
 
     def check(self, X: pd.DataFrame) -> None:
         """The schema guard (:meth:`pqlml.model.Model.check_features`): the feature columns
         must be exactly the model's."""
         self.model.check_features(X, exact=True, version=self.version)
 
-    def _score_rows(self, project, X: pd.DataFrame, key: str, entity: str) -> pd.DataFrame:
+    def _score_rows(self, project, X: pd.DataFrame, key: str, entity: str,
+                    batch: int) -> pd.DataFrame:
         from .explain import reasons
 
-        p = self.model.predict(X) if len(X) else np.array([])
+        parts = [_described(project, X.iloc[i:i + batch], entity)
+                 | {"p": self.model.predict(X.iloc[i:i + batch]),
+                    "reasons": reasons(self.model, X.iloc[i:i + batch])}
+                 for i in range(0, len(X), batch)]
+        p = np.concatenate([b["p"] for b in parts]) if parts else np.array([])
         out = X[[key, "as_of"]].copy()
         # the CRM's match key beside the entity: an account's domain, a user's email
         match = {"account": ("accounts", "domain"), "user": ("users", "email")}[entity]
@@ -156,10 +168,12 @@ class Scorer:
                             how="left")[[key, match[1], "as_of"]]
         out["probability"] = p
         out["percentile"] = (pd.Series(p).rank(method="max", pct=True) * 100).round(1).to_numpy()
-        tiers = _tiers(project, X, p, entity)
+        tiers = _tiers(project, parts, p)
         for col in ("tier", "funnel", "motion"):
             out[col] = tiers[col].to_numpy()
-        out = pd.concat([out, reasons(self.model, X)], axis=1)
+        why = (pd.concat([b["reasons"] for b in parts]) if parts
+               else reasons(self.model, X)).set_axis(out.index)
+        out = pd.concat([out, why], axis=1)
         out["model_version"] = self.version
         # best first; ties (and floating-point near-ties: DuckDB's parallel float sums may
         # differ in the last bit between runs) broken by the key, so the order is reproducible
@@ -321,32 +335,48 @@ def _customers(project, spined: set, as_of: pd.Timestamp, entity: str = "account
             for r in first.itertuples()]
 
 
-def _tiers(project, X: pd.DataFrame, p: np.ndarray, entity: str) -> pd.DataFrame:
-    """The model's tier (intent by the config's tier policy x fit), the rules' funnel and the
-    motion. A user's fit is its account's firmographics and its own work email; its funnel is
-    its account's (funnels are account motions); the intent rule sets the volume only where
-    it reads the entity's own features (else the capacity does)."""
-    from .rules import fit_flags, funnel_of, intent_rule_for, motion_for, user_funnels
+def _described(project, X: pd.DataFrame, entity: str) -> dict:
+    """What the tiers read of a batch of rows, each row on its own: its ``fit``, its
+    ``funnel`` (a user's is its account's), its ``segment`` and whether the intent rule
+    flags it (``flag``, None without a rule that reads the entity's own features)."""
+    from .rules import fit_flags, funnel_of, intent_rule_for, user_funnels
 
     cfg = project.config
-    out = pd.DataFrame(index=X.index)
-    if not len(X):
-        return out.assign(tier=[], funnel=[], motion=[])
     frame = project.with_attributes(X)
     fit = fit_flags(frame, cfg.fit)["fit"]
     policy = TierPolicy.from_config(cfg)
     rule = intent_rule_for(cfg, frame, entity)[0] if policy.reads_rule else None
-    volume = None if rule is None else int(rule.evaluate(frame).sum())
-    out["tier"] = policy.tiers(pd.Series(p, index=X.index), fit, rule_volume=volume).to_numpy()
     if entity == "user":
-        out["funnel"] = user_funnels(frame, project.accounts_then(frame),
-                                     settings=cfg).to_numpy()
+        funnel = user_funnels(frame, project.accounts_then(frame), settings=cfg).to_numpy()
     else:
         try:
-            out["funnel"] = funnel_of(frame, fit, cfg.funnels).to_numpy()
+            funnel = funnel_of(frame, fit, cfg.funnels).to_numpy()
         except PqlmlError:       # funnel rules naming features the accounts lack
-            out["funnel"] = pd.NA
-    segment = frame["segment"] if "segment" in frame else pd.Series(pd.NA, index=X.index)
+            funnel = np.full(len(X), pd.NA, dtype=object)
+    segment = frame["segment"] if "segment" in frame else pd.Series(pd.NA, index=frame.index)
+    return {"fit": fit.to_numpy(), "funnel": funnel, "segment": segment.astype("object").to_numpy(),
+            "flag": None if rule is None else rule.evaluate(frame).to_numpy(bool)}
+
+
+def _tiers(project, parts: list, p: np.ndarray) -> pd.DataFrame:
+    """The model's tier (intent by the config's tier policy x fit), the rules' funnel and the
+    motion, from the batches' :func:`_described` and every probability ``p``: intent ranks
+    the whole population, so the tiers are set once. A user's fit is its account's
+    firmographics and its own work email; its funnel is its account's (funnels are account
+    motions); the intent rule sets the volume only where it reads the entity's own features
+    (else the capacity does)."""
+    from .rules import motion_for
+
+    cfg = project.config
+    if not len(p):
+        return pd.DataFrame({"tier": [], "funnel": [], "motion": []})
+    joined = {k: np.concatenate([b[k] for b in parts]) for k in ("fit", "funnel", "segment")}
+    flags = [b["flag"] for b in parts]
+    volume = None if flags[0] is None else int(sum(int(f.sum()) for f in flags))
+    policy = TierPolicy.from_config(cfg)
+    out = pd.DataFrame({"tier": policy.tiers(pd.Series(p), pd.Series(joined["fit"]),
+                                             rule_volume=volume).to_numpy(),
+                        "funnel": joined["funnel"]})
     out["motion"] = [motion_for(t, s, cfg.playbook.complexity, cfg.playbook.motions)
-                     for t, s in zip(out.tier, segment.astype("object"))]
+                     for t, s in zip(out.tier, joined["segment"])]
     return out

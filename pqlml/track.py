@@ -359,6 +359,8 @@ def log_backtest(metrics: dict, out: str | Path) -> None:
     names = [n for n in ("model", "rules", "best_single_rule", "activation_engagement", "oracle") if n in metrics]
     mlflow.log_params({"kind": metrics["kind"], "folds": len(metrics["folds"]),
                        "rule": metrics["intent_rule"], "tier_method": metrics["tier_method"]})
+    if metrics.get("sample"):          # folds fitted on a weighted sample: what it kept
+        mlflow.log_params({f"sample_{k}": v for k, v in metrics["sample"].items()})
     if "model" in metrics:
         mlflow.log_metrics(quality_metrics(metrics["model"]))
     for n in names:

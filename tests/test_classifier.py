@@ -35,10 +35,16 @@ SORTED = ("its rows are sorted by class: the calibration rows (the last quarter,
 
 def expected_failures(estimator) -> dict:
     """The checks a calibrated LeadClassifier fails by design, each with the reason."""
+    weighted = {"check_sample_weight_equivalence_on_dense_data": (
+        "a row weighted 2 is not two rows in time: without as_of each row is its own date "
+        "(the calibration quarter, Platt's level rows and the monotone test count rows), "
+        "and the reference is the lower weighted median")}
     if estimator.calibration == "none":
-        return {}
+        return weighted
     failures = {"check_classifier_data_not_an_array": f"12 rows; {SORTED}",
-                "check_positive_only_tag_during_fit": f"iris made binary; {SORTED}"}
+                "check_positive_only_tag_during_fit": f"iris made binary; {SORTED}",
+                "check_sample_weights_not_overwritten": f"16 rows; {SORTED}",
+                "check_sample_weights_shape": f"16 rows; {SORTED}", **weighted}
     failures["check_class_weight_classifiers"] = (
         "calibration is unweighted, so probabilities stay rates (Platt's level is the "
         "training rows' rate): class_weight reorders the scores but the calibrated "

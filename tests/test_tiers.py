@@ -132,7 +132,7 @@ def test_rules_backtest_and_scoring_give_the_same_tiers(company, method):
     the probability, the rows that the cutpoint computed here independently flags."""
     from pqlml.backtest import tier_table
     from pqlml.rules import assign
-    from pqlml.score import _tiers
+    from pqlml.score import _described, _tiers
 
     project, X, fit = company
     p = X.p_model.to_numpy()
@@ -143,7 +143,8 @@ def test_rules_backtest_and_scoring_give_the_same_tiers(company, method):
     project = dataclasses.replace(project, config=cfg)
 
     by_rules = assign(project.with_attributes(X), settings=cfg, leads=project.leads()).tier
-    by_scoring = _tiers(project, X, p, "account").tier
+    halves = [X.iloc[:len(X) // 2], X.iloc[len(X) // 2:]]       # scored in two batches
+    by_scoring = _tiers(project, [_described(project, h, "account") for h in halves], p).tier
     rows = pd.DataFrame({"fold": 0, "p_model": p, "rule_flag": p >= cut, "fit": fit})
     by_backtest = tier_table(rows, TierPolicy.from_config(cfg))["model"]
 

@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..discover._scan import candidates, scan
 from ..errors import PqlmlError
-from ..model import (KINDS, LeadClassifier, Model, bootstrap_cis, feature_columns,
+from ..model import (KINDS, WEIGHT, LeadClassifier, Model, bootstrap_cis, feature_columns,
                      score_metrics, top_k_capture)
 from ..rules import fit_flags, intent_rule_for
 from ..schema import entity_key
@@ -94,11 +94,13 @@ def rolling_folds(as_of_dates, *, horizon_days: int, test_periods: int, min_trai
     return out
 
 
-def _rule_probability(flag_train, y_train, flag_test):
+def _rule_probability(flag_train, y_train, flag_test, weights=None):
     """A rule as a calibrated step score: its training precision for flagged rows, the
-    training rate of the rest for the others."""
-    hit = y_train[flag_train].mean() if flag_train.any() else 0.0
-    miss = y_train[~flag_train].mean() if (~flag_train).any() else 0.0
+    training rate of the rest for the others (``weights``: a sample's, the rates then the
+    population's)."""
+    w = np.ones(len(y_train)) if weights is None else np.asarray(weights, float)
+    hit = np.average(y_train[flag_train], weights=w[flag_train]) if flag_train.any() else 0.0
+    miss = np.average(y_train[~flag_train], weights=w[~flag_train]) if (~flag_train).any() else 0.0
     return np.where(flag_test, hit, miss)
 
 
@@ -179,7 +181,11 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
     ----------
     frame : DataFrame
         Labelled snapshots (``project.snapshots(outcome)``): the key, ``as_of``, the
-        features and ``outcome``.
+        features and ``outcome``. With a ``sample_weight`` column (a sample,
+        :meth:`pqlml.project.Project.training_snapshots`), each fold fits on the rows
+        weighted above 0 with their weights (the model, the baselines and the rules'
+        rates) and is evaluated on every row of its test cutoff, unweighted: the test
+        cutoffs are kept whole.
     outcome : str
         The label to predict (``conversion``, ``hand_raise``, ``accepted``).
     estimator : str or LeadClassifier, optional
@@ -227,19 +233,24 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
         if progress:
             progress(i, len(folds), test_date)
         day = frame.as_of.dt.strftime("%Y-%m-%d")
-        train, test = frame[day.isin(train_dates)], frame[day == test_date].copy()
+        in_train = day.isin(train_dates)
+        if WEIGHT in frame.columns:           # a sample: fit on it, test on the whole cutoff
+            in_train &= frame[WEIGHT] > 0
+        train, test = frame[in_train], frame[day == test_date].copy()
+        w = train[WEIGHT].to_numpy(float) if WEIGHT in train.columns else None
         _check_fold(train, test, outcome, test_date)
         model = Model.fit(train, outcome, kind=kind, features=features,
                           calibration=calibration, seed=seed,
                           gap_days=cfg.labels.horizon_days)
         test["p_model"] = model.predict(test)
-        for name, p in fit_baselines(train[features + [outcome]], test, outcome).items():
+        for name, p in fit_baselines(train[features + [outcome]], test, outcome,
+                                     sample_weight=w).items():
             test[f"p_{name}"] = p
         if rule is not None:
             flag_train, flag_test = rule.evaluate(train).to_numpy(), rule.evaluate(test).to_numpy()
             test["rule_flag"] = flag_test
             test["p_rules"] = _rule_probability(flag_train, train[outcome].to_numpy(bool),
-                                                flag_test)
+                                                flag_test, w)
         best = _best_single(train, outcome, features, cfg)
         value = {n: pd.to_numeric(d[best.feature], errors="coerce") for n, d in
                  (("train", train), ("test", test))}
@@ -248,7 +259,7 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
         test["best_single_score"] = value["test"].fillna(-np.inf)
         test["p_best"] = _rule_probability((value["train"] >= best.threshold).to_numpy(),
                                            train[outcome].to_numpy(bool),
-                                           (value["test"] >= best.threshold).to_numpy())
+                                           (value["test"] >= best.threshold).to_numpy(), w)
         best_rule = best.rule
         if {"activated", "engagement_score"} <= set(test.columns):
             # the activation + engagement playbook: activated accounts first, each group ranked
@@ -256,12 +267,13 @@ def backtest(frame: pd.DataFrame, outcome: str, estimator=None, *, settings,
             test["act_score"] = test.activated * 1e12 + test.engagement_score.fillna(0)
             test["p_act"] = _rule_probability(train.activated.to_numpy(bool),
                                               train[outcome].to_numpy(bool),
-                                              test.activated.to_numpy(bool))
+                                              test.activated.to_numpy(bool), w)
         test["fold"] = i
         parts.append(test)
         fold_info.append({"fold": i, "as_of": test_date, "train_as_of": [train_dates[0],
                                                                           train_dates[-1]],
                           "train_rows": len(train), "train_positives": int(train[outcome].sum()),
+                          "train_sampled": w is not None,
                           "best_rule": best_rule, "model_chosen": _chosen(model)})
     rows = pd.concat(parts, ignore_index=True)
     oracle, why = _oracle(truth, rows, outcome, key)

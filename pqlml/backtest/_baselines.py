@@ -84,12 +84,15 @@ def _pipeline():
                          LogisticRegression(max_iter=2000))
 
 
-def fit_baselines(train: pd.DataFrame, test: pd.DataFrame, outcome: str) -> dict[str, np.ndarray]:
-    """Each baseline with columns, fitted on ``train`` and scored on ``test``: name ->
-    probabilities of ``outcome``. A baseline whose columns the data lack is left out."""
+def fit_baselines(train: pd.DataFrame, test: pd.DataFrame, outcome: str, *,
+                  sample_weight=None) -> dict[str, np.ndarray]:
+    """Each baseline with columns, fitted on ``train`` (weighted by ``sample_weight`` when
+    it is a sample) and scored on ``test``: name -> probabilities of ``outcome``. A baseline
+    whose columns the data lack is left out."""
     out = {}
     for name, cols in baseline_columns(train.columns).items():
         if cols:
-            model = _pipeline().fit(train[cols].to_numpy(float), train[outcome].to_numpy(int))
+            model = _pipeline().fit(train[cols].to_numpy(float), train[outcome].to_numpy(int),
+                                    logisticregression__sample_weight=sample_weight)
             out[name] = model.predict_proba(test[cols].to_numpy(float))[:, 1]
     return out

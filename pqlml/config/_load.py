@@ -319,7 +319,11 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "calibration": _choice("calibration", ("isotonic", "platt", "none")),
         "test_periods": ("a positive integer (as_of dates tested)", "test_periods = 6", _POS_INT),
         "bootstrap": ("a positive integer (resamples)", "bootstrap = 200", _POS_INT),
-        "registered_name": ("a non-empty string", 'registered_name = "pqlml"', _when(_is_text))},
+        "registered_name": ("a non-empty string", 'registered_name = "pqlml"', _when(_is_text)),
+        "max_training_rows": ("a positive integer (labelled snapshots fitted on whole)",
+                              "max_training_rows = 500000", _POS_INT),
+        "score_batch_rows": ("a positive integer (entities scored at a time)",
+                             "score_batch_rows = 100000", _POS_INT)},
     ExportConfig: {
         "format": _choice("format", ("segment", "amplitude", "mixpanel", "segment_warehouse")),
         "source": ("a non-empty file path or glob (relative to data.root; ** allowed); for "

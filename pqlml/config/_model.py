@@ -282,13 +282,21 @@ class ModelConfig:
     (fitted on the latest quarter of the training snapshots); ``test_periods``: how many
     of the last as_of dates the backtest tests on, each after training on the snapshots
     whose labels were complete by then; ``bootstrap``: resamples for the CIs;
-    ``registered_name``: the MLflow registry name ``train`` registers under."""
+    ``registered_name``: the MLflow registry name ``train`` registers under;
+    ``max_training_rows``: above this many labelled snapshots, ``train`` and ``backtest`` fit
+    on a sample (every positive, each cutoff's negatives at one rate, weighted by 1 / rate:
+    :mod:`pqlml.model._sample`); the default keeps a float32 design of ~200 features near
+    0.4 GB and the logistic fit's float64 copies (imputed, log1p'd, scaled: ~5 of the
+    design) near 4 GB; ``score_batch_rows``: entities ``score``
+    predicts and explains at a time (tiers from every probability at once)."""
 
     kind: str = "auto"
     calibration: str = "platt"
     test_periods: int = 6
     bootstrap: int = 200
     registered_name: str = "pqlml"
+    max_training_rows: int = 500_000
+    score_batch_rows: int = 100_000
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ from ..schema import KEY_COLUMNS
 from ._classifier import LeadClassifier
 from ._estimators import KINDS, make_estimator
 from ._file import FORMAT, load_model, save_model
+from ._sample import WEIGHT
 from ._metrics import (bootstrap_ci, bootstrap_cis, expected_calibration_error, score_metrics,
                        top_k_capture)
 
 __all__ = ["Model", "LeadClassifier", "KINDS", "make_estimator", "feature_columns",
            "train", "provenance", "score_metrics",
            "expected_calibration_error", "top_k_capture", "bootstrap_ci", "bootstrap_cis",
-           "FORMAT"]
+           "FORMAT", "WEIGHT"]
 
 @dataclass
 class Model:
@@ -54,7 +55,11 @@ class Model:
 
         ``features``: the columns to learn from (default: :func:`feature_columns`); a key,
         ``as_of``, a label or a non-numeric column among them is refused. The estimator is
-        a :class:`LeadClassifier` fitted with the rows' ``as_of`` (time-aware calibration)."""
+        a :class:`LeadClassifier` fitted with the rows' ``as_of`` (time-aware calibration).
+
+        A frame with a :data:`WEIGHT` column is a sample (:mod:`pqlml.model._sample`): the
+        rows weighted 0 (kept to be evaluated on only) are left out, the others fitted with
+        their weights; ``trained_on["weighted"]`` says so."""
         for column in (outcome, "as_of"):
             if column not in frame.columns:
                 raise PqlmlError(f"Model.fit needs the column {column!r} in the frame; it has "
@@ -66,14 +71,21 @@ class Model:
             raise PqlmlError(f"Model.fit found no numeric feature column in the frame (columns: "
                              f"{_show(list(frame.columns))}). Fix: pass features merged with "
                              "their labels (project.snapshots(outcome)).")
+        w = None
+        if WEIGHT in frame.columns:
+            frame = frame[frame[WEIGHT].to_numpy() > 0]
+            w = frame[WEIGHT].to_numpy(float)
         y = frame[outcome].astype(int).to_numpy()
         est = LeadClassifier(kind=kind, calibration=calibration, random_state=seed,
-                             gap_days=gap_days).fit(frame[features], y, as_of=frame.as_of)
+                             gap_days=gap_days).fit(frame[features], y, as_of=frame.as_of,
+                                                    sample_weight=w)
         info = {"rows": len(frame), "positives": int(y.sum()),
                 "as_of_first": str(frame.as_of.min().date()),
                 "as_of_last": str(frame.as_of.max().date())}
         if est.selection_ is not None:
             info["selection"] = est.selection_
+        if w is not None:
+            info["weighted"] = True
         return cls(est.kind_, features, est, outcome, info)
 
     def check_features(self, frame: pd.DataFrame, *, exact: bool = False,
@@ -117,7 +129,8 @@ class Model:
 def feature_columns(frame: pd.DataFrame, *, exclude=()) -> list[str]:
     """The columns of ``frame`` a model may learn from, in frame order: numeric ones that are
     not a key (``account_id``, ``user_id``, ``entity_id``), not ``as_of``, not a label and
-    not in ``exclude``. The one definition of "feature column" every stage uses.
+    not a sample's weight (:data:`WEIGHT`) and not in ``exclude``. The one definition of
+    "feature column" every stage uses.
 
     Examples
     --------
@@ -127,7 +140,7 @@ def feature_columns(frame: pd.DataFrame, *, exclude=()) -> list[str]:
     >>> feature_columns(frame, exclude=["score"])
     ['events_30d']
     """
-    skip = set(KEY_COLUMNS) | set(LABEL_COLUMNS) | set(exclude)
+    skip = set(KEY_COLUMNS) | set(LABEL_COLUMNS) | {WEIGHT} | set(exclude)
     return [c for c in frame.columns if c not in skip and _numeric(frame[c])]
 
 
@@ -169,7 +182,8 @@ def provenance(config) -> dict:
 
 
 def train(frame: pd.DataFrame, outcome: str | None = None, *, settings=None,
-          kind: str | None = None, calibration: str | None = None) -> Model:
+          kind: str | None = None, calibration: str | None = None,
+          sample: dict | None = None) -> Model:
     """Fit a :class:`Model` on labelled snapshots: ``frame`` holds ``as_of``, the features
     and ``outcome`` (``project.snapshots(outcome)``: every labelled snapshot of the schedule).
 
@@ -178,7 +192,9 @@ def train(frame: pd.DataFrame, outcome: str | None = None, *, settings=None,
     ``outcome``, ``kind`` and ``calibration``, and the model's ``trained_on`` records it
     (:func:`provenance`: the entity its rows are, the config's hash). Without it: name the
     ``outcome``; a ``gradient_boosting`` model with ``platt`` calibration that records no
-    config.
+    config. ``sample``: when ``frame`` is a sample (a :data:`WEIGHT` column,
+    :meth:`pqlml.project.Project.training_snapshots`), what it kept
+    (:func:`~pqlml.model._sample.sample_record`), recorded as ``trained_on["sample"]``.
 
     Examples
     --------
@@ -213,4 +229,6 @@ def train(frame: pd.DataFrame, outcome: str | None = None, *, settings=None,
                       gap_days=settings.labels.horizon_days if settings is not None else 0)
     if settings is not None:
         model.trained_on |= provenance(settings)
+    if sample is not None:
+        model.trained_on["sample"] = dict(sample)
     return model

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..errors import PqlmlError
 from ._estimators import (CALIBRATIONS, KINDS, MedianImputer, _signed_log1p, anchor_level,
@@ -141,11 +141,14 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
         self.monotone = monotone
         self.gap_days = gap_days
 
-    def fit(self, X, y, as_of=None):
+    def fit(self, X, y, as_of=None, sample_weight=None):
         """Fit on ``X`` (rows of features), ``y`` (two classes) and, optionally, ``as_of``
-        (the date of each row: the latest dates calibrate). Returns self."""
+        (the date of each row: the latest dates calibrate) and ``sample_weight`` (a sample's
+        1 / rate per row, :mod:`pqlml.model._sample`: the fit, Platt's slope and level are
+        weighted, so the probabilities are the population's rates). Returns self."""
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan")
+        w = _weights(sample_weight, X, y)
         check_classification_targets(y)
         target = type_of_target(y, input_name="y")
         if target != "binary":
@@ -164,8 +167,8 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
             best, self.selection_ = select(self._builder(X, y), X, y, dates,
                                            gap_days=self.gap_days, grid=GRID)
             self.kind_, self.C_ = best["kind"], float(best.get("C", self.C))
-        self.base_estimator_, self.calibrator_ = self._fit(X, y, dates)
-        self.reference_, self.correlation_ = _reference(X), _correlation(X)
+        self.base_estimator_, self.calibrator_ = self._fit(X, y, dates, w)
+        self.reference_, self.correlation_ = _reference(X, w), _correlation(X, w)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -252,11 +255,12 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                               C=self.C_ if C is None else C,
                               monotone=None if not signs.any() else signs)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, as_of: pd.Series):
-        """(model fitted on every row, calibrator or None): see the class's Notes."""
+    def _fit(self, X: np.ndarray, y: np.ndarray, as_of: pd.Series, w=None):
+        """(model fitted on every row, calibrator or None): see the class's Notes. ``w``:
+        the rows' weights (None: unweighted)."""
         dates = np.sort(as_of.unique())
         if len(dates) < 2 or self.calibration == "none":
-            return self._make(self.monotone_).fit(X, y), None
+            return _fitted(self._make(self.monotone_), X, y, w), None
         cut = dates[-max(1, len(dates) // 4)]
         early, late = (as_of < cut).to_numpy(), (as_of >= cut).to_numpy()
         for name, mask in (("fitting", early), ("calibration", late)):
@@ -267,27 +271,74 @@ class LeadClassifier(ClassifierMixin, BaseEstimator):
                                  f"earlier ones fit) has {pos:,} positives: one class only. "
                                  "Fix: train on a longer schedule (or calibration='none').")
         # the calibrating model learns its directions from its own rows only
-        early_model = self._make(self._directions(X[early], y[early])).fit(X[early], y[early])
+        part = (lambda mask: None) if w is None else (lambda mask: w[mask])
+        early_model = _fitted(self._make(self._directions(X[early], y[early])), X[early],
+                              y[early], part(early))
         calibrator = fit_calibrator(self.calibration, early_model.predict_proba(X[late])[:, 1],
-                                    y[late])
-        model = self._make(self.monotone_).fit(X, y)
+                                    y[late], sample_weight=part(late))
+        del early_model
+        model = _fitted(self._make(self.monotone_), X, y, w)
         if self.calibration == "platt":      # the slope out of time, the level from the rows
-            rows = level_rows(as_of.to_numpy(), y)     # whose rate predicts the next best
-            anchor_level(calibrator, model.predict_proba(X[rows])[:, 1], float(np.mean(y[rows])))
+            rows = level_rows(as_of.to_numpy(), y, w)  # whose rate predicts the next best
+            anchor_level(calibrator, model.predict_proba(X[rows])[:, 1],
+                         float(np.average(y[rows], weights=part(rows))), weights=part(rows))
         return model, calibrator
 
-def _reference(X: np.ndarray) -> np.ndarray:
-    """Each column's median (NaN ignored; NaN when a column has no value)."""
+
+def _weights(sample_weight, X: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """``sample_weight`` as floats, checked by scikit-learn (one non-negative weight a row,
+    not all zero); the rows it weighs above 0 must hold both classes. None stays None (the
+    unweighted fit)."""
+    if sample_weight is None:
+        return None
+    w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if len(np.unique(y[w > 0])) < 2:
+        raise PqlmlError("LeadClassifier needs two classes among the rows weighted above 0; "
+                         "they hold one class only. Fix: keep every positive in the sample "
+                         "(pqlml.model._sample.sample_rows).")
+    return w
+
+
+def _fitted(model, X: np.ndarray, y: np.ndarray, w):
+    """``model`` fitted on ``X``, ``y`` with weights ``w`` (None: unweighted); a logistic
+    Pipeline's weights go to its regression (the scaling and imputation stay
+    unweighted: they centre the inputs, the regression's weights set the rates)."""
+    if w is None:
+        return model.fit(X, y)
+    if hasattr(model, "steps"):
+        return model.fit(X, y, **{f"{model.steps[-1][0]}__sample_weight": w})
+    return model.fit(X, y, sample_weight=w)
+
+def _reference(X: np.ndarray, w=None) -> np.ndarray:
+    """Each column's median (NaN ignored; NaN when a column has no value); with weights
+    ``w``, the weighted median (the population's, of a sample)."""
+    if w is not None:
+        return np.array([_weighted_median(X[:, j], w) for j in range(X.shape[1])])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)         # "All-NaN slice"
         return np.nanmedian(X, axis=0) if len(X) else np.full(X.shape[1], np.nan)
 
 
-def _correlation(X: np.ndarray) -> np.ndarray:
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """The smallest value of ``x`` (NaN ignored) with at least half the weight at or below
+    it (NaN when no value); with equal weights, the lower median."""
+    known = ~np.isnan(x)
+    if not known.any():
+        return np.nan
+    x, w = x[known], w[known]
+    order = np.argsort(x, kind="stable")
+    cum = np.cumsum(w[order])
+    return float(x[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def _correlation(X: np.ndarray, w=None) -> np.ndarray:
     """|Pearson correlation| of the columns, median-imputed and signed-log1p'd (0 for a
-    constant column)."""
+    constant column); with weights ``w``, weighted."""
     Z = _signed_log1p(MedianImputer().fit_transform(X))
-    Z = Z - Z.mean(axis=0)
+    if w is None:
+        Z = Z - Z.mean(axis=0)
+    else:
+        Z = (Z - np.average(Z, axis=0, weights=w)) * np.sqrt(w)[:, None]
     norm = np.sqrt((Z * Z).sum(axis=0))
     norm[norm == 0] = np.inf
     return np.abs((Z.T @ Z) / np.outer(norm, norm))

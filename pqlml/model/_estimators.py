@@ -108,7 +108,7 @@ def _logit(p):
     return np.log(p / (1 - p))[:, None]
 
 
-def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray):
+def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray, *, sample_weight=None):
     """A fitted scikit-learn calibrator of held-out ``(score, outcome)`` pairs, never
     decreasing in the score (a calibrator must not invert the model's ranking).
 
@@ -125,18 +125,20 @@ def fit_calibrator(method: str, score: np.ndarray, y: np.ndarray):
     >>> float(curve.coef_[0, 0]), bool(np.all(np.diff(calibrate(curve, score)) > 0))
     (1.0, True)
     """
+    w = sample_weight
     if method == "isotonic":
-        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
-    curve = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score), y)
+        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            score, y, sample_weight=w)
+    curve = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score), y, sample_weight=w)
     if curve.coef_[0, 0] <= 0:
         curve.coef_[0, 0] = 1.0
-        anchor_level(curve, score, float(np.mean(y)))
+        anchor_level(curve, score, float(np.average(y, weights=w)), weights=w)
     return curve
 
 
-def anchor_level(curve, score: np.ndarray, rate: float):
+def anchor_level(curve, score: np.ndarray, rate: float, *, weights=None):
     """Set a Platt ``curve``'s intercept so that the mean probability it gives ``score`` is
-    ``rate`` (its slope kept); returns the curve.
+    ``rate`` (its slope kept; with ``weights``, the weighted mean); returns the curve.
 
     The level of a few held-out months is noisy and seasonal (a December's low rate would
     lower every later score), so :class:`~pqlml.model.LeadClassifier` learns the slope out
@@ -144,12 +146,12 @@ def anchor_level(curve, score: np.ndarray, rate: float):
     from scipy.optimize import brentq
 
     z, a = _logit(score)[:, 0], float(curve.coef_[0, 0])
-    curve.intercept_[0] = brentq(lambda c: np.mean(1 / (1 + np.exp(-(a * z + c)))) - rate,
-                                 -50, 50)
+    curve.intercept_[0] = brentq(
+        lambda c: np.average(1 / (1 + np.exp(-(a * z + c))), weights=weights) - rate, -50, 50)
     return curve
 
 
-def level_rows(as_of: np.ndarray, y: np.ndarray) -> np.ndarray:
+def level_rows(as_of: np.ndarray, y: np.ndarray, weights=None) -> np.ndarray:
     """Which training rows set Platt's level (mask): every row, or those of the latest
     quarter of the dates (the calibration quarter), whichever predicted the rate of each
     training date better from the dates before it.
@@ -161,7 +163,8 @@ def level_rows(as_of: np.ndarray, y: np.ndarray) -> np.ndarray:
     them; the squared errors are summed, each date counting once (the question is the next
     date's rate, and a few large early months must not outvote every later one: weighted
     by rows, Bank Marketing's big months of 2008 kept every row's level through 2010's
-    52%). Ties, and fewer than four dates, keep every row.
+    52%). Ties, and fewer than four dates, keep every row. ``weights``: a sample's (rates
+    are then the weighted ones, the population's).
 
     Examples
     --------
@@ -179,8 +182,9 @@ def level_rows(as_of: np.ndarray, y: np.ndarray) -> np.ndarray:
     every = np.ones(len(y), dtype=bool)
     if len(dates) < 4:
         return every
-    n = np.bincount(at, minlength=len(dates)).astype(float)
-    pos = np.bincount(at, weights=y, minlength=len(dates))
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
+    n = np.bincount(at, weights=w, minlength=len(dates))          # a sample: its weights
+    pos = np.bincount(at, weights=y * w, minlength=len(dates))
     cn, cpos = np.concatenate([[0], np.cumsum(n)]), np.concatenate([[0], np.cumsum(pos)])
     i = np.arange(2, len(dates))                   # each date, from its earlier ones
     start = i - np.maximum(1, i // 4)

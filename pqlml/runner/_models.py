@@ -53,11 +53,14 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
     check_folder(out, config=config, names=REPORT_FILES)
     project = open_once(source, config)
     outcome = _outcome(project, outcome)
-    frame = project.snapshots(outcome)
+    # beyond [model] max_training_rows: a sample to fit on, the test cutoffs whole
+    frame, sample = project.training_snapshots(outcome, whole=project.config.model.test_periods)
     found = backtests.backtest(frame, outcome, kind,
                                settings=project.config, truth=project.truth(),
                                attributes=project.with_attributes,
                                progress=progress)
+    if sample is not None:
+        found.metrics["sample"] = sample
     written = found.write(out)
     _, run_id, store = log_run(project, "backtest", found.log_to_mlflow, enabled=track,
                                saved=f"The report was written to {out}.",
@@ -70,7 +73,9 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
 def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = True,
           status=None) -> TrainResult:
     """Fit the model on every labelled snapshot (``project.snapshots(outcome)``, by
-    :func:`pqlml.model.train`), save it to ``out`` (.skops) and, unless not ``track``, log
+    :func:`pqlml.model.train`; beyond ``[model] max_training_rows``, on a weighted sample of
+    them, :meth:`pqlml.project.Project.training_snapshots`, recorded in the model's
+    ``trained_on["sample"]`` and the run's params), save it to ``out`` (.skops) and, unless not ``track``, log
     the MLflow run ``train <project> <training window>`` and register the model under
     ``model.registered_name`` (:func:`pqlml.registry.version_description`)."""
     from ..model import train as fit
@@ -79,10 +84,10 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
     config = config_of(source)
     check_file(out, config=config, suffixes=(".skops",))
     project = open_once(source, config)
-    with stage(status, "training on every labelled snapshot"):
+    with stage(status, "training on the labelled snapshots"):
         outcome = _outcome(project, outcome)
-        frame = project.snapshots(outcome)
-        model = fit(frame, outcome, settings=project.config, kind=kind)
+        frame, sample = project.training_snapshots(outcome)
+        model = fit(frame, outcome, settings=project.config, kind=kind, sample=sample)
     model.save(out)
 
     def log():

@@ -21,13 +21,14 @@ class ScoreResult(Result):
 
 
 def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
-          status=None) -> ScoreResult:
+          status=None, batch_rows=None) -> ScoreResult:
     """Scores at ``as_of`` (default: the day after the last event) with ``model`` (a model
     file, or an MLflow URI such as ``models:/pqlml@champion``) (:meth:`pqlml.score.Scorer.
     score`): into the folder ``out`` as ``format`` (``csv``, ``parquet``, ``salesforce``,
     ``hubspot``: :meth:`pqlml.score.Scores.write`) with ``report.html``, and/or tables
-    ``to_table`` and ``<to_table>_not_scored`` of ``data.connection``. Every argument is checked, and the
-    model loaded, before any work."""
+    ``to_table`` and ``<to_table>_not_scored`` of ``data.connection``. ``batch_rows`` (default ``[model]
+    score_batch_rows``): entities predicted and explained at a time. Every argument is
+    checked, and the model loaded, before any work."""
     from ..crm import file_names
     from ..report import REPORT_NAME
     from ..outputs import FRAME_SUFFIXES, check_folder, check_replaceable, check_table, \
@@ -59,7 +60,7 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
         as_of = utc(default_as_of(project) if as_of is None else as_of)
         entity = scorer.model.trained_on.get("entity", project.config.project.entity)
         X = project.features([as_of.date()], entity=entity)
-        found = scorer.score(X, project=project, as_of=as_of)
+        found = scorer.score(X, project=project, as_of=as_of, batch_rows=batch_rows)
     if to_table:
         write_tables(project.con, dict(zip(tables, (found.scores, found.not_scored))))
     written = found.write(out, format, report=True) if out else []
