@@ -14,6 +14,7 @@ import difflib
 import glob
 import os
 import re
+import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Mapping
@@ -29,8 +30,8 @@ from pqlml.readers._csv import read_csv_source
 from pqlml.validate import (Finding, ValidationReport, check_future, future_bound,
                             validate_table)
 
-__all__ = ["connect", "read_table", "canonical_table", "load_tables", "describe_source",
-           "FILL_IN"]
+__all__ = ["connect", "spill_directory", "read_table", "canonical_table", "load_tables",
+           "describe_source", "FILL_IN"]
 
 #: How a column mapping ``pqlml init`` could not guess starts ("<fill in: ...>").
 FILL_IN = "<fill in:"
@@ -130,7 +131,24 @@ def _session(con: ibis.BaseBackend, data: DataConfig) -> ibis.BaseBackend:
                 pass
         if data.memory_limit.strip():
             con.raw_sql(f"SET memory_limit = '{data.memory_limit.strip()}'")
+        # DuckDB spills into ./.tmp of the working folder by default: gigabytes in a user's
+        # folder (or a read-only one). A folder of this process in the system's temp folder
+        # instead (TMPDIR moves it), created when needed and removed by DuckDB on close.
+        con.raw_sql("SET temp_directory = '{}'".format(spill_directory().replace("'", "''")))
     return con
+
+
+def spill_directory() -> str:
+    """Where DuckDB spills beyond ``[data] memory_limit``: ``pqlml-spill-<pid>`` in the
+    system's temp folder (``$TMPDIR``).
+
+    Examples
+    --------
+    >>> con = connect(DataConfig())
+    >>> con.raw_sql("SELECT current_setting('temp_directory')").fetchall()[0][0] == spill_directory()
+    True
+    """
+    return os.path.join(tempfile.gettempdir(), f"pqlml-spill-{os.getpid()}")
 
 
 def _redact(url: str) -> str:

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from .errors import DataError
 from .outputs import atomic
 from .schema import entity_key
+from .sources import spill_directory
 
 __all__ = ["write_features", "worth_streaming", "Streamed", "BATCH_ROWS", "STREAM_ROWS"]
 
@@ -133,8 +134,7 @@ def _batches(con, table: ibis.Table, memory_limit: str = ""):
             limit = f"now {memory_limit!r}" if memory_limit else "not set"
             raise DataError(f"DuckDB stopped building the features: {first}. Fix: raise "
                             f"[data] memory_limit ({limit}) or give DuckDB's spill folder "
-                            f"(its temp_directory, .tmp/ in the working folder) more free "
-                            f"disk.") from err
+                            f"({spill_directory()}, in $TMPDIR) more free disk.") from err
         finally:
             raw.execute(f"set preserve_insertion_order = {str(bool(keep)).lower()}")
     else:

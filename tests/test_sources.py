@@ -202,3 +202,25 @@ def test_a_given_connection_gets_the_session_settings_and_memory_limit(tmp_path)
     settings = con.raw_sql("SELECT current_setting('TimeZone'), "
                            "current_setting('memory_limit')").fetchall()
     assert settings == [("UTC", "286.1 MiB")]
+
+
+def test_a_capped_session_spills_into_the_temp_folder_not_the_working_folder(tmp_path, monkeypatch):
+    """DuckDB's default spill folder is ./.tmp: under a memory limit, a large sort would write
+    gigabytes into the user's folder. pqlml's sessions spill into $TMPDIR/pqlml-spill-<pid>."""
+    work, spill_root = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir(), spill_root.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("TMPDIR", str(spill_root))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)      # re-read TMPDIR
+    con = connect(DataConfig(memory_limit="30MB"))
+    raw = con.con
+    raw.execute("SET threads = 1")
+    spilled = []
+    rel = raw.sql("SELECT i, random() AS r FROM range(4000000) t(i) ORDER BY r")
+    reader = rel.to_arrow_reader(100_000)
+    next(iter(reader))                                   # the sort has run: it spilled
+    spilled = [p for p in spill_root.rglob("*") if p.is_file()]
+    assert spilled, "the sort under a 30MB cap did not spill: the test shows nothing"
+    assert all(p.parent.name.startswith("pqlml-spill-") for p in spilled)
+    assert not (work / ".tmp").exists() and not list(work.iterdir())
