@@ -26,8 +26,8 @@ def demo(tmp_path_factory):
         built = []                               # every feature table computed, by anyone
         compute = pqlml.project.project_features
         monkeypatch.setattr(pqlml.project, "project_features",
-                            lambda project, spine, entity, extra=(): built.append(entity)
-                            or compute(project, spine, entity, extra))
+                            lambda project, spine, entity, extra=(), **kw: built.append(entity)
+                            or compute(project, spine, entity, extra, **kw))
         buf = io.StringIO()
         summary = run_demo(out=tmp_path, n_accounts=300, seed=2,
                            console=Console(file=buf, width=120))
