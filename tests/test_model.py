@@ -183,9 +183,9 @@ def test_only_numeric_features_reach_the_estimator(small_company, tmp_path, monk
     seen = []
     real = LeadClassifier.fit
 
-    def spy(self, X, y, as_of=None):
+    def spy(self, X, y, **kw):
         seen.append(X)
-        return real(self, X, y, as_of=as_of)
+        return real(self, X, y, **kw)
     monkeypatch.setattr(LeadClassifier, "fit", spy)
     frame = open_project(config).snapshots("conversion")
     model = train(frame, "conversion", kind="logistic")
