@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .backends import record_batches
 from .errors import DataError
 from .outputs import atomic
 from .schema import entity_key
@@ -111,35 +112,33 @@ def worth_streaming(project, *, as_of=None, entity=None) -> bool:
 
 
 def _batches(con, table: ibis.Table, memory_limit: str = ""):
-    """Arrow tables of up to :data:`BATCH_ROWS` rows of ``table``, typed as ibis types them.
-    On DuckDB straight from the relation's stream (ibis 12's own ``to_pyarrow_batches``
-    calls a method DuckDB 2 no longer has), without keeping insertion order (the rows' order
-    is the engine's anyway; DuckDB then needs less memory to stream), and an engine that
-    runs out of memory is a :class:`~pqlml.errors.DataError` saying so; elsewhere through
-    ibis."""
-    if con.name == "duckdb":
-        import duckdb
-        from ibis.backends.duckdb.converter import DuckDBPyArrowData
-
-        raw = con.con
-        keep = raw.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
-        raw.execute("set preserve_insertion_order = false")
-        try:
-            reader = con._to_duckdb_relation(table).to_arrow_reader(BATCH_ROWS)
-            for batch in reader:
-                yield table.__pyarrow_result__(pa.Table.from_batches([batch]),
-                                               data_mapper=DuckDBPyArrowData)
-        except (OSError, duckdb.Error) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            limit = f"now {memory_limit!r}" if memory_limit else "not set"
-            raise DataError(f"DuckDB stopped building the features: {first}. Fix: raise "
-                            f"[data] memory_limit ({limit}) or give DuckDB's spill folder "
-                            f"({spill_directory()}, in $TMPDIR) more free disk.") from err
-        finally:
-            raw.execute(f"set preserve_insertion_order = {str(bool(keep)).lower()}")
-    else:
-        for batch in table.to_pyarrow_batches(chunk_size=BATCH_ROWS):
+    """Arrow tables of up to :data:`BATCH_ROWS` rows of ``table``, typed as ibis types them,
+    from the engine's stream (:func:`pqlml.backends.record_batches`). On DuckDB without
+    keeping insertion order (the rows' order is the engine's anyway; DuckDB then needs less
+    memory to stream), and an engine that runs out of memory is a
+    :class:`~pqlml.errors.DataError` saying so."""
+    if con.name != "duckdb":
+        for batch in record_batches(table, BATCH_ROWS):
             yield pa.Table.from_batches([batch])
+        return
+    import duckdb
+    from ibis.backends.duckdb.converter import DuckDBPyArrowData
+
+    raw = con.con
+    keep = raw.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+    raw.execute("set preserve_insertion_order = false")
+    try:
+        for batch in record_batches(table, BATCH_ROWS):
+            yield table.__pyarrow_result__(pa.Table.from_batches([batch]),
+                                           data_mapper=DuckDBPyArrowData)
+    except (OSError, duckdb.Error) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        limit = f"now {memory_limit!r}" if memory_limit else "not set"
+        raise DataError(f"DuckDB stopped building the features: {first}. Fix: raise "
+                        f"[data] memory_limit ({limit}) or give DuckDB's spill folder "
+                        f"({spill_directory()}, in $TMPDIR) more free disk.") from err
+    finally:
+        raw.execute(f"set preserve_insertion_order = {str(bool(keep)).lower()}")
 
 
 def _compact_schema(schema: pa.Schema) -> pa.Schema:
