@@ -71,8 +71,9 @@ def split_daily(sim: Path, work: Path) -> Path:
 
 
 def peak(args: list[str], log: Path) -> dict:
-    """Run ``pqlml args`` in its own process under ``/usr/bin/time -v``: wall seconds, its
-    peak RSS (GB), the stage times it printed, the build path it took and the load."""
+    """Run ``pqlml args`` in its own process under ``/usr/bin/time -v``: wall and CPU
+    seconds, its peak RSS (GB), the stage times it printed, the build path it took and the
+    load."""
     out = log.with_suffix(".time")
     t0 = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-v", "-o", str(out), *PQLML, *args],
@@ -84,10 +85,15 @@ def peak(args: list[str], log: Path) -> dict:
         f.write(f"$ pqlml {' '.join(args)}\n{done.stdout}{done.stderr}\n")
     if done.returncode:
         raise SystemExit(f"pqlml {' '.join(args)} failed:\n{done.stderr}")
-    kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.read_text()).group(1))
+    text = out.read_text()
+    kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    # CPU seconds (user + system, every thread): what the work costs, which the load of a
+    # shared machine inflates far less than the wall time
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([0-9.]+)", text))
     stages = dict(re.findall(r"^(.*?): done in ([0-9.]+) s", done.stderr, re.M))
     path = re.findall(r"features at \S+: (\w+) build \(([^)]*)\)", done.stderr)
-    return {"seconds": round(wall, 2), "peak_rss_gb": round(kb / 1e6, 2), "stages": stages,
+    return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+            "peak_rss_gb": round(kb / 1e6, 2), "stages": stages,
             "path": path[0][0] if path else None, "why": path[0][1] if path else None,
             "load": os.getloadavg()[0]}
 
@@ -132,7 +138,8 @@ def main() -> None:
         inc = peak(command(day + dt.timedelta(days=1), "incremental"), log)
         full = peak(command(day + dt.timedelta(days=1), "full", "--full", "--no-cache"), log)
         rows.append({"base": before, "incremental": inc, "full": full,
-                     "ratio": round(inc["seconds"] / full["seconds"], 3)})
+                     "ratio": round(inc["seconds"] / full["seconds"], 3),
+                     "cpu_ratio": round(inc["cpu_seconds"] / full["cpu_seconds"], 3)})
     results["runs"] = rows
     import pandas as pd
     if a.command == "features":
