@@ -12,9 +12,16 @@ keep their order.
 HEAVY_FIRST comes from a full run's ``--durations`` (issue 25: the files over ~25 s, setup
 and calls of their slowest tests summed; seconds on 2 busy cores). A file missing from it
 only runs later; a new long file belongs here.
+
+``shared_company`` (below) is the session's simulated companies: a test that needs a
+simulated company asks for it by its simulate arguments, and every module and both
+workers asking for the same arguments read one folder and one feature cache (see
+``simulated.shared_company`` and ``simulated.company_config``).
 """
 
 from __future__ import annotations
+
+import pytest
 
 HEAVY_FIRST = (
     "tests/test_model_targets.py",          # 141: the issue's targets on 20,000 accounts
@@ -42,3 +49,16 @@ def pytest_collection_modifyitems(config, items):
     """Longest files first (HEAVY_FIRST's order), then the rest as collected."""
     rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+@pytest.fixture(scope="session")
+def shared_company(tmp_path_factory, worker_id):
+    """``shared_company(n_accounts=, seed=, months=)``: the folder of a simulated company
+    made once per session for every module and both workers (``simulated.shared_company``;
+    give a test its own config over it with ``simulated.company_config``)."""
+    from simulated import shared_company as made
+
+    base = tmp_path_factory.getbasetemp()
+    if worker_id != "master":            # xdist: each worker's basetemp is inside the run's
+        base = base.parent
+    return lambda **args: made(base / "companies", **args)
