@@ -108,8 +108,8 @@ def test_an_auto_model_saves_and_loads_with_its_choice(tmp_path):
 @pytest.fixture(scope="module")
 def project(shared_company, tmp_path_factory):
     sim = shared_company(n_accounts=1_500, seed=4, months=12)
-    return open_project(company_config(sim, tmp_path_factory.mktemp("select"),
-                                       "[model]\nkind = \"auto\"\ntest_periods = 3\nbootstrap = 20\n"))
+    extra = "[model]\nkind = \"auto\"\ntest_periods = 3\nbootstrap = 20\n"
+    return open_project(company_config(sim, tmp_path_factory.mktemp("select"), extra))
 
 
 def test_each_fold_chooses_on_its_own_training_dates_and_baselines_are_refitted(project,
