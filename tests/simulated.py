@@ -3,6 +3,8 @@ the backtest of a simulated config as `pqlml backtest` runs it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from pqlml.identity import FREE_MAIL_DOMAINS
@@ -39,7 +41,6 @@ def second_world():
     registered, as dataclasses look their module up)."""
     import importlib.util
     import sys
-    from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "worlds" / "second_world.py"
     spec = importlib.util.spec_from_file_location("second_world", path)
@@ -58,3 +59,61 @@ def run_backtest(config, kind=None):
     outcome = project.config.outcomes.target
     return backtest(project.snapshots(outcome), outcome, kind, settings=project.config,
                     truth=project.truth(), attributes=project.with_attributes)
+
+
+def shared_company(base, *, n_accounts: int, seed: int, months: int = 18) -> Path:
+    """The folder of a simulated company made once per test session and shared by every
+    module (and both xdist workers) that asks for the same arguments: read it, never write
+    into it (:func:`company_config` gives a test its own config over it).
+
+    ``base`` is a folder all workers see (the ``shared_company`` fixture's); a file lock
+    makes one worker simulate while the other waits, and the folder appears only when
+    complete (simulated beside it, then renamed). The name holds the arguments and a hash
+    of pqlml's code, so a changed simulator is a new company. The feature cache beside its
+    ``pqlml.toml`` (``.pqlml-cache/``) is shared too, see :func:`company_config`.
+    """
+    import fcntl
+    import shutil
+
+    from pqlml.cache import _code
+
+    base = Path(base)
+    base.mkdir(parents=True, exist_ok=True)
+    folder = base / f"sim-{n_accounts}-{seed}-{months}-{_code()[:12]}"
+    with open(base / "companies.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.is_dir():
+            part = base / f"{folder.name}.part"
+            shutil.rmtree(part, ignore_errors=True)
+            simulate(n_accounts=n_accounts, seed=seed, out=part, months=months)
+            part.rename(folder)
+    return folder
+
+
+def company_config(company, folder, extra: str = "", *, name: str = "pqlml.toml") -> Path:
+    """A config of its own for a test, in ``folder``, over the shared ``company``'s data.
+
+    It is the simulated ``pqlml.toml`` with ``root`` set to the company's folder and
+    ``extra`` (TOML) appended; what commands write beside their config (the MLflow store,
+    retrain outputs) goes to ``folder``. ``folder/.pqlml-cache`` is a link to the
+    company's feature cache: the features a test builds from the same ``[data]`` and
+    ``[features]`` sections and dates are built once per session (the cache's key is the
+    definitions, the data's files and the dates, none of them the config's path; its
+    writes are atomic). A test whose config changes ``[features]`` gets its own entries
+    under other keys.
+    """
+
+    from pqlml.cache import CACHE_FOLDER
+
+    company, folder = Path(company), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (company / "pqlml.toml").read_text()
+    assert '\nroot = "."\n' in text
+    text = text.replace('\nroot = "."\n', f'\nroot = "{company}"\n', 1)
+    config = folder / name
+    config.write_text(text + ("\n" + extra.strip() + "\n" if extra.strip() else ""))
+    cache = folder / CACHE_FOLDER
+    if not cache.exists():
+        (company / CACHE_FOLDER).mkdir(exist_ok=True)
+        cache.symlink_to(company / CACHE_FOLDER, target_is_directory=True)
+    return config

@@ -14,7 +14,7 @@ from pqlml.errors import ConfigError
 from pqlml.project import build_features
 from pqlml.simulate import simulate
 
-from simulated import with_features
+from simulated import company_config, with_features
 
 CHECKPOINTS = ["board_created >= 1", "invite_sent >= 2", "integration_connected >= 1"]
 DATES = ["2024-04-01", "2024-06-01", "2024-08-01"]
@@ -102,16 +102,17 @@ def test_bad_checkpoints_are_config_errors(tmp_path, bad):
         config_from_dict({"features": {"activation": bad}}, tmp_path)
 
 
-def test_the_backtest_scores_activated_then_engagement_at_the_rules_volume(tmp_path):
+def test_the_backtest_scores_activated_then_engagement_at_the_rules_volume(shared_company,
+                                                                           tmp_path):
     import json
 
     from pqlml.cli import main
 
-    sim = simulate(n_accounts=1_500, seed=4, out=tmp_path / "sim", months=12)
-    with_features(sim.config, '[features]\nactivation = ["board_created >= 1", "invite_sent >= 1"]\n'
+    config = company_config(shared_company(n_accounts=1_500, seed=4, months=12), tmp_path / "sim")
+    with_features(config, '[features]\nactivation = ["board_created >= 1", "invite_sent >= 1"]\n'
                   "engagement_weights = {task_created = 1, invite_sent = 3}\n"
                   "\n[model]\ntest_periods = 2\nbootstrap = 10\n")
-    assert main(["backtest", "--config", str(sim.config), "--out", str(tmp_path / "bt"),
+    assert main(["backtest", "--config", str(config), "--out", str(tmp_path / "bt"),
                  "--no-track"]) == 0
     m = json.loads((tmp_path / "bt" / "metrics.json").read_text())
     act, rules = m["activation_engagement"], m["rules"]

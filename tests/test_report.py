@@ -19,19 +19,19 @@ from pqlml.outputs import save_figure
 from pqlml.report import Page, Section
 from pqlml.score import Scores
 from pqlml.score_report import score_page
-from pqlml.simulate import simulate
+from simulated import company_config
 
 HOSTILE = "<script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
+def made(shared_company, tmp_path_factory):
     """One small company through discover, backtest (untracked), train and score (~27 s on
     an idle core: discover 13, train and score 10, backtest 3)."""
     out = tmp_path_factory.mktemp("report")
-    sim = simulate(n_accounts=1_500, seed=4, out=out / "company", months=12)
-    sim.config.write_text(sim.config.read_text() + "\n[model]\ntest_periods = 2\nbootstrap = 20\n")
-    project = runner.validate(sim.config, preflight=False).project
+    config = company_config(shared_company(n_accounts=1_500, seed=4, months=12), out / "company",
+                            "[model]\ntest_periods = 2\nbootstrap = 20\n")
+    project = runner.validate(config, preflight=False).project
     found = runner.discover(project, out / "signals", outcome="hand_raise").found
     runner.backtest(project, out / "backtest", kind="logistic", track=False)
     runner.train(project, out / "model.skops", track=False)

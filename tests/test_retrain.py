@@ -21,7 +21,7 @@ from pqlml.model import Model, top_k_capture
 from pqlml.project import open_project
 from pqlml import runner
 from pqlml.retrain import better
-from pqlml.simulate import simulate
+from simulated import company_config
 
 
 def run_retrain(config, out, **kwargs):
@@ -42,12 +42,13 @@ def broken(frame, outcome):
 
 
 @pytest.fixture(scope="module")
-def months(tmp_path_factory):
+def months(shared_company, tmp_path_factory):
     """Configs of one company at three months: schedule ends 2024-07, 2024-09, 2024-12."""
     root = tmp_path_factory.mktemp("retrain")
-    sim = simulate(n_accounts=1_500, seed=4, out=root / "sim", months=12)
+    sim = shared_company(n_accounts=1_500, seed=4, months=12)
     # a fixed kind: the decision is what is tested (the forward choice, auto, in test_select.py)
-    text = sim.config.read_text() + "\n[model]\nkind = \"logistic\"\nbootstrap = 50\n"
+    text = company_config(sim, root / "sim", "[model]\nkind = \"logistic\"\nbootstrap = 50\n"
+                          ).read_text()
     assert "end = 2024-12-01" in text
     out = {}
     for name, end in (("jul", "2024-07-01"), ("sep", "2024-09-01"), ("dec", "2024-12-01")):

@@ -15,7 +15,7 @@ from pqlml.backtest import backtest, baseline_columns
 from pqlml.model import LeadClassifier, Model
 from pqlml.model._select import GRID, ForwardSplit
 from pqlml.project import open_project
-from pqlml.simulate import simulate
+from simulated import company_config
 
 
 @settings(max_examples=40, deadline=None)
@@ -106,11 +106,10 @@ def test_an_auto_model_saves_and_loads_with_its_choice(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    sim = simulate(n_accounts=1_500, seed=4, out=tmp_path_factory.mktemp("select"), months=12)
-    sim.config.write_text(sim.config.read_text()
-                          + "\n[model]\nkind = \"auto\"\ntest_periods = 3\nbootstrap = 20\n")
-    return open_project(sim.config)
+def project(shared_company, tmp_path_factory):
+    sim = shared_company(n_accounts=1_500, seed=4, months=12)
+    extra = "[model]\nkind = \"auto\"\ntest_periods = 3\nbootstrap = 20\n"
+    return open_project(company_config(sim, tmp_path_factory.mktemp("select"), extra))
 
 
 def test_each_fold_chooses_on_its_own_training_dates_and_baselines_are_refitted(project,

@@ -7,18 +7,21 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pqlml.cli import main
-from pqlml.simulate import simulate
+from pqlml.config import load_config
+from simulated import company_config
 
 
 @pytest.fixture()
-def company(tmp_path, monkeypatch):
-    sim = simulate(n_accounts=1_500, seed=4, out=tmp_path / "sim", months=12)
+def company(shared_company, tmp_path, monkeypatch):
+    """A config of this test's own (its default store beside it) over the session's shared
+    company, whose features are built once for every test."""
+    sim = shared_company(n_accounts=1_500, seed=4, months=12)
     # a fixed kind: tracking is what is tested (the forward choice, auto, in test_select.py)
-    sim.config.write_text(sim.config.read_text() + "\n[model]\nkind = \"logistic\"\n"
-                          "test_periods = 2\nbootstrap = 10\n")
+    config = company_config(sim, tmp_path / "sim", "[model]\nkind = \"logistic\"\n"
+                            "test_periods = 2\nbootstrap = 10\n")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)                 # the default store lives beside the config
-    return sim.config
+    return config
 
 
 def test_backtest_and_train_are_logged_to_a_local_store(company, tmp_path):
@@ -195,7 +198,7 @@ def test_no_email_or_user_id_reaches_the_store(company, tmp_path):
 
     assert main(["backtest", "--config", str(company), "--out", str(tmp_path / "bt")]) == 0
     assert main(["retrain", "--config", str(company), "--out", str(tmp_path / "rt")]) == 0
-    users = pd.read_parquet(company.parent / "users.parquet")
+    users = pd.read_parquet(load_config(company).data.root / "users.parquet")
     emails = set(users.email.dropna())
     ids = set(users.user_id)
     texts = [p.read_bytes().decode("utf-8", "ignore") for p in (company.parent / "mlartifacts").rglob("*")
