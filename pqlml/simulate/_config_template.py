@@ -32,6 +32,11 @@ source = "outcomes.parquet"
 # gets enriched = 0 and "unknown" values, and is scored like any other.
 source = "enrichment.csv"
 
+[data.leads]
+# Marketing leads from the accounts' domains (demo requests, webinar sign-ups, downloads):
+# mostly buyers outside the product, a few junior people (pqlml.simulate._buyers).
+source = "leads.parquet"
+
 [data.dispositions]
 # What sales said about the leads it worked: accepted / rejected / converted, with a reason.
 source = "dispositions.parquet"
