@@ -140,6 +140,11 @@ def _rules(args) -> None:
     if len(empty):
         console.print("[yellow]empty groups (no labelled account-month): "
                       + ", ".join(f"{r.kind} {r.group}" for r in empty.itertuples()))
+    if result.buyers is not None:
+        b = result.buyers
+        shown.print(f"who to call: top-1 contact {b['top1_model']:.1%} against title "
+                    f"{b['top1_title']:.1%} and most active {b['top1_active']:.1%}; "
+                    f"buyer_in_product ECE {b['ece_buyer_in_product']:.3f}")
     console.print(f"wrote {', '.join(REPORT_FILES)} to {args.out}")
 
 
@@ -190,7 +195,7 @@ def _backtest(args) -> None:
     console, shown = consoles(args.quiet)
     with periods(console, "backtest", "fold {i}/{n}, test {as_of}") as advance:
         result = runner.backtest(args.config, args.out, kind=args.kind, outcome=args.outcome,
-                                 track=not args.no_track, progress=advance)
+                                 track=not args.no_track, progress=advance, buyers=args.buyers)
     _tracked(console, result)
     metrics = result.metrics
     m, b = metrics["model"], metrics["best_single_rule"]
@@ -572,6 +577,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--outcome", choices=OUTCOMES,
                    help="the outcome to predict (default: the config's outcomes.target)")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    s.add_argument("--buyers", action="store_true",
+                   help="also backtest who to call in each qualified account (the files of "
+                        "`pqlml buyers`)")
 
     s = command("buyers", _buyers,
                 "who to call: each qualified account's buyer among its users, forward in time")

@@ -153,3 +153,13 @@ def test_acceptance_on_20k_accounts_forward_in_time(tmp_path_factory):
     truth = pd.read_parquet(out / "truth" / "buyers.parquet").set_index("account_id")
     pqa = ev.rows[ev.rows.buyer_in_product < 0.5]
     assert (~truth.buyer_in_product.loc[pqa.account_id]).mean() >= 0.70
+
+
+@pytest.mark.slow
+def test_backtest_with_buyers_writes_both_reports(company, tmp_path):
+    out = tmp_path / "bt"
+    assert main(["-q", "backtest", "--config", str(company[0]), "--out", str(out),
+                 "--no-track", "--buyers"]) == 0
+    assert (out / "metrics.json").exists()
+    summary = json.loads((out / "buyers.json").read_text())
+    assert summary["test_dates"] and 0 <= summary["top1_model"] <= 1
