@@ -163,3 +163,54 @@ def test_backtest_with_buyers_writes_both_reports(company, tmp_path):
     assert (out / "metrics.json").exists()
     summary = json.loads((out / "buyers.json").read_text())
     assert summary["test_dates"] and 0 <= summary["top1_model"] <= 1
+
+
+def test_contacts_name_the_buyer_the_outside_lead_or_nobody(project, company):
+    from pqlml.buyers import contacts, fit_on_history, with_contacts
+
+    _, as_of = company
+    model = fit_on_history(project, as_of)
+    leads = pd.read_parquet(Path(project.config.data.root) / "leads.parquet")
+    outside = leads[leads.ts < as_of].account_id.drop_duplicates().head(40).tolist()
+    rows = pd.DataFrame({"account_id": [HAND, *outside], "as_of": as_of})
+    got = contacts(project, rows, model).set_index("account_id")
+    hand = got.loc[HAND]
+    assert (hand.contact_user_id, hand.contact_email, hand.contact_title, hand.lead_bucket) == \
+        ("u9000001", "vp.eng@handbuilt.io", "VP Engineering", "pql")
+    assert "changed admin roles twice, viewed pricing twice" in hand.contact_reason
+    assert not got.contact_email.fillna("").str.contains("gmail").any()
+    find = got[got.lead_bucket == "pqa_find_buyer"]
+    assert len(find) and (find.buyer_in_product < 0.5).all()
+    # an outside buyer's contact is the account's latest lead before as_of, by email
+    latest = (leads[leads.ts < as_of].sort_values("ts").drop_duplicates("account_id", keep="last")
+              .set_index("account_id"))
+    with_lead = find[find.contact_email.notna()]
+    assert len(with_lead)
+    assert (with_lead.contact_email == latest.email.reindex(with_lead.index)).all()
+    assert (with_lead.contact_user_id == with_lead.contact_email).all()
+    # in the scores: the worked tiers only, the motion told to find the buyer
+    scores = rows.assign(tier=["tier_1"] + ["tier_2"] * (len(rows) - 2) + ["tier_3"],
+                         motion="sales assist", model_version="m@1")
+    out = with_contacts(project, scores)
+    assert list(out.columns)[-1] == "model_version" and out.contact_user_id.iat[0] == "u9000001"
+    assert out.lead_bucket.iat[-1] is None or pd.isna(out.lead_bucket.iat[-1])
+    assert (out.motion[out.lead_bucket == "pqa_find_buyer"] == "sales assist; find the buyer").all()
+
+
+def test_contact_columns_become_crm_fields(tmp_path):
+    from pqlml.crm import crm_files
+    from pqlml.outputs import write_files
+
+    scores = pd.DataFrame({"account_id": ["a1"], "domain": ["acme.com"],
+                           "as_of": [pd.Timestamp("2025-06-30", tz="UTC")], "probability": [0.4],
+                           "tier": ["tier_1"], "contact_user_id": ["u1"],
+                           "contact_email": ["vp@acme.com"], "contact_title": ["VP Sales"],
+                           "contact_reason": ["VP Sales; viewed pricing twice"],
+                           "buyer_in_product": [0.8123], "lead_bucket": ["pql"],
+                           "model_version": ["m"]})
+    gone = pd.DataFrame(columns=["account_id", "code", "reason"])
+    write_files(crm_files(scores, gone, "salesforce", tmp_path))
+    sf = pd.read_csv(tmp_path / "salesforce.csv")
+    assert sf.PQA_Contact_Email__c.item() == "vp@acme.com"
+    assert sf.PQA_Buyer_In_Product__c.item() == 81.2 and sf.PQA_Lead_Bucket__c.item() == "pql"
+    assert list(sf.columns)[-1] == "PQA_Model_Version__c"
