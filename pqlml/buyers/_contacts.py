@@ -61,20 +61,30 @@ def user_reason(r) -> str:
     return "; ".join(parts)
 
 
-def fit_on_history(project, as_of) -> BuyerModel:
-    """A buyer model fitted on every scheduled example whose label window closed by
+def _history(project, as_of) -> pd.DataFrame:
+    """The examples (:func:`~pqlml.buyers.buyer_examples`) whose label windows closed by
     ``as_of``."""
     as_of = pd.Timestamp(as_of)
     h = pd.Timedelta(days=project.config.labels.horizon_days)
     dates = [d for d in project.dates() if pd.Timestamp(d, tz="UTC") + h <= as_of]
-    ex = buyer_examples(project, dates)
-    X = candidates(project, ex).merge(ex, on=["account_id", "as_of"])
+    return buyer_examples(project, dates)
+
+
+def _fit(X: pd.DataFrame, ex: pd.DataFrame, as_of) -> BuyerModel:
+    X = X.merge(ex, on=["account_id", "as_of"])
     if X.empty:
         raise PqlmlError(f"No account raised a hand or converted in a label window closed by "
-                         f"{as_of.date()}: there is no history to learn who buys. Check "
-                         "[data.outcomes] and [schedule].")
+                         f"{pd.Timestamp(as_of).date()}: there is no history to learn who buys. "
+                         "Check [data.outcomes] and [schedule].")
     return BuyerModel().fit(X, (X.user_id == X.buyer_user_id.astype("string"))
                             .fillna(False).astype(int))
+
+
+def fit_on_history(project, as_of) -> BuyerModel:
+    """A buyer model fitted on every scheduled example whose label window closed by
+    ``as_of``."""
+    ex = _history(project, as_of)
+    return _fit(candidates(project, ex), ex, as_of)
 
 
 def contacts(project, rows: pd.DataFrame, model: BuyerModel | None = None) -> pd.DataFrame:
@@ -88,8 +98,14 @@ def contacts(project, rows: pd.DataFrame, model: BuyerModel | None = None) -> pd
     out = rows.assign(**{c: None for c in CONTACT_COLUMNS})
     if rows.empty:
         return out
-    model = model or fit_on_history(project, rows.as_of.iloc[0])
-    X = candidates(project, rows)
+    if model is None:           # the history's candidates and these rows' in one build
+        as_of = rows.as_of.iloc[0]
+        ex = _history(project, as_of)
+        both = candidates(project, pd.concat([ex[["account_id", "as_of"]], rows]))
+        model = _fit(both[both.as_of < as_of], ex, as_of)
+        X = both[both.as_of == as_of].reset_index(drop=True)
+    else:
+        X = candidates(project, rows)
     if len(X):
         ranked = model.rank(X)
         top = ranked[ranked.rank_in_account == 1].merge(_people(project), on="user_id",
@@ -163,13 +179,19 @@ def with_contacts(project, scores: pd.DataFrame) -> pd.DataFrame:
     """An account scoring's table with :data:`CONTACT_COLUMNS` before ``model_version``, filled
     for the :data:`CONTACT_TIERS` rows (empty for the others); a ``pqa_find_buyer`` row's
     ``motion`` gains "; find the buyer". ``scores`` unchanged when the project cannot say who
-    buys: not accounts, no users table, or outcomes without ``user_id``."""
+    buys: not accounts, no users table, or outcomes without ``user_id``; with too little
+    history to fit the buyer model, the worked rows' ``contact_reason`` says so and the other
+    columns stay empty."""
     outcomes = project.tables.get("outcomes")
     if ("account_id" not in scores.columns or "users" not in project.tables
             or outcomes is None or "user_id" not in outcomes.columns):
         return scores
     worked = scores.tier.isin(CONTACT_TIERS) if "tier" in scores else pd.Series(True, scores.index)
-    found = contacts(project, scores.loc[worked, ["account_id", "as_of"]])
+    try:
+        found = contacts(project, scores.loc[worked, ["account_id", "as_of"]])
+    except PqlmlError as err:        # too little history to learn who buys: say so per row
+        found = scores.loc[worked, ["account_id"]].assign(
+            **{c: None for c in CONTACT_COLUMNS}, contact_reason=f"no buyer model: {err}")
     out = scores.copy()
     for c in CONTACT_COLUMNS:
         out[c] = pd.Series(found[c].to_numpy(), index=scores.index[worked]).reindex(scores.index)
