@@ -181,9 +181,10 @@ def test_contacts_name_the_buyer_the_outside_lead_or_nobody(project, company):
     assert not got.contact_email.fillna("").str.contains("gmail").any()
     find = got[got.lead_bucket == "pqa_find_buyer"]
     assert len(find) and (find.buyer_in_product < 0.5).all()
-    # an outside buyer's contact is the account's latest lead before as_of, by email
-    latest = (leads[leads.ts < as_of].sort_values("ts").drop_duplicates("account_id", keep="last")
-              .set_index("account_id"))
+    # an outside buyer's contact is the account's most senior (then latest) lead before as_of
+    senior = leads.title.str.contains(r"\b(?:CEO|CTO|COO|Founder|VP|Head|Director)\b")
+    latest = (leads[leads.ts < as_of].assign(s=senior).sort_values(["s", "ts"])
+              .drop_duplicates("account_id", keep="last").set_index("account_id"))
     with_lead = find[find.contact_email.notna()]
     assert len(with_lead)
     assert (with_lead.contact_email == latest.email.reindex(with_lead.index)).all()

@@ -8,9 +8,9 @@ closed by ``as_of`` (which user raised the hand or converted) and, per (account,
   ``pqa_find_buyer`` (below it: usage, but the buyer is outside; marketing and sales find and
   connect a decision-maker) or ``sales_led`` (no work-email user of the product, but a lead);
 * ``contact_user_id``, ``contact_email``, ``contact_title`` — for a PQL the user ranked first
-  (a free-mail user never is: :func:`~pqlml.buyers.candidates`); for a PQA the latest lead from
-  outside the product (``[data.leads]``: its email stands in ``contact_user_id`` too), else
-  nobody yet;
+  (a free-mail user never is: :func:`~pqlml.buyers.candidates`); for a PQA the most senior
+  (then latest) lead from outside the product with a work email (``[data.leads]``: its email
+  stands in ``contact_user_id`` too), else nobody yet;
 * ``contact_reason`` — why, in business words: "VP Engineering; changed admin roles twice,
   viewed pricing 3 times in the last 90 days; 40% of the team's activity".
 
@@ -153,14 +153,18 @@ def _people(project) -> pd.DataFrame:
 
 
 def _latest_outside_leads(project, rows: pd.DataFrame) -> pd.DataFrame:
-    """Per account: its latest lead before as_of whose person is no product user (``email``,
-    ``title``, ``source``, ``ts``); empty without a leads table with emails."""
+    """Per account: its most senior lead before as_of whose person is no product user and
+    has a work email (``email``, ``title``, ``source``, ``ts``; the latest among equals);
+    empty without a leads table with emails."""
     empty = pd.DataFrame(columns=["email", "title", "source", "ts"])
     if "leads" not in project.tables or "email" not in project.tables["leads"].columns:
         return empty
+    from ..features._fit import seniority_rank
+
     leads = project.tables["leads"]
     cols = [c for c in ("account_id", "ts", "email", "title", "source") if c in leads.columns]
-    t = leads.select(*cols).to_pyarrow().to_pandas()
+    rank = seniority_rank(leads.title).fill_null(0) if "title" in leads.columns else 0
+    t = leads.select(*cols, _rank=rank).to_pyarrow().to_pandas()
     for c in ("title", "source"):
         if c not in t:
             t[c] = None
@@ -172,7 +176,8 @@ def _latest_outside_leads(project, rows: pd.DataFrame) -> pd.DataFrame:
     free = t.email.fillna("").str.rsplit("@", n=1).str[-1].map(is_free_mail).astype(bool)
     t = t[t.email.notna() & ~t.email.str.lower().isin(users) & ~free
           & (t.ts < rows.as_of.iloc[0]) & t.account_id.isin(set(rows.account_id))]
-    return t.sort_values("ts").drop_duplicates("account_id", keep="last").set_index("account_id")
+    return (t.sort_values(["_rank", "ts"]).drop_duplicates("account_id", keep="last")
+            .set_index("account_id"))
 
 
 def with_contacts(project, scores: pd.DataFrame) -> pd.DataFrame:
