@@ -140,11 +140,6 @@ def _rules(args) -> None:
     if len(empty):
         console.print("[yellow]empty groups (no labelled account-month): "
                       + ", ".join(f"{r.kind} {r.group}" for r in empty.itertuples()))
-    if result.buyers is not None:
-        b = result.buyers
-        shown.print(f"who to call: top-1 contact {b['top1_model']:.1%} against title "
-                    f"{b['top1_title']:.1%} and most active {b['top1_active']:.1%}; "
-                    f"buyer_in_product ECE {b['ece_buyer_in_product']:.3f}")
     console.print(f"wrote {', '.join(REPORT_FILES)} to {args.out}")
 
 
@@ -218,6 +213,11 @@ def _backtest(args) -> None:
     shown.print("\n".join(lines))
     for note in metrics.get("notes", []):
         console.print(f"[yellow]{note}")
+    if result.buyers is not None:
+        b = result.buyers
+        shown.print(f"who to call: top-1 contact {b['top1_model']:.1%} against title "
+                    f"{b['top1_title']:.1%} and most active {b['top1_active']:.1%}; "
+                    f"buyer_in_product ECE {b['ece_buyer_in_product']:.3f}")
     console.print(f"wrote {', '.join(REPORT_FILES)} to {args.out}")
 
 
