@@ -190,7 +190,7 @@ def _backtest(args) -> None:
     console, shown = consoles(args.quiet)
     with periods(console, "backtest", "fold {i}/{n}, test {as_of}") as advance:
         result = runner.backtest(args.config, args.out, kind=args.kind, outcome=args.outcome,
-                                 track=not args.no_track, progress=advance)
+                                 track=not args.no_track, progress=advance, buyers=args.buyers)
     _tracked(console, result)
     metrics = result.metrics
     m, b = metrics["model"], metrics["best_single_rule"]
@@ -213,6 +213,11 @@ def _backtest(args) -> None:
     shown.print("\n".join(lines))
     for note in metrics.get("notes", []):
         console.print(f"[yellow]{note}")
+    if result.buyers is not None:
+        b = result.buyers
+        shown.print(f"who to call: top-1 contact {b['top1_model']:.1%} against title "
+                    f"{b['top1_title']:.1%} and most active {b['top1_active']:.1%}; "
+                    f"buyer_in_product ECE {b['ece_buyer_in_product']:.3f}")
     console.print(f"wrote {', '.join(REPORT_FILES)} to {args.out}")
 
 
@@ -363,6 +368,43 @@ def _score(args) -> None:
                     f"{len(gone):,}" + ("" if gone.empty else ": " + ", ".join(
                         f"{n:,} {r}" for r, n in counts.items())))
     console.print(f"wrote {where}")
+
+
+def _buyers(args) -> None:
+    from rich.table import Table
+
+    from . import runner
+
+    console, shown = consoles(args.quiet)
+    result = runner.buyers(args.config, args.out, test_periods=args.test_periods,
+                           status=status(console))
+    m, seg = result.evaluation.metrics, result.evaluation.segments
+    table = Table(title=f"who to call: {m['accounts']:,} qualified accounts over "
+                        f"{len(result.evaluation.test_dates)} test periods, the buyer a product "
+                        f"user in {m['accounts_buyer_inside']:,}")
+    for col in ("segment", "top-1 model", "top-1 title", "top-1 most active", "top-3 model",
+                "buyer inside (mean p)", "ECE"):
+        table.add_column(col, justify="left" if col == "segment" else "right")
+    for r in [{"segment": "all", **m}, *seg.to_dict("records")]:
+        table.add_row(r["segment"], f"{r['top1_model']:.1%}", f"{r['top1_title']:.1%}",
+                      f"{r['top1_active']:.1%}", f"{r['top3_model']:.1%}",
+                      f"{r['share_buyer_inside']:.1%} ({r['mean_buyer_in_product']:.1%})",
+                      f"{r['ece_buyer_in_product']:.3f}")
+    shown.print(table)
+    ci = m.get("ci", {})
+    lines = [f"top-1 contact accuracy {m['top1_model']:.1%} "
+             f"[{ci['top1_model'][0]:.1%}, {ci['top1_model'][1]:.1%}] = "
+             f"{m['top1_ratio_to_best_baseline']:.2f}x the better baseline "
+             f"[{ci['top1_ratio_to_best_baseline'][0]:.2f}, "
+             f"{ci['top1_ratio_to_best_baseline'][1]:.2f}]" if ci else
+             f"top-1 contact accuracy {m['top1_model']:.1%}",
+             f"routed to find an outside buyer (buyer_in_product < 0.5): {m['pqa_routed']:,} "
+             f"accounts, the buyer outside in {m['pqa_buyer_outside']:.1%}"]
+    if "pqa_true_buyer_outside" in m:
+        lines.append(f"against the simulator's truth: top-1 {m['top1_model_vs_truth']:.1%}, "
+                     f"PQA-routed with the true buyer outside {m['pqa_true_buyer_outside']:.1%}")
+    shown.print("\n".join(lines))
+    console.print(f"wrote {', '.join(p.name for p in result.written)} to {args.out}")
 
 
 def _cache(args) -> None:
@@ -535,6 +577,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--outcome", choices=OUTCOMES,
                    help="the outcome to predict (default: the config's outcomes.target)")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    s.add_argument("--buyers", action="store_true",
+                   help="also backtest who to call in each qualified account (the files of "
+                        "`pqlml buyers`)")
+
+    s = command("buyers", _buyers,
+                "who to call: each qualified account's buyer among its users, forward in time")
+    _project_options(s)
+    s.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help=f"{_FOLDER}: buyers.json, buyers_segments.csv, buyers_calibration.csv")
+    s.add_argument("--test-periods", dest="test_periods", type=_POSITIVE, metavar="N",
+                   help="test as_of dates, the last N of the schedule (default: the config's "
+                        "model.test_periods)")
 
     s = command("train", _train, "fit the model on every labelled snapshot and save it")
     _project_options(s)

@@ -51,7 +51,7 @@ import pandas as pd
 
 from .errors import PqlmlError
 
-__all__ = ["FORMATS", "Field", "ACCOUNT_FIELDS", "USER_FIELDS", "crm_files", "file_names",
+__all__ = ["FORMATS", "Field", "ACCOUNT_FIELDS", "CONTACT_FIELDS", "USER_FIELDS", "crm_files", "file_names",
            "fields_of", "SALESFORCE_DATETIME", "HUBSPOT_DATE"]
 
 FORMATS = ("csv", "parquet", "salesforce", "hubspot")
@@ -60,6 +60,7 @@ SALESFORCE_DATETIME = "%Y-%m-%dT%H:%M:%S.000Z"
 #: A HubSpot date picker's import form (``YYYY-MM-DD``, the request's ``YEAR_MONTH_DAY``).
 HUBSPOT_DATE = "%Y-%m-%d"
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
+_PERCENT = ("probability", "buyer_in_product")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,22 @@ ACCOUNT_FIELDS = _fields(
           "pqa_account_id", "Single-line text, unique values", 255),
     Field("domain", "Website", "standard field: not mapped, the upsert never changes it",
           "domain", "standard Company domain name: the import's dedupe key", match=True))
+#: Whom to call in a worked account (:func:`pqlml.buyers.with_contacts`), after the account's
+#: own fields: a person's id and email go to the CRM and nowhere else.
+CONTACT_FIELDS = (
+    Field("contact_user_id", "PQA_Contact_User_Id__c", "Text(255)", "pqa_contact_user_id",
+          "Single-line text", 255),
+    Field("contact_email", "PQA_Contact_Email__c", "Email", "pqa_contact_email",
+          "Single-line text", 255),
+    Field("contact_title", "PQA_Contact_Title__c", "Text(255)", "pqa_contact_title",
+          "Single-line text", 255),
+    Field("contact_reason", "PQA_Contact_Reason__c", "Text(255)", "pqa_contact_reason",
+          "Single-line text", 255),
+    Field("buyer_in_product", "PQA_Buyer_In_Product__c", "Percent(3, 1): 37.1 is 37.1%",
+          "pqa_buyer_in_product", "Number (percent, 0-100)"),
+    Field("lead_bucket", "PQA_Lead_Bucket__c", "Picklist: pql, pqa_find_buyer, sales_led",
+          "pqa_lead_bucket", "Dropdown select: pql, pqa_find_buyer, sales_led", 255))
+ACCOUNT_FIELDS = ACCOUNT_FIELDS[:-1] + CONTACT_FIELDS + ACCOUNT_FIELDS[-1:]
 #: A user (PQL) model's fields: Salesforce Lead (upsert on ``PQL_User_Id__c``), HubSpot
 #: contact (deduplicated on ``email``).
 USER_FIELDS = _fields(
@@ -182,7 +199,7 @@ def _salesforce(scores: pd.DataFrame, fields: list[Field]) -> pd.DataFrame:
         v = scores[f.column]
         if f.column == "as_of":
             v = _dates(v, SALESFORCE_DATETIME)
-        elif f.column == "probability":
+        elif f.column in _PERCENT:
             v = _percent(v)
         elif f.length:
             v = _cut(v, f.length)
@@ -195,7 +212,7 @@ def _hubspot(scores: pd.DataFrame, fields: list[Field]) -> pd.DataFrame:
     for f in fields:
         v = scores[f.column]
         out[f.hubspot] = (_dates(v, HUBSPOT_DATE) if f.column == "as_of" else
-                          _percent(v) if f.column == "probability" else v)
+                          _percent(v) if f.column in _PERCENT else v)
     return out
 
 

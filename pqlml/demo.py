@@ -179,15 +179,28 @@ def _score(console, project, out, page) -> int:
                   + ", ".join(f"{n:,} {c.replace('_', ' ')}" for c, n in gone.code.value_counts().items())
                   + f"; {path} and not_scored.csv")
     top = scores[scores.tier == "tier_1"].head(10)
-    console.print(_table("top 10 Tier-1 accounts to call, and why", ["account", "domain", "probability",
-                                                                    "motion", "reasons"],
-                         [(r.account_id, r.domain, f"{r.probability:.0%}", r.motion,
+    console.print(_table("top 10 Tier-1 accounts to call, and why",
+                         ["account", "domain", "probability", "motion", "contact (bucket)",
+                          "reasons"],
+                         [(r.account_id, r.domain, f"{r.probability:.0%}", r.motion, _contact(r),
                            "\n".join((r.reason_1, r.reason_2, r.reason_3))) for r in top.itertuples()]))
     scores_page = score_page(Scores(scores, gone, scored.version), top=10)
     page.numbers |= {"accounts scored": scores_page.numbers["accounts scored"],
                      "tier 1 accounts to call": scores_page.numbers["tier 1"]}
     page.sections += [Section(f"8. {s.title}", s.blocks) for s in scores_page.sections]
     return len(scores)
+
+
+def _contact(r) -> str:
+    """Whom to call in a scored row and its lead bucket (:func:`pqlml.buyers.with_contacts`)."""
+    import pandas as pd
+
+    bucket = getattr(r, "lead_bucket", None)
+    if bucket is None or pd.isna(bucket):
+        return ""
+    who = r.contact_user_id if isinstance(r.contact_user_id, str) else "nobody yet: find one"
+    title = f"{r.contact_title}, " if isinstance(r.contact_title, str) else ""
+    return f"{title}{who}\n{bucket} ({r.buyer_in_product:.0%} inside)"
 
 
 def _feedback(console, project, out, page) -> None:

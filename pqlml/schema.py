@@ -13,7 +13,8 @@ accounts    ``account_id``, ``domain``, ``created_at``                 ``employe
                                                                        ``country``, ``segment``
 outcomes    ``account_id``, ``ts``, ``outcome``                        ``user_id``, ``amount``,
                                                                        ``event``
-leads       ``account_id``, ``ts``                                     ``email``, ``source``
+leads       ``account_id``, ``ts``                                     ``email``, ``source``,
+                                                                       ``title``
 signups     ``user_id``                                                sign-up answers (below)
 enrichment  ``domain``                                                 ``industry``, ``employees``,
                                                                        ``country``, ``funding_usd``,
@@ -25,7 +26,8 @@ memberships ``user_id``, ``account_id``, ``since``
 ``ts``, ``signup_at`` and ``created_at`` are UTC timestamps. ``outcome`` is
 ``"hand_raise"`` or ``"conversion"``. ``leads`` (optional) are the CRM's
 leads / MQLs: an account became a lead at ``ts``, from ``email`` (a person, who
-may or may not use the product) and ``source`` (e.g. "webinar", "outbound").
+may or may not use the product), their job ``title`` and ``source`` (e.g. "webinar",
+"outbound").
 
 Sign-up answers (``company_size``, ``department``, ``seniority``, ``use_case``) are
 user properties on ``users`` or, keyed by ``user_id``, a ``signups`` table (which
@@ -179,8 +181,9 @@ TABLES: dict[str, TableSchema] = {
     "leads": TableSchema(
         name="leads",
         required=("account_id", "ts"),
-        optional=("email", "source"),
-        kinds={"account_id": "id", "ts": "timestamp", "email": "string", "source": "string"},
+        optional=("email", "source", "title"),
+        kinds={"account_id": "id", "ts": "timestamp", "email": "string", "source": "string",
+               "title": "string"},
     ),
     "signups": TableSchema(
         name="signups",

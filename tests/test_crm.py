@@ -33,6 +33,7 @@ from pqlml import runner
 from pqlml.cli import main
 from pqlml.errors import PqlmlError
 from pqlml.outputs import write_files
+from pqlml.buyers import CONTACT_COLUMNS
 from pqlml.score import SCORE_COLUMNS, Scores
 from pqlml.simulate import simulate
 
@@ -40,10 +41,15 @@ README = Path(__file__).parents[1] / "README.md"
 #: The README's field API names, in the file's column order (typed here, not read from pqlml).
 SALESFORCE = ["PQA_Account_Id__c", "Website", "PQA_Scored_At__c", "PQA_Probability__c",
               "PQA_Percentile__c", "PQA_Tier__c", "PQA_Funnel__c", "PQA_Motion__c",
-              "PQA_Reason_1__c", "PQA_Reason_2__c", "PQA_Reason_3__c", "PQA_Model_Version__c"]
+              "PQA_Reason_1__c", "PQA_Reason_2__c", "PQA_Reason_3__c",
+              # whom to call (issue 26): the Tier 1/2 rows' contact
+              "PQA_Contact_User_Id__c", "PQA_Contact_Email__c", "PQA_Contact_Title__c",
+              "PQA_Contact_Reason__c", "PQA_Buyer_In_Product__c", "PQA_Lead_Bucket__c",
+              "PQA_Model_Version__c"]
 HUBSPOT = ["pqa_account_id", "domain", "pqa_scored_at", "pqa_probability", "pqa_percentile",
            "pqa_tier", "pqa_funnel", "pqa_motion", "pqa_reason_1", "pqa_reason_2",
-           "pqa_reason_3", "pqa_model_version"]
+           "pqa_reason_3", "pqa_contact_user_id", "pqa_contact_email", "pqa_contact_title",
+           "pqa_contact_reason", "pqa_buyer_in_product", "pqa_lead_bucket", "pqa_model_version"]
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 N_ACCOUNTS = 80
 
@@ -163,7 +169,8 @@ def test_hubspot_files_import_as_the_imports_api_documents(scored, tmp_path):
 def test_csv_and_parquet_keep_the_columns_with_an_iso_date(scored, tmp_path):
     found = scored["found"]
     text = cells(scored["root"] / "plain" / "scores.csv")
-    assert text[0] == ["account_id", "domain", *SCORE_COLUMNS]
+    assert text[0] == ["account_id", "domain", *SCORE_COLUMNS[:-1], *CONTACT_COLUMNS,
+                       SCORE_COLUMNS[-1]]
     as_of = [r[2] for r in text[1:]]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v) for v in as_of)
     assert {datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ") for v in as_of} == \

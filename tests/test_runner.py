@@ -77,9 +77,11 @@ def test_commands_on_one_open_project_write_their_files_and_open_nothing_again(
     assert "engagement_weights" in weights.toml
 
     # no command opened the project again, and each feature table was built once: the
-    # schedule's (features, rules, training, feedback, weights' labels) and scoring's date
+    # schedule's (features, rules, training, feedback, weights' labels) and scoring's date,
+    # and the user rows scoring's contacts are chosen from (issue 26: explicit rows)
     assert len(opened) == 1
-    assert len(project.builds) == len(set(project.builds)) == 2
+    assert len(project.builds) == len(set(project.builds)) == 3
+    assert ("user", None, "()") in project.builds
 
 
 def test_outputs_are_checked_before_any_work(company, opened, tmp_path):

@@ -14,6 +14,7 @@ from pqlml.errors import PqlmlError
 from pqlml.explain import contributions, explain, reasons, signal_contributions
 from pqlml.model import train
 from pqlml.project import build_features, open_project
+from pqlml.buyers import CONTACT_COLUMNS
 from pqlml.score import SCORE_COLUMNS, Scorer
 from pqlml.simulate import simulate
 
@@ -221,7 +222,9 @@ def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_pa
                  "--out", str(tmp_path)]) == 0
     scores = pd.read_csv(tmp_path / "scores.csv")
     gone = pd.read_csv(tmp_path / "not_scored.csv")
-    assert list(scores.columns) == ["account_id", "domain", *SCORE_COLUMNS]
+    # the command adds whom to call in the worked tiers (issue 26) before model_version
+    assert list(scores.columns) == ["account_id", "domain", *SCORE_COLUMNS[:-1],
+                                    *CONTACT_COLUMNS, SCORE_COLUMNS[-1]]
     assert scores.as_of.nunique() == 1 and scores.as_of.iloc[0].startswith("2024-12-30")
     assert len(scores) + gone.account_id.notna().sum() == 1_200
     printed = capsys.readouterr().out

@@ -38,11 +38,12 @@ from ._data import (DiscoverResult, EngagementWeightsResult, FeaturesResult, Fee
                     feedback, rules, validate)
 from ._models import (BacktestResult, DriftResult, RetrainResult, TrainResult, backtest, drift,
                       retrain, train)
+from ._buyers import BuyersResult, buyers
 from ._init import init
 from ._score import ScoreResult, score
 
 __all__ = ["init", "validate", "features", "rules", "discover", "backtest", "train", "retrain", "drift",
-           "score", "feedback", "engagement_weights",
+           "score", "feedback", "engagement_weights", "buyers", "BuyersResult",
            "Result", "Tracked", "ValidateResult", "FeaturesResult", "RulesResult",
            "DiscoverResult", "BacktestResult", "TrainResult", "RetrainResult", "DriftResult",
            "ScoreResult", "FeedbackResult", "EngagementWeightsResult"]

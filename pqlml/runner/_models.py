@@ -19,6 +19,7 @@ from ._common import Tracked, config_of, log_run, open_once, period, stage
 class BacktestResult(Tracked):
     metrics: dict                                    # what metrics.json holds
     rows: pd.DataFrame                               # the pooled test rows, every score
+    buyers: dict | None = None                       # the buyer backtest's figures (buyers=True)
 
 
 @dataclass
@@ -42,15 +43,18 @@ class DriftResult(Tracked):
 
 
 def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
-             progress=None) -> BacktestResult:
+             progress=None, buyers: bool = False) -> BacktestResult:
     """Forward-in-time folds, the model against the rules at the same volume
     (:func:`pqlml.backtest.backtest`); the report in folder ``out``; the MLflow run
-    ``backtest <project> <first..last fold>`` unless not ``track``. ``progress(i, n, as_of)`` is called per fold."""
+    ``backtest <project> <first..last fold>`` unless not ``track``. ``progress(i, n, as_of)`` is called per fold.
+    With ``buyers``, the buyer backtest too (:func:`pqlml.runner.buyers`: who to call in each
+    qualified account), its files in ``out`` and among the run's artifacts."""
     from .. import backtest as backtests
     from ..backtest import REPORT_FILES
+    from ._buyers import BUYERS_FILES, write_buyers
 
     config = config_of(source)
-    check_folder(out, config=config, names=REPORT_FILES)
+    check_folder(out, config=config, names=REPORT_FILES + (BUYERS_FILES if buyers else ()))
     project = open_once(source, config)
     outcome = _outcome(project, outcome)
     # beyond [model] max_training_rows: a sample to fit on, the test cutoffs whole
@@ -62,12 +66,16 @@ def backtest(source, out, *, kind=None, outcome=None, track: bool = True,
     if sample is not None:
         found.metrics["sample"] = sample
     written = found.write(out)
+    buyer_metrics = None
+    if buyers:
+        ev, files = write_buyers(project, Path(out))
+        written, buyer_metrics = written + files, ev.metrics
     _, run_id, store = log_run(project, "backtest", found.log_to_mlflow, enabled=track,
                                saved=f"The report was written to {out}.",
                                when=period(found.rows.get("as_of", [])), kind=found.metrics.get("kind"),
                                frame=frame, context="evaluation")
-    return BacktestResult(project, found.metrics, found.rows, run_id=run_id, store=store,
-                          written=written)
+    return BacktestResult(project, found.metrics, found.rows, buyer_metrics, run_id=run_id,
+                          store=store, written=written)
 
 
 def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = True,

@@ -27,8 +27,9 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
     score`): into the folder ``out`` as ``format`` (``csv``, ``parquet``, ``salesforce``,
     ``hubspot``: :meth:`pqlml.score.Scores.write`) with ``report.html``, and/or tables
     ``to_table`` and ``<to_table>_not_scored`` of ``data.connection``. ``batch_rows`` (default ``[model]
-    score_batch_rows``): entities predicted and explained at a time. Every argument is
-    checked, and the model loaded, before any work."""
+    score_batch_rows``): entities predicted and explained at a time. An account model's
+    Tier 1 and 2 rows get whom to call (:func:`pqlml.buyers.with_contacts`). Every argument
+    is checked, and the model loaded, before any work."""
     from ..crm import file_names
     from ..report import REPORT_NAME
     from ..outputs import FRAME_SUFFIXES, check_folder, check_replaceable, check_table, \
@@ -61,6 +62,10 @@ def score(source, model, *, out=None, format="csv", to_table=None, as_of=None,
         entity = scorer.model.trained_on.get("entity", project.config.project.entity)
         X = project.features([as_of.date()], entity=entity)
         found = scorer.score(X, project=project, as_of=as_of, batch_rows=batch_rows)
+    if entity == "account":
+        from ..buyers import with_contacts
+        with stage(status, "finding whom to call in the worked tiers"):
+            found.scores = with_contacts(project, found.scores)
     if to_table:
         write_tables(project.con, dict(zip(tables, (found.scores, found.not_scored))))
     written = found.write(out, format, report=True) if out else []

@@ -12,6 +12,11 @@ canonical tables it writes:
   signal values they were computed from;
 * ``truth/dispositions.parquet`` — every lead sales worked: its route, rep and the
   true acceptance probability (:mod:`pqlml.simulate._feedback`);
+* ``truth/buyers.parquet`` — each account's buyer: ``buyer_user_id`` (a product user) or
+  null (a person outside the product), ``buyer_in_product`` and its true probability
+  (:mod:`pqlml.simulate._buyers`); outcomes carry the buyer's ``user_id`` where the buyer
+  is a user, and outside buyers mostly appear in ``leads.parquet`` (marketing leads from
+  the account's domain);
 * ``pqlml.toml`` — a ready config, so every later command runs on it.
 
 Users carry sign-up answers; ``enrichment.csv`` (a vendor file with gaps),
@@ -25,7 +30,7 @@ Examples
 >>> out = tempfile.mkdtemp()
 >>> result = simulate(n_accounts=200, seed=7, out=out, months=6)
 >>> sorted(result.counts)
-['accounts', 'dispositions', 'enrichment', 'enterprise_domains', 'events', 'outcomes', 'users']
+['accounts', 'dispositions', 'enrichment', 'enterprise_domains', 'events', 'leads', 'outcomes', 'users']
 >>> truth = pd.read_parquet(f"{out}/truth/snapshots.parquet")
 >>> bool(truth.p_convert.between(0, 1).all())
 True
@@ -42,6 +47,7 @@ import numpy as np
 from ..errors import PqlmlError
 from . import _params as P
 from ._activity import simulate_activity, simulate_free_mail
+from ._buyers import draw_buyers
 from ._company import domains, draw_company
 from ._config_template import render
 from ._feedback import simulate_dispositions
@@ -145,7 +151,9 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
             rng, profile_rng = (
                 (np.random.default_rng(seed), np.random.default_rng([seed, 1])) if k_chunks == 1
                 else (np.random.default_rng([seed, 2, k]), np.random.default_rng([seed, 3, k])))
-            first = writer.n_accounts
+            # who buys: a stream of its own, drawn after everything else of the chunk
+            buyer_rng = np.random.default_rng([seed, 4] if k_chunks == 1 else [seed, 5, k])
+            first, first_user = writer.n_accounts, writer.n_users
             c = draw_company(rng, n, n_days)
             names = domains(n, rng, first)
             activity = simulate_activity(rng, c, n_days // 7, weeks)
@@ -155,6 +163,8 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
             writer.add_profiles(enrichment(profile_rng, c, names, first),
                                 enterprise_list(profile_rng, c, names, first))
             writer.add_leads(simulate_dispositions(profile_rng, c, outcomes, _capacity(n)), first)
+            writer.add_buyers(draw_buyers(buyer_rng, c, activity, outcomes, snapshot_days, n_days,
+                                          names), first, first_user)
             del c, names, activity, free, outcomes
             step()
         counts = writer.finish(n_days)

@@ -32,6 +32,13 @@ source = "outcomes.parquet"
 # gets enriched = 0 and "unknown" values, and is scored like any other.
 source = "enrichment.csv"
 
+# Marketing leads from the accounts' domains (demo requests, webinar sign-ups, downloads):
+# mostly buyers outside the product, a few junior people (pqlml.simulate._buyers). Remove
+# the two "# " below to read them: `pqlml buyers` then tells the accounts whose buyer is
+# outside the product, a PQA's contact is its lead, and `pqlml rules` adds lead buckets.
+# [data.leads]
+# source = "leads.parquet"
+
 [data.dispositions]
 # What sales said about the leads it worked: accepted / rejected / converted, with a reason.
 source = "dispositions.parquet"

@@ -96,6 +96,7 @@ class CompanyWriter:
         self.n_accounts = self.n_users = self.n_joined = 0
         self.counts = {"enrichment": 0, "enterprise_domains": 0}
         self._outcomes, self._leads, self._parts = [], [], []
+        self._buyers, self._market = [], []
 
     def __enter__(self):
         self._stack = ExitStack().__enter__()
@@ -177,6 +178,18 @@ class CompanyWriter:
                 safe_cells(frame).to_csv(f, index=False, header=False)
             self.counts[name.removesuffix(".csv")] += len(frame)
 
+    def add_buyers(self, buyers, first_account: int, first_user: int) -> None:
+        """A chunk's buyers (:mod:`pqlml.simulate._buyers`): its outcomes (the last chunk
+        added) now carry the buyer's user, or none where the buyer is outside the product."""
+        acc, _, *rest = self._outcomes[-1]
+        user = buyers.user[acc - first_account]
+        self._outcomes[-1] = (acc, np.where(user < 0, -1, user + first_user), *rest)
+        n = len(buyers.user)
+        self._buyers.append((np.arange(first_account, first_account + n),
+                             np.where(buyers.user < 0, -1, buyers.user + first_user),
+                             buyers.p_in_product, buyers.reference_sec))
+        self._market.append(buyers.leads.assign(account=buyers.leads.account + first_account))
+
     def add_leads(self, leads: pd.DataFrame, first_account: int) -> None:
         """A chunk's worked leads (accounts numbered from 0 within the chunk)."""
         self._leads.append(leads.assign(account=leads.account + first_account))
@@ -216,7 +229,7 @@ class CompanyWriter:
         event_names = np.array(list(P.EVENT_TYPES) + ["closed_won"])[event]
         _write(pa.table({
             "account_id": acc_ids.take(pa.array(acc[order])),
-            "user_id": user_ids.take(pa.array(user[order])),
+            "user_id": user_ids.take(pa.array(user[order], mask=user[order] < 0)),
             "ts": _ts(sec[order]),
             "outcome": pa.array(kinds[order], type=pa.string()),
             "amount": pa.array(amount[order], from_pandas=True),
@@ -229,7 +242,29 @@ class CompanyWriter:
         counts = {"accounts": self.n_accounts, "users": self.n_joined, "events": n_events,
                   "outcomes": len(order), **self.counts}
         counts["dispositions"] = write_dispositions(self.out, leads)
+        if self._buyers:
+            counts["leads"] = self._write_buyers(acc_ids, user_ids)
         return counts
+
+    def _write_buyers(self, acc_ids, user_ids) -> int:
+        """``truth/buyers.parquet`` and the marketing leads (``leads.parquet``)."""
+        acc, user, p_in, ref = (np.concatenate(x) for x in zip(*self._buyers))
+        _write(pa.table({
+            "account_id": acc_ids.take(pa.array(acc)),
+            "buyer_user_id": user_ids.take(pa.array(user, mask=user < 0)),
+            "buyer_in_product": pa.array(user >= 0),
+            "p_buyer_in_product": pa.array(p_in),
+            "reference_at": _ts(ref),
+        }), self.out / "truth" / "buyers.parquet")
+        leads = pd.concat(self._market, ignore_index=True).sort_values("sec", kind="stable")
+        _write(pa.table({
+            "account_id": acc_ids.take(pa.array(leads.account.to_numpy())),
+            "ts": _ts(leads.sec.to_numpy()),
+            "email": pa.array(leads.email.to_numpy(), type=pa.string()),
+            "title": pa.array(leads.title.to_numpy(), type=pa.string()),
+            "source": pa.array(leads.source.to_numpy(), type=pa.string()),
+        }), self.out / "leads.parquet")
+        return len(leads)
 
     def _merge_events(self, acc_ids, user_ids, n_days, progress) -> int:
         """The parts, each sorted by time, merged a week at a time into ``events.parquet``."""
