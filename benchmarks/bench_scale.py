@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_scale.py [--sizes 10000 100000 1000000]
         [--root /work/data] [--stages simulate scan open features labels]
-        [--memory-limit 4GB] [--json scale.json]
+        [--memory-limit 4GB] [--repeats 1] [--json scale.json]
 
 The company of N accounts is ``ROOT/sim<N>`` (``sim10k``, ``sim100k``, ``sim1m``); the
 ``simulate`` stage writes it (``pqlml simulate --accounts N --seed 0``) unless it is already
@@ -15,16 +15,24 @@ cutoffs (2024-07-01 .. 2025-06-01) and ``[data] memory_limit``. The stages:
 * ``open``: ``open_project`` (tables read and validated, identities resolved) and a count
   of the resolved events;
 * ``features``: ``pqlml features --stream`` to Parquet, the 12 cutoffs, every family on;
+* ``features-memory``: the same build in memory, returning the pandas table
+  (``Project.features()``, what ``build_features`` and the model stages run), written nowhere;
 * ``labels``: the labels of the 12 cutoffs in memory (``Project.labels``);
 * ``backtest``, ``train``, ``score``: the CLI commands, run only when named in
   ``--stages`` (at 1M accounts they need the sampled training and batched scoring of issue
   25's model side) and skipped, with a note, when ``pqlml`` has no such command.
 
 A stage is a command line (:class:`Stage`): add one to :data:`STAGES`. Each runs in its own
-process; wall time is measured around it, CPU time (user + system) and peak RSS are the
+process (the feature cache off: every build is a build); wall time is measured around it, CPU time (user + system) and peak RSS are the
 process's (with its children) from ``wait4``. Each row has the growth exponent of its stage
 from the size before: the slope of log time against log events (1 = linear in events), of
 wall time and of CPU time (the steadier one on a shared, loaded machine).
+
+``--repeats N`` runs the named stages of a size in turn, N rounds (scan, features, scan,
+features, ...: each stage sees the same machine state as its neighbours), and reports each
+stage's median wall time, CPU time and peak RSS with their ranges, then every stage's median
+against the scan's (``x scan``): the side-by-side comparison of issue 25 (the 12-cutoff build
+within 5x a plain scan of the events).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -60,6 +69,12 @@ import sys
 from pqlml.project import open_project
 p = open_project(sys.argv[1], cache=False)
 print("@@ROWS", p.events.count().execute())
+"""
+
+FEATURES = """
+import sys
+from pqlml.project import open_project
+print("@@ROWS", len(open_project(sys.argv[1], cache=False).features()))
 """
 
 LABELS = """
@@ -88,7 +103,9 @@ STAGES = (
                                    str(d / "events.parquet")]),
     Stage("open", lambda d, c, w: [sys.executable, "-c", OPEN, str(c)]),
     Stage("features", lambda d, c, w: [*PQLML, "features", "--config", str(c), "--stream",
-                                       "--out", str(w["dir"] / "features.parquet")]),
+                                       "--no-cache", "--out", str(w["dir"] / "features.parquet")]),
+    Stage("features-memory", lambda d, c, w: [sys.executable, "-c", FEATURES, str(c)],
+          default=False),
     Stage("labels", lambda d, c, w: [sys.executable, "-c", LABELS, str(c)]),
     Stage("backtest", lambda d, c, w: [*PQLML, "backtest", "--config", str(c), "--no-track",
                                        "--out", str(w["dir"] / "backtest")],
@@ -166,6 +183,8 @@ def main() -> None:
     p.add_argument("--memory-limit", default="4GB")
     p.add_argument("--work", type=Path, default=Path("bench-scale-work"),
                    help="scratch folder for the stages' outputs and logs (emptied per size)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of the stages per size, run in turn; medians are reported")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
     have = commands()
@@ -175,31 +194,86 @@ def main() -> None:
         work = args.work / data.name
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        for stage in STAGES:
-            if stage.name not in args.stages:
-                continue
-            if stage.needs and stage.needs not in have:
-                print(f"note: {stage.name} skipped: pqlml has no `{stage.needs}` command yet")
-                continue
-            if stage.name == "simulate" and (data / "pqlml.toml").exists():
-                print(f"note: simulate {n:,} skipped: {data} exists (delete it to measure)")
-                continue
-            config = bench_config(data, args.memory_limit) if stage.name != "simulate" else None
-            argv = stage.argv(data, config, {"dir": work, "limit": args.memory_limit})
-            load = os.getloadavg()[0]
-            r = run(argv, work / f"{stage.name}.log")
-            r |= {"accounts": n, "events": events_of(data), "stage": stage.name, "load": load}
-            results.append(r)
-            print(f"{n:>9,} {stage.name:<9} {r['seconds']:8.1f} s {r['cpu_s']:8.1f} cpu s "
-                  f"{r['rss_mb']:8,.0f} MB "
-                  f"exit {r['exit']} (load {load:.1f})", flush=True)
-            if r["exit"] != 0:
-                print(f"   failed: see {work / (stage.name + '.log')}")
+        for round_ in range(args.repeats):
+            for stage in STAGES:
+                if stage.name not in args.stages:
+                    continue
+                if stage.needs and stage.needs not in have:
+                    if round_ == 0:
+                        print(f"note: {stage.name} skipped: pqlml has no `{stage.needs}` "
+                              f"command yet")
+                    continue
+                if stage.name == "simulate" and (round_ > 0 or (data / "pqlml.toml").exists()):
+                    if round_ == 0:
+                        print(f"note: simulate {n:,} skipped: {data} exists (delete it to "
+                              f"measure)")
+                    continue
+                results.append(_measure(stage, data, work, args.memory_limit) | {
+                    "accounts": n, "round": round_ + 1})
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, memory_limit {args.memory_limit}")
-    print(table(results))
+    print(table(medians(results)))
+    if args.repeats > 1:
+        print("\n" + side_by_side(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def _measure(stage: Stage, data: Path, work: Path, memory_limit: str) -> dict:
+    """One run of ``stage`` on the company in ``data``, printed as it ends."""
+    config = bench_config(data, memory_limit) if stage.name != "simulate" else None
+    argv = stage.argv(data, config, {"dir": work, "limit": memory_limit})
+    load = os.getloadavg()[0]
+    r = run(argv, work / f"{stage.name}.log")
+    r |= {"events": events_of(data), "stage": stage.name, "load": load}
+    print(f"{_size(data):>9,} {stage.name:<15} {r['seconds']:8.1f} s {r['cpu_s']:8.1f} cpu s "
+          f"{r['rss_mb']:8,.0f} MB exit {r['exit']} (load {load:.1f})", flush=True)
+    if r["exit"] != 0:
+        print(f"   failed: see {work / (stage.name + '.log')}")
+    return r
+
+
+def medians(results: list[dict]) -> list[dict]:
+    """One row per (size, stage) of its successful runs: the median of each measure (a
+    single run is its own median), with ``runs``, the number of runs.
+
+    Examples
+    --------
+    >>> rows = [{"accounts": 1, "stage": "scan", "exit": 0, "seconds": s, "cpu_s": s,
+    ...          "rss_mb": 10, "load": 1.0, "events": 5} for s in (3.0, 1.0, 2.0)]
+    >>> [(r["seconds"], r["runs"]) for r in medians(rows)]
+    [(2.0, 3)]
+    """
+    groups: dict = {}
+    for r in results:
+        if r["exit"] == 0:
+            groups.setdefault((r["accounts"], r["stage"]), []).append(r)
+    return [runs[0] | {v: statistics.median(r[v] for r in runs)
+                       for v in ("seconds", "cpu_s", "rss_mb", "load")} | {"runs": len(runs)}
+            for runs in groups.values()]
+
+
+def side_by_side(results: list[dict]) -> str:
+    """Markdown: per size and stage, the median, min and max of wall time, CPU time and peak
+    RSS over the rounds, the median load, and the medians against the scan's of the same
+    size (``x scan``, wall and CPU)."""
+    lines = ["| accounts | stage | runs | wall s (min-max) | CPU s (min-max) | peak RSS MB "
+             "(min-max) | load | x scan (wall) | x scan (CPU) |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = medians(results)
+    for m in rows:
+        runs = [r for r in results if r["exit"] == 0 and (r["accounts"], r["stage"]) ==
+                (m["accounts"], m["stage"])]
+        scan = next((s for s in rows if (s["accounts"], s["stage"]) == (m["accounts"], "scan")),
+                    None)
+        ratio = ["" if scan is None else f"{m[v] / scan[v]:.1f}x" for v in ("seconds", "cpu_s")]
+        spread = {v: f"{m[v]:,.1f} ({min(r[v] for r in runs):,.1f}-{max(r[v] for r in runs):,.1f})"
+                  for v in ("seconds", "cpu_s")}
+        spread["rss_mb"] = (f"{m['rss_mb']:,.0f} ({min(r['rss_mb'] for r in runs):,.0f}-"
+                            f"{max(r['rss_mb'] for r in runs):,.0f})")
+        lines.append(f"| {m['accounts']:,} | {m['stage']} | {m['runs']} | {spread['seconds']} "
+                     f"| {spread['cpu_s']} | {spread['rss_mb']} | {m['load']:.1f} | {ratio[0]} "
+                     f"| {ratio[1]} |")
+    return "\n".join(lines)
 
 
 def table(results: list[dict]) -> str:

@@ -122,3 +122,29 @@ def test_the_backtest_scores_activated_then_engagement_at_the_rules_volume(share
     report = (tmp_path / "bt" / "report.md").read_text()
     header = next(line for line in report.splitlines() if line.startswith("| | model |"))
     assert "activation_engagement" in header                   # a column beside rules and model
+
+
+@pytest.mark.parametrize("checkpoints", [["x >= 1", "y >= 1"], ["x >= 1", "y >= 2"]])
+def test_checkpoint_days_equal_pandas_with_and_without_prior_counts(checkpoints):
+    # every n = 1 takes the first-day route of nth_days, a mix the running-count one
+    import ibis
+    from pqlml.features._activation import nth_days, parse_checkpoints
+
+    rng = np.random.default_rng(5)
+    ev = pd.DataFrame({"entity_id": rng.choice(["a", "b", "c", "d"], 300),
+                       "event": rng.choice(["x", "y", "z"], 300),
+                       "day": rng.integers(0, 60, 300)})
+    prior = pd.DataFrame({"entity_id": ["a", "b"], "_c0": [1, 0], "_c1": [1, 3]})
+    parsed = parse_checkpoints(checkpoints)
+    for before in (None, prior):
+        got = [nth.execute().set_index("_e")[f"_d{i}"].sort_index()
+               for i, nth in enumerate(nth_days(ibis.memtable(ev), parsed,
+                                                None if before is None else ibis.memtable(before)))]
+        for i, (event, n, _) in enumerate(parsed):
+            counts = {} if before is None else before.set_index("entity_id")[f"_c{i}"]
+            want = {}
+            for entity, rows in ev[ev.event == event].sort_values("day").groupby("entity_id"):
+                need = n - counts.get(entity, 0)       # _c<i>: the i-th checkpoint event, sorted
+                want[entity] = rows.day.iloc[max(need, 1) - 1] if len(rows) >= need else None
+            want = pd.Series({k: v for k, v in want.items() if v is not None}, dtype="int64")
+            assert got[i].to_dict() == want.to_dict(), (checkpoints, before is not None, event)
