@@ -113,18 +113,13 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     rec = recency(grain, segments)
     if kept is not None:
         rec = recency_with(rec, spine, kept)
-    table = spine
-    for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
-                                    counts=counts, packed=level == 2,
-                                    growth=settings.event_growth), rec,
-                 *windowed_values(grain, segments, tuple(properties), sums, settings.windows)):
-        part = part.rename(_k="entity_id")
-        table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
+    parts = [(part.rename(_k="entity_id"), ("_k", "as_day")) for part in (
+        *windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
+                           counts=counts, packed=level == 2, growth=settings.event_growth),
+        rec, *windowed_values(grain, segments, tuple(properties), sums, settings.windows))]
     if entity == "account":
-        part = active_users(ev, segments, settings.windows, per_event_users)
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
-    table = table.drop("_k")
+        parts.append((active_users(ev, segments, settings.windows, per_event_users),
+                      ("entity_id", "as_day")))
     # Activation and engagement read the events again, each for a few event names: run as
     # their own queries (small results, cached), so the final query does not share one read
     # of the events among three consumers (DuckDB then buffers the whole read: 12 cutoffs,
@@ -137,25 +132,21 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         else:
             first = first.join(ids, first.entity_id == ids._k).select(
                 entity_id=ids.entity_id, _first_day=first._first_day)
-        part = cached(activation(ev, spine, created, settings.activation,
-                                 settings.activation_within_days, first=first,
-                                 prior=kept))
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
+        parts.append((cached(activation(ev, spine, created, settings.activation,
+                                        settings.activation_within_days, first=first,
+                                        prior=kept)), ("entity_id", "as_day")))
     if settings.engagement_weights:
         engaged = None if history is None or history.engaged is None else \
             _history_table(spine._find_backend(use_default=True), history.engaged)
-        part = cached(engagement(ev, spine, dict(settings.engagement_weights),
-                                 settings.engagement_half_life_days, prior=engaged))
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
+        parts.append((cached(engagement(ev, spine, dict(settings.engagement_weights),
+                                        settings.engagement_half_life_days, prior=engaged)),
+                      ("entity_id", "as_day")))
     if entity == "account" and members is not None:
-        table = table.left_join(account_users(spine, members, settings.buyer_titles), _KEYS) \
-            .drop("entity_id_right", "as_of_right")
+        parts.append((account_users(spine, members, settings.buyer_titles), tuple(_KEYS)))
     if answers is not None:
-        part = signup_answers(spine, answers, answer_vocabulary(answers, last), entity, members)
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
+        parts.append((signup_answers(spine, answers, answer_vocabulary(answers, last), entity,
+                                     members), ("entity_id", "as_day")))
+    table = _join_all(spine, parts).drop("_k")
     table = _fill_counts(table, undefined=[n for n, (_, how, _) in value_names(
         tuple(properties), sums, settings.windows).items() if how == "max"])
     table = _profile(table, spine, users, members, accounts, settings, entity, last)
@@ -172,6 +163,30 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         if vocab else ibis.literal(0))
     table = table.mutate(**{d.name: d.fn(table) for d in derived})
     return table.drop("as_day").rename({key: "entity_id"})
+
+
+def _join_all(table: ibis.Table, parts) -> ibis.Table:
+    """``table`` left-joined with each ``(part, keys)`` in turn, the parts' keys dropped.
+
+    One join chain (one ``SELECT`` with a join per part) instead of a join and a projection
+    per part: the query nests once instead of once per part, which is what ibis's compiler
+    spends its time on (``sqlize`` rewrites each nested projection of ~200 columns).
+
+    Examples
+    --------
+    >>> t = ibis.memtable({"k": [1, 2], "d": [5, 5]})
+    >>> a = ibis.memtable({"k": [1], "d": [5], "x": [10]})
+    >>> b = ibis.memtable({"k": [2], "y": [20]})
+    >>> _join_all(t, [(a, ("k", "d")), (b, ("k",))]).order_by("k").to_pandas().fillna(0).values.tolist()
+    [[1.0, 5.0, 10.0, 0.0], [2.0, 5.0, 0.0, 20.0]]
+    """
+    right = []
+    for i, (part, keys) in enumerate(parts):
+        names = {f"_j{i}_{k}": k for k in keys}
+        part = part.rename(names)
+        table = table.left_join(part, [table[k] == part[n] for n, k in names.items()])
+        right += names
+    return table.drop(*right) if right else table
 
 
 def _keyed_grain(grain: ibis.Table, ids: ibis.Table) -> ibis.Table:
