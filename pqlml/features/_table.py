@@ -197,8 +197,7 @@ def _join_all(table: ibis.Table, parts) -> ibis.Table:
         keys = keys if isinstance(keys, Mapping) else {k: k for k in keys}
         names = {f"_j{i}_{k}": k for k in keys.values()}
         part = part.rename(names)
-        table = table.left_join(part, [table[left] == part[f"_j{i}_{right}"]
-                                       for left, right in keys.items()])
+        table = table.left_join(part, [(left, f"_j{i}_{right}") for left, right in keys.items()])
     return table
 
 
