@@ -290,11 +290,8 @@ def _profile(spine, users, members, accounts, settings, entity, last):
     giving its columns, in order: for a user, the user's own (buyer title, work e-mail,
     tenure) and the account they were in just before as_of; then that account's
     firmographics and age."""
-    parts, on = [], "entity_id"
-
-    def own(t):
-        return {}
-    if entity == "user" and users is not None:
+    parts, on, user = [], "entity_id", entity == "user" and users is not None
+    if user:
         u = users.select(entity_id=users.user_id, _signup_day=to_days(users.signup_at),
                          buyer_title=ibis.ifelse(buyer_title(users.title, settings.buyer_titles), 1, 0),
                          work_email=ibis.ifelse(users.is_free_mail, 0, 1))
@@ -304,11 +301,11 @@ def _profile(spine, users, members, accounts, settings, entity, last):
                           by="user_id")
         then = then.select("entity_id", "as_day", _account=then.account_id)
         parts += [(u, ("entity_id",)), (then, ("entity_id", "as_day"))]
-
-        def own(t):
-            return {"buyer_title": t.buyer_title, "work_email": t.work_email,
-                    "tenure_days": t.as_day - t._signup_day}
         on = "_account"
+
+    def own(t):
+        return {"buyer_title": t.buyer_title, "work_email": t.work_email,
+                "tenure_days": t.as_day - t._signup_day} if user else {}
     if accounts is None:
         return parts, own
     existing = accounts.filter(accounts.created_at < last)
