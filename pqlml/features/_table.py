@@ -113,18 +113,13 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     rec = recency(grain, segments)
     if kept is not None:
         rec = recency_with(rec, spine, kept)
-    table = spine
-    for part in (*windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
-                                    counts=counts, packed=level == 2,
-                                    growth=settings.event_growth), rec,
-                 *windowed_values(grain, segments, tuple(properties), sums, settings.windows)):
-        part = part.rename(_k="entity_id")
-        table = table.left_join(part, ["_k", "as_day"]).drop("_k_right", "as_day_right")
+    parts = [(part.rename(_k="entity_id"), ("_k", "as_day")) for part in (
+        *windowed_activity(grain, segments, windows=settings.windows, vocabulary=vocab,
+                           counts=counts, packed=level == 2, growth=settings.event_growth),
+        rec, *windowed_values(grain, segments, tuple(properties), sums, settings.windows))]
     if entity == "account":
-        part = active_users(ev, segments, settings.windows, per_event_users)
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
-    table = table.drop("_k")
+        parts.append((active_users(ev, segments, settings.windows, per_event_users),
+                      ("entity_id", "as_day")))
     # Activation and engagement read the events again, each for a few event names: run as
     # their own queries (small results, cached), so the final query does not share one read
     # of the events among three consumers (DuckDB then buffers the whole read: 12 cutoffs,
@@ -137,41 +132,78 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         else:
             first = first.join(ids, first.entity_id == ids._k).select(
                 entity_id=ids.entity_id, _first_day=first._first_day)
-        part = cached(activation(ev, spine, created, settings.activation,
-                                 settings.activation_within_days, first=first,
-                                 prior=kept))
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
+        parts.append((cached(activation(ev, spine, created, settings.activation,
+                                        settings.activation_within_days, first=first,
+                                        prior=kept)), ("entity_id", "as_day")))
     if settings.engagement_weights:
         engaged = None if history is None or history.engaged is None else \
             _history_table(spine._find_backend(use_default=True), history.engaged)
-        part = cached(engagement(ev, spine, dict(settings.engagement_weights),
-                                 settings.engagement_half_life_days, prior=engaged))
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
+        parts.append((cached(engagement(ev, spine, dict(settings.engagement_weights),
+                                        settings.engagement_half_life_days, prior=engaged)),
+                      ("entity_id", "as_day")))
     if entity == "account" and members is not None:
-        table = table.left_join(account_users(spine, members, settings.buyer_titles), _KEYS) \
-            .drop("entity_id_right", "as_of_right")
+        parts.append((account_users(spine, members, settings.buyer_titles), tuple(_KEYS)))
     if answers is not None:
-        part = signup_answers(spine, answers, answer_vocabulary(answers, last), entity, members)
-        table = table.left_join(part, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                     "as_day_right")
-    table = _fill_counts(table, undefined=[n for n, (_, how, _) in value_names(
-        tuple(properties), sums, settings.windows).items() if how == "max"])
-    table = _profile(table, spine, users, members, accounts, settings, entity, last)
+        parts.append((signup_answers(spine, answers, answer_vocabulary(answers, last), entity,
+                                     members), ("entity_id", "as_day")))
+    # The profile and fit families join the same chain; the one projection after it fills
+    # the counts of the parts above (not the profile's or the fit's columns).
+    filled = {c for part, keys in parts for c in part.columns if c not in _keyset(keys)}
+    profile, profile_columns = _profile(spine, users, members, accounts, settings, entity, last)
+    parts += profile
     domains = _domains(spine, users, accounts, entity)
-    for part in ([enrichment(domains, enrichment_table, enrichment_industries(enrichment_table))]
-                 if enrichment_table is not None else []) + \
-            ([enterprise_flag(domains, tuple(enterprise))] if enterprise else []):
-        table = table.left_join(part, "entity_id").drop("entity_id_right")
+    fit = ([enrichment(domains, enrichment_table, enrichment_industries(enrichment_table))]
+           if enrichment_table is not None else []) + \
+        ([enterprise_flag(domains, tuple(enterprise))] if enterprise else [])
+    parts += [(part, ("entity_id",)) for part in fit]
+    table = _join_all(spine, parts)
+    undefined = [n for n, (_, how, _) in value_names(tuple(properties), sums,
+                                                       settings.windows).items() if how == "max"]
+    columns = {"entity_id": table.entity_id, "as_of": table.as_of, "as_day": table.as_day,
+               **{c: _filled(table[c], c, undefined) for c in table.columns if c in filled},
+               **profile_columns(table),
+               **{c: table[c] for part in fit for c in part.columns if c != "entity_id"}}
+    columns["distinct_events_30d"] = sum(
+        ibis.ifelse(columns[f"events_{feature_name(e)}_30d"] > 0, 1, 0) for e in vocab) \
+        if vocab else ibis.literal(0)
+    table = table.select(**columns)
     derived = DEFAULT_DERIVED + (ACCOUNT_DERIVED if entity == "account" else ())
     derived += growth_derived(vocab) if settings.event_growth else ()
     derived += tuple(x for x in extra if isinstance(x, Derived))
-    table = table.mutate(distinct_events_30d=sum(
-        ibis.ifelse(table[f"events_{feature_name(e)}_30d"] > 0, 1, 0) for e in vocab)
-        if vocab else ibis.literal(0))
     table = table.mutate(**{d.name: d.fn(table) for d in derived})
-    return table.drop("as_day").rename({key: "entity_id"})
+    return table.select(*[table[c].name(key if c == "entity_id" else c)
+                          for c in table.columns if c != "as_day"])
+
+
+def _join_all(table: ibis.Table, parts) -> ibis.Table:
+    """``table`` left-joined with each ``(part, keys)`` in turn: ``keys`` name the columns
+    both sides share, or map ``table``'s columns to the part's. The parts' keys come back
+    as ``_j<i>_<name>``: select the columns wanted from the result.
+
+    One join chain (one ``SELECT`` with a join per part) instead of a join and a projection
+    per part: the query nests once instead of once per part, which is what ibis's compiler
+    spends its time on (``sqlize`` rewrites each nested projection of ~200 columns).
+
+    Examples
+    --------
+    >>> t = ibis.memtable({"k": [1, 2], "d": [5, 5]})
+    >>> a = ibis.memtable({"k": [1], "d": [5], "x": [10]})
+    >>> b = ibis.memtable({"k": [2], "y": [20]})
+    >>> j = _join_all(t, [(a, ("k", "d")), (b, {"k": "k"})])
+    >>> j.select("k", "d", "x", "y").order_by("k").to_pandas().fillna(0).values.tolist()
+    [[1.0, 5.0, 10.0, 0.0], [2.0, 5.0, 0.0, 20.0]]
+    """
+    for i, (part, keys) in enumerate(parts):
+        keys = keys if isinstance(keys, Mapping) else {k: k for k in keys}
+        names = {f"_j{i}_{k}": k for k in keys.values()}
+        part = part.rename(names)
+        table = table.left_join(part, [(left, f"_j{i}_{right}") for left, right in keys.items()])
+    return table
+
+
+def _keyset(keys) -> set[str]:
+    """The part's own names of the keys of a ``(part, keys)`` of :func:`_join_all`."""
+    return set(keys.values() if isinstance(keys, Mapping) else keys)
 
 
 def _keyed_grain(grain: ibis.Table, ids: ibis.Table) -> ibis.Table:
@@ -207,13 +239,12 @@ def _created(users, accounts, entity):
     return None
 
 
-def _fill_counts(table: ibis.Table, undefined=()) -> ibis.Table:
+def _filled(column: ibis.Value, name: str, undefined=()) -> ibis.Value:
     """Empty windows count 0; undefined quantities (recency, shares, maxima of nothing, the
     names in ``undefined``) are null (NaN)."""
-    cols = [c for c in table.columns if c not in ("entity_id", "as_of", "as_day")]
-    return table.mutate(**{c: (table[c].cast("float64")
-                               if c.startswith(_NOT_COUNTS) or c in undefined
-                               else table[c].fill_null(0)) for c in cols})
+    if name.startswith(_NOT_COUNTS) or name in undefined:
+        return column.cast("float64")
+    return column.fill_null(0)
 
 
 def _check_properties(properties, sums, events: ibis.Table) -> None:
@@ -254,28 +285,38 @@ def _check_event_names(vocab, growth: bool, per_event_users, first_seen) -> None
                          f"or leave them out of active_users_events.")
 
 
-def _profile(table, spine, users, members, accounts, settings, entity, last) -> ibis.Table:
-    if entity == "user" and users is not None:
+def _profile(spine, users, members, accounts, settings, entity, last):
+    """The profile family as parts of :func:`_join_all` and a function of the joined table
+    giving its columns, in order: for a user, the user's own (buyer title, work e-mail,
+    tenure) and the account they were in just before as_of; then that account's
+    firmographics and age."""
+    parts, on, user = [], "entity_id", entity == "user" and users is not None
+    if user:
         u = users.select(entity_id=users.user_id, _signup_day=to_days(users.signup_at),
                          buyer_title=ibis.ifelse(buyer_title(users.title, settings.buyer_titles), 1, 0),
                          work_email=ibis.ifelse(users.is_free_mail, 0, 1))
-        table = table.left_join(u, "entity_id").drop("entity_id_right")
-        table = table.mutate(tenure_days=table.as_day - table._signup_day).drop("_signup_day")
         # the user's account just before as_of: its firmographics are the user's fit
         then = members_at(spine.select("entity_id", "as_day"),
                           members.select("user_id", "account_id", "from_day", "to_day"),
                           by="user_id")
         then = then.select("entity_id", "as_day", _account=then.account_id)
-        table = table.left_join(then, ["entity_id", "as_day"]).drop("entity_id_right",
-                                                                   "as_day_right")
+        parts += [(u, ("entity_id",)), (then, ("entity_id", "as_day"))]
+        on = "_account"
+
+    def own(t):
+        return {"buyer_title": t.buyer_title, "work_email": t.work_email,
+                "tenure_days": t.as_day - t._signup_day} if user else {}
     if accounts is None:
-        return table.drop("_account") if "_account" in table.columns else table
+        return parts, own
     existing = accounts.filter(accounts.created_at < last)
     cats = {c: one_hot_values(existing, c) for c in ("industry", "segment") if c in accounts.columns}
     firm = firmographics(accounts, cats)
-    on = "entity_id" if entity == "account" else "_account"
-    table = table.left_join(firm, table[on] == firm.entity_id).drop("entity_id_right")
-    table = table.mutate(account_age_days=table.as_day - table.created_day).drop("created_day")
+    parts.append((firm, {on: "entity_id"}))
     onehots = [c for c in firm.columns if c.startswith(tuple(f"{k}_" for k in cats))]
-    table = table.mutate(**{c: table[c].fill_null(0) for c in onehots})
-    return table.drop("_account") if "_account" in table.columns else table
+
+    def columns(t):
+        return {**own(t),
+                **{c: t[c].fill_null(0) if c in onehots else t[c] for c in firm.columns
+                   if c not in ("entity_id", "created_day")},
+                "account_age_days": t.as_day - t.created_day}
+    return parts, columns
