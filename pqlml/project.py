@@ -640,12 +640,13 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
 
 
 def project_features(project: Project, spine: ibis.Table, entity: str, extra=(),
-                     history=None) -> ibis.Table:
+                     history=None, *, events=None, cutoffs=None) -> ibis.Table:
     """The lazy feature table of ``spine`` from the project's tables and configured families
     (what :func:`build_features` runs); ``history``: a kept
-    :class:`~pqlml.features._history.History` (:mod:`pqlml.refresh`)."""
+    :class:`~pqlml.features._history.History` (:mod:`pqlml.refresh`); ``events`` and
+    ``cutoffs``: one group's resolved events and every cutoff (:mod:`pqlml.grouped`)."""
     settings = project.config.features
-    return feature_table(spine, project.events, users=project.users, members=project.members,
+    return feature_table(spine, project.events if events is None else events, users=project.users, members=project.members,
                          first_seen=project.first_seen,
                          accounts=project.tables.get("accounts"),
                          settings=settings, entity=entity, extra=extra,
@@ -653,7 +654,8 @@ def project_features(project: Project, spine: ibis.Table, entity: str, extra=(),
                          enrichment_table=project.tables.get("enrichment"),
                          enterprise=read_domain_list(settings.enterprise_domains,
                                                      project.config.data.root),
-                         properties=project.config.data.properties, history=history)
+                         properties=project.config.data.properties, history=history,
+                         cutoffs=cutoffs)
 
 
 def signup_answers_table(project: Project) -> ibis.Table | None:
