@@ -78,3 +78,39 @@ def test_the_default_count_reads_the_session_limit(company, tmp_path):
     from pqlml.grouped import _default_groups
     project, _ = company
     assert _default_groups(project) == 1
+
+
+@pytest.mark.slow
+def test_the_training_sample_is_the_same_by_groups(company, monkeypatch):
+    """``training_snapshots`` reads the features a group after another when the events
+    exceed the limit's share: the same sample, row for row, as one query."""
+    import dataclasses
+
+    from pqlml import grouped
+
+    project, memory = company
+    cfg = project.config
+    small = dataclasses.replace(project, _frames={}, config=dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, max_training_rows=len(memory) // 3)))
+    one, record = small.training_snapshots(whole=1)
+    events = int(project.tables["events"].count().execute())
+    limit = grouped.memory_limit_bytes(project.con.con.execute(
+        "select current_setting('memory_limit')").fetchall()[0][0])
+    monkeypatch.setattr(grouped, "EVENTS_PER_GB", events / (3.5 * limit / 1e9))
+    assert grouped._default_groups(project) == 4
+    by_groups, again = small.training_snapshots(whole=1)
+    assert record is not None and again == record
+    pd.testing.assert_frame_equal(by_groups, one, check_exact=True)
+
+
+def test_the_in_memory_table_is_the_same_by_groups(company, monkeypatch):
+    """``Project.features`` concatenates the groups' tables when the events exceed the
+    limit's share: equal to one query on every column and dtype."""
+    import dataclasses
+
+    from pqlml import grouped
+
+    project, memory = company
+    monkeypatch.setattr(grouped, "_default_groups", lambda project: 3)
+    by_groups = dataclasses.replace(project, _frames={}).features()
+    pd.testing.assert_frame_equal(by_groups, memory, check_exact=True)
