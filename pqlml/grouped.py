@@ -74,8 +74,9 @@ def group_count(events: int, limit: int | None) -> int:
 @contextmanager
 def feature_groups(project, spine: ibis.Table, entity: str, extra=(), *,
                    groups: int | None = None):
-    """The lazy feature tables of ``spine``, one per group of entities (a list; their rows
-    together are :func:`~pqlml.project.project_features`' table). ``groups``: how many
+    """The lazy feature tables of ``spine``, one per group of entities, each built when the
+    iterator reaches it (their rows together are :func:`~pqlml.project.project_features`'
+    table). ``groups``: how many
     (default :func:`group_count` of the events and DuckDB's memory limit; engines other
     than DuckDB run one query). The groups' events are written to a temporary folder
     beside DuckDB's spill folder, removed on leaving the ``with`` block."""
@@ -85,7 +86,7 @@ def feature_groups(project, spine: ibis.Table, entity: str, extra=(), *,
     if groups is None:
         groups = _default_groups(project) if con.name == "duckdb" else 1
     if groups <= 1:
-        yield [project_features(project, spine, entity, extra)]
+        yield iter([project_features(project, spine, entity, extra)])
         return
     key = entity_key(entity)
     events = _resolved(project, spine, key)
@@ -95,10 +96,12 @@ def feature_groups(project, spine: ibis.Table, entity: str, extra=(), *,
                        partition_by="_g")
         parts = con.read_parquet(f"{folder}/**/*.parquet", hive_partitioning=True)
         cutoffs = spine.select("as_of").distinct()
-        yield [project_features(project, spine.filter(_group(spine.entity_id, groups) == g),
+        # one group at a time: a group's parts (its grain, activation, engagement) are
+        # materialised when its table is built and released when the next one is
+        yield (project_features(project, spine.filter(_group(spine.entity_id, groups) == g),
                                 entity, extra, events=parts.filter(parts._g == g).drop("_g"),
                                 cutoffs=cutoffs)
-               for g in range(groups)]
+               for g in range(groups))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -583,17 +583,14 @@ def spine_for(project: Project, *, as_of=None, entity=None) -> ibis.Table:
 
 
 def _keyed(table, entity: str) -> pd.DataFrame:
-    """The feature table (or the list of its groups' tables, :mod:`pqlml.grouped`) as a
-    DataFrame sorted by entity and as_of."""
+    """The feature table (or its groups' tables, :mod:`pqlml.grouped`) as a DataFrame
+    sorted by entity and as_of."""
     key = entity_key(entity)
-    if isinstance(table, list):
-        parts = [t.rename({key: "entity_id"}) if "entity_id" in t.columns else t
-                 for t in table]
-        if len(parts) > 1:
-            rows = [p.to_pyarrow() for p in parts]
-            rows = pa.concat_tables([r.cast(rows[0].schema) for r in rows])
-            return _sorted_frame(rows, key)
-        table = parts[0]
+    if not isinstance(table, ibis.Table):
+        rows = [(t.rename({key: "entity_id"}) if "entity_id" in t.columns else t).to_pyarrow()
+                for t in table]
+        rows = pa.concat_tables([r.cast(rows[0].schema) for r in rows])
+        return _sorted_frame(rows, key)
     if "entity_id" in table.columns:
         table = table.rename({key: "entity_id"})
     # Through Arrow: ibis's own to_pandas spends 30x longer converting 100 columns. Sorted
