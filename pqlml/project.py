@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .backends import counts, record_batches, release_freed_memory
+from .backends import cached, counts, record_batches, release_freed_memory
 from .cache import FeatureCache, cache_for, definitions_key
 from .config import Config, config_from_settings, load_config
 from .errors import PqlmlError
@@ -148,7 +148,12 @@ class Project:
     def _build(self, spine: ibis.Table, entity: str, extra, dates=None,
                history=None) -> pd.DataFrame:
         self.builds.append((entity, dates, repr(tuple(extra))))
-        return _keyed(project_features(self, spine, entity, extra, history=history), entity)
+        if history is not None:
+            return _keyed(project_features(self, spine, entity, extra, history=history), entity)
+        from .grouped import feature_groups
+
+        with feature_groups(self, spine, entity, extra) as groups:
+            return _keyed(groups, entity)
 
     def labels(self, as_of=None, *, entity=None) -> pd.DataFrame:
         """Hand-raise, conversion (and acceptance) in ``[as_of, as_of + horizon)`` per row
@@ -274,14 +279,12 @@ class Project:
         entire = set(pd.to_datetime(n.as_of, utc=True).iloc[len(n) - whole:]) if whole else set()
         rows, positives = int(n["rows"].sum()), int(n.positives.sum())
         rate = negative_rate(rows=rows, positives=positives, budget=budget)
-        feats, key = project_features(self, spine, self.entity), self.key
-        if "entity_id" in feats.columns:
-            feats = feats.rename({key: "entity_id"})
-        labels = labels.rename({key: "entity_id"})
-        joined = feats.join(labels, [key, "as_of"])
+        key = self.key
+        # materialised once: each group of entities (pqlml.grouped) joins its features to it
+        labels = cached(labels.rename({key: "entity_id"}))
         label_names = set(labels.columns)
         parts, kept, kept_pos, outside = [], 0, 0, 0
-        for batch in record_batches(joined):
+        for batch in _labelled_batches(self, spine, labels):
             keys, days = batch.column(key), batch.column("as_of")
             y = batch.column(outcome).to_numpy(zero_copy_only=False).astype(int)
             w = weights_of(keys.to_numpy(zero_copy_only=False), days.to_pandas(), y,
@@ -579,8 +582,15 @@ def spine_for(project: Project, *, as_of=None, entity=None) -> ibis.Table:
     return build_spine(entities, as_of=dates, entity=entity)
 
 
-def _keyed(table: ibis.Table, entity: str) -> pd.DataFrame:
+def _keyed(table, entity: str) -> pd.DataFrame:
+    """The feature table (or its groups' tables, :mod:`pqlml.grouped`) as a DataFrame
+    sorted by entity and as_of."""
     key = entity_key(entity)
+    if not isinstance(table, ibis.Table):
+        rows = [(t.rename({key: "entity_id"}) if "entity_id" in t.columns else t).to_pyarrow()
+                for t in table]
+        rows = pa.concat_tables([r.cast(rows[0].schema) for r in rows])
+        return _sorted_frame(rows, key)
     if "entity_id" in table.columns:
         table = table.rename({key: "entity_id"})
     # Through Arrow: ibis's own to_pandas spends 30x longer converting 100 columns. Sorted
@@ -640,12 +650,13 @@ def build_features(config, *, as_of=None, entity=None, extra=()) -> pd.DataFrame
 
 
 def project_features(project: Project, spine: ibis.Table, entity: str, extra=(),
-                     history=None) -> ibis.Table:
+                     history=None, *, events=None, cutoffs=None) -> ibis.Table:
     """The lazy feature table of ``spine`` from the project's tables and configured families
     (what :func:`build_features` runs); ``history``: a kept
-    :class:`~pqlml.features._history.History` (:mod:`pqlml.refresh`)."""
+    :class:`~pqlml.features._history.History` (:mod:`pqlml.refresh`); ``events`` and
+    ``cutoffs``: one group's resolved events and every cutoff (:mod:`pqlml.grouped`)."""
     settings = project.config.features
-    return feature_table(spine, project.events, users=project.users, members=project.members,
+    return feature_table(spine, project.events if events is None else events, users=project.users, members=project.members,
                          first_seen=project.first_seen,
                          accounts=project.tables.get("accounts"),
                          settings=settings, entity=entity, extra=extra,
@@ -653,7 +664,21 @@ def project_features(project: Project, spine: ibis.Table, entity: str, extra=(),
                          enrichment_table=project.tables.get("enrichment"),
                          enterprise=read_domain_list(settings.enterprise_domains,
                                                      project.config.data.root),
-                         properties=project.config.data.properties, history=history)
+                         properties=project.config.data.properties, history=history,
+                         cutoffs=cutoffs)
+
+
+def _labelled_batches(project: Project, spine: ibis.Table, labels: ibis.Table):
+    """The features of ``spine`` joined to ``labels``, as Arrow batches, a group of entities
+    after another (:func:`pqlml.grouped.feature_groups`)."""
+    from .grouped import feature_groups
+
+    key = project.key
+    with feature_groups(project, spine, project.entity) as groups:
+        for feats in groups:
+            if "entity_id" in feats.columns:
+                feats = feats.rename({key: "entity_id"})
+            yield from record_batches(feats.join(labels, [key, "as_of"]))
 
 
 def signup_answers_table(project: Project) -> ibis.Table | None:

@@ -66,31 +66,36 @@ class Streamed:
 
 
 def write_features(project, out, *, as_of=None, entity=None, extra=(),
-                   progress=None) -> Streamed:
+                   progress=None, groups: int | None = None) -> Streamed:
     """The features of ``as_of`` (as for :meth:`~pqlml.project.Project.features`; default
     the config's schedule) appended to the Parquet file ``out`` a batch at a time, written
     atomically. ``progress(rows)`` is called after each batch with the rows written so far.
+    ``groups``: how many groups of entities the query runs in, one after another into the
+    same file (default :func:`pqlml.grouped.group_count` of the events and the memory limit;
+    :mod:`pqlml.grouped`).
     """
-    from .project import _entity, project_features, spine_for
+    from .grouped import feature_groups
+    from .project import _entity, spine_for
 
     entity = _entity(project, entity)
     dates = project.dates(as_of)
     spine = spine_for(project, as_of=as_of if dates is None else list(dates), entity=entity)
-    table = project_features(project, spine, entity, extra)
     key = entity_key(entity)
-    if "entity_id" in table.columns:
-        table = table.rename({key: "entity_id"})
     out, rows, writer, schema = Path(out), 0, None, None
-    with atomic(out) as tmp:
+    with feature_groups(project, spine, entity, extra, groups=groups) as tables, \
+            atomic(out) as tmp:
         try:
-            for batch in _batches(project.con, table, project.config.data.memory_limit):
-                schema = schema or _compact_schema(batch.schema)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-                writer.write_table(_cast(batch, schema), row_group_size=BATCH_ROWS)
-                rows += batch.num_rows
-                if progress is not None:
-                    progress(rows)
+            for table in tables:
+                if "entity_id" in table.columns:
+                    table = table.rename({key: "entity_id"})
+                for batch in _batches(project.con, table, project.config.data.memory_limit):
+                    schema = schema or _compact_schema(batch.schema)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                    writer.write_table(_cast(batch, schema), row_group_size=BATCH_ROWS)
+                    rows += batch.num_rows
+                    if progress is not None:
+                        progress(rows)
             if writer is None:      # no rows: the file still has the table's columns
                 schema = _compact_schema(table.schema().to_pyarrow())
                 writer = pq.ParquetWriter(tmp, schema, compression="zstd")

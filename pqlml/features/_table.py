@@ -48,7 +48,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
                   enrichment_table: ibis.Table | None = None, enterprise=(),
                   first_seen: Mapping | None = None,
                   members: ibis.Table | None = None,
-                  properties: tuple[str, ...] = (), history: History | None = None) -> ibis.Table:
+                  properties: tuple[str, ...] = (), history: History | None = None,
+                  cutoffs: ibis.Table | None = None) -> ibis.Table:
     """The lazy ibis feature table: one row per spine row, on the spine's backend.
 
     ``spine`` has ``entity_id`` and ``as_of`` (midnight UTC timestamps).
@@ -68,12 +69,17 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     ``cut`` gave; only the events from then on are read (every cutoff must be at least
     :func:`~pqlml.features._history.lookback` days after the cut), and the table is the
     one all the events give (:mod:`pqlml.refresh`).
+    ``cutoffs`` (a table with the whole spine's ``as_of``) when ``spine`` holds only some of
+    its entities (:mod:`pqlml.grouped`): what every entity shares, the vocabulary, the
+    segments and the categories, then follows every cutoff, not the group's.
     """
     # Materialised first: a spine such as ``spine.limit(1)`` need not give the same rows
     # each time it is evaluated, and it is read several times below.
     spine = cached(spine.select(entity_id=spine.entity_id.cast("string"), as_of=spine.as_of,
                                 as_day=to_days(spine.as_of)))
-    last = spine.as_of.max().execute()
+    whole = spine if cutoffs is None else cutoffs.select(as_day=to_days(cutoffs.as_of),
+                                                         as_of=cutoffs.as_of)
+    last = whole.as_of.max().execute()
     if members is None and users is not None:
         members = static_members(users)
     vocab = settings.events or vocabulary(events, last, first_seen)
@@ -90,7 +96,7 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
     ids = spine.select("entity_id").distinct()
     ids = cached(ids.mutate(_k=ibis.row_number().cast("int32")))
     spine = cached(spine.join(ids, "entity_id"))
-    as_days = spine.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist()
+    as_days = whole.select("as_day").distinct().to_pyarrow()["as_day"].to_pylist()
     segments = Segments.build(as_days, offsets(settings.windows, counts, value_offsets(sums)))
     if history is not None:
         events = events.filter(events.ts >= history.start)
@@ -139,7 +145,8 @@ def feature_table(spine: ibis.Table, events: ibis.Table, *, users: ibis.Table | 
         engaged = None if history is None or history.engaged is None else \
             _history_table(spine._find_backend(use_default=True), history.engaged)
         parts.append((cached(engagement(ev, spine, dict(settings.engagement_weights),
-                                        settings.engagement_half_life_days, prior=engaged)),
+                                        settings.engagement_half_life_days, prior=engaged,
+                                        cutoffs=as_days)),
                       ("entity_id", "as_day")))
     if entity == "account" and members is not None:
         parts.append((account_users(spine, members, settings.buyer_titles), tuple(_KEYS)))
