@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pqlml.identity import FREE_MAIL_DOMAINS
@@ -117,3 +118,32 @@ def company_config(company, folder, extra: str = "", *, name: str = "pqlml.toml"
         (company / CACHE_FOLDER).mkdir(exist_ok=True)
         cache.symlink_to(company / CACHE_FOLDER, target_is_directory=True)
     return config
+
+
+def moving_company(out, *, seed: int, draws: int, every: int, move: pd.Timestamp) -> str:
+    """A 40-account, 5-month company simulated into ``out`` with every ``every``-th work user
+    moved to an older account at ``move`` (``memberships.parquet``) and an order total on
+    40% of the events (random stream ``draws``); returns the text of a config reading both,
+    with the total summed over 30 days of task creations (``task_orders_30d``)."""
+    out = Path(out)
+    simulate(n_accounts=40, seed=seed, out=out, months=5)
+    ev = pd.read_parquet(out / "events.parquet")
+    rng = np.random.default_rng(draws)
+    total = np.round(rng.gamma(2.0, 40.0, len(ev)), 2)
+    ev["order_total"] = np.where(rng.random(len(ev)) < 0.4, total, np.nan)
+    ev.to_parquet(out / "events.parquet")
+    users = pd.read_parquet(out / "users.parquet")
+    accounts = pd.read_parquet(out / "accounts.parquet")
+    movers = users[users.account_id.notna()].iloc[::every]
+    old = accounts[accounts.created_at < move].account_id.sort_values().to_numpy()
+    pd.DataFrame({"user_id": movers.user_id.to_numpy(),
+                  "account_id": [old[(i * 7 + 3) % len(old)] for i in range(len(movers))],
+                  "since": move}).to_parquet(out / "memberships.parquet")
+    text = (out / "pqlml.toml").read_text().replace(
+        '[data.events]\nsource = "events.parquet"\n',
+        '[data.events]\nsource = "events.parquet"\n[data.events.columns]\n'
+        'amount = "order_total"\n\n[data.memberships]\nsource = "memberships.parquet"\n')
+    text += ('\n[features.sums.task_orders_30d]\nproperty = "amount"\nevents = ["task_created"]\n'
+             'window_days = 30\n')
+    assert "[data.memberships]" in text and 'amount = "order_total"' in text
+    return text

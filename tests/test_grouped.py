@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from pqlml.grouped import EVENTS_PER_GB, group_count, memory_limit_bytes
 from pqlml.project import open_project
-from pqlml.simulate import simulate
 from pqlml.streamed import write_features
+from simulated import moving_company
 
 MOVE = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -19,26 +18,7 @@ MOVE = pd.Timestamp("2024-03-01", tz="UTC")
 def company(tmp_path_factory):
     """40 accounts, users moving between accounts, an order total summed per window."""
     out = tmp_path_factory.mktemp("grouped")
-    simulate(n_accounts=40, seed=11, out=out, months=5)
-    ev = pd.read_parquet(out / "events.parquet")
-    rng = np.random.default_rng(3)
-    total = np.round(rng.gamma(2.0, 40.0, len(ev)), 2)
-    ev["order_total"] = np.where(rng.random(len(ev)) < 0.4, total, np.nan)
-    ev.to_parquet(out / "events.parquet")
-    users = pd.read_parquet(out / "users.parquet")
-    accounts = pd.read_parquet(out / "accounts.parquet")
-    movers = users[users.account_id.notna()].iloc[::3]
-    old = accounts[accounts.created_at < MOVE].account_id.sort_values().to_numpy()
-    pd.DataFrame({"user_id": movers.user_id.to_numpy(),
-                  "account_id": [old[(i * 7 + 3) % len(old)] for i in range(len(movers))],
-                  "since": MOVE}).to_parquet(out / "memberships.parquet")
-    text = (out / "pqlml.toml").read_text().replace(
-        '[data.events]\nsource = "events.parquet"\n',
-        '[data.events]\nsource = "events.parquet"\n[data.events.columns]\n'
-        'amount = "order_total"\n\n[data.memberships]\nsource = "memberships.parquet"\n')
-    text += ('\n[features.sums.task_orders_30d]\nproperty = "amount"\nevents = ["task_created"]\n'
-             'window_days = 30\n')
-    assert "[data.memberships]" in text
+    text = moving_company(out, seed=11, draws=3, every=3, move=MOVE)
     (out / "grouped.toml").write_text(text)
     project = open_project(out / "grouped.toml", cache=False)
     return project, project.features()

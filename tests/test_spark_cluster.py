@@ -20,14 +20,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from pqlml._spark import spark_backend
 from pqlml.config import load_config
 from pqlml.project import build_features, build_labels, open_project
-from pqlml.simulate import simulate
+from simulated import moving_company
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -126,28 +125,9 @@ def company(tmp_path_factory):
     """One company as two configs, ``duckdb.toml`` and ``spark.toml``, that differ only in
     the engine: Parquet tables, users moving between accounts, an order total summed."""
     out = tmp_path_factory.mktemp("sim")
-    simulate(n_accounts=40, seed=5, out=out, months=5)
+    text = moving_company(out, seed=5, draws=2, every=4, move=MOVE)
     pd.read_csv(out / "enrichment.csv").to_parquet(out / "enrichment.parquet")
-    ev = pd.read_parquet(out / "events.parquet")
-    rng = np.random.default_rng(2)
-    total = np.round(rng.gamma(2.0, 40.0, len(ev)), 2)
-    ev["order_total"] = np.where(rng.random(len(ev)) < 0.4, total, np.nan)
-    ev.to_parquet(out / "events.parquet")
-    users = pd.read_parquet(out / "users.parquet")
-    accounts = pd.read_parquet(out / "accounts.parquet")
-    movers = users[users.account_id.notna()].iloc[::4]
-    old = accounts[accounts.created_at < MOVE].account_id.sort_values().to_numpy()
-    pd.DataFrame({"user_id": movers.user_id.to_numpy(),
-                  "account_id": [old[(i * 7 + 3) % len(old)] for i in range(len(movers))],
-                  "since": MOVE}).to_parquet(out / "memberships.parquet")
-    text = (out / "pqlml.toml").read_text().replace("enrichment.csv", "enrichment.parquet")
-    text = text.replace('[data.events]\nsource = "events.parquet"\n',
-                        '[data.events]\nsource = "events.parquet"\n[data.events.columns]\n'
-                        'amount = "order_total"\n\n[data.memberships]\n'
-                        'source = "memberships.parquet"\n')
-    text += ('\n[features.sums.task_orders_30d]\nproperty = "amount"\nevents = ["task_created"]\n'
-             'window_days = 30\n')
-    assert "[data.memberships]" in text and 'amount = "order_total"' in text
+    text = text.replace("enrichment.csv", "enrichment.parquet")
     (out / "duckdb.toml").write_text(text)
     return out, text
 
