@@ -76,19 +76,19 @@ def feature_groups(project, spine: ibis.Table, entity: str, extra=(), *,
                    groups: int | None = None):
     """The lazy feature tables of ``spine``, one per group of entities, each built when the
     iterator reaches it (their rows together are :func:`~pqlml.project.project_features`'
-    table). ``groups``: how many
-    (default :func:`group_count` of the events and DuckDB's memory limit; engines other
-    than DuckDB run one query). The groups' events are written to a temporary folder
+    table), the entity under its own key column (``account_id``, ``user_id``). ``groups``:
+    how many (default :func:`group_count` of the events and DuckDB's memory limit; engines
+    other than DuckDB run one query). The groups' events are written to a temporary folder
     beside DuckDB's spill folder, removed on leaving the ``with`` block."""
     from .project import project_features
 
     con = project.con
     if groups is None:
         groups = _default_groups(project) if con.name == "duckdb" else 1
-    if groups <= 1:
-        yield iter([project_features(project, spine, entity, extra)])
-        return
     key = entity_key(entity)
+    if groups <= 1:
+        yield iter([_keyed_by(project_features(project, spine, entity, extra), key)])
+        return
     events = _resolved(project, spine, key)
     folder = tempfile.mkdtemp(prefix="pqlml-groups-", dir=os.path.dirname(spill_directory()))
     try:
@@ -98,12 +98,17 @@ def feature_groups(project, spine: ibis.Table, entity: str, extra=(), *,
         cutoffs = spine.select("as_of").distinct()
         # one group at a time: a group's parts (its grain, activation, engagement) are
         # materialised when its table is built and released when the next one is
-        yield (project_features(project, spine.filter(_group(spine.entity_id, groups) == g),
-                                entity, extra, events=parts.filter(parts._g == g).drop("_g"),
-                                cutoffs=cutoffs)
-               for g in range(groups))
+        yield (_keyed_by(project_features(
+            project, spine.filter(_group(spine.entity_id, groups) == g), entity, extra,
+            events=parts.filter(parts._g == g).drop("_g"), cutoffs=cutoffs), key)
+            for g in range(groups))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _keyed_by(table: ibis.Table, key: str) -> ibis.Table:
+    """``table`` with its ``entity_id`` named ``key``."""
+    return table.rename({key: "entity_id"}) if "entity_id" in table.columns else table
 
 
 def _default_groups(project) -> int:

@@ -586,9 +586,8 @@ def _keyed(table, entity: str) -> pd.DataFrame:
     """The feature table (or its groups' tables, :mod:`pqlml.grouped`) as a DataFrame
     sorted by entity and as_of."""
     key = entity_key(entity)
-    if not isinstance(table, ibis.Table):
-        rows = [(t.rename({key: "entity_id"}) if "entity_id" in t.columns else t).to_pyarrow()
-                for t in table]
+    if not isinstance(table, ibis.Table):     # keyed already (pqlml.grouped)
+        rows = [t.to_pyarrow() for t in table]
         rows = pa.concat_tables([r.cast(rows[0].schema) for r in rows])
         return _sorted_frame(rows, key)
     if "entity_id" in table.columns:
@@ -656,7 +655,8 @@ def project_features(project: Project, spine: ibis.Table, entity: str, extra=(),
     :class:`~pqlml.features._history.History` (:mod:`pqlml.refresh`); ``events`` and
     ``cutoffs``: one group's resolved events and every cutoff (:mod:`pqlml.grouped`)."""
     settings = project.config.features
-    return feature_table(spine, project.events if events is None else events, users=project.users, members=project.members,
+    return feature_table(spine, project.events if events is None else events,
+                         users=project.users, members=project.members,
                          first_seen=project.first_seen,
                          accounts=project.tables.get("accounts"),
                          settings=settings, entity=entity, extra=extra,
@@ -676,8 +676,6 @@ def _labelled_batches(project: Project, spine: ibis.Table, labels: ibis.Table):
     key = project.key
     with feature_groups(project, spine, project.entity) as groups:
         for feats in groups:
-            if "entity_id" in feats.columns:
-                feats = feats.rename({key: "entity_id"})
             yield from record_batches(feats.join(labels, [key, "as_of"]))
 
 

@@ -42,7 +42,6 @@ import pyarrow.parquet as pq
 from .backends import record_batches
 from .errors import DataError
 from .outputs import atomic
-from .schema import entity_key
 from .sources import spill_directory
 
 __all__ = ["write_features", "worth_streaming", "Streamed", "BATCH_ROWS", "STREAM_ROWS"]
@@ -80,14 +79,11 @@ def write_features(project, out, *, as_of=None, entity=None, extra=(),
     entity = _entity(project, entity)
     dates = project.dates(as_of)
     spine = spine_for(project, as_of=as_of if dates is None else list(dates), entity=entity)
-    key = entity_key(entity)
     out, rows, writer, schema = Path(out), 0, None, None
     with feature_groups(project, spine, entity, extra, groups=groups) as tables, \
             atomic(out) as tmp:
         try:
             for table in tables:
-                if "entity_id" in table.columns:
-                    table = table.rename({key: "entity_id"})
                 for batch in _batches(project.con, table, project.config.data.memory_limit):
                     schema = schema or _compact_schema(batch.schema)
                     if writer is None:
