@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PqlmlError
+from ..explain import times
 from ._candidates import buyer_examples, candidates
 from ._evaluate import PQA_THRESHOLD
 from ._model import BuyerModel
@@ -46,14 +47,9 @@ _ACTS = (("admin_90d", "changed admin roles"), ("invites_90d", "invited teammate
          ("legal_security_90d", "read the legal or security pages"))
 
 
-def _times(n: float) -> str:
-    n = int(n)
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
-
-
 def user_reason(r) -> str:
     """Why a user is the contact: the title, the buyer actions and the share of activity."""
-    acts = [f"{words} {_times(r[col])}" for col, words in _ACTS if r[col] >= 1]
+    acts = [f"{words} {times(r[col])}" for col, words in _ACTS if r[col] >= 1]
     parts = [str(r["title"]) if isinstance(r["title"], str) and r["title"] else "no title"]
     if acts:
         parts.append(", ".join(acts) + " in the last 90 days")
