@@ -7,7 +7,8 @@ ranked); :mod:`._evaluate` scores a ranking at capacity (Qini and uplift curves,
 conversions per 100 touches, estimated and, on simulated data, true).
 """
 
-from ._learners import LEARNERS, DRLearner, TLearner, XLearner, default_classifier, default_regressor
+from ._learners import (LEARNERS, DRLearner, TLearner, XLearner, aipw, default_classifier,
+                        default_regressor)
 
 __all__ = ["TLearner", "XLearner", "DRLearner", "LEARNERS", "default_classifier",
-           "default_regressor"]
+           "default_regressor", "aipw"]

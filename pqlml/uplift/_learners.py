@@ -37,7 +37,21 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_array, check_is_fitted
 
 __all__ = ["TLearner", "XLearner", "DRLearner", "LEARNERS", "default_classifier",
-           "default_regressor"]
+           "default_regressor", "aipw"]
+
+
+def aipw(y, t, mu0, mu1, e, clip: float = 0.05):
+    """The doubly robust (AIPW) pseudo-outcome of each row, whose mean over any set of rows
+    estimates the mean effect there: ``mu1 - mu0 + t (y - mu1) / e - (1 - t)(y - mu0) / (1 - e)``,
+    the propensity ``e`` clipped to ``[clip, 1 - clip]``.
+
+    >>> float(aipw([1], [1], [0.2], [0.5], [0.5])[0])
+    1.3
+    """
+    y, t = np.asarray(y, float), np.asarray(t, float)
+    mu0, mu1 = np.asarray(mu0, float), np.asarray(mu1, float)
+    e = np.clip(np.asarray(e, float), clip, 1 - clip)
+    return mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
 
 
 def default_classifier(random_state=0):
@@ -224,8 +238,7 @@ class DRLearner(_MetaLearner):
                 out[held] = _p1(m, X[held])
             e[held] = _p1(_fit(self._classifier(self.propensity_learner), Xf, tf, wf), X[held])
         self.propensity_ = _fit(self._classifier(self.propensity_learner), X, t, w)
-        e = np.clip(e, self.clip, 1 - self.clip)
-        return mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
+        return aipw(y, t, mu0, mu1, e, self.clip)
 
     def _last_stage(self, pseudo, X, y, t, w, rows):
         rows = np.arange(len(y)) if rows is None else rows
