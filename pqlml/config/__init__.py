@@ -12,10 +12,12 @@ from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataCon
                      FeaturesConfig, FitConfig, FunnelsConfig, LabelsConfig, ModelConfig,
                      OutcomesConfig, RetrainConfig, DriftConfig, TrackingConfig, ExportConfig, SumFeature,
                      PlaybookConfig, ProjectConfig, ScheduleConfig, TableSource, TiersConfig)
+from ._model import UpliftConfig
 
 __all__ = [
     "TableSource", "ExportConfig", "DataConfig", "OutcomesConfig", "ScheduleConfig", "LabelsConfig",
     "FitConfig", "FeaturesConfig", "CountFeature", "SumFeature", "BUYER_TITLES", "TiersConfig",
     "CapacityConfig", "DiscoverConfig", "ModelConfig", "RetrainConfig", "DriftConfig", "TrackingConfig", "FunnelsConfig", "PlaybookConfig", "ProjectConfig", "Config", "load_config", "config_from_dict",
     "config_from_settings",
+    "UpliftConfig",
 ]

@@ -19,6 +19,7 @@ from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfi
                      FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, TrackingConfig, ExportConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
+from ._model import UpliftConfig
 
 
 def config_from_dict(raw: Mapping, base_dir: str | Path, path: str | Path | None = None) -> Config:
@@ -364,6 +365,13 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                                  not v or re.match(r"^([a-z][a-z0-9+.-]*:|databricks$)", v) is not None)))},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
+    UpliftConfig: {
+        "touch_window_days": ("a positive integer (days)", "touch_window_days = 14", _POS_INT),
+        "learner": _choice("learner", ("t", "x", "dr")),
+        "capacity": ("an integer >= 0 (touches a period; 0: the data's median)",
+                     "capacity = 400", _NAT_INT),
+        "min_overlap": ("a number in [0, 0.5)", "min_overlap = 0.05",
+                        _when(lambda v: _is_number(v) and 0 <= v < 0.5, float))},
 }
 _SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "path")
 _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
@@ -373,7 +381,7 @@ _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "funnels": FunnelsConfig, "playbook": PlaybookConfig,
                     "discover": DiscoverConfig, "model": ModelConfig,
                     "retrain": RetrainConfig, "drift": DriftConfig,
-                    "tracking": TrackingConfig}
+                    "tracking": TrackingConfig, "uplift": UpliftConfig}
 
 
 # --- sections --------------------------------------------------------------------

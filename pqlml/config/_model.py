@@ -340,6 +340,21 @@ class CapacityConfig:
 
 
 @dataclass(frozen=True)
+class UpliftConfig:
+    """``[uplift]`` (``pqlml uplift``): a snapshot at ``as_of`` is *touched* when its account
+    has a touch in ``[as_of, as_of + touch_window_days)``; ``learner``: the meta-learner of a
+    touch's effect (``t``, ``x`` or ``dr``: :mod:`pqlml.uplift`); ``capacity``: touches a
+    period the policies are compared at (0, the default: the median number of touched
+    accounts per as_of in the data); ``min_overlap``: propensities of a touch outside
+    ``[min_overlap, 1 - min_overlap]`` are not comparable."""
+
+    touch_window_days: int = 14
+    learner: str = "dr"
+    capacity: int = 0
+    min_overlap: float = 0.05
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     name: str = "pqlml"
     entity: str = "account"
@@ -364,6 +379,7 @@ class Config:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)
     path: Path | None = None
 
     def resolve(self, source: str) -> Path:
