@@ -370,6 +370,32 @@ def _score(args) -> None:
     console.print(f"wrote {where}")
 
 
+def _uplift(args) -> None:
+    from . import runner
+
+    console, shown = consoles(args.quiet)
+    with periods(console, "uplift", "step {i}/{n}, test {as_of}") as advance:
+        result = runner.uplift(args.config, args.out, outcome=args.outcome,
+                               track=not args.no_track, progress=advance)
+    _tracked(console, result)
+    m = result.metrics
+    lines = [f"whom a call changes ({m['learner']}-learner, {len(m['folds'])} test periods, "
+             f"{m['capacity']:,} touches a period), incremental conversions per 100 touches:"]
+    for name, block in m["policies"].items():
+        if isinstance(block, dict):
+            ci = block.get("estimated_per_100_ci", [float("nan")] * 2)
+            true = f", true {block['true_per_100']:.2f}" if "true_per_100" in block else ""
+            lines.append(f"  by {name}: estimated {block['estimated_per_100']:.2f} "
+                         f"[{ci[0]:.2f}, {ci[1]:.2f}]{true}")
+    if "uplift" in m["qini"]:
+        q = m["qini"]["uplift"]
+        lines.append(f"Qini coefficient (uplift, {m['qini_rows']} rows): {q['coefficient']:.4f} "
+                     f"[{q['coefficient_ci'][0]:.4f}, {q['coefficient_ci'][1]:.4f}]")
+    shown.print("\n".join(lines))
+    for seg, why in m["unidentifiable"].items():
+        console.print(f"[yellow]unidentifiable, not ranked: {seg}: {why}")
+
+
 def _buyers(args) -> None:
     from rich.table import Table
 
@@ -580,6 +606,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--buyers", action="store_true",
                    help="also backtest who to call in each qualified account (the files of "
                         "`pqlml buyers`)")
+
+    s = command("uplift", _uplift,
+                "whom a call changes: a touch's effect per account, forward in time, and "
+                "calling by uplift vs by probability vs by the rules at capacity")
+    _project_options(s)
+    s.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help=f"{_FOLDER}: metrics.json, uplift_segments.csv, qini.png, gains.png, "
+                        "report.html")
+    s.add_argument("--outcome", choices=OUTCOMES,
+                   help="the outcome a touch should change (default: the config's "
+                        "outcomes.target)")
+    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
 
     s = command("buyers", _buyers,
                 "who to call: each qualified account's buyer among its users, forward in time")

@@ -79,10 +79,10 @@ def test_learners_follow_scikit_learn(worlds):
 
 
 def test_bootstrap_band_brackets_the_effect_and_shrinks_with_more_rows():
-    small, big = world(4000, 5, seed=3), world(40000, 5, seed=3)
+    small, big = world(4000, 5, seed=3), world(24000, 5, seed=3)
     widths = []
     for w in (small, big):
-        m = DRLearner(n_bootstrap=8, random_state=0).fit(w["X"], w["y"], treatment=w["t"])
+        m = DRLearner(n_bootstrap=6, random_state=0).fit(w["X"], w["y"], treatment=w["t"])
         low, high = m.predict_interval(small["X"][:500])
         tau = m.predict(small["X"][:500])
         assert (low <= high).all() and np.mean((low <= tau) & (tau <= high)) > 0.8
