@@ -89,3 +89,22 @@ def test_report_holds_aggregates_only(found, tmp_path):
             assert not any(f'"{i}"' in text or f",{i}," in text for i in list(ids)[:200])
     curves = found.curves["uplift"]
     assert np.all(curves.qini_low <= curves.qini_high)
+
+
+def test_thinned_keeps_every_touch_and_converter_and_reweights_the_rest():
+    from pqlml.uplift._forward import thinned
+
+    c = company(3000, 4, seed=3)
+    frame = c["frame"]
+    y = frame.conversion.to_numpy()
+    t = frame.account_id.isin([]).to_numpy().astype(int)
+    t[::25] = 1
+    rows = np.arange(len(frame))
+    kept, w = thinned(frame, rows, y, t, budget=3000)
+    whole = (t == 1) | (y == 1)
+    assert set(rows[whole]) <= set(kept) and np.all(w[whole[kept]] == 1)
+    assert abs(len(kept) - 3000) < 300
+    # the weights stand for the rows left out: about as many as there were
+    assert w.sum() == pytest.approx(len(frame), rel=0.05)
+    same, none = thinned(frame, rows, y, t, budget=len(frame))
+    assert np.array_equal(same, rows) and none is None

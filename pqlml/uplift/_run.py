@@ -116,7 +116,7 @@ def uplift(frame: pd.DataFrame, outcome: str, *, touches: pd.DataFrame | None, s
         lambda shift: None)
     seg = (np.full(len(frame), "all", dtype=object) if segments is None
            else pd.Series(segments).fillna("unknown").astype(str).to_numpy())
-    test, e = propensities(frame, X, t, parts, progress=step(0))
+    test, e = propensities(frame, X, y, t, parts, progress=step(0))
     found = overlap(e, t[test], seg[test], min_overlap=up.min_overlap)
     if not found.identifiable:
         raise PqlmlError(_no_overlap(found, up))
