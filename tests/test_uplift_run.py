@@ -103,7 +103,8 @@ def test_thinned_keeps_every_touch_and_converter_and_reweights_the_rest():
     kept, w = thinned(frame, rows, y, t, budget=3000)
     whole = (t == 1) | (y == 1)
     assert set(rows[whole]) <= set(kept) and np.all(w[whole[kept]] == 1)
-    assert abs(len(kept) - 3000) < 300
+    # about the budget, or twice the rows kept whole when they alone come near it
+    assert abs(len(kept) - max(3000, 2 * whole.sum())) < 0.1 * len(kept)
     # the weights stand for the rows left out: about as many as there were
     assert w.sum() == pytest.approx(len(frame), rel=0.05)
     same, none = thinned(frame, rows, y, t, budget=len(frame))
