@@ -10,8 +10,9 @@ all forward in time on a project's snapshots (what ``pqlml uplift`` calls) and
 """
 
 from ._evaluate import at_capacity, qini_coefficient, qini_curves, qini_with_cis, top_per_period
-from ._learners import (LEARNERS, DRLearner, TLearner, XLearner, aipw, default_classifier,
+from ._learners import (LEARNERS, DRLearner, TLearner, XLearner, default_classifier,
                         default_regressor)
+from ._propensity import aipw, balanced_propensity
 from ._overlap import MIN_COMPARABLE, Overlap, overlap
 from ._report import UPLIFT_FILES
 from ._run import Uplift, uplift
@@ -20,4 +21,4 @@ from ._treatment import assigned, touched
 __all__ = ["uplift", "Uplift", "UPLIFT_FILES", "overlap", "Overlap", "MIN_COMPARABLE",
            "touched", "assigned", "qini_curves", "qini_coefficient", "qini_with_cis",
            "top_per_period", "at_capacity", "TLearner", "XLearner", "DRLearner", "LEARNERS",
-           "default_classifier", "default_regressor", "aipw"]
+           "default_classifier", "default_regressor", "aipw", "balanced_propensity"]

@@ -2,7 +2,7 @@
 
 An effect is identified only where touched and untouched accounts are comparable: where the
 propensity of a touch given the features is neither near 0 nor near 1 once the touch rate is
-divided out (:func:`~pqlml.uplift._learners.balanced_propensity`: its odds are the density
+divided out (:func:`~pqlml.uplift._propensity.balanced_propensity`: its odds are the density
 ratio of touched to untouched rows at x, so ``min_overlap = 0.05`` keeps rows where that ratio
 is between 1/19 and 19). A raw propensity would not do: touches are rare (5% of accounts a
 month), so an account sampled into a randomised test has a raw propensity near 1%, however
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._learners import balanced_propensity
+from ._propensity import balanced_propensity
 
 __all__ = ["overlap", "Overlap", "MIN_COMPARABLE"]
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..model import bootstrap_ci
 from ._evaluate import at_capacity, qini_with_cis, top_per_period
-from ._learners import aipw
+from ._propensity import aipw
 from ._overlap import MIN_COMPARABLE, Overlap
 
 __all__ = ["POLICIES", "policies_at_capacity", "qini_by_policy", "segment_effects",
