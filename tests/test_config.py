@@ -234,7 +234,7 @@ def test_wrong_type_message_is_exact(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ('[shedule]\nevery = "week"\n',
      r"Unknown key 'shedule' .* Did you mean 'schedule'\? Allowed keys at the top level: "
-     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift, tracking\."),
+     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift, tracking, uplift\."),
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
@@ -518,3 +518,14 @@ def test_features_section_parses_growth_switch_per_event_users_and_a_60_day_wind
 def test_features_section_errors(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
         load_config(write(tmp_path, EVENTS + text))
+
+
+def test_uplift_section_defaults_and_bad_values(tmp_path):
+    cfg = config_from_dict({}, tmp_path)
+    assert (cfg.uplift.touch_window_days, cfg.uplift.learner, cfg.uplift.capacity,
+            cfg.uplift.min_overlap) == (14, "dr", 0, 0.05)
+    assert config_from_dict({"uplift": {"learner": "x", "capacity": 400}}, tmp_path).uplift.capacity == 400
+    with pytest.raises(ConfigError, match=r"'uplift\.min_overlap' setting .* must be a number in \[0, 0\.5\)"):
+        config_from_dict({"uplift": {"min_overlap": 0.5}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"'uplift\.learner' setting .* must be one of \"t\", \"x\", \"dr\""):
+        config_from_dict({"uplift": {"learner": "s"}}, tmp_path)
