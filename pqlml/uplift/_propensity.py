@@ -27,6 +27,9 @@ def balanced_propensity(e, rate: float):
 
 
 def _raw_propensity(b, rate: float):
+    """The raw propensity whose balanced value is ``b`` (kept off 0 and 1: a clip of 0 still
+    leaves every weight finite)."""
+    b = min(max(b, 1e-9), 1 - 1e-9)
     odds = b / (1 - b) * rate / (1 - rate)
     return odds / (1 + odds)
 
@@ -40,6 +43,8 @@ def aipw(y, t, mu0, mu1, e, clip: float = 0.05, rate: float = 0.5):
     >>> float(aipw([1], [1], [0.2], [0.5], [0.5])[0])
     1.3
     >>> float(aipw([1], [1], [0.2], [0.5], [0.001], rate=0.05)[0]) == 0.3 + 0.5 / _raw_propensity(0.05, 0.05)
+    True
+    >>> bool(np.isfinite(aipw([0, 1], [1, 0], [0.2, 0.2], [0.5, 0.5], [0.0, 1.0], clip=0.0, rate=0.05)).all())
     True
     """
     y, t = np.asarray(y, float), np.asarray(t, float)
