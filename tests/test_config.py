@@ -234,7 +234,7 @@ def test_wrong_type_message_is_exact(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ('[shedule]\nevery = "week"\n',
      r"Unknown key 'shedule' .* Did you mean 'schedule'\? Allowed keys at the top level: "
-     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift, tracking\."),
+     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift, tracking, experiment\."),
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
@@ -518,3 +518,13 @@ def test_features_section_parses_growth_switch_per_event_users_and_a_60_day_wind
 def test_features_section_errors(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
         load_config(write(tmp_path, EVENTS + text))
+
+
+def test_experiment_settings_load_and_bad_ones_are_clear(tmp_path):
+    cfg = load(tmp_path, EVENTS + '[experiment]\nalpha = 0.1\npower = 0.9\nsegment_by = ""\n')
+    assert (cfg.experiment.alpha, cfg.experiment.power, cfg.experiment.segment_by) == (0.1, 0.9, "")
+    assert load(tmp_path, EVENTS).experiment.segment_by == "segment"
+    with pytest.raises(ConfigError, match=r"'experiment\.power' .* strictly between 0 and 1"):
+        load(tmp_path, EVENTS + "[experiment]\npower = 1\n")
+    with pytest.raises(ConfigError, match=r"'experiment\.segment_by' .* one of \"segment\""):
+        load(tmp_path, EVENTS + '[experiment]\nsegment_by = "plan"\n')

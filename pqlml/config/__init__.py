@@ -11,11 +11,12 @@ from ._settings import config_from_settings
 from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, FunnelsConfig, LabelsConfig, ModelConfig,
                      OutcomesConfig, RetrainConfig, DriftConfig, TrackingConfig, ExportConfig, SumFeature,
+                     ExperimentConfig,
                      PlaybookConfig, ProjectConfig, ScheduleConfig, TableSource, TiersConfig)
 
 __all__ = [
     "TableSource", "ExportConfig", "DataConfig", "OutcomesConfig", "ScheduleConfig", "LabelsConfig",
     "FitConfig", "FeaturesConfig", "CountFeature", "SumFeature", "BUYER_TITLES", "TiersConfig",
     "CapacityConfig", "DiscoverConfig", "ModelConfig", "RetrainConfig", "DriftConfig", "TrackingConfig", "FunnelsConfig", "PlaybookConfig", "ProjectConfig", "Config", "load_config", "config_from_dict",
-    "config_from_settings",
+    "config_from_settings", "ExperimentConfig",
 ]
