@@ -13,10 +13,11 @@
 ``pqlml experiment plan`` and ``pqlml experiment analyze`` run these.
 """
 
+from ._analyze import Experiment, analyze, assignments_of
 from ._balance import IMBALANCE, standardised_differences
 from ._effects import ARMS, EFFECT_COLUMNS, POOLED, effect_of, estimate_effects
 from ._power import METHOD, Plan, design_power, plan, plan_sentence
 
 __all__ = ["plan", "Plan", "design_power", "plan_sentence", "METHOD", "estimate_effects",
            "effect_of", "ARMS", "POOLED", "EFFECT_COLUMNS", "standardised_differences",
-           "IMBALANCE"]
+           "IMBALANCE", "analyze", "Experiment", "assignments_of"]

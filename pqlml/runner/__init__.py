@@ -41,9 +41,12 @@ from ._models import (BacktestResult, DriftResult, RetrainResult, TrainResult, b
 from ._buyers import BuyersResult, buyers
 from ._init import init
 from ._score import ScoreResult, score
+from ._experiment import (ExperimentResult, PlanResult, experiment_analyze,
+                          experiment_plan)
 
 __all__ = ["init", "validate", "features", "rules", "discover", "backtest", "train", "retrain", "drift",
            "score", "feedback", "engagement_weights", "buyers", "BuyersResult",
            "Result", "Tracked", "ValidateResult", "FeaturesResult", "RulesResult",
            "DiscoverResult", "BacktestResult", "TrainResult", "RetrainResult", "DriftResult",
-           "ScoreResult", "FeedbackResult", "EngagementWeightsResult"]
+           "ScoreResult", "FeedbackResult", "EngagementWeightsResult",
+           "experiment_plan", "experiment_analyze", "PlanResult", "ExperimentResult"]
