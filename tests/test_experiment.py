@@ -145,3 +145,34 @@ def test_standardised_differences_flag_an_imbalanced_feature():
     assert abs(b.smd["fair"]) < 0.1 and b.smd["skewed"] == pytest.approx(0.5, abs=0.1)
     assert b.imbalanced["skewed"] and not b.imbalanced["fair"]
     assert b.index.tolist() == ["skewed", "fair"]          # the largest difference first
+
+
+# --- the commands ------------------------------------------------------------------------
+
+def test_plan_command_writes_the_plan_it_prints(tmp_path, capsys):
+    from pqlml.cli import main
+
+    argv = ["experiment", "plan", "--capacity", "400", "--base-rate", "0.05", "--lift", "0.4",
+            "--out", str(tmp_path / "plan")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    written = __import__("json").loads((tmp_path / "plan" / "plan.json").read_text())
+    expected = plan(400, 0.05, 0.02)
+    assert (written["periods"], written["holdout"]) == (expected.periods, expected.holdout)
+    assert written["withheld_touches_per_period"] == expected.holdout
+    assert f"withholds {expected.holdout:,} touches a period" in " ".join(out.split())
+    assert "NormalIndPower" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--effect", "0.02"], "needs --capacity and --base-rate, or --config"),
+    (["--capacity", "400", "--base-rate", "1.5", "--effect", "0.02"],
+     "argument --base-rate: expected a number strictly between 0 and 1; got '1.5'"),
+    (["--capacity", "400", "--base-rate", "0.05"], "one of the arguments --effect --lift"),
+])
+def test_plan_command_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    from pqlml.cli import main
+
+    assert main(["experiment", "plan", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
