@@ -783,8 +783,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"{_FOLDER}: experiment.json, experiment_segments.csv, balance.csv, "
                         "effects.png, report.html")
     e.add_argument("--experiment", metavar="NAME",
-                   help="the experiment's name in the holdouts table (default: every "
-                        "assignment)")
+                   help="the experiment's name in the holdouts table, or a pattern such as "
+                        "'sales-touch-2025-*' (default: every assignment)")
     e.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     for e in actions.choices.values():
         e.add_argument("--no-cache", dest="no_cache", action="store_true",

@@ -176,3 +176,124 @@ def test_plan_command_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert main(["experiment", "plan", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# --- end to end on a simulated company (its holdouts table, issue 27's simulator) --------
+
+@pytest.fixture()
+def company(shared_company, tmp_path, monkeypatch):
+    from simulated import company_config
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    sim = shared_company(n_accounts=1_500, seed=4, months=12)
+    return sim, company_config(sim, tmp_path / "cfg")
+
+
+def _independent_outcomes(sim, horizon=28) -> pd.DataFrame:
+    """Each assignment's conversion in [day, day + horizon) from the files alone, accounts
+    that converted before the day left out (pandas, not pqlml's labels)."""
+    h = pd.read_parquet(sim / "holdouts.parquet")
+    h["day"] = pd.to_datetime(h["at"], utc=True).dt.normalize()
+    o = pd.read_parquet(sim / "outcomes.parquet")
+    conv = o[o.outcome == "conversion"].assign(ts=lambda d: pd.to_datetime(d.ts, utc=True))
+    first = conv.groupby("account_id").ts.min()
+    h = h[~(h.account_id.map(first) < h.day)]
+    j = h.reset_index().merge(conv[["account_id", "ts"]], on="account_id", how="left")
+    hit = (j.ts >= j.day) & (j.ts < j.day + pd.Timedelta(days=horizon))
+    y = hit.groupby(j["index"]).any()
+    return h.assign(outcome=y.reindex(h.index).astype(int).to_numpy())
+
+
+def test_analyze_command_on_a_simulated_holdout(company, tmp_path, capsys):
+    import json
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from pqlml.cli import main
+
+    sim, config = company
+    out = tmp_path / "exp"
+    assert main(["experiment", "analyze", "--config", str(config), "--out", str(out)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "Randomised holdout" in shown and "per 100 touches" in shown
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["experiment.json", "experiment_segments.csv", "balance.csv", "effects.png", "report.html"])
+    found = json.loads((out / "experiment.json").read_text())
+    # the pooled rates match an independent computation from the files
+    rows = _independent_outcomes(sim)
+    pooled = found["pooled"]
+    for arm in ("touch", "holdout"):
+        mine = rows[rows.arm == arm]
+        assert pooled[f"n_{arm}"] == len(mine)
+        assert pooled[f"rate_{arm}"] == pytest.approx(mine.outcome.mean())
+    assert found["left_out"]["converted_before"] == found["assignments"] - len(rows) \
+        - found["left_out"]["censored"]
+    assert pooled["ci_low"] < pooled["effect"] < pooled["ci_high"]
+    assert "truth" in found and found["truth"]["rows_matched"] == found["analysed"]
+    segments = pd.read_csv(out / "experiment_segments.csv")
+    assert segments.segment.iloc[0] == "all" and set(segments.segment[1:]) <= {
+        "smb", "mid_market", "enterprise"}
+    assert segments.n_touch[1:].sum() == pooled["n_touch"]
+    # tracked: aggregates only, no account ids
+    mlflow.set_tracking_uri(f"sqlite:///{config.parent / 'mlflow.db'}")
+    runs = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("simulated-plg").experiment_id])
+    run = next(r for r in runs if r.data.tags["pqlml.command"] == "experiment")
+    assert run.data.metrics["pooled_effect"] == pytest.approx(pooled["effect"])
+    assert {"pooled_ci_low", "pooled_ci_high", "pooled_n_touch"} <= set(run.data.metrics)
+    logged = json.dumps([run.data.params, run.data.metrics])
+    assert not any(a in logged for a in rows.account_id.unique()[:50])
+
+
+def test_plan_command_reads_capacity_and_base_rate_from_the_project(company, tmp_path):
+    import json
+
+    from pqlml.cli import main
+    from pqlml.config import load_config
+
+    sim, config = company
+    assert main(["experiment", "plan", "--config", str(config), "--lift", "0.5",
+                 "--out", str(tmp_path / "plan")]) == 0
+    found = json.loads((tmp_path / "plan" / "plan.json").read_text())
+    touches = pd.read_parquet(sim / "touches.parquet")
+    at = pd.to_datetime(touches["at"], utc=True)
+    cfg = load_config(config)
+    days = pd.date_range(cfg.schedule.start, cfg.schedule.end, freq="MS", tz="UTC")
+    per_day = [touches.account_id[(at >= d) & (at < d + pd.Timedelta(days=14))].nunique()
+               for d in days]
+    assert found["capacity"] == int(pd.Series([n for n in per_day if n]).median())
+    assert 0 < found["base_rate"] < 0.2 and found["sources"]["base_rate"].startswith("the median")
+
+
+def _with_holdouts(config, tmp_path, frame=None) -> str:
+    """``config``'s text with its holdouts table replaced by ``frame`` (None: removed)."""
+    text, out, skip = config.read_text(), [], False
+    for line in text.splitlines():
+        if line.startswith("["):
+            skip = line.strip() == "[data.holdouts]"
+        if not skip:
+            out.append(line)
+    if frame is not None:
+        frame.to_parquet(tmp_path / "mine.parquet")
+        out += ["[data.holdouts]", f'source = "{tmp_path / "mine.parquet"}"']
+    path = config.with_name("changed.toml")
+    path.write_text("\n".join(out) + "\n")
+    return str(path)
+
+
+def test_analyze_bad_input_is_clear_and_exit_2(company, tmp_path, capsys):
+    from pqlml.cli import main
+
+    sim, config = company
+    h = pd.read_parquet(sim / "holdouts.parquet")
+    cases = [(_with_holdouts(config, tmp_path), [], "has no holdouts table"),
+             (str(config), ["--experiment", "nope"], "No experiment named 'nope'"),
+             (_with_holdouts(config, tmp_path, h[h.arm == "touch"]), [],
+              "holdout arm has no assignment to analyze")]
+    for path, extra, message in cases:
+        argv = ["experiment", "analyze", "--config", path, "--out", str(tmp_path / "o"),
+                "--no-track", *extra]
+        assert main(argv) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

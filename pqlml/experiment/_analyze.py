@@ -11,6 +11,7 @@ yet).
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,13 +56,15 @@ def _holdouts(project, experiment: str | None) -> tuple[pd.DataFrame, list[str]]
                         f"experiment to analyze. Fix: {HOLDOUTS_FIX}.")
     names = sorted(frame["experiment"].dropna().astype(str).unique())
     if experiment is not None:
-        if experiment not in names:
+        chosen = fnmatch.filter(names, experiment)
+        if not chosen:
+            shown = ", ".join(map(repr, names[:8])) + (", ..." if len(names) > 8 else "")
             raise DataError(f"No experiment named {experiment!r} in the holdouts table "
-                            f"(it has {', '.join(map(repr, names)) or 'none'}). Fix: "
-                            "--experiment with one of those names, or leave it out to "
-                            "analyze them all.")
-        frame = frame[frame["experiment"].astype(str) == experiment]
-        names = [experiment]
+                            f"(it has {len(names)}: {shown or 'none'}). Fix: --experiment "
+                            "with one of those names or a pattern such as 'name-2025-*', "
+                            "or leave it out to analyze them all.")
+        frame = frame[frame["experiment"].astype(str).isin(chosen)]
+        names = chosen
     if frame.empty:
         raise DataError("The holdouts table has no rows. Fix: " + HOLDOUTS_FIX + ".")
     return frame, names
@@ -156,7 +159,8 @@ def analyze(project, *, experiment: str | None = None, outcome: str | None = Non
         With a holdouts table (``[data.holdouts]``: ``account_id``, ``at``, ``experiment``,
         ``arm``).
     experiment : str, optional
-        The experiment's name; None: every assignment in the table.
+        The experiment's name, or a pattern (``sales-touch-2025-*``: shell-style) of
+        several analysed together; None: every assignment in the table.
     outcome : str, optional
         The label (default: ``outcomes.target``), in ``[day, day + horizon)``.
     balance : bool
