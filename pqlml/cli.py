@@ -445,7 +445,7 @@ def _experiment_analyze(args) -> None:
     from rich.table import Table
 
     from . import runner
-    from .experiment._report import EXPERIMENT_FILES
+    from .experiment._report import EXPERIMENT_FILES, names_text
 
     console, shown = consoles(args.quiet)
     result = runner.experiment_analyze(args.config, args.out, experiment=args.experiment,
@@ -454,7 +454,7 @@ def _experiment_analyze(args) -> None:
     found = result.experiment
     s, e = found.summary, found.effects
     conf = f"{1 - s['alpha']:.0%}"
-    table = Table(title=f"Randomised holdout: {', '.join(s['experiments'])} "
+    table = Table(title=f"Randomised holdout: {names_text(s['experiments'])} "
                         f"({s['outcome']} within {s['horizon_days']} days)")
     for name in ("segment", "touched", "held out", "conv. touched", "conv. held out",
                  f"per 100 touches ({conf} CI)", "p-value"):

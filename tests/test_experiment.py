@@ -231,6 +231,11 @@ def test_analyze_command_on_a_simulated_holdout(company, tmp_path, capsys):
         - found["left_out"]["censored"]
     assert pooled["ci_low"] < pooled["effect"] < pooled["ci_high"]
     assert "truth" in found and found["truth"]["rows_matched"] == found["analysed"]
+    from html_checks import external_urls, parse, text_of
+
+    page = text_of(parse(out / "report.html"))
+    assert "incremental conversions per 100 touches" in page and "Balance of the arms" in page
+    assert not external_urls((out / "report.html").read_text())
     segments = pd.read_csv(out / "experiment_segments.csv")
     assert segments.segment.iloc[0] == "all" and set(segments.segment[1:]) <= {
         "smb", "mid_market", "enterprise"}

@@ -9,11 +9,24 @@ import pandas as pd
 
 from ..report import REPORT_NAME, Page, Section
 
-__all__ = ["EXPERIMENT_FILES", "effects_plot", "experiment_page", "write_experiment"]
+__all__ = ["EXPERIMENT_FILES", "effects_plot", "experiment_page", "write_experiment", "names_text"]
 
 #: What :func:`write_experiment` writes into its folder.
 EXPERIMENT_FILES = ("experiment.json", "experiment_segments.csv", "balance.csv", "effects.png",
                     REPORT_NAME)
+
+
+def names_text(names) -> str:
+    """The experiments analysed, in a title: all of up to three, else the first and last.
+
+    Examples
+    --------
+    >>> names_text(["t-2024-02", "t-2024-03", "t-2024-04", "t-2024-05"])
+    't-2024-02 .. t-2024-05 (4 experiments)'
+    """
+    names = list(names)
+    return ", ".join(names) if len(names) <= 3 else \
+        f"{names[0]} .. {names[-1]} ({len(names)} experiments)"
 
 
 def effects_plot(effects: pd.DataFrame, truth: dict | None = None, *, ax=None):
@@ -84,8 +97,7 @@ def experiment_page(summary: dict, effects: pd.DataFrame, balance: pd.DataFrame,
                                      f"horizon runs past the end of the data; "
                                      f"{left['no_outcome']:,} without an outcome."]
                         + list(summary["notes"]))]
-    name = ", ".join(summary["experiments"])
-    return Page(f"Experiment: {name}", numbers, how, sections,
+    return Page(f"Experiment: {names_text(summary['experiments'])}", numbers, how, sections,
                 subtitle=f"pqlml experiment analyze: {summary['analysed']:,} assignments of "
                          f"{summary['accounts']:,} accounts.")
 
