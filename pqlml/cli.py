@@ -456,24 +456,26 @@ def _experiment_analyze(args) -> None:
     conf = f"{1 - s['alpha']:.0%}"
     table = Table(title=f"Randomised holdout: {names_text(s['experiments'])} "
                         f"({s['outcome']} within {s['horizon_days']} days)")
+    truth = "true_effect" in e
     for name in ("segment", "touched", "held out", "conv. touched", "conv. held out",
-                 f"per 100 touches ({conf} CI)", "p-value"):
+                 f"per 100 touches ({conf} CI)", "p-value") + (("true",) if truth else ()):
         table.add_column(name, justify="left" if name == "segment" else "right")
     for r in e.itertuples():
         effect = "-" if r.effect != r.effect else \
             f"{100 * r.effect:+.2f} [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
         table.add_row(r.segment, f"{r.n_touch:,}", f"{r.n_holdout:,}", f"{r.rate_touch:.2%}",
                       f"{r.rate_holdout:.2%}", effect,
-                      "-" if r.p_value != r.p_value else f"{r.p_value:.3g}")
+                      "-" if r.p_value != r.p_value else f"{r.p_value:.3g}",
+                      *([f"{100 * r.true_effect:+.2f}"] if truth else []))
     shown.print(table)
     left = s["left_out"]
     console.print(f"left out: {left['converted_before']:,} converted before their assignment, "
                   f"{left['censored']:,} whose horizon is not over, {left['no_outcome']:,} "
                   f"without an outcome; balance: {s['balance']['imbalanced']} of "
                   f"{s['balance']['features']} features with |SMD| > 0.1", highlight=False)
-    if "truth" in s:
-        shown.print(f"simulator's true average effect: {100 * s['truth']['all']:+.2f} per 100 "
-                    "touches", highlight=False)
+    if truth:
+        shown.print("true: the simulator's average effect per 100 touches over the same "
+                    "assignments (truth/touches.parquet)", highlight=False)
     for note in s["notes"]:
         console.print(f"[yellow]{note}")
     console.print(f"wrote {', '.join(EXPERIMENT_FILES)} to {args.out}")

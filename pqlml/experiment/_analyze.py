@@ -187,8 +187,10 @@ def analyze(project, *, experiment: str | None = None, outcome: str | None = Non
     effects = estimate_effects(rows, segment="segment_name" if by else None, alpha=alpha)
     table = standardised_differences(rows.assign(x=0.0), []) if not balance else \
         _balance(project, rows)
-    summary = _summary(project, rows, counts, effects, table, by, alpha)
     truth = _truth(project, rows)
+    if truth is not None:           # simulated data: the true average effect beside each row
+        effects["true_effect"] = effects.segment.map(truth)
+    summary = _summary(project, rows, counts, effects, table, by, alpha)
     if truth is not None:
         summary["truth"] = truth
     return Experiment(effects, table, summary, rows)

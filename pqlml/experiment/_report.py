@@ -86,6 +86,8 @@ def experiment_page(summary: dict, effects: pd.DataFrame, balance: pd.DataFrame,
         f"per 100 touches ({conf} CI)": [_effect_text(r) for r in effects.itertuples()],
         "p-value": effects.p_value.map(lambda v: f"{v:.3g}" if pd.notna(v) else "-"),
         "note": effects.note})
+    if "true_effect" in effects:
+        table.insert(7, "true (simulator)", effects.true_effect.map(lambda v: f"{100 * v:+.2f}"))
     left = summary["left_out"]
     periods = pd.DataFrame(summary["periods"])
     sections = [Section("Incremental conversion per segment", [table, figure]),
