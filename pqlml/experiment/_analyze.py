@@ -185,8 +185,7 @@ def analyze(project, *, experiment: str | None = None, outcome: str | None = Non
     if by is not None:
         rows = rows.rename(columns={by: "segment_name"})
     effects = estimate_effects(rows, segment="segment_name" if by else None, alpha=alpha)
-    table = standardised_differences(rows.assign(x=0.0), []) if not balance else \
-        _balance(project, rows)
+    table = _balance(project, rows) if balance else standardised_differences(rows, [])
     truth = _truth(project, rows)
     if truth is not None:           # simulated data: the true average effect beside each row
         effects["true_effect"] = effects.segment.map(truth)

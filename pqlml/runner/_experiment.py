@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 
 from ..errors import PqlmlError
 from ._common import Result, Tracked, config_of, log_run, open_once, period, stage
