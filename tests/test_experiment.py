@@ -246,7 +246,8 @@ def test_analyze_command_on_a_simulated_holdout(company, tmp_path, capsys):
         [MlflowClient().get_experiment_by_name("simulated-plg").experiment_id])
     run = next(r for r in runs if r.data.tags["pqlml.command"] == "experiment")
     assert run.data.metrics["pooled_effect"] == pytest.approx(pooled["effect"])
-    assert {"pooled_ci_low", "pooled_ci_high", "pooled_n_touch"} <= set(run.data.metrics)
+    assert {"pooled_effect_ci_low", "pooled_effect_ci_high", "pooled_n_touch"} <= set(
+        run.data.metrics)
     logged = json.dumps([run.data.params, run.data.metrics])
     assert not any(a in logged for a in rows.account_id.unique()[:50])
 
@@ -271,7 +272,7 @@ def test_plan_command_reads_capacity_and_base_rate_from_the_project(company, tmp
     assert 0 < found["base_rate"] < 0.2 and found["sources"]["base_rate"].startswith("the median")
 
 
-def _with_holdouts(config, tmp_path, frame=None) -> str:
+def _with_holdouts(config, tmp_path, frame=None, *, name: str) -> str:
     """``config``'s text with its holdouts table replaced by ``frame`` (None: removed)."""
     text, out, skip = config.read_text(), [], False
     for line in text.splitlines():
@@ -280,9 +281,9 @@ def _with_holdouts(config, tmp_path, frame=None) -> str:
         if not skip:
             out.append(line)
     if frame is not None:
-        frame.to_parquet(tmp_path / "mine.parquet")
-        out += ["[data.holdouts]", f'source = "{tmp_path / "mine.parquet"}"']
-    path = config.with_name("changed.toml")
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+        out += ["[data.holdouts]", f'source = "{tmp_path / name}.parquet"']
+    path = config.with_name(f"{name}.toml")
     path.write_text("\n".join(out) + "\n")
     return str(path)
 
@@ -292,9 +293,9 @@ def test_analyze_bad_input_is_clear_and_exit_2(company, tmp_path, capsys):
 
     sim, config = company
     h = pd.read_parquet(sim / "holdouts.parquet")
-    cases = [(_with_holdouts(config, tmp_path), [], "has no holdouts table"),
+    cases = [(_with_holdouts(config, tmp_path, name="none"), [], "has no holdouts table"),
              (str(config), ["--experiment", "nope"], "No experiment named 'nope'"),
-             (_with_holdouts(config, tmp_path, h[h.arm == "touch"]), [],
+             (_with_holdouts(config, tmp_path, h[h.arm == "touch"], name="one_arm"), [],
               "holdout arm has no assignment to analyze")]
     for path, extra, message in cases:
         argv = ["experiment", "analyze", "--config", path, "--out", str(tmp_path / "o"),

@@ -98,11 +98,11 @@ def _log(found, out) -> None:
     mlflow.log_params({"experiments": ",".join(s["experiments"]), "outcome": s["outcome"],
                        "segment_by": s["segment_by"] or "-", "alpha": s["alpha"]})
     pooled = {k: v for k, v in s["pooled"].items() if k != "note"}
-    pooled["ci"] = [pooled.pop("ci_low"), pooled.pop("ci_high")]
+    pooled["effect_ci"] = [pooled.pop("ci_low"), pooled.pop("ci_high")]
     mlflow.log_metrics(_numbers(pooled, "pooled") | _numbers(s["left_out"], "left_out")
                        | _numbers(s["balance"], "balance"))
     for row in s["segments"]:
         block = {k: row[k] for k in ("effect", "n_touch", "n_holdout", "p_value")}
-        block["ci"] = [row["ci_low"], row["ci_high"]]
+        block["effect_ci"] = [row["ci_low"], row["ci_high"]]
         mlflow.log_metrics(_numbers(block, f"segment_{row['segment']}"))
     mlflow.log_artifacts(str(out), "experiment")
