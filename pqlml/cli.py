@@ -472,7 +472,8 @@ def _experiment_analyze(args) -> None:
     console.print(f"left out: {left['converted_before']:,} converted before their assignment, "
                   f"{left['censored']:,} whose horizon is not over, {left['no_outcome']:,} "
                   f"without an outcome; balance: {s['balance']['imbalanced']} of "
-                  f"{s['balance']['features']} features with |SMD| > 0.1", highlight=False)
+                  f"{s['balance']['features']} features imbalanced (|SMD| > 0.1 beyond "
+                  "chance)", highlight=False)
     if truth:
         shown.print("true: the simulator's average effect per 100 touches over the same "
                     "assignments (truth/touches.parquet)", highlight=False)
