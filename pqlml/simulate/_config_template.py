@@ -43,6 +43,15 @@ source = "enrichment.csv"
 # What sales said about the leads it worked: accepted / rejected / converted, with a reason.
 source = "dispositions.parquet"
 
+[data.touches]
+# Sales touches (emails, calls, meetings: pqlml.simulate._touches): mostly the most active
+# accounts, plus a randomised experiment among all eligible accounts.
+source = "touches.parquet"
+
+[data.holdouts]
+# That experiment's assignments: each month's sample, half touched, half held out.
+source = "holdouts.parquet"
+
 [outcomes]
 # Product events that are explicit buying actions. Labels come from the outcomes
 # table; these names mark the events so they are never presented as drivers.
