@@ -31,7 +31,7 @@ from pqlml.outputs import (FORMULA_START, check_file, inputs_of, landing, safe_c
                            write_frame, write_frames, write_json, write_tables)
 from pqlml.simulate import simulate
 
-TABLES = ("events", "users", "accounts", "outcomes", "dispositions")
+TABLES = ("events", "users", "accounts", "outcomes", "dispositions", "touches", "holdouts")
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Sales touches: who sales calls at each as_of, and what a touch does to conversion.
 
 At every scheduled ``as_of`` sales has a capacity of ``TOUCH_RATE`` of the eligible accounts
-(created before ``as_of``, not yet converted). A share ``randomised_share`` of that capacity is a
-randomised experiment: a random sample of all eligible accounts, half assigned to arm
+(created before ``as_of``, not yet converted). A share ``randomised_share`` of that capacity is
+a randomised experiment: a random sample of all eligible accounts, half assigned to arm
 ``touch`` (touched) and half to ``holdout`` (not touched this month). The rest of the capacity
 touches the most active of the other eligible accounts (active users in the last 30 days, then
 events: the list a threshold rule gives, as the outbound leads of :mod:`._feedback`). A touch
@@ -10,30 +10,36 @@ lands within ``TOUCH_DAYS`` days of ``as_of`` (inside pqlml's default 14-day tou
 a rep of :data:`._feedback.REPS`, as an email, a call or a meeting.
 
 A touch adds ``tau`` to the log-odds of converting in ``[as_of, as_of + horizon)``:
+``tau = LIFT[segment] * P(buyer outside the product) * fade(p)`` for an account with intent,
+``LOW_INTENT_EFFECT`` for one without, where ``p`` is the account's untouched probability of
+converting this month and ``fade(p) = 1 / (1 + exp((logit(p) - logit(READY_P)) / READY_SCALE))``:
 
 ==========================  =====  ===========================================================
 constant                    value  meaning
 ==========================  =====  ===========================================================
-``LIFT`` (smb, mid, ent)    0.2,   ``tau = LIFT[segment] * P(buyer outside the product)`` for
-                            1.2,   an account with intent: clearly positive (about +0.6 to
-                            1.2    +1.1) where the buyer is likely outside the product and the
-                                   company is mid-market or larger; near zero (<= +0.05) for a
-                                   small team, whose buyer is almost always a user
-                                   (self-converts)
+``LIFT`` (smb, mid, ent)    0.2,   clearly positive (about +1.2 on average) where the buyer is
+                            2.0,   likely outside the product and the company is mid-market or
+                            2.0    larger: the touch reaches a buyer who never saw the product;
+                                   near zero (<= +0.05) for a small team, whose buyer is
+                                   almost always a user and buys on its own
+``READY_P``                 0.08   an account already on its way to buy (untouched chance this
+``READY_SCALE``             0.5    month well above 8%) buys with or without the call: the
+                                   lift fades, so the likeliest buyers are not those a touch
+                                   helps most (the cannibalisation the field warns of)
 ``LOW_INTENT_EVENTS``       5      an account with fewer events in the last 30 days has low
                                    intent ...
 ``LOW_INTENT_EFFECT``       -0.3   ... and a touch slightly lowers its odds (it was not
                                    evaluating; the call is noise)
 ``TOUCH_RATE``              0.05   capacity: 5% of the eligible accounts a month. A 20,000-
-                                   account company touches about 400 accounts a month (6,000+
+                                   account company touches about 400 accounts a month (6,600
                                    touched snapshots in 18 months) and leaves 95% untouched, so
                                    an uplift model has touched and comparable untouched
                                    accounts in every segment
 ``RANDOMISED_SHARE``        0.4    default experiment share of the capacity: about 100
-                                   accounts per arm a month at 20,000 accounts (1,500+ per arm
-                                   pooled), enough to read a segment's effect of a few
-                                   probability points, while 60% of the capacity still goes
-                                   where the rule points, as a sales team would insist
+                                   accounts per arm a month at 20,000 accounts (1,600 per arm
+                                   pooled), enough to read an effect of a few probability
+                                   points, while 60% of the capacity still goes where the
+                                   rule points, as a sales team would insist
 ``TOUCH_DAYS``              5      touches land in ``[as_of, as_of + 5 days)``
 ==========================  =====  ===========================================================
 
@@ -54,10 +60,13 @@ from ._buyers import in_product_probability
 from ._feedback import REPS
 from ._outcomes import _sigmoid, period_outcomes
 
-__all__ = ["TouchPolicy", "TouchWorld", "Plan", "effect", "plan_touches", "LIFT", "LOW_INTENT_EVENTS",
-           "LOW_INTENT_EFFECT", "TOUCH_RATE", "RANDOMISED_SHARE", "TOUCH_DAYS", "KINDS"]
+__all__ = ["TouchPolicy", "TouchWorld", "Plan", "effect", "plan_touches", "LIFT", "READY_P",
+           "READY_SCALE", "LOW_INTENT_EVENTS", "LOW_INTENT_EFFECT", "TOUCH_RATE",
+           "RANDOMISED_SHARE", "TOUCH_DAYS", "KINDS"]
 
-LIFT = (0.2, 1.2, 1.2)
+LIFT = (0.2, 2.0, 2.0)
+READY_P = 0.08
+READY_SCALE = 0.5
 LOW_INTENT_EVENTS = 5
 LOW_INTENT_EFFECT = -0.3
 TOUCH_RATE = 0.05
@@ -97,11 +106,13 @@ def buyer_actions(c, log, day: int) -> np.ndarray:
     return np.bincount(c.user_account[u[np.isin(k, _ACTIONS)]], minlength=c.n)
 
 
-def effect(c, raw: dict, actions: np.ndarray) -> np.ndarray:
-    """``tau``: what a touch adds to each account's conversion log-odds at this as_of."""
+def effect(c, raw: dict, actions: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """``tau``: what a touch adds to each account's conversion log-odds at this as_of
+    (``eta``: the untouched log-odds)."""
     p_out = 1.0 - in_product_probability(c.segment, raw["buyer_title_present"] > 0, actions)
+    fade = _sigmoid(-(eta - np.log(READY_P / (1 - READY_P))) / READY_SCALE)
     low = raw["events_30d"] < LOW_INTENT_EVENTS
-    return np.where(low, LOW_INTENT_EFFECT, np.array(LIFT)[c.segment] * p_out)
+    return np.where(low, LOW_INTENT_EFFECT, np.array(LIFT)[c.segment] * p_out * fade)
 
 
 def plan_touches(policy: TouchPolicy, elig: np.ndarray, raw: dict, t0: int) -> Plan:
@@ -158,7 +169,7 @@ class TouchWorld:
         the events touched features see."""
         c, rng = self.c, self.policy.rng
         plan = plan_touches(self.policy, shown, raw, t0)
-        tau = effect(c, raw, buyer_actions(c, log, int(t0 // P.DAY)))[shown]
+        tau = effect(c, raw, buyer_actions(c, log, int(t0 // P.DAY)), eta_c)[shown]
         tau = tau if self.policy.effect else np.zeros(len(shown))
         p_no, p_yes = _sigmoid(eta_c[shown]), _sigmoid(eta_c[shown] + tau)
         base = np.isin(shown, elig, assume_unique=True)   # else saved from converting earlier
