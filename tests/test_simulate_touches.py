@@ -157,9 +157,14 @@ def test_capacity_touches_the_most_active_and_randomises_the_share(runs, truth):
 
 
 def test_fully_targeted_touches_have_no_holdouts(runs):
+    from pqlml.project import open_project
+
     out = runs["targeted"]
     t = _read(out, "truth/touches.parquet")
-    assert len(_read(out, "holdouts.parquet")) == 0
+    assert not (out / "holdouts.parquet").exists() and "[data.holdouts]" not in \
+        (out / "pqlml.toml").read_text()
+    project = open_project(out / "pqlml.toml")
+    assert project.holdouts() is None and len(project.touches()) == t.touched.sum()
     assert not t.randomised.any() and t.arm.isna().all()
     per_month = t.groupby("as_of").agg(n=("touched", "size"), touched=("touched", "sum"))
     assert (per_month.touched == (TOUCH_RATE * per_month.n).round()).all()

@@ -186,7 +186,7 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
             writer.add_profiles(enrichment(profile_rng, c, names, first),
                                 enterprise_list(profile_rng, c, names, first))
             writer.add_leads(simulate_dispositions(profile_rng, c, outcomes, _capacity(n)), first)
-            writer.add_touches(outcomes.touches, c.segment, first)
+            writer.add_touches(outcomes.touches, c.segment, first, randomised_share > 0)
             writer.add_buyers(draw_buyers(buyer_rng, c, activity, outcomes, snapshot_days, n_days,
                                           names), first, first_user)
             del c, names, activity, free, outcomes
@@ -196,7 +196,7 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
         step()
     config = out / "pqlml.toml"
     write_text(render(n_accounts, seed, dates[0], dates[-1], P.HORIZON_DAYS,
-                      _capacity(n_accounts)), config)
+                      _capacity(n_accounts), holdouts=randomised_share > 0), config)
     return SimulationResult(out, config, counts, dates)
 
 

@@ -47,11 +47,7 @@ source = "dispositions.parquet"
 # Sales touches (emails, calls, meetings: pqlml.simulate._touches): mostly the most active
 # accounts, plus a randomised experiment among all eligible accounts.
 source = "touches.parquet"
-
-[data.holdouts]
-# That experiment's assignments: each month's sample, half touched, half held out.
-source = "holdouts.parquet"
-
+{holdouts}
 [outcomes]
 # Product events that are explicit buying actions. Labels come from the outcomes
 # table; these names mark the events so they are never presented as drivers.
@@ -122,7 +118,17 @@ per_period = {capacity}
 '''
 
 
+HOLDOUTS = '''
+[data.holdouts]
+# That experiment's assignments: each month's sample, half touched, half held out.
+source = "holdouts.parquet"
+'''
+
+
 def render(n_accounts: int, seed: int, start: dt.date, end: dt.date, horizon: int,
-           capacity: int) -> str:
+           capacity: int, holdouts: bool = True) -> str:
+    """The config; ``holdouts``: the company ran randomised experiments (else it has no
+    holdouts table)."""
     return TEMPLATE.format(n_accounts=n_accounts, seed=seed, start=start.isoformat(),
-                           end=end.isoformat(), horizon=horizon, capacity=capacity)
+                           end=end.isoformat(), horizon=horizon, capacity=capacity,
+                           holdouts=HOLDOUTS if holdouts else "")

@@ -195,10 +195,11 @@ class CompanyWriter:
                              buyers.p_in_product, buyers.reference_sec))
         self._market.append(buyers.leads.assign(account=buyers.leads.account + first_account))
 
-    def add_touches(self, touches: dict, segment: np.ndarray, first_account: int) -> None:
+    def add_touches(self, touches: dict, segment: np.ndarray, first_account: int,
+                    experiments: bool = True) -> None:
         """A chunk's touches (:meth:`pqlml.simulate._touches.TouchWorld.record`; ``segment``
         the chunk's accounts' segment indices): its truth is appended, its touches and
-        holdouts kept until :meth:`finish`."""
+        holdouts kept until :meth:`finish` (no holdouts table without ``experiments``)."""
         from ._feedback import REPS
         from ._touches import KINDS
 
@@ -219,10 +220,11 @@ class CompanyWriter:
         self._touches.append(pd.DataFrame({
             "account": x["account"] + first_account, "sec": x["sec"],
             "kind": np.array(KINDS)[x["kind"]], "rep": np.array([r for r, _ in REPS])[x["rep"]]}))
-        self._holdouts.append(pd.DataFrame({
-            "account": h["account"] + first_account, "sec": h["day"] * P.DAY,
-            "experiment": "sales-touch-" + pd.DatetimeIndex(_date(h["day"])).strftime("%Y-%m"),
-            "arm": np.array(["touch", "holdout"])[h["arm"]]}))
+        if experiments:
+            self._holdouts.append(pd.DataFrame({
+                "account": h["account"] + first_account, "sec": h["day"] * P.DAY,
+                "experiment": "sales-touch-" + pd.DatetimeIndex(_date(h["day"])).strftime("%Y-%m"),
+                "arm": np.array(["touch", "holdout"])[h["arm"]]}))
 
     def add_leads(self, leads: pd.DataFrame, first_account: int) -> None:
         """A chunk's worked leads (accounts numbered from 0 within the chunk)."""
@@ -280,6 +282,8 @@ class CompanyWriter:
             counts["leads"] = self._write_buyers(acc_ids, user_ids)
         if self._touches:
             counts["touches"], counts["holdouts"] = self._write_touches(acc_ids)
+            if not self._holdouts:
+                del counts["holdouts"]
         return counts
 
     def _write_touches(self, acc_ids) -> tuple[int, int]:
@@ -287,6 +291,9 @@ class CompanyWriter:
         n = []
         for frames, name, cols in ((self._touches, "touches", ("kind", "rep")),
                                    (self._holdouts, "holdouts", ("experiment", "arm"))):
+            if not frames:      # no experiments: no holdouts table
+                n.append(0)
+                continue
             t = pd.concat(frames, ignore_index=True).sort_values(["sec", "account"],
                                                                  kind="stable")
             _write(pa.table({"account_id": acc_ids.take(pa.array(t.account.to_numpy())),
