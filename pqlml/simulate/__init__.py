@@ -17,6 +17,10 @@ canonical tables it writes:
   (:mod:`pqlml.simulate._buyers`); outcomes carry the buyer's ``user_id`` where the buyer
   is a user, and outside buyers mostly appear in ``leads.parquet`` (marketing leads from
   the account's domain);
+* ``truth/touches.parquet`` — for each eligible (account, as_of), its chance of converting
+  with and without a sales touch, whether sales touched it and whether it was in the month's
+  randomised experiment (:mod:`pqlml.simulate._touches`); the touches themselves are
+  ``touches.parquet`` and the experiment's assignments ``holdouts.parquet``;
 * ``pqlml.toml`` — a ready config, so every later command runs on it.
 
 Users carry sign-up answers; ``enrichment.csv`` (a vendor file with gaps),
