@@ -134,6 +134,11 @@ def test_the_experiment_is_balanced_and_kept(runs, truth):
     assert sorted(zip(r.account_id, r.as_of, r.arm)) == sorted(zip(h.account_id, h["at"], h.arm))
     assert (truth.touched[truth.randomised] == (truth.arm[truth.randomised] == "touch")).all()
     assert not truth.touched[truth.arm == "holdout"].any()
+    # sales leaves the held-out accounts alone that month (an inbound request is answered)
+    d = _read(out, "truth/dispositions.parquet")
+    worked = d.merge(h[h.arm == "holdout"], left_on=["account_id", "as_of"],
+                     right_on=["account_id", "at"])
+    assert set(worked.route) <= {"inbound"}
 
 
 def test_capacity_touches_the_most_active_and_randomises_the_share(runs, truth):
@@ -173,8 +178,8 @@ def test_fully_targeted_touches_have_no_holdouts(runs):
 def test_an_untouched_account_keeps_its_events_and_outcomes(runs, truth):
     """Common random numbers: the accounts whose outcomes moved were all touched, few, and
     every other account's outcomes, events and truth are those of the company whose touches
-    act on nothing, which is byte for byte the company before touches existed
-    (test_simulate_buyers)."""
+    act on nothing, whose tables are byte for byte those of the company before touches
+    existed (test_simulate_buyers)."""
     a, b = runs["inert"], runs["acting"]
     oa, ob = _read(a, "outcomes.parquet"), _read(b, "outcomes.parquet")
     m = oa.merge(ob, how="outer", indicator=True)

@@ -139,8 +139,9 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
         experiment.
     touch_effect : bool, default True
         Whether a touch changes the odds of converting. With False, touches are drawn but act
-        on nothing: every table but the touches and holdouts is what it was before touches
-        existed. Touches draw from a stream of their own (``[seed, 6]``, or ``[seed, 7, k]``
+        on nothing: events, outcomes and the truth are what they were before touches existed,
+        and with ``randomised_share=0`` too (no holdouts, whom sales leaves alone) every
+        table but the touches is. Touches draw from a stream of their own (``[seed, 6]``, or ``[seed, 7, k]``
         for chunk ``k``); an account whose conversion a touch changed draws its outcomes
         from it from then on, every other account keeps its outcomes and events.
 

@@ -80,8 +80,7 @@ _ACTIONS = (P.EVENT_INDEX["admin_role_changed"], P.EVENT_INDEX["pricing_page_vie
 @dataclass(frozen=True)
 class TouchPolicy:
     """How sales touches: its random stream, the experiment share and whether a touch acts
-    (``effect=False``: touches happen but change nothing, so every table but the touches
-    is today's)."""
+    (``effect=False``: touches happen but change nothing)."""
 
     rng: np.random.Generator
     randomised_share: float = RANDOMISED_SHARE
