@@ -16,8 +16,9 @@ from pqlml.errors import PqlmlError
 from pqlml.simulate import _params as P
 from pqlml.simulate import simulate
 from pqlml.simulate._buyers import IN_PRODUCT_ACTIONS, IN_PRODUCT_SENIOR, SEGMENT_IN_PRODUCT
-from pqlml.simulate._touches import (LIFT, LOW_INTENT_EFFECT, LOW_INTENT_EVENTS, READY_P,
-                                     READY_SCALE, TOUCH_DAYS, TOUCH_RATE)
+from pqlml.simulate._touches import (LIFT, LOW_INTENT_EFFECT, LOW_INTENT_EVENTS,
+                                     RANDOMISED_SHARE, READY_P, READY_SCALE, TOUCH_DAYS,
+                                     TOUCH_RATE)
 
 HORIZON = pd.Timedelta(days=P.HORIZON_DAYS)
 WINDOW = pd.Timedelta(days=14)
@@ -147,7 +148,7 @@ def test_capacity_touches_the_most_active_and_randomises_the_share(runs, truth):
                     on=["account_id", "as_of"])
     for as_of, g in m.groupby("as_of"):
         capacity = round(TOUCH_RATE * len(g))
-        assert g.randomised.sum() == round(0.4 * capacity)
+        assert g.randomised.sum() == round(RANDOMISED_SHARE * capacity)
         targeted = g[g.touched & ~g.randomised]
         rest = g[~g.touched & ~g.randomised]
         assert len(targeted) == capacity - g.randomised.sum()
