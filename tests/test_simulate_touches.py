@@ -256,3 +256,10 @@ def test_the_project_reads_touches_and_holdouts(runs):
         assert plain.touches() is None and plain.holdouts() is None
     finally:
         bare.unlink()
+
+
+def test_a_company_too_small_for_a_touch_or_a_lead_is_still_written(tmp_path):
+    r = simulate(3, seed=2, out=tmp_path, months=4)
+    assert r.counts["touches"] == r.counts["leads"] == 0
+    assert list(_read(tmp_path, "touches.parquet").columns) == ["account_id", "at", "kind", "rep"]
+    assert len(_read(tmp_path, "leads.parquet")) == 0

@@ -317,9 +317,9 @@ class CompanyWriter:
         _write(pa.table({
             "account_id": acc_ids.take(pa.array(leads.account.to_numpy())),
             "ts": _ts(leads.sec.to_numpy()),
-            "email": pa.array(leads.email.to_numpy(), type=pa.string()),
-            "title": pa.array(leads.title.to_numpy(), type=pa.string()),
-            "source": pa.array(leads.source.to_numpy(), type=pa.string()),
+            # object: a company without leads has empty columns of no string dtype
+            **{c: pa.array(leads[c].to_numpy(dtype=object), type=pa.string())
+               for c in ("email", "title", "source")},
         }), self.out / "leads.parquet")
         return len(leads)
 
