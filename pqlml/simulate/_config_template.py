@@ -33,11 +33,11 @@ source = "outcomes.parquet"
 source = "enrichment.csv"
 
 # Marketing leads from the accounts' domains (demo requests, webinar sign-ups, downloads):
-# mostly buyers outside the product, a few junior people (pqlml.simulate._buyers). Remove
-# the two "# " below to read them: `pqlml buyers` then tells the accounts whose buyer is
-# outside the product, a PQA's contact is its lead, and `pqlml rules` adds lead buckets.
-# [data.leads]
-# source = "leads.parquet"
+# mostly buyers outside the product, a few junior people (pqlml.simulate._buyers).
+# `pqlml buyers` tells from them the accounts whose buyer is outside the product, a PQA's
+# contact is its lead, and `pqlml rules` adds lead buckets.
+[data.leads]
+source = "leads.parquet"
 
 [data.dispositions]
 # What sales said about the leads it worked: accepted / rejected / converted, with a reason.
