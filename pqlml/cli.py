@@ -33,7 +33,8 @@ def _simulate(args) -> None:
 
     console, _ = consoles(args.quiet)
     result = simulate(args.accounts, args.seed, args.out, months=args.months,
-                      progress=not args.quiet, chunk_accounts=args.chunk_accounts)
+                      progress=not args.quiet, chunk_accounts=args.chunk_accounts,
+                      randomised_share=args.randomised_share)
     counts = ", ".join(f"{v:,} {k}" for k, v in result.counts.items())
     console.print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
                   f"config {result.config}")
@@ -555,6 +556,19 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1; got "
                                          f"{text!r}")
     return value
+
+
+def _share(text: str) -> float:
+    """A float type for argparse: a share between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1; got {text!r}")
+    return value
+
+
 _KINDS = ("auto", "logistic", "gradient_boosting")
 _MODEL = ("a model file written by `pqlml train`/`retrain` (.skops), or a registry URI: "
           "models:/NAME@champion, models:/NAME/3")
@@ -611,6 +625,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="most accounts simulated at once; a larger company is written in "
                         "chunks and memory follows the chunk, about 2.2 GB per 100,000 "
                         "accounts (default: 100000)")
+    s.add_argument("--randomised-share", dest="randomised_share", type=_share, default=0.4,
+                   metavar="X",
+                   help="share of each month's sales touches that is a randomised experiment "
+                        "(half touched, half held out); 0 = fully targeted touches "
+                        "(default: 0.4)")
     s.add_argument("--export", choices=("segment", "amplitude", "mixpanel", "segment_warehouse"),
                    help="also write the company as this vendor's export, with a config reading "
                         "it (default: no export)")

@@ -238,7 +238,7 @@ def test_wrong_type_message_is_exact(tmp_path):
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
-     r"root, connection, memory_limit, engine, master, spark, export, events, users, accounts, outcomes, leads, signups, enrichment, dispositions, memberships\."),
+     r"root, connection, memory_limit, engine, master, spark, export, events, users, accounts, outcomes, leads, signups, enrichment, dispositions, memberships, touches, holdouts\."),
     ("[data.users]\nsource = 'u.csv'\nsorce = 'x'\n",
      r"Unknown key 'data\.users\.sorce'.*Did you mean 'data\.users\.source'"),
     ("[data.users]\nsource = 'u.csv'\n[data.users.columns]\nemial = 'mail'\n",

@@ -75,6 +75,8 @@ class DataConfig:
     enrichment: TableSource | None = None
     dispositions: TableSource | None = None
     memberships: TableSource | None = None
+    touches: TableSource | None = None
+    holdouts: TableSource | None = None
 
     @property
     def properties(self) -> tuple[str, ...]:
