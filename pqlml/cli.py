@@ -33,7 +33,8 @@ def _simulate(args) -> None:
 
     console, _ = consoles(args.quiet)
     result = simulate(args.accounts, args.seed, args.out, months=args.months,
-                      progress=not args.quiet, chunk_accounts=args.chunk_accounts)
+                      progress=not args.quiet, chunk_accounts=args.chunk_accounts,
+                      randomised_share=args.randomised_share)
     counts = ", ".join(f"{v:,} {k}" for k, v in result.counts.items())
     console.print(f"wrote {counts} to {result.out}; truth in {result.out / 'truth'}; "
                   f"config {result.config}")
@@ -433,6 +434,81 @@ def _buyers(args) -> None:
     console.print(f"wrote {', '.join(p.name for p in result.written)} to {args.out}")
 
 
+def _experiment_plan(args) -> None:
+    from rich.table import Table
+
+    from . import runner
+    from .experiment import plan_sentence
+
+    console, shown = consoles(args.quiet)
+    effect, relative = (args.effect, False) if args.effect is not None else (args.lift, True)
+    result = runner.experiment_plan(args.config, args.out, effect=effect, relative=relative,
+                                    capacity=args.capacity, base_rate=args.base_rate,
+                                    periods=args.periods, alpha=args.alpha, power=args.power,
+                                    status=status(console))
+    p = result.plan
+    table = Table(title=f"Holdout plan: {p.capacity:,} accounts a period, base rate "
+                        f"{p.base_rate:.2%}, effect {100 * p.effect:+.2f} points "
+                        f"(alpha {p.alpha}, power {p.power})")
+    for name in ("periods", "held out a period", "share", "touched a period",
+                 "touches withheld in all", "power"):
+        table.add_column(name, justify="right")
+    for r in p.tradeoff.itertuples():
+        table.add_row(str(r.periods), f"{r.holdout_per_period:,}", f"{r.holdout_share:.0%}",
+                      f"{r.touched_per_period:,}", f"{r.withheld_total:,}", f"{r.power:.3f}")
+    shown.print(table)
+    shown.print(f"plan: {plan_sentence(p)}.", highlight=False)
+    shown.print("A longer test needs a smaller holdout: each row is the smallest holdout "
+                "reaching the power in that many periods. Method: " + p.method + ".",
+                highlight=False)
+    for name, where in result.sources.items():
+        if not where.startswith("--"):
+            console.print(f"{name.replace('_', ' ')} from {where}", highlight=False)
+    if args.out is not None:
+        console.print(f"wrote plan.json to {args.out}")
+
+
+def _experiment_analyze(args) -> None:
+    from rich.table import Table
+
+    from . import runner
+    from .experiment._report import EXPERIMENT_FILES, names_text
+
+    console, shown = consoles(args.quiet)
+    result = runner.experiment_analyze(args.config, args.out, experiment=args.experiment,
+                                       track=not args.no_track, status=status(console))
+    _tracked(console, result)
+    found = result.experiment
+    s, e = found.summary, found.effects
+    conf = f"{1 - s['alpha']:.0%}"
+    table = Table(title=f"Randomised holdout: {names_text(s['experiments'])} "
+                        f"({s['outcome']} within {s['horizon_days']} days)")
+    truth = "true_effect" in e
+    for name in ("segment", "touched", "held out", "conv. touched", "conv. held out",
+                 f"per 100 touches ({conf} CI)", "p-value") + (("true",) if truth else ()):
+        table.add_column(name, justify="left" if name == "segment" else "right")
+    for r in e.itertuples():
+        effect = "-" if r.effect != r.effect else \
+            f"{100 * r.effect:+.2f} [{100 * r.ci_low:+.2f}, {100 * r.ci_high:+.2f}]"
+        table.add_row(r.segment, f"{r.n_touch:,}", f"{r.n_holdout:,}", f"{r.rate_touch:.2%}",
+                      f"{r.rate_holdout:.2%}", effect,
+                      "-" if r.p_value != r.p_value else f"{r.p_value:.3g}",
+                      *([f"{100 * r.true_effect:+.2f}"] if truth else []))
+    shown.print(table)
+    left = s["left_out"]
+    console.print(f"left out: {left['converted_before']:,} converted before their assignment, "
+                  f"{left['censored']:,} whose horizon is not over, {left['no_outcome']:,} "
+                  f"without an outcome; balance: {s['balance']['imbalanced']} of "
+                  f"{s['balance']['features']} features imbalanced (|SMD| > 0.1 beyond "
+                  "chance)", highlight=False)
+    if truth:
+        shown.print("true: the simulator's average effect per 100 touches over the same "
+                    "assignments (truth/touches.parquet)", highlight=False)
+    for note in s["notes"]:
+        console.print(f"[yellow]{note}")
+    console.print(f"wrote {', '.join(EXPERIMENT_FILES)} to {args.out}")
+
+
 def _cache(args) -> None:
     from .cache import FeatureCache, cache_folder
 
@@ -494,6 +570,31 @@ def _count(least: int):
 
 
 _POSITIVE, _NATURAL = _count(1), _count(0)
+
+
+def _rate(text: str) -> float:
+    """A float type for argparse: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1; got "
+                                         f"{text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    """A float type for argparse: a share between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1; got {text!r}")
+    return value
+
+
 _KINDS = ("auto", "logistic", "gradient_boosting")
 _MODEL = ("a model file written by `pqlml train`/`retrain` (.skops), or a registry URI: "
           "models:/NAME@champion, models:/NAME/3")
@@ -550,6 +651,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="most accounts simulated at once; a larger company is written in "
                         "chunks and memory follows the chunk, about 2.2 GB per 100,000 "
                         "accounts (default: 100000)")
+    s.add_argument("--randomised-share", dest="randomised_share", type=_share, default=0.4,
+                   metavar="X",
+                   help="share of each month's sales touches that is a randomised experiment "
+                        "(half touched, half held out); 0 = fully targeted touches "
+                        "(default: 0.4)")
     s.add_argument("--export", choices=("segment", "amplitude", "mixpanel", "segment_warehouse"),
                    help="also write the company as this vendor's export, with a config reading "
                         "it (default: no export)")
@@ -694,6 +800,57 @@ def _parser() -> argparse.ArgumentParser:
                    help="the outcome to weigh events by (default: the config's outcomes.target)")
     s.add_argument("--out", type=Path, default=Path("engagement_weights.csv"), metavar="FILE",
                    help="output file: the weights (.csv)")
+
+    s = command("experiment", None, "randomised holdouts: plan a test, or analyze one")
+    actions = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = actions.add_parser("plan", formatter_class=_Formatter,
+                           help="the holdout and periods a test needs, by a power calculation",
+                           description="the holdout and periods a test needs, by a power "
+                                       "calculation")
+    e.set_defaults(func=_experiment_plan)
+    e.add_argument("--config", type=Path, metavar="FILE",
+                   help="a pqlml.toml: capacity and base rate from its data when not given, "
+                        "alpha and power from its [experiment] (default: none)")
+    e.add_argument("--capacity", type=_count(2), metavar="N",
+                   help="accounts entering the test per period (default: touched accounts "
+                        "per as_of in the data, else [capacity] per_period)")
+    e.add_argument("--base-rate", dest="base_rate", type=_rate, metavar="P",
+                   help="conversion rate per period without a touch, e.g. 0.05 (default: the "
+                        "median per as_of in the data)")
+    size = e.add_mutually_exclusive_group(required=True)
+    size.add_argument("--effect", type=float, metavar="D",
+                      help="smallest effect worth detecting, absolute: 0.02 = two "
+                           "probability points")
+    size.add_argument("--lift", type=float, metavar="R",
+                      help="smallest effect worth detecting, relative to the base rate: 0.3 "
+                           "= 30%% more conversions")
+    e.add_argument("--periods", type=_POSITIVE, metavar="K",
+                   help="periods the test may run (default: the fewest that can reach the "
+                        "power)")
+    e.add_argument("--alpha", type=_rate, metavar="A",
+                   help="two-sided significance level (default: [experiment] alpha, 0.05)")
+    e.add_argument("--power", type=_rate, metavar="P",
+                   help="power to reach (default: [experiment] power, 0.8)")
+    e.add_argument("--out", type=Path, metavar="DIR",
+                   help=f"{_FOLDER}: plan.json (default: print only)")
+    e = actions.add_parser("analyze", formatter_class=_Formatter,
+                           help="a randomised holdout's incremental conversion per segment",
+                           description="a randomised holdout's incremental conversion per "
+                                       "segment, with CIs and the arms' balance")
+    e.set_defaults(func=_experiment_analyze)
+    _project_options(e)
+    e.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help=f"{_FOLDER}: experiment.json, experiment_segments.csv, balance.csv, "
+                        "effects.png, report.html")
+    e.add_argument("--experiment", metavar="NAME",
+                   help="the experiment's name in the holdouts table, or a pattern such as "
+                        "'sales-touch-2025-*' (default: every assignment)")
+    e.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    for e in actions.choices.values():
+        e.add_argument("--no-cache", dest="no_cache", action="store_true",
+                       help="build every feature table afresh (neither read nor write the "
+                            "cache)")
+        e.add_argument("-q", "--quiet", **quiet | {"default": argparse.SUPPRESS})
 
     s = command("validate", _validate,
                 "load the configured tables and report what validation found")

@@ -234,6 +234,34 @@ class Project:
             return frame[["account_id", "ts", "outside"]]
         return self._once(("leads",), read)
 
+    def touches(self) -> pd.DataFrame | None:
+        """The sales touches (``[data.touches]``): ``account_id`` (text), ``at`` (UTC),
+        ``kind`` and ``rep`` (text, None where the table has no such column); None without
+        a touches table. Read once per run."""
+        return self._optional_table("touches", ("kind", "rep"))
+
+    def holdouts(self) -> pd.DataFrame | None:
+        """The randomised touch assignments (``[data.holdouts]``): ``account_id`` (text),
+        ``at`` (UTC), ``experiment`` (text, None where the table has none) and ``arm``
+        (``touch`` or ``holdout``); None without a holdouts table. Read once per run."""
+        return self._optional_table("holdouts", ("experiment", "arm"))
+
+    def _optional_table(self, name: str, text: tuple[str, ...]) -> pd.DataFrame | None:
+        """``account_id`` (text), ``at`` and the ``text`` columns of an optional table."""
+        if name not in self.tables:
+            return None
+
+        def read():
+            t = self.tables[name]
+            frame = t.select("account_id", "at", *(c for c in text if c in t.columns)) \
+                .to_pyarrow().to_pandas()
+            frame["account_id"] = frame["account_id"].astype(str)
+            frame["at"] = pd.to_datetime(frame["at"], utc=True)
+            for c in text:
+                frame[c] = frame[c].astype(object) if c in frame else None
+            return frame[["account_id", "at", *text]]
+        return self._once((name,), read)
+
     def snapshots(self, outcome: str | None = None, *, as_of=None) -> pd.DataFrame:
         """Labelled snapshots: features joined with their labels, censored and
         already-converted rows left out, ``outcome`` (default: ``outcomes.target``) as 0/1.
@@ -491,12 +519,13 @@ def _report_unknown_signups(signups: ibis.Table, users: ibis.Table | None,
 
 # The tables whose rows name an entity, by column: (table, column, entity the column names).
 _NAMED = (("outcomes", "account_id", "account"), ("outcomes", "user_id", "user"),
-          ("leads", "account_id", "account"), ("dispositions", "entity_id", None))
+          ("leads", "account_id", "account"), ("dispositions", "entity_id", None),
+          ("touches", "account_id", "account"), ("holdouts", "account_id", "account"))
 
 
 def _report_unknown_entities(tables: dict, users, events, entity: str,
                              report: ValidationReport) -> None:
-    """Outcomes, leads and dispositions naming accounts or users that no accounts / users
+    """Outcomes, leads, dispositions, touches and holdouts naming accounts or users that no accounts / users
     table (nor, without an accounts table, any user's or event's account) has: counted, as
     they label and describe nothing. Outcomes dated before their account's ``created_at``
     are counted too (one query for all)."""

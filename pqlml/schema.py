@@ -21,6 +21,8 @@ enrichment  ``domain``                                                 ``industr
                                                                        ``revenue_usd``
 dispositions ``entity_id``, ``at``, ``disposition``                    ``reason``, ``rep``
 memberships ``user_id``, ``account_id``, ``since``
+touches     ``account_id``, ``at``                                     ``kind``, ``rep``
+holdouts    ``account_id``, ``at``, ``arm``                            ``experiment``
 ==========  =========================================================  =========================
 
 ``ts``, ``signup_at`` and ``created_at`` are UTC timestamps. ``outcome`` is
@@ -41,6 +43,11 @@ fills the users' gaps). ``enrichment`` is a firmographic file keyed by ``domain`
 user's first row, ``users.account_id`` (else the work-email domain) holds
 (:mod:`pqlml.identity`).
 
+``touches`` (optional) are sales touches: the account was called, emailed or met
+(``kind``) by ``rep`` at ``at``. ``holdouts`` (optional) record a randomised test of
+touches: at ``at`` the account was assigned to ``arm`` ``"touch"`` (then touched within the
+touch window) or ``"holdout"`` (not touched in it) of ``experiment``.
+
 An entity is what a row of features describes: an ``"account"`` (PQA models), keyed
 ``account_id``, or a ``"user"`` (PQL models), keyed ``user_id`` (:func:`entity_key`).
 """
@@ -49,7 +56,7 @@ from dataclasses import dataclass
 
 from .errors import PqlmlError
 
-__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "SIGNUP_ANSWERS",
+__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "ARMS", "SIGNUP_ANSWERS",
            "ACCOUNT_ATTRIBUTES", "MAX_NAME_LENGTH",
            "COLUMN_ALIASES", "property_columns", "ENTITY_KEYS", "KEY_COLUMNS", "entity_key"]
 
@@ -62,6 +69,8 @@ OUTCOME_KINDS = ("hand_raise", "conversion")
 #: counted; longer ids are kept whole (cutting could merge two) and counted.
 MAX_NAME_LENGTH = 200
 DISPOSITIONS = ("accepted", "rejected", "converted")
+#: The arms of a randomised touch experiment (the ``holdouts`` table's ``arm``).
+ARMS = ("touch", "holdout")
 SIGNUP_ANSWERS = ("company_size", "department", "seniority", "use_case")
 #: The accounts' raw attributes fit and the playbook read (``Project.attributes``).
 ACCOUNT_ATTRIBUTES = ("industry", "country", "segment")
@@ -212,6 +221,18 @@ TABLES: dict[str, TableSchema] = {
         required=("user_id", "account_id", "since"),
         optional=(),
         kinds={"user_id": "id", "account_id": "id", "since": "timestamp"},
+    ),
+    "touches": TableSchema(
+        name="touches",
+        required=("account_id", "at"),
+        optional=("kind", "rep"),
+        kinds={"account_id": "id", "at": "timestamp", "kind": "string", "rep": "string"},
+    ),
+    "holdouts": TableSchema(
+        name="holdouts",
+        required=("account_id", "at", "arm"),
+        optional=("experiment",),
+        kinds={"account_id": "id", "at": "timestamp", "arm": "string", "experiment": "string"},
     ),
 }
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pqlml.backends import counts, duckdb_of
 from pqlml.errors import DataError
-from pqlml.schema import DISPOSITIONS, MAX_NAME_LENGTH, OUTCOME_KINDS, TABLES
+from pqlml.schema import ARMS, DISPOSITIONS, MAX_NAME_LENGTH, OUTCOME_KINDS, TABLES
 
 __all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN", "future_bound",
            "check_future"]
@@ -169,8 +169,9 @@ def validate_table(t: ibis.Table, name: str, *, file: str = "",
     values = {c: _number(t[c]) for c in properties}
     parsed = {c: _parse(ctx, t[c], TABLES[name].kinds[c]) for c in t.columns
               if c not in properties}
-    if name == "dispositions" and "disposition" in parsed:    # "Accepted " is accepted
-        parsed["disposition"] = _Parsed(parsed["disposition"].expr.strip().lower(), None, None)
+    for table, column in (("dispositions", "disposition"), ("holdouts", "arm")):
+        if name == table and column in parsed:    # "Accepted " is accepted, "Holdout" too
+            parsed[column] = _Parsed(parsed[column].expr.strip().lower(), None, None)
     metrics = _metrics(t, name, parsed)
     metrics.update({f"property:{c}": bad.sum() for c, (_, bad, _) in values.items()})
     metrics.update({f"negative_values:{c}": neg.sum() for c, (_, _, neg) in values.items()})
@@ -342,7 +343,8 @@ def _duplicate_keys(ctx: _Ctx, t: ibis.Table, k: str) -> str:
 
 
 # Columns whose values come from a fixed list: (table) -> (column, allowed values).
-_ALLOWED = {"outcomes": ("outcome", OUTCOME_KINDS), "dispositions": ("disposition", DISPOSITIONS)}
+_ALLOWED = {"outcomes": ("outcome", OUTCOME_KINDS), "dispositions": ("disposition", DISPOSITIONS),
+            "holdouts": ("arm", ARMS)}
 
 
 def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) -> str:

@@ -137,6 +137,12 @@ FINDINGS = {
     "disposition of an unknown account": (dict(dispositions=pd.DataFrame(
         {"entity_id": ["a1", "ghost", "ghost"], "at": ["2024-03-01T00:00:00Z"] * 3,
          "disposition": ["accepted", "rejected", "Accepted "]})), "unknown_entities", 2),
+    "touch of an unknown account": (dict(touches=pd.DataFrame(
+        {"account_id": ["a1", "nope", "a2"], "at": ["2024-03-01T00:00:00Z"] * 3,
+         "kind": ["call", "email", "meeting"]})), "unknown_entities", 1),
+    "holdout of an unknown account": (dict(holdouts=pd.DataFrame(
+        {"account_id": ["a1", "ghost", "ghost"], "at": ["2024-03-01T00:00:00Z"] * 3,
+         "arm": ["touch", "Holdout ", "holdout"]})), "unknown_entities", 2),
     "conflicting event ids": (dict(events=_frames()["events"].assign(
         event_id=lambda d: [f"e{i}" for i in range(len(d) - 3)] + ["e0", "e1", "e2"])),
         "conflicting_event_ids", 3),
@@ -249,6 +255,16 @@ ERRORS = {
         ["200,000 characters", "Fix:"]),
     "words in employees": (dict(accounts=_edit("accounts", employees={0: "many"})),
                            ["'employees' has 1 of 3 rows that are not whole numbers", "Fix:"]),
+    "an arm that is not touch or holdout": (dict(holdouts=pd.DataFrame(
+        {"account_id": ["a1", "a2"], "at": ["2024-03-01T00:00:00Z"] * 2,
+         "arm": ["touch", "control"]})),
+        ["'arm' has 1 of 2 rows outside the allowed values 'touch', 'holdout': 'control'",
+         "Fix: map them to 'touch' or 'holdout'"]),
+    "a touch time that is no time": (dict(touches=pd.DataFrame(
+        {"account_id": ["a1", "a2"], "at": ["2024-03-01T00:00:00Z", "last tuesday"]})),
+        ["touches.csv", "'at' has 1 of 2 rows that are not timestamps", "Fix:"]),
+    "a touches table without times": (dict(touches=pd.DataFrame({"account_id": ["a1"]})),
+                                      ["touches.csv", "missing required column(s) 'at'", "Fix:"]),
     "a rule naming an unknown feature": (None, ["'active_user_30d'", "closest: active_users_30d"]),
 }
 

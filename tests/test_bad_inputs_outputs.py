@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +32,6 @@ from pqlml.outputs import (FORMULA_START, check_file, inputs_of, landing, safe_c
                            write_frame, write_frames, write_json, write_tables)
 from pqlml.simulate import simulate
 
-TABLES = ("events", "users", "accounts", "outcomes", "dispositions")
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +44,16 @@ def company(tmp_path_factory):
     model = train(project.snapshots(), settings=project.config, kind="logistic")
     model.save(root / "model.skops")
     wh = root / "wh.duckdb"
+    # every parquet table the simulated config reads, copied into the warehouse
+    tables = re.findall(r'source = "(\w+)\.parquet"', sim.config.read_text())
+    assert {"events", "users", "outcomes", "leads"} <= set(tables)
     with duckdb.connect(str(wh)) as db:
-        for t in TABLES:
+        for t in tables:
             db.execute(f"CREATE TABLE {t} AS SELECT * FROM read_parquet('{sim.out / t}.parquet')")
         db.execute(f"CREATE TABLE enrichment AS SELECT * FROM read_csv('{sim.out}/enrichment.csv')")
         db.execute("CREATE TABLE crm_contacts AS SELECT 1 AS contact_id, 'x@y.com' AS email")
     text = sim.config.read_text().replace('root = "."', f'root = "{sim.out}"\nconnection = "duckdb:///{wh}"')
-    for t in TABLES:
+    for t in tables:
         text = text.replace(f'source = "{t}.parquet"', f'source = "{t}"')
     text = text.replace('source = "enrichment.csv"', 'source = "enrichment"')
     (root / "wh.toml").write_text(text)

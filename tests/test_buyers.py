@@ -32,14 +32,6 @@ PEOPLE = {  # user: (email, title, [(event, count)] in the 30 days before as_of)
 }
 
 
-def read_leads(config: Path) -> None:
-    """Uncomment the simulated config's ``[data.leads]`` (the leads file is always written)."""
-    text = config.read_text()
-    assert '# [data.leads]\n# source = "leads.parquet"' in text
-    config.write_text(text.replace('# [data.leads]\n# source = "leads.parquet"',
-                                   '[data.leads]\nsource = "leads.parquet"'))
-
-
 @pytest.fixture(scope="module")
 def company(tmp_path_factory):
     """A simulated company plus one hand-built account (:data:`PEOPLE`)."""
@@ -69,7 +61,6 @@ def company(tmp_path_factory):
                        ignore_index=True).sort_values("ts", kind="stable")
     for name, frame in (("accounts", accounts), ("users", users), ("events", events)):
         frame.to_parquet(out / f"{name}.parquet", index=False)
-    read_leads(out / "pqlml.toml")
     return out / "pqlml.toml", as_of
 
 
@@ -150,7 +141,6 @@ def test_acceptance_on_20k_accounts_forward_in_time(tmp_path_factory):
     >= 70% of PQA-routed accounts with the true buyer outside the product."""
     out = tmp_path_factory.mktemp("buyers_20k")
     sim = simulate(n_accounts=20_000, seed=0, out=out)
-    read_leads(sim.config)
     ev = evaluate_buyers(open_project(sim.config, cache=False), reps=200)
     m = ev.metrics
     best = max(m["top1_title"], m["top1_active"])

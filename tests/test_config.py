@@ -234,11 +234,11 @@ def test_wrong_type_message_is_exact(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ('[shedule]\nevery = "week"\n',
      r"Unknown key 'shedule' .* Did you mean 'schedule'\? Allowed keys at the top level: "
-     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift, tracking, uplift\."),
+     r"project, data, outcomes, schedule, labels, fit, features, rules, tiers, funnels, playbook, discover, model, capacity, retrain, drift, tracking, uplift, experiment\."),
     ("[project]\nnmae = 'x'\n", r"Unknown key 'project\.nmae'.*Did you mean 'project\.name'"),
     ("[data.event]\nsource = 'e.csv'\n",
      r"Unknown key 'data\.event' .*Did you mean 'data\.events'\? Allowed keys in \[data\]: "
-     r"root, connection, memory_limit, engine, master, spark, export, events, users, accounts, outcomes, leads, signups, enrichment, dispositions, memberships\."),
+     r"root, connection, memory_limit, engine, master, spark, export, events, users, accounts, outcomes, leads, signups, enrichment, dispositions, memberships, touches, holdouts\."),
     ("[data.users]\nsource = 'u.csv'\nsorce = 'x'\n",
      r"Unknown key 'data\.users\.sorce'.*Did you mean 'data\.users\.source'"),
     ("[data.users]\nsource = 'u.csv'\n[data.users.columns]\nemial = 'mail'\n",
@@ -529,3 +529,13 @@ def test_uplift_section_defaults_and_bad_values(tmp_path):
         config_from_dict({"uplift": {"min_overlap": 0.5}}, tmp_path)
     with pytest.raises(ConfigError, match=r"'uplift\.learner' setting .* must be one of \"t\", \"x\", \"dr\""):
         config_from_dict({"uplift": {"learner": "s"}}, tmp_path)
+
+
+def test_experiment_settings_load_and_bad_ones_are_clear(tmp_path):
+    cfg = load(tmp_path, EVENTS + '[experiment]\nalpha = 0.1\npower = 0.9\nsegment_by = ""\n')
+    assert (cfg.experiment.alpha, cfg.experiment.power, cfg.experiment.segment_by) == (0.1, 0.9, "")
+    assert load(tmp_path, EVENTS).experiment.segment_by == "segment"
+    with pytest.raises(ConfigError, match=r"'experiment\.power' .* strictly between 0 and 1"):
+        load(tmp_path, EVENTS + "[experiment]\npower = 1\n")
+    with pytest.raises(ConfigError, match=r"'experiment\.segment_by' .* one of \"segment\""):
+        load(tmp_path, EVENTS + '[experiment]\nsegment_by = "plan"\n')

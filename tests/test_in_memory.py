@@ -19,7 +19,7 @@ from pqlml.project import build_features, build_labels, open_project
 from pqlml.score import Scorer
 from pqlml.simulate import simulate
 
-TABLES = ("events", "users", "accounts", "outcomes", "dispositions")
+TABLES = ("events", "users", "accounts", "outcomes", "dispositions", "touches", "holdouts")
 
 
 @pytest.fixture(scope="module")

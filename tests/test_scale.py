@@ -18,7 +18,7 @@ from pqlml.simulate import _write as simulate_write
 from pqlml.simulate import chunk_sizes, simulate
 from pqlml.streamed import _cast, _compact_schema, write_features
 
-TABLES = ("events", "users", "accounts", "outcomes", "dispositions")
+TABLES = ("events", "users", "accounts", "outcomes", "dispositions", "touches", "holdouts")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import duckdb
@@ -232,12 +233,14 @@ def test_cli_score_writes_scores_not_scored_and_a_database_table(company, tmp_pa
 
     # a warehouse config: the same tables in a DuckDB file, scores written back as a table
     wh = tmp_path / "wh.duckdb"
+    tables = re.findall(r'source = "(\w+)\.parquet"', config.read_text())   # every one read
+    assert {"events", "users", "outcomes", "leads"} <= set(tables)
     with duckdb.connect(str(wh)) as db:
-        for t in ("events", "users", "accounts", "outcomes", "dispositions"):
+        for t in tables:
             db.execute(f"CREATE TABLE {t} AS SELECT * FROM read_parquet('{config.parent / t}.parquet')")
         db.execute(f"CREATE TABLE enrichment AS SELECT * FROM read_csv('{config.parent}/enrichment.csv')")
     text = config.read_text().replace('root = "."', f'root = "."\nconnection = "duckdb:///{wh}"')
-    for t in ("events", "users", "accounts", "outcomes", "dispositions"):
+    for t in tables:
         text = text.replace(f'source = "{t}.parquet"', f'source = "{t}"')
     text = text.replace('source = "enrichment.csv"', 'source = "enrichment"')
     (tmp_path / "wh.toml").write_text(text.replace('root = "."', f'root = "{config.parent}"'))

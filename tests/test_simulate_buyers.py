@@ -28,7 +28,9 @@ def _digest(frame: pd.DataFrame) -> str:
 @pytest.fixture(scope="module")
 def company(tmp_path_factory):
     out = tmp_path_factory.mktemp("buyers_sim")
-    simulate(n_accounts=300, seed=5, out=out, months=6)
+    # touches that act on nothing and no holdouts: the company before touches existed
+    # (test_simulate_touches checks what acting touches change)
+    simulate(n_accounts=300, seed=5, out=out, months=6, touch_effect=False, randomised_share=0)
     return out
 
 

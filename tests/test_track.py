@@ -193,13 +193,17 @@ def test_a_locked_store_fails_clearly_and_registers_nothing(company, tmp_path, c
 
 
 def test_no_email_or_user_id_reaches_the_store(company, tmp_path):
-    """Privacy: artifacts and params hold domains and ids of accounts at most."""
+    """Privacy: artifacts and params hold domains and ids of accounts at most, also with the
+    buyer backtest (who to call) and the leads' emails read."""
     import pandas as pd
 
-    assert main(["backtest", "--config", str(company), "--out", str(tmp_path / "bt")]) == 0
+    assert main(["backtest", "--config", str(company), "--out", str(tmp_path / "bt"),
+                 "--buyers"]) == 0
     assert main(["retrain", "--config", str(company), "--out", str(tmp_path / "rt")]) == 0
-    users = pd.read_parquet(load_config(company).data.root / "users.parquet")
-    emails = set(users.email.dropna())
+    root = load_config(company).data.root
+    users = pd.read_parquet(root / "users.parquet")
+    emails = set(users.email.dropna()) | set(pd.read_parquet(root / "leads.parquet").email)
+    assert list((company.parent / "mlartifacts").rglob("buyers.json"))
     ids = set(users.user_id)
     texts = [p.read_bytes().decode("utf-8", "ignore") for p in (company.parent / "mlartifacts").rglob("*")
              if p.is_file() and p.suffix in (".json", ".md", ".csv", ".txt", ".toml", ".yaml", "")]

@@ -11,6 +11,7 @@ from ._settings import config_from_settings
 from ._model import (BUYER_TITLES, CapacityConfig, Config, CountFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, FunnelsConfig, LabelsConfig, ModelConfig,
                      OutcomesConfig, RetrainConfig, DriftConfig, TrackingConfig, ExportConfig, SumFeature,
+                     ExperimentConfig,
                      PlaybookConfig, ProjectConfig, ScheduleConfig, TableSource, TiersConfig)
 from ._model import UpliftConfig
 
@@ -18,6 +19,6 @@ __all__ = [
     "TableSource", "ExportConfig", "DataConfig", "OutcomesConfig", "ScheduleConfig", "LabelsConfig",
     "FitConfig", "FeaturesConfig", "CountFeature", "SumFeature", "BUYER_TITLES", "TiersConfig",
     "CapacityConfig", "DiscoverConfig", "ModelConfig", "RetrainConfig", "DriftConfig", "TrackingConfig", "FunnelsConfig", "PlaybookConfig", "ProjectConfig", "Config", "load_config", "config_from_dict",
-    "config_from_settings",
+    "config_from_settings", "ExperimentConfig",
     "UpliftConfig",
 ]

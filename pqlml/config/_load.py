@@ -17,6 +17,7 @@ from ..tiers import METHODS
 from ._frames import FRAME_KINDS, frame_label, is_frame
 from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfig, DiscoverConfig,
                      FeaturesConfig, FitConfig, ModelConfig, OUTCOME_MAPPING, RetrainConfig, DriftConfig, TrackingConfig, ExportConfig,
+                     ExperimentConfig,
                      FunnelsConfig, LabelsConfig, OutcomesConfig, PlaybookConfig, ProjectConfig,
                      ScheduleConfig, TableSource, TiersConfig, _frozen_map)
 from ._model import UpliftConfig
@@ -363,6 +364,12 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                              'uri = "sqlite:///mlflow.db"',
                              _when(lambda v: isinstance(v, str) and (
                                  not v or re.match(r"^([a-z][a-z0-9+.-]*:|databricks$)", v) is not None)))},
+    ExperimentConfig: {
+        "alpha": ("a number strictly between 0 and 1", "alpha = 0.05",
+                  _when(lambda v: _is_number(v) and 0 < v < 1, float)),
+        "power": ("a number strictly between 0 and 1", "power = 0.8",
+                  _when(lambda v: _is_number(v) and 0 < v < 1, float)),
+        "segment_by": _choice("segment_by", ("segment", "industry", "country", ""))},
     CapacityConfig: {"per_period": ("a positive integer (sales touches per snapshot period)",
                                     "per_period = 200", _POS_INT)},
     UpliftConfig: {
@@ -381,7 +388,8 @@ _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,
                     "funnels": FunnelsConfig, "playbook": PlaybookConfig,
                     "discover": DiscoverConfig, "model": ModelConfig,
                     "retrain": RetrainConfig, "drift": DriftConfig,
-                    "tracking": TrackingConfig, "uplift": UpliftConfig}
+                    "tracking": TrackingConfig, "uplift": UpliftConfig,
+                    "experiment": ExperimentConfig}
 
 
 # --- sections --------------------------------------------------------------------

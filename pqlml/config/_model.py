@@ -75,6 +75,8 @@ class DataConfig:
     enrichment: TableSource | None = None
     dispositions: TableSource | None = None
     memberships: TableSource | None = None
+    touches: TableSource | None = None
+    holdouts: TableSource | None = None
 
     @property
     def properties(self) -> tuple[str, ...]:
@@ -335,6 +337,18 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class ExperimentConfig:
+    """``[experiment]``: randomised holdouts (``pqlml experiment plan`` / ``analyze``).
+    ``alpha``: two-sided significance level and 1 - the CIs' confidence; ``power``: what a
+    plan must reach; ``segment_by``: the account attribute (``segment``, ``industry``,
+    ``country``) the analysis reports effects by ("" for the pooled effect only)."""
+
+    alpha: float = 0.05
+    power: float = 0.8
+    segment_by: str = "segment"
+
+
+@dataclass(frozen=True)
 class CapacityConfig:
     per_period: int = 100
 
@@ -380,6 +394,7 @@ class Config:
     drift: DriftConfig = field(default_factory=DriftConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     path: Path | None = None
 
     def resolve(self, source: str) -> Path:

@@ -42,9 +42,12 @@ from ._buyers import BuyersResult, buyers
 from ._init import init
 from ._score import ScoreResult, score
 from ._uplift import UpliftResult, uplift
+from ._experiment import (ExperimentResult, PlanResult, experiment_analyze,
+                          experiment_plan)
 
 __all__ = ["init", "validate", "features", "rules", "discover", "backtest", "train", "retrain", "drift",
            "score", "feedback", "engagement_weights", "buyers", "BuyersResult",
            "Result", "Tracked", "ValidateResult", "FeaturesResult", "RulesResult",
            "DiscoverResult", "BacktestResult", "TrainResult", "RetrainResult", "DriftResult",
-           "ScoreResult", "FeedbackResult", "EngagementWeightsResult", "uplift", "UpliftResult"]
+           "ScoreResult", "FeedbackResult", "EngagementWeightsResult", "uplift", "UpliftResult",
+           "experiment_plan", "experiment_analyze", "PlanResult", "ExperimentResult"]

@@ -17,6 +17,10 @@ canonical tables it writes:
   (:mod:`pqlml.simulate._buyers`); outcomes carry the buyer's ``user_id`` where the buyer
   is a user, and outside buyers mostly appear in ``leads.parquet`` (marketing leads from
   the account's domain);
+* ``truth/touches.parquet`` — for each eligible (account, as_of), its chance of converting
+  with and without a sales touch, whether sales touched it and whether it was in the month's
+  randomised experiment (:mod:`pqlml.simulate._touches`); the touches themselves are
+  ``touches.parquet`` and the experiment's assignments ``holdouts.parquet``;
 * ``pqlml.toml`` — a ready config, so every later command runs on it.
 
 Users carry sign-up answers; ``enrichment.csv`` (a vendor file with gaps),
@@ -30,7 +34,7 @@ Examples
 >>> out = tempfile.mkdtemp()
 >>> result = simulate(n_accounts=200, seed=7, out=out, months=6)
 >>> sorted(result.counts)
-['accounts', 'dispositions', 'enrichment', 'enterprise_domains', 'events', 'leads', 'outcomes', 'users']
+['accounts', 'dispositions', 'enrichment', 'enterprise_domains', 'events', 'holdouts', 'leads', 'outcomes', 'touches', 'users']
 >>> truth = pd.read_parquet(f"{out}/truth/snapshots.parquet")
 >>> bool(truth.p_convert.between(0, 1).all())
 True
@@ -53,6 +57,7 @@ from ._config_template import render
 from ._feedback import simulate_dispositions
 from ._outcomes import simulate_outcomes
 from ._profiles import enrichment, enterprise_list
+from ._touches import RANDOMISED_SHARE, TouchPolicy, TouchWorld
 from ._write import CompanyWriter, write_drivers
 from ..outputs import write_text
 
@@ -98,7 +103,9 @@ def _check(name, value, low):
 
 
 def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months: int = 18,
-             progress: bool = False, chunk_accounts: int = CHUNK_ACCOUNTS) -> SimulationResult:
+             progress: bool = False, chunk_accounts: int = CHUNK_ACCOUNTS,
+             randomised_share: float = RANDOMISED_SHARE,
+             touch_effect: bool = True) -> SimulationResult:
     """Simulate a product-led company and write its tables, truth and config.
 
     Parameters
@@ -123,7 +130,20 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
         as before chunks existed. Accounts never interact, so a chunked company has the
         same distributions; its files differ from an unchunked draw of the same seed.
         Sales capacity (the outbound leads of the dispositions) is shared among the chunks
-        in proportion to their size.
+        in proportion to their size; the touches' capacity is a share of each chunk's
+        eligible accounts.
+    randomised_share : float, default 0.4
+        Share of each month's touch capacity that is a randomised experiment: a random
+        sample of the eligible accounts, half touched, half held out
+        (:mod:`pqlml.simulate._touches`); 0 gives fully targeted touches, 1 only the
+        experiment.
+    touch_effect : bool, default True
+        Whether a touch changes the odds of converting. With False, touches are drawn but act
+        on nothing: events, outcomes and the truth are what they were before touches existed,
+        and with ``randomised_share=0`` too (no holdouts, whom sales leaves alone) every
+        table but the touches is. Touches draw from a stream of their own (``[seed, 6]``, or ``[seed, 7, k]``
+        for chunk ``k``); an account whose conversion a touch changed draws its outcomes
+        from it from then on, every other account keeps its outcomes and events.
 
     Returns
     -------
@@ -133,6 +153,10 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
     _check("seed", seed, 0)
     _check("months", months, 3)
     _check("chunk_accounts", chunk_accounts, 1)
+    if isinstance(randomised_share, bool) or not isinstance(randomised_share, (int, float)) \
+            or not 0 <= randomised_share <= 1:
+        raise PqlmlError("The 'randomised_share' parameter of simulate must be a number "
+                         f"between 0 and 1. Got {randomised_share!r} instead.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n_days = _n_days(months)
@@ -153,16 +177,21 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
                 else (np.random.default_rng([seed, 2, k]), np.random.default_rng([seed, 3, k])))
             # who buys: a stream of its own, drawn after everything else of the chunk
             buyer_rng = np.random.default_rng([seed, 4] if k_chunks == 1 else [seed, 5, k])
+            touch_rng = np.random.default_rng([seed, 6] if k_chunks == 1 else [seed, 7, k])
             first, first_user = writer.n_accounts, writer.n_users
             c = draw_company(rng, n, n_days)
             names = domains(n, rng, first)
             activity = simulate_activity(rng, c, n_days // 7, weeks)
             free = simulate_free_mail(rng, int(FREE_MAIL_SHARE * n), n_days, len(c.user_account))
-            outcomes = simulate_outcomes(rng, c, activity, snapshot_days, n_days, months_step)
+            world = TouchWorld(TouchPolicy(touch_rng, float(randomised_share), bool(touch_effect)),
+                               c, activity.signup_sec)
+            outcomes = simulate_outcomes(rng, c, activity, snapshot_days, n_days, months_step,
+                                         world)
             writer.add(rng, c, names, activity, free, outcomes, profile_rng)
             writer.add_profiles(enrichment(profile_rng, c, names, first),
                                 enterprise_list(profile_rng, c, names, first))
             writer.add_leads(simulate_dispositions(profile_rng, c, outcomes, _capacity(n)), first)
+            writer.add_touches(outcomes.touches, c.segment, first, randomised_share > 0)
             writer.add_buyers(draw_buyers(buyer_rng, c, activity, outcomes, snapshot_days, n_days,
                                           names), first, first_user)
             del c, names, activity, free, outcomes
@@ -172,7 +201,7 @@ def simulate(n_accounts: int = 2_000, seed: int = 0, out="simulated", *, months:
         step()
     config = out / "pqlml.toml"
     write_text(render(n_accounts, seed, dates[0], dates[-1], P.HORIZON_DAYS,
-                      _capacity(n_accounts)), config)
+                      _capacity(n_accounts), holdouts=randomised_share > 0), config)
     return SimulationResult(out, config, counts, dates)
 
 

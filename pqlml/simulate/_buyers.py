@@ -35,7 +35,8 @@ import pandas as pd
 from . import _params as P
 from ._company import Company
 
-__all__ = ["Buyers", "draw_buyers", "SEGMENT_IN_PRODUCT", "USER_WEIGHTS"]
+__all__ = ["Buyers", "draw_buyers", "in_product_probability", "SEGMENT_IN_PRODUCT",
+           "USER_WEIGHTS"]
 
 SEGMENT_IN_PRODUCT = (1.2, -1.0, -2.2)     # log-odds of an in-product buyer: smb, mid, ent
 IN_PRODUCT_SENIOR = 1.4
@@ -66,6 +67,20 @@ class Buyers:
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def in_product_probability(segment: np.ndarray, senior: np.ndarray,
+                           actions: np.ndarray) -> np.ndarray:
+    """``P(the buyer is a product user)`` per account, from its segment (index into
+    ``P.SEGMENTS``), whether a senior user has signed up and its admin changes and pricing
+    views in the 90 days looked at.
+
+    >>> import numpy as np
+    >>> in_product_probability(np.array([0, 2]), np.array([False, False]), np.zeros(2)).round(2)
+    array([0.77, 0.1 ])
+    """
+    return _sigmoid(np.array(SEGMENT_IN_PRODUCT)[segment] + IN_PRODUCT_SENIOR * senior
+                    + IN_PRODUCT_ACTIONS * np.log1p(actions))
 
 
 def seniority(c: Company) -> np.ndarray:
@@ -134,8 +149,7 @@ def draw_buyers(rng: np.random.Generator, c: Company, activity, outcomes, snapsh
     senior = np.bincount(c.user_account, weights=cand & c.user_buyer, minlength=c.n) > 0
     actions = np.bincount(c.user_account, weights=cand * (counts["admin"] + counts["pricing"]),
                           minlength=c.n)
-    p_in = _sigmoid(np.array(SEGMENT_IN_PRODUCT)[c.segment] + IN_PRODUCT_SENIOR * senior
-                    + IN_PRODUCT_ACTIONS * np.log1p(actions))
+    p_in = in_product_probability(c.segment, senior, actions)
     n_cand = np.bincount(c.user_account, weights=cand, minlength=c.n)
     inside = (rng.random(c.n) < p_in) & (n_cand > 0)
     # Gumbel-max: the argmax of score + Gumbel noise is a draw with P(user) ∝ exp(score)

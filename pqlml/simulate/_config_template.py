@@ -33,16 +33,21 @@ source = "outcomes.parquet"
 source = "enrichment.csv"
 
 # Marketing leads from the accounts' domains (demo requests, webinar sign-ups, downloads):
-# mostly buyers outside the product, a few junior people (pqlml.simulate._buyers). Remove
-# the two "# " below to read them: `pqlml buyers` then tells the accounts whose buyer is
-# outside the product, a PQA's contact is its lead, and `pqlml rules` adds lead buckets.
-# [data.leads]
-# source = "leads.parquet"
+# mostly buyers outside the product, a few junior people (pqlml.simulate._buyers).
+# `pqlml buyers` tells from them the accounts whose buyer is outside the product, a PQA's
+# contact is its lead, and `pqlml rules` adds lead buckets.
+[data.leads]
+source = "leads.parquet"
 
 [data.dispositions]
 # What sales said about the leads it worked: accepted / rejected / converted, with a reason.
 source = "dispositions.parquet"
 
+[data.touches]
+# Sales touches (emails, calls, meetings: pqlml.simulate._touches): mostly the most active
+# accounts, plus a randomised experiment among all eligible accounts.
+source = "touches.parquet"
+{holdouts}
 [outcomes]
 # Product events that are explicit buying actions. Labels come from the outcomes
 # table; these names mark the events so they are never presented as drivers.
@@ -113,7 +118,17 @@ per_period = {capacity}
 '''
 
 
+HOLDOUTS = '''
+[data.holdouts]
+# That experiment's assignments: each month's sample, half touched, half held out.
+source = "holdouts.parquet"
+'''
+
+
 def render(n_accounts: int, seed: int, start: dt.date, end: dt.date, horizon: int,
-           capacity: int) -> str:
+           capacity: int, holdouts: bool = True) -> str:
+    """The config; ``holdouts``: the company ran randomised experiments (else it has no
+    holdouts table)."""
     return TEMPLATE.format(n_accounts=n_accounts, seed=seed, start=start.isoformat(),
-                           end=end.isoformat(), horizon=horizon, capacity=capacity)
+                           end=end.isoformat(), horizon=horizon, capacity=capacity,
+                           holdouts=HOLDOUTS if holdouts else "")

@@ -161,15 +161,16 @@ def _segment_warehouse(folder: Path, out: Path) -> dict:
 def export_company(folder, fmt: str, out) -> Path:
     """Write the simulated company in ``folder`` as a ``fmt`` export into ``out``; return
     the path of a ``pqlml.toml`` that reads it (outcomes, dispositions, enrichment, the
-    enterprise list and the leads copied as they are; sign-up answers as a ``signups``
+    enterprise list, the leads, touches and holdouts copied as they are; sign-up answers as a ``signups``
     table)."""
     folder, out = Path(folder), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     export = {"segment": _segment, "amplitude": _amplitude, "mixpanel": _mixpanel,
               "segment_warehouse": _segment_warehouse}[fmt](folder, out)
     for name in ("outcomes.parquet", "dispositions.parquet", "enrichment.csv",
-                 "enterprise_domains.csv", "leads.parquet"):
-        if (folder / name).exists():        # leads: companies simulated since issue 26
+                 "enterprise_domains.csv", "leads.parquet", "touches.parquet",
+                 "holdouts.parquet"):
+        if (folder / name).exists():    # leads since issue 26, touches and holdouts since 27
             shutil.copy(folder / name, out / name)
     # the sign-up answers travel as a signups table keyed by user id (the vendors' user ids)
     users = pd.read_parquet(folder / "users.parquet")

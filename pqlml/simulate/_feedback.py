@@ -8,6 +8,9 @@ At every scheduled as_of the simulated sales team gets three kinds of leads:
   within two days of asking;
 * ``prospecting``: 1% of the other eligible accounts, at random.
 
+Accounts held out of the month's touch experiment (:mod:`._touches`) are never outbound or
+prospecting leads that month.
+
 A lead that converts within the horizon is ``converted`` (at the conversion). Any other
 lead is accepted with the *known* probability
 
@@ -48,6 +51,15 @@ def _reasons(rng, employees, buyer):
     return np.array(REASONS)[(rng.random(len(buyer))[:, None] > cdf[:, :-1]).sum(axis=1)]
 
 
+def _held_out(outcomes, day: int) -> np.ndarray:
+    """The accounts in the holdout arm of the experiment at ``day``: sales does not reach out
+    to them that month (an inbound request is still answered)."""
+    if outcomes.touches is None:
+        return np.zeros(0, dtype=np.int64)
+    h = outcomes.touches["holdouts"]
+    return h["account"][(h["day"] == day) & (h["arm"] == 1)]
+
+
 def simulate_dispositions(rng, c: Company, outcomes, capacity: int) -> pd.DataFrame:
     """One row per lead: account, as_of day, route, at (seconds), disposition, reason, rep,
     p_accept (NaN for converted leads)."""
@@ -60,6 +72,8 @@ def simulate_dispositions(rng, c: Company, outcomes, capacity: int) -> pd.DataFr
         acc, p_h = t["account"][m], t["p_hand_raise"][m]
         t0 = int(day) * day_s
         order = np.lexsort((-t["events_30d"][m], -t["active_users_30d"][m]))
+        held = _held_out(outcomes, int(day))
+        order = order[~np.isin(acc[order], held)]
         outbound = acc[order[:capacity]]
         in_window = (outcomes.sec >= t0) & (outcomes.sec < t0 + horizon)
         hr = in_window & (outcomes.kind == 0)
@@ -67,7 +81,7 @@ def simulate_dispositions(rng, c: Company, outcomes, capacity: int) -> pd.DataFr
         hr_at = outcomes.sec[hr][first]
         conv = in_window & (outcomes.kind == 1)
         conv_at = dict(zip(outcomes.account[conv], outcomes.sec[conv]))
-        rest = np.setdiff1d(acc, np.concatenate([outbound, hr_acc]))
+        rest = np.setdiff1d(acc, np.concatenate([outbound, hr_acc, held]))
         prospect = rest[rng.random(len(rest)) < PROSPECTING]
         route = {a: "prospecting" for a in prospect} | {a: "outbound" for a in outbound} | \
             {a: "inbound" for a in hr_acc}

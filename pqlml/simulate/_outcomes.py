@@ -38,6 +38,7 @@ class Outcomes:
     extra_user: np.ndarray   # events the outcomes add to the log
     extra_kind: np.ndarray
     extra_sec: np.ndarray
+    touches: dict | None = None   # the touches' tables and truth (pqlml.simulate._touches)
 
 
 def _sigmoid(x):
@@ -115,7 +116,13 @@ def linear_predictors(raw: dict) -> tuple[np.ndarray, np.ndarray]:
     return eta_c, eta_h
 
 
-def simulate_outcomes(rng, c: Company, activity, snapshot_days, n_days, progress=None) -> Outcomes:
+def simulate_outcomes(rng, c: Company, activity, snapshot_days, n_days, progress=None,
+                      world=None) -> Outcomes:
+    """Each as_of's truth and the outcomes drawn from it. With a ``world``
+    (:class:`pqlml.simulate._touches.TouchWorld`), sales touches accounts and the touches'
+    effects are drawn from the world's own stream: ``rng`` makes exactly the draws it makes
+    without one, and an account whose conversion no touch changed keeps its outcomes and
+    events."""
     account_users = activity.ev_user < len(c.user_account)
     log = _Log(c, activity.ev_user[account_users], activity.ev_kind[account_users],
                activity.ev_sec[account_users], n_days)
@@ -129,33 +136,52 @@ def simulate_outcomes(rng, c: Company, activity, snapshot_days, n_days, progress
         p_c, q = _sigmoid(eta_c), _sigmoid(eta_h)
         p_h = p_c * P.CONVERTER_HAND_RAISE + (1 - p_c) * q
         elig = np.flatnonzero((c.created_sec < day * P.DAY) & ~converted)
-        truth.append({"account": elig, "day": np.full(len(elig), day), "p_convert": p_c[elig],
-                      "p_hand_raise": p_h[elig], **{k: v[elig] for k, v in raw.items()}})
-        t0, span = day * P.DAY, P.HORIZON_DAYS * P.DAY - 1
-        conv = elig[rng.random(len(elig)) < p_c[elig]]
-        conv_t = t0 + 1 + (rng.random(len(conv)) * span).astype(np.int64)
-        rest = np.setdiff1d(elig, conv)
-        hr_rest = rest[rng.random(len(rest)) < q[rest]]
-        hr_conv_mask = rng.random(len(conv)) < P.CONVERTER_HAND_RAISE
-        hr = np.concatenate([hr_rest, conv[hr_conv_mask]])
-        hr_hi = np.concatenate([np.full(len(hr_rest), t0 + 1 + span), conv_t[hr_conv_mask]])
-        hr_t = t0 + 1 + (rng.random(len(hr)) * (hr_hi - t0 - 1)).astype(np.int64)
+        shown = elig if world is None else world.eligible(elig)
+        truth.append({"account": shown, "day": np.full(len(shown), day), "p_convert": p_c[shown],
+                      "p_hand_raise": p_h[shown], **{k: v[shown] for k, v in raw.items()}})
+        t0 = day * P.DAY
+        u = rng.random(len(elig))
+        conv = elig[u < p_c[elig]]
         buyer_user = _buyer_or_founder(c, signup, t0, founder)
-        hr_event = np.where(rng.random(len(hr)) < 0.6, P.EVENT_INDEX["talk_to_sales_clicked"],
-                            P.EVENT_INDEX["demo_requested"])
-        amount = _amounts(rng, c, signup, t0, conv)
-        rows.append((np.zeros(len(hr), int), hr, buyer_user[hr], hr_t, hr_event, np.full(len(hr), np.nan)))
-        rows.append((np.ones(len(conv), int), conv, buyer_user[conv], conv_t, np.full(len(conv), -1), amount))
-        new_extra = _adjacent_events(rng, hr, buyer_user[hr], hr_t, hr_event, t0)
-        extra.append(new_extra)
+        day_rows, new_extra = period_outcomes(rng, c, signup, conv, np.setdiff1d(elig, conv), q,
+                                              t0, buyer_user)
         log.extra.append((new_extra[0], new_extra[1], (new_extra[2] // P.DAY).astype(np.int32)))
+        if world is not None:
+            day_rows, new_extra = world.step(log, raw, eta_c, q, shown, elig, u, t0, buyer_user,
+                                             day_rows, new_extra)
+        rows.extend(day_rows)
+        extra.append(new_extra)
         converted[conv] = True
         if progress is not None:
             progress()
     cols = [np.concatenate(x) for x in zip(*rows)]
     ex = [np.concatenate(x) for x in zip(*extra)]
     t = {k: np.concatenate([d[k] for d in truth]) for k in truth[0]}
-    return Outcomes(t, *cols, *ex)
+    return Outcomes(t, *cols, *ex, touches=None if world is None else world.record())
+
+
+def period_outcomes(rng, c: Company, signup, conv, rest, q, t0, buyer_user, conv_lo=None):
+    """The hand-raises and conversions of one label window ``(t0, t0 + horizon)``: ``conv``
+    convert (after ``conv_lo``, per account, else ``t0``), the others in ``rest`` raise a
+    hand with probability ``q``. Returns the outcome rows (hand-raises, conversions) and the
+    events they add (user, kind, seconds)."""
+    span = P.HORIZON_DAYS * P.DAY - 1
+    if conv_lo is None:
+        conv_t = t0 + 1 + (rng.random(len(conv)) * span).astype(np.int64)
+    else:
+        conv_t = conv_lo + 1 + (rng.random(len(conv)) * (t0 + span - conv_lo)).astype(np.int64)
+    hr_rest = rest[rng.random(len(rest)) < q[rest]]
+    hr_conv_mask = rng.random(len(conv)) < P.CONVERTER_HAND_RAISE
+    hr = np.concatenate([hr_rest, conv[hr_conv_mask]])
+    hr_hi = np.concatenate([np.full(len(hr_rest), t0 + 1 + span), conv_t[hr_conv_mask]])
+    hr_t = t0 + 1 + (rng.random(len(hr)) * (hr_hi - t0 - 1)).astype(np.int64)
+    hr_event = np.where(rng.random(len(hr)) < 0.6, P.EVENT_INDEX["talk_to_sales_clicked"],
+                        P.EVENT_INDEX["demo_requested"])
+    amount = _amounts(rng, c, signup, t0, conv)
+    rows = [(np.zeros(len(hr), int), hr, buyer_user[hr], hr_t, hr_event, np.full(len(hr), np.nan)),
+            (np.ones(len(conv), int), conv, buyer_user[conv], conv_t, np.full(len(conv), -1),
+             amount)]
+    return rows, _adjacent_events(rng, hr, buyer_user[hr], hr_t, hr_event, t0)
 
 
 def _buyer_or_founder(c: Company, signup, t0, founder):

@@ -31,12 +31,17 @@ _LAST = ("smith", "garcia", "muller", "kim", "rossi", "dubois", "silva", "khan",
 _ROW_GROUP = 1 << 20
 _PART_GROUP = 1 << 17           # row groups of a chunk's event part: the merge reads them in turn
 _STREAMED = ("accounts.parquet", "users.parquet", "events.parquet", "truth/snapshots.parquet",
-             "enrichment.csv", "enterprise_domains.csv")
+             "truth/touches.parquet", "enrichment.csv", "enterprise_domains.csv")
 
 
 def _ts(sec: np.ndarray) -> pa.Array:
     start_us = int(P.START.timestamp()) * 1_000_000
     return pa.array(start_us + sec.astype(np.int64) * 1_000_000, type=pa.timestamp("us", tz="UTC"))
+
+
+def _date(day: np.ndarray) -> np.ndarray:
+    """Days since START as dates (``datetime64[D]``)."""
+    return np.datetime64(P.START.date(), "D") + day.astype("timedelta64[D]")
 
 
 def _ids(prefix: str, n: int, width: int, start: int = 0) -> pa.Array:
@@ -96,7 +101,7 @@ class CompanyWriter:
         self.n_accounts = self.n_users = self.n_joined = 0
         self.counts = {"enrichment": 0, "enterprise_domains": 0}
         self._outcomes, self._leads, self._parts = [], [], []
-        self._buyers, self._market = [], []
+        self._buyers, self._market, self._touches, self._holdouts = [], [], [], []
 
     def __enter__(self):
         self._stack = ExitStack().__enter__()
@@ -190,6 +195,37 @@ class CompanyWriter:
                              buyers.p_in_product, buyers.reference_sec))
         self._market.append(buyers.leads.assign(account=buyers.leads.account + first_account))
 
+    def add_touches(self, touches: dict, segment: np.ndarray, first_account: int,
+                    experiments: bool = True) -> None:
+        """A chunk's touches (:meth:`pqlml.simulate._touches.TouchWorld.record`; ``segment``
+        the chunk's accounts' segment indices): its truth is appended, its touches and
+        holdouts kept until :meth:`finish` (no holdouts table without ``experiments``)."""
+        from ._feedback import REPS
+        from ._touches import KINDS
+
+        t = touches["truth"]
+        self._append.add(self._tmp["truth/touches.parquet"], pa.table({
+            "account_id": account_ids(t["account"] + first_account),
+            "as_of": pa.array(_date(t["day"]), type=pa.date32()),
+            "p_convert_touch": pa.array(t["p_convert_touch"]),
+            "p_convert_no_touch": pa.array(t["p_convert_no_touch"]),
+            "effect": pa.array(t["p_convert_touch"] - t["p_convert_no_touch"]),
+            "touched": pa.array(t["touched"]),
+            "randomised": pa.array(t["randomised"]),
+            "arm": pa.array(np.array(["touch", "holdout"])[np.maximum(t["arm"], 0)],
+                            mask=t["arm"] < 0, type=pa.string()),
+            "segment": pa.array(np.array(P.SEGMENTS)[segment[t["account"]]]),
+        }))
+        x, h = touches["touches"], touches["holdouts"]
+        self._touches.append(pd.DataFrame({
+            "account": x["account"] + first_account, "sec": x["sec"],
+            "kind": np.array(KINDS)[x["kind"]], "rep": np.array([r for r, _ in REPS])[x["rep"]]}))
+        if experiments:
+            self._holdouts.append(pd.DataFrame({
+                "account": h["account"] + first_account, "sec": h["day"] * P.DAY,
+                "experiment": "sales-touch-" + pd.DatetimeIndex(_date(h["day"])).strftime("%Y-%m"),
+                "arm": np.array(["touch", "holdout"])[h["arm"]]}))
+
     def add_leads(self, leads: pd.DataFrame, first_account: int) -> None:
         """A chunk's worked leads (accounts numbered from 0 within the chunk)."""
         self._leads.append(leads.assign(account=leads.account + first_account))
@@ -244,7 +280,28 @@ class CompanyWriter:
         counts["dispositions"] = write_dispositions(self.out, leads)
         if self._buyers:
             counts["leads"] = self._write_buyers(acc_ids, user_ids)
+        if self._touches:
+            counts["touches"], counts["holdouts"] = self._write_touches(acc_ids)
+            if not self._holdouts:
+                del counts["holdouts"]
         return counts
+
+    def _write_touches(self, acc_ids) -> tuple[int, int]:
+        """``touches.parquet`` and ``holdouts.parquet``, each sorted by time."""
+        n = []
+        for frames, name, cols in ((self._touches, "touches", ("kind", "rep")),
+                                   (self._holdouts, "holdouts", ("experiment", "arm"))):
+            if not frames:      # no experiments: no holdouts table
+                n.append(0)
+                continue
+            t = pd.concat(frames, ignore_index=True).sort_values(["sec", "account"],
+                                                                 kind="stable")
+            _write(pa.table({"account_id": acc_ids.take(pa.array(t.account.to_numpy())),
+                             "at": _ts(t.sec.to_numpy()),
+                             **{c: pa.array(t[c].to_numpy(), type=pa.string()) for c in cols}}),
+                   self.out / f"{name}.parquet")
+            n.append(len(t))
+        return n[0], n[1]
 
     def _write_buyers(self, acc_ids, user_ids) -> int:
         """``truth/buyers.parquet`` and the marketing leads (``leads.parquet``)."""
@@ -260,9 +317,9 @@ class CompanyWriter:
         _write(pa.table({
             "account_id": acc_ids.take(pa.array(leads.account.to_numpy())),
             "ts": _ts(leads.sec.to_numpy()),
-            "email": pa.array(leads.email.to_numpy(), type=pa.string()),
-            "title": pa.array(leads.title.to_numpy(), type=pa.string()),
-            "source": pa.array(leads.source.to_numpy(), type=pa.string()),
+            # object: a company without leads has empty columns of no string dtype
+            **{c: pa.array(leads[c].to_numpy(dtype=object), type=pa.string())
+               for c in ("email", "title", "source")},
         }), self.out / "leads.parquet")
         return len(leads)
 
