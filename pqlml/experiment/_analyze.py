@@ -49,8 +49,7 @@ class Experiment:
 
 
 def _holdouts(project, experiment: str | None) -> tuple[pd.DataFrame, list[str]]:
-    reader = getattr(project, "holdouts", None)
-    frame = reader() if reader is not None else None
+    frame = project.holdouts()
     if frame is None:
         raise DataError(f"The project has no holdouts table, so there is no randomised "
                         f"experiment to analyze. Fix: {HOLDOUTS_FIX}.")

@@ -7,12 +7,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["base_rate_of", "capacity_of", "TOUCH_WINDOW_DAYS"]
-
-#: A snapshot is touched when a touch falls in [as_of, as_of + this many days), unless the
-#: config's ``[uplift] touch_window_days`` says otherwise.
-TOUCH_WINDOW_DAYS = 14
-
+__all__ = ["base_rate_of", "capacity_of"]
 
 def base_rate_of(project, outcome: str | None = None) -> float:
     """The median over the schedule's labelled as_of dates of the share of eligible
@@ -26,26 +21,23 @@ def base_rate_of(project, outcome: str | None = None) -> float:
     return float(labels.groupby("as_of")[outcome].mean().median())
 
 
-def _window(project) -> int:
-    uplift = getattr(project.config, "uplift", None)
-    return int(getattr(uplift, "touch_window_days", TOUCH_WINDOW_DAYS))
-
-
 def capacity_of(project) -> tuple[int, str]:
     """(accounts touched per period, where that number comes from): the median over the
-    schedule's as_of dates of the accounts with a touch in ``[as_of, as_of + touch window)``
-    when the project has a touches table, else ``[capacity] per_period``."""
-    reader = getattr(project, "touches", None)
-    touches = reader() if reader is not None else None
+    schedule's as_of dates of the accounts touched in ``[as_of, as_of + [uplift]
+    touch_window_days)`` (:func:`pqlml.uplift.touched`) when the project has a touches
+    table, else ``[capacity] per_period``."""
+    from ..uplift import touched
+
+    touches = project.touches()
     fallback = (project.config.capacity.per_period, "[capacity] per_period")
     if touches is None or touches.empty:
         return fallback
-    days = pd.DatetimeIndex([pd.Timestamp(d, tz="UTC") for d in project.dates()])
-    at = pd.to_datetime(touches["at"], utc=True)
-    window = pd.Timedelta(days=_window(project))
-    counts = [touches.account_id[(at >= d) & (at < d + window)].nunique() for d in days]
+    window = project.config.uplift.touch_window_days
+    accounts = touches[["account_id"]].astype(str).drop_duplicates()
+    counts = [int(touched(accounts.assign(as_of=pd.Timestamp(d, tz="UTC")), touches,
+                          window_days=window).sum()) for d in project.dates()]
     counts = [c for c in counts if c]
     if not counts:
         return fallback
     return int(pd.Series(counts).median()), (f"the median of accounts touched within "
-                                             f"{_window(project)} days of each as_of")
+                                             f"{window} days of each as_of")
