@@ -108,15 +108,24 @@ def _check(capacity, base_rate, effect, alpha, power, periods) -> None:
 def _smallest_holdout(capacity: int, periods: int, power_of) -> int | None:
     """The smallest holdout count per period reaching the power in ``periods`` periods
     (power rises with the holdout up to half the capacity), or None."""
-    lo, hi = 1, capacity // 2
-    if power_of(periods, hi) is None:
+    if power_of(periods, capacity // 2) is None:
         return None
+    return _first(1, capacity // 2, lambda m: power_of(periods, m) is not None)
+
+
+def _first(lo: int, hi: int, reached) -> int:
+    """The smallest ``x`` in ``[lo, hi]`` with ``reached(x)``, ``reached`` rising with ``x``
+    and true at ``hi`` (bisection).
+
+    >>> _first(1, 100, lambda x: x * x >= 50)
+    8
+    """
     while lo < hi:
         mid = (lo + hi) // 2
-        if power_of(periods, mid) is None:
-            lo = mid + 1
-        else:
+        if reached(mid):
             hi = mid
+        else:
+            lo = mid + 1
     return lo
 
 
@@ -195,14 +204,7 @@ def _fewest_periods(capacity: int, power_of) -> int:
             raise PqlmlError(f"Even {MAX_PERIODS:,} periods of {capacity:,} accounts, half held "
                              "out, do not reach the power asked for. Fix: raise the capacity "
                              "or plan for a larger effect.")
-    lo = k // 2 + 1 if k > 1 else 1
-    while lo < k:                       # the power rises with the periods
-        mid = (lo + k) // 2
-        if power_of(mid, half) is None:
-            lo = mid + 1
-        else:
-            k = mid
-    return k
+    return _first(k // 2 + 1 if k > 1 else 1, k, lambda kk: power_of(kk, half) is not None)
 
 
 def plan_sentence(p: Plan) -> str:
