@@ -379,7 +379,9 @@ class Project:
         """The simulator's true probabilities per (account, as_of): ``account_id``,
         ``as_of`` (UTC), ``p_convert`` and ``p_hand_raise`` from ``truth/snapshots.parquet``
         beside the data (what :func:`pqlml.simulate.simulate` writes; the backtest's
-        oracle); None for data that is not simulated. Read once per run."""
+        oracle); None for data that is not simulated. Where ``truth/touches.parquet`` says
+        sales touched the account at that as_of, ``p_convert`` is its probability as touched
+        (``p_convert_touch``): the true chance of what happened. Read once per run."""
         path = Path(self.config.data.root) / "truth" / "snapshots.parquet"
         if not path.exists():
             return None
@@ -391,6 +393,15 @@ class Project:
             wanted = ("account_id", "user_id", "as_of", "p_convert", "p_hand_raise")
             frame = pd.read_parquet(path, columns=[c for c in wanted if c in names])
             frame["as_of"] = pd.to_datetime(frame.as_of, utc=True)
+            touches = path.with_name("touches.parquet")
+            if "account_id" in frame and touches.exists():
+                t = pd.read_parquet(touches, columns=["account_id", "as_of", "touched",
+                                                      "p_convert_touch"])
+                t = t[t.touched]
+                t["as_of"] = pd.to_datetime(t.as_of, utc=True).astype(frame.as_of.dtype)
+                p = frame[["account_id", "as_of"]].merge(t, how="left", validate="one_to_one",
+                                                         on=["account_id", "as_of"])
+                frame["p_convert"] = p.p_convert_touch.fillna(frame.p_convert).to_numpy()
             return frame
         return self._once(("truth",), read)
 

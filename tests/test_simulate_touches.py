@@ -258,6 +258,23 @@ def test_the_project_reads_touches_and_holdouts(runs):
         bare.unlink()
 
 
+def test_the_oracle_is_the_chance_of_what_happened(runs, truth):
+    """project.truth() (the backtest's oracle): a touched snapshot's p_convert is its chance
+    as touched, every other one's the untouched chance of truth/snapshots.parquet."""
+    from pqlml.project import open_project
+
+    got = open_project(runs["acting"] / "pqlml.toml").truth()
+    snaps = _read(runs["acting"], "truth/snapshots.parquet")
+    snaps["as_of"] = pd.to_datetime(snaps.as_of, utc=True)
+    both = got.merge(truth, on=["account_id", "as_of"], how="left", validate="one_to_one")
+    assert len(got) == len(snaps) and both.touched.notna().all()
+    touched = both.touched.astype(bool)
+    assert touched.sum() > 100
+    assert np.allclose(both.p_convert[touched], both.p_convert_touch[touched])
+    assert np.allclose(both.p_convert[~touched], both.p_convert_no_touch[~touched])
+    assert (both.p_convert[touched] != both.p_convert_no_touch[touched]).mean() > 0.5
+
+
 def test_a_company_too_small_for_a_touch_or_a_lead_is_still_written(tmp_path):
     r = simulate(3, seed=2, out=tmp_path, months=4)
     assert r.counts["touches"] == r.counts["leads"] == 0
