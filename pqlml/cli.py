@@ -572,27 +572,24 @@ def _count(least: int):
 _POSITIVE, _NATURAL = _count(1), _count(0)
 
 
-def _rate(text: str) -> float:
-    """A float type for argparse: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1; got "
-                                         f"{text!r}")
-    return value
+def _between(closed: bool):
+    """A float type for argparse: a number in [0, 1] (``closed``: a share) or strictly
+    between 0 and 1 (a rate, a probability)."""
+    words = "a share between 0 and 1" if closed else "a number strictly between 0 and 1"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not (0 <= value <= 1 if closed else 0 < value < 1):
+            raise argparse.ArgumentTypeError(f"expected {words}; got {text!r}")
+        return value
+    parse.__name__ = words
+    return parse
 
 
-def _share(text: str) -> float:
-    """A float type for argparse: a share between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1; got {text!r}")
-    return value
+_SHARE, _RATE = _between(True), _between(False)
 
 
 _KINDS = ("auto", "logistic", "gradient_boosting")
@@ -651,7 +648,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="most accounts simulated at once; a larger company is written in "
                         "chunks and memory follows the chunk, about 2.2 GB per 100,000 "
                         "accounts (default: 100000)")
-    s.add_argument("--randomised-share", dest="randomised_share", type=_share, default=0.4,
+    s.add_argument("--randomised-share", dest="randomised_share", type=_SHARE, default=0.4,
                    metavar="X",
                    help="share of each month's sales touches that is a randomised experiment "
                         "(half touched, half held out); 0 = fully targeted touches "
@@ -814,7 +811,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--capacity", type=_count(2), metavar="N",
                    help="accounts entering the test per period (default: touched accounts "
                         "per as_of in the data, else [capacity] per_period)")
-    e.add_argument("--base-rate", dest="base_rate", type=_rate, metavar="P",
+    e.add_argument("--base-rate", dest="base_rate", type=_RATE, metavar="P",
                    help="conversion rate per period without a touch, e.g. 0.05 (default: the "
                         "median per as_of in the data)")
     size = e.add_mutually_exclusive_group(required=True)
@@ -827,9 +824,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--periods", type=_POSITIVE, metavar="K",
                    help="periods the test may run (default: the fewest that can reach the "
                         "power)")
-    e.add_argument("--alpha", type=_rate, metavar="A",
+    e.add_argument("--alpha", type=_RATE, metavar="A",
                    help="two-sided significance level (default: [experiment] alpha, 0.05)")
-    e.add_argument("--power", type=_rate, metavar="P",
+    e.add_argument("--power", type=_RATE, metavar="P",
                    help="power to reach (default: [experiment] power, 0.8)")
     e.add_argument("--out", type=Path, metavar="DIR",
                    help=f"{_FOLDER}: plan.json (default: print only)")
