@@ -26,7 +26,7 @@ def capacity_of(project) -> tuple[int, str]:
     schedule's as_of dates of the accounts touched in ``[as_of, as_of + [uplift]
     touch_window_days)`` (:func:`pqlml.uplift.touched`) when the project has a touches
     table, else ``[capacity] per_period``."""
-    from ..uplift import touched
+    from ..uplift import per_period, touched
 
     touches = project.touches()
     fallback = (project.config.capacity.per_period, "[capacity] per_period")
@@ -34,10 +34,9 @@ def capacity_of(project) -> tuple[int, str]:
         return fallback
     window = project.config.uplift.touch_window_days
     accounts = touches[["account_id"]].astype(str).drop_duplicates()
-    counts = [int(touched(accounts.assign(as_of=pd.Timestamp(d, tz="UTC")), touches,
-                          window_days=window).sum()) for d in project.dates()]
-    counts = [c for c in counts if c]
-    if not counts:
+    grid = pd.concat([accounts.assign(as_of=pd.Timestamp(d, tz="UTC")) for d in project.dates()],
+                     ignore_index=True)
+    capacity = per_period(grid.as_of.to_numpy(), touched(grid, touches, window_days=window))
+    if not capacity:
         return fallback
-    return int(pd.Series(counts).median()), (f"the median of accounts touched within "
-                                             f"{window} days of each as_of")
+    return capacity, f"the median of accounts touched within {window} days of each as_of"

@@ -16,9 +16,9 @@ from ._propensity import aipw, balanced_propensity
 from ._overlap import MIN_COMPARABLE, Overlap, overlap
 from ._report import UPLIFT_FILES
 from ._run import Uplift, uplift
-from ._treatment import assigned, touched
+from ._treatment import assigned, per_period, touched
 
 __all__ = ["uplift", "Uplift", "UPLIFT_FILES", "overlap", "Overlap", "MIN_COMPARABLE",
-           "touched", "assigned", "qini_curves", "qini_coefficient", "qini_with_cis",
+           "touched", "assigned", "per_period", "qini_curves", "qini_coefficient", "qini_with_cis",
            "top_per_period", "at_capacity", "TLearner", "XLearner", "DRLearner", "LEARNERS",
            "default_classifier", "default_regressor", "aipw", "balanced_propensity"]

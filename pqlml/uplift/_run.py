@@ -20,7 +20,7 @@ from ._forward import effects, fold_rows, propensities
 from ._overlap import overlap
 from ._results import (policies_at_capacity, qini_by_policy, segment_effects,
                        with_pseudo_outcomes)
-from ._treatment import assigned, touched
+from ._treatment import assigned, per_period, touched
 
 __all__ = ["uplift", "Uplift", "N_BOOTSTRAP"]
 
@@ -128,7 +128,7 @@ def uplift(frame: pd.DataFrame, outcome: str, *, touches: pd.DataFrame | None, s
     rows["e"], rows["comparable"] = e, found.comparable
     rows["identifiable"] = rows.segment.isin(found.identifiable)
     rows = with_pseudo_outcomes(rows, outcome, up.min_overlap, found.rate)
-    capacity = up.capacity or int(np.median(pd.Series(t).groupby(frame.as_of.to_numpy()).sum()))
+    capacity = up.capacity or per_period(frame.as_of.to_numpy(), t)
     ranked = rows[rows.identifiable]
     reps = cfg.model.bootstrap
     policies = policies_at_capacity(ranked, key=KEY, capacity=capacity, reps=reps)

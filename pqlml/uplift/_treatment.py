@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["touched", "assigned"]
+__all__ = ["touched", "assigned", "per_period"]
 
 
 def _in_window(frame: pd.DataFrame, events: pd.DataFrame, window_days: int, columns=()):
@@ -65,3 +65,18 @@ def assigned(frame: pd.DataFrame, holdouts: pd.DataFrame | None, *,
         return np.full(len(frame), None, dtype=object)
     found, values = _in_window(frame, holdouts, window_days, columns=("arm",))
     return np.where(found, values["arm"], None)
+
+
+def per_period(as_of, flags) -> int:
+    """Touches per period: the median, over the as_of dates with any touched snapshot, of the
+    snapshots touched at that date (``flags``, one per snapshot, from :func:`touched`); 0
+    without any. The one count ``pqlml uplift``'s capacity and ``pqlml experiment plan``'s
+    default capacity read.
+
+    >>> per_period(pd.to_datetime(["2024-01-01"] * 3 + ["2024-02-01"] * 2 + ["2024-03-01"]),
+    ...            [True, True, False, True, False, False])
+    1
+    """
+    counts = pd.Series(np.asarray(flags, dtype=int)).groupby(np.asarray(as_of)).sum()
+    counts = counts[counts > 0]
+    return int(counts.median()) if len(counts) else 0
