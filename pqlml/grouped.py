@@ -13,7 +13,10 @@ feature query (every family, every cutoff) runs on its spine rows and its events
 the groups' rows together are the table one query gives (tested on every column).
 
 ``G`` is :func:`group_count`: one group per :data:`EVENTS_PER_GB` events for each GB of
-DuckDB's memory limit, rounded up (1: the one query as before, nothing written). At 100k
+DuckDB's memory limit, rounded up (1: the one query as before, nothing written). The limit
+is the connection's ``memory_limit`` setting, which ``[data] memory_limit`` sets; without it
+DuckDB's own default (80% of the machine's RAM) counts the same way, so on a 24 GB machine a
+log of more than about 190M events is built in groups even when the config names no limit. At 100k
 simulated accounts (22M events) the 12-cutoff build under ``memory_limit = "4GB"`` runs in
 one group (it peaked at 2.5 GB); at 1M (221M events) one query ran out of DuckDB's 4 GB
 (BENCHMARKS.md, "Scale: 10k, 100k, 1M accounts"), and the build runs in 6 groups. The choice
