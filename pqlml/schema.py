@@ -56,7 +56,8 @@ from dataclasses import dataclass
 
 from .errors import PqlmlError
 
-__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "ARMS", "SIGNUP_ANSWERS",
+__all__ = ["TableSchema", "TABLES", "OUTCOME_KINDS", "DISPOSITIONS", "ARMS", "FIXED_VALUES",
+           "SIGNUP_ANSWERS",
            "ACCOUNT_ATTRIBUTES", "MAX_NAME_LENGTH",
            "COLUMN_ALIASES", "property_columns", "ENTITY_KEYS", "KEY_COLUMNS", "entity_key"]
 
@@ -71,6 +72,12 @@ MAX_NAME_LENGTH = 200
 DISPOSITIONS = ("accepted", "rejected", "converted")
 #: The arms of a randomised touch experiment (the ``holdouts`` table's ``arm``).
 ARMS = ("touch", "holdout")
+#: The columns whose values come from a fixed list: table -> (column, allowed values). A
+#: source's own words map onto them by ``[outcomes] values`` (outcomes) or the table's
+#: ``values`` (``[data.holdouts] values = { control = "holdout", treated = "touch" }``).
+FIXED_VALUES = {"outcomes": ("outcome", OUTCOME_KINDS),
+                "dispositions": ("disposition", DISPOSITIONS),
+                "holdouts": ("arm", ARMS)}
 SIGNUP_ANSWERS = ("company_size", "department", "seniority", "use_case")
 #: The accounts' raw attributes fit and the playbook read (``Project.attributes``).
 ACCOUNT_ATTRIBUTES = ("industry", "country", "segment")

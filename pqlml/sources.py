@@ -25,7 +25,7 @@ import pandas as pd
 from pqlml.config import DataConfig, TableSource
 from pqlml.errors import ConfigError, DataError
 from pqlml.schema import COLUMN_ALIASES as _ALIASES
-from pqlml.schema import TABLES, property_columns
+from pqlml.schema import FIXED_VALUES, TABLES, property_columns
 from pqlml.readers._csv import read_csv_source
 from pqlml.validate import (Finding, ValidationReport, check_future, future_bound,
                             validate_table)
@@ -327,6 +327,8 @@ def canonical_table(con: ibis.BaseBackend, data: DataConfig, name: str,
     renamed = raw.select(**{c: raw[s] for c, s in names.items()})
     if name == "outcomes" and outcome_values:
         renamed = _map_outcomes(renamed, outcome_values, where, names["outcome"], report)
+    elif _source(data, name).values:
+        renamed = _map_values(renamed, FIXED_VALUES[name][0], _source(data, name).values)
     properties = tuple(c for c in names if c not in TABLES[name].columns)
     return validate_table(renamed, name, file=where, source_columns=names, report=report,
                           properties=properties)
@@ -347,6 +349,15 @@ def _map_outcomes(t: ibis.Table, values: Mapping[str, str], where: str, column: 
                                "none needed"))
         t = t.filter(t.outcome != "ignore")
     return t
+
+
+def _map_values(t: ibis.Table, column: str, values: Mapping[str, str]) -> ibis.Table:
+    """``column``'s values renamed by a table's ``values`` (``[data.holdouts] values``),
+    matched case- and space-insensitively; the others kept for validation to judge."""
+    value = t[column].cast("string")
+    key = value.strip().lower()
+    return t.mutate(**{column: ibis.cases(*[(key == k.strip().lower(), v)
+                                            for k, v in values.items()], else_=value)})
 
 
 def _match_columns(name: str, where: str, present: tuple[str, ...],

@@ -10,6 +10,7 @@ as :class:`Finding` records in a :class:`ValidationReport`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import astuple, dataclass, fields
 from typing import Mapping, NamedTuple
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from pqlml.backends import counts, duckdb_of
 from pqlml.errors import DataError
-from pqlml.schema import ARMS, DISPOSITIONS, MAX_NAME_LENGTH, OUTCOME_KINDS, TABLES
+from pqlml.schema import FIXED_VALUES, MAX_NAME_LENGTH, TABLES
 
 __all__ = ["Finding", "ValidationReport", "validate_table", "AWARE_PATTERN", "future_bound",
            "check_future"]
@@ -294,7 +295,7 @@ def _metrics(t: ibis.Table, name: str, parsed: dict[str, _Parsed]) -> dict[str, 
         m[f"null:{c}"] = t[c].isnull().sum()
     for k in TABLES[name].key:
         m[f"keys:{k}"] = t[k].nunique()
-    column, allowed = _ALLOWED.get(name, (None, ()))
+    column, allowed = FIXED_VALUES.get(name, (None, ()))
     if column in parsed:
         o = parsed[column].expr
         m[f"bad:{column}"] = (o.isnull() | ~o.isin(allowed)).sum()
@@ -314,7 +315,7 @@ def _problems(ctx: _Ctx, t: ibis.Table, parsed: dict[str, _Parsed], counts: dict
     for k in TABLES[ctx.table].key:
         if counts[f"keys:{k}"] != n - counts[f"null:{k}"]:
             out.append(_duplicate_keys(ctx, t, k))
-    column, _ = _ALLOWED.get(ctx.table, (None, ()))
+    column, _ = FIXED_VALUES.get(ctx.table, (None, ()))
     if column and counts.get(f"bad:{column}"):
         values = t.select(v=parsed[column].expr)
         out.append(_bad_values_of(ctx, column, values, counts[f"bad:{column}"], n))
@@ -342,13 +343,8 @@ def _duplicate_keys(ctx: _Ctx, t: ibis.Table, k: str) -> str:
                      f"upstream.")
 
 
-# Columns whose values come from a fixed list: (table) -> (column, allowed values).
-_ALLOWED = {"outcomes": ("outcome", OUTCOME_KINDS), "dispositions": ("disposition", DISPOSITIONS),
-            "holdouts": ("arm", ARMS)}
-
-
 def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) -> str:
-    allowed = _ALLOWED[ctx.table][1]
+    allowed = FIXED_VALUES[ctx.table][1]
     bad_rows = rel.filter(rel.v.isnull() | ~rel.v.isin(allowed))
     by_value = bad_rows.group_by("v").aggregate(k=ibis._.count())
     rows = _run(ctx, by_value.order_by(ibis.desc("k"), "v").limit(10))
@@ -360,7 +356,14 @@ def _bad_values_of(ctx: _Ctx, column: str, rel: ibis.Table, bad: int, n: int) ->
                f"\"conversion\" }} "
                f"(each value to \"conversion\", \"hand_raise\" or \"ignore\")")
     else:
-        fix = f"map them to {' or '.join(map(repr, allowed))} upstream, or drop those rows"
+        first = next((r["v"] for r in rows if r["v"] is not None and len(r["v"]) <= 60),
+                     "treated")
+        guess = next((a for a in allowed if a[:4] in str(first).lower()),
+                     "holdout" if re.search(r"control|hold|^no", str(first).lower())
+                     and "holdout" in allowed else allowed[0])
+        fix = (f"map them in the config, e.g. [data.{ctx.table}] values = {{ {json.dumps(first)} "
+               f"= {json.dumps(guess)} }} (each value to "
+               f"{' or '.join(map(repr, allowed))}), or drop those rows upstream")
     return ctx.error(f"column {ctx.col(column)} has {bad:,} of {n:,} rows outside the allowed "
                      f"values {_quote(allowed)}: {values}. Fix: {fix}.")
 

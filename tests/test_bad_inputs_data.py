@@ -259,7 +259,8 @@ ERRORS = {
         {"account_id": ["a1", "a2"], "at": ["2024-03-01T00:00:00Z"] * 2,
          "arm": ["touch", "control"]})),
         ["'arm' has 1 of 2 rows outside the allowed values 'touch', 'holdout': 'control'",
-         "Fix: map them to 'touch' or 'holdout'"]),
+         "Fix: map them in the config, e.g. [data.holdouts] values = { \"control\" = "
+         "\"holdout\" }"]),
     "a touch time that is no time": (dict(touches=pd.DataFrame(
         {"account_id": ["a1", "a2"], "at": ["2024-03-01T00:00:00Z", "last tuesday"]})),
         ["touches.csv", "'at' has 1 of 2 rows that are not timestamps", "Fix:"]),

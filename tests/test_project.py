@@ -224,3 +224,33 @@ def test_a_date_only_purchase_log_of_customers_alone(tmp_path):
     assert len(on_cutoff) > 0                    # midnight purchases at a cutoff: not lost
     kinds = {f.kind for f in project.report}
     assert "events_without_account" in kinds and "same_day_repeats_kept" in kinds
+
+
+def test_arms_and_dispositions_in_a_vocabulary_of_ones_own(sim, tmp_path):
+    """A holdouts file that says "Treated" / "Control group" and a dispositions file that says
+    "SQL" / "Disqualified" / "Closed Won" read, through ``values``, as the canonical tables."""
+    canonical = open_project(sim / "pqlml.toml")
+    h = pd.read_parquet(sim / "holdouts.parquet")
+    d = pd.read_parquet(sim / "dispositions.parquet")
+    assert set(h.arm) == {"touch", "holdout"} and set(d.disposition) >= {"accepted", "rejected"}
+    h.assign(arm=h.arm.map({"touch": "Treated", "holdout": " Control group"})).to_csv(
+        tmp_path / "pilot.csv", index=False)
+    d.assign(disposition=d.disposition.map({"accepted": "SQL", "rejected": "disqualified",
+                                            "converted": "Closed Won"})).to_csv(
+        tmp_path / "sales.csv", index=False)
+    text = (sim / "pqlml.toml").read_text().replace('root = "."', f'root = "{sim}"')
+    text = text.replace('source = "holdouts.parquet"',
+                        f'source = "{tmp_path / "pilot.csv"}"\n'
+                        'values = { treated = "touch", "control group" = "holdout" }')
+    text = text.replace('source = "dispositions.parquet"',
+                        f'source = "{tmp_path / "sales.csv"}"\nvalues = {{ SQL = "accepted", '
+                        'Disqualified = "rejected", "closed won" = "converted" }')
+    (tmp_path / "pqlml.toml").write_text(text)
+    own = open_project(tmp_path / "pqlml.toml")
+    for table in ("holdouts", "dispositions"):
+        got = own.tables[table].execute()
+        want = canonical.tables[table].execute()
+        key = list(want.columns)
+        pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
+                                      want.sort_values(key).reset_index(drop=True),
+                                      check_dtype=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError
-from ..schema import TABLES, property_columns
+from ..schema import FIXED_VALUES, TABLES, property_columns
 from ..tiers import METHODS
 from ._frames import FRAME_KINDS, frame_label, is_frame
 from ._model import (CapacityConfig, Config, CountFeature, SumFeature, DataConfig, DiscoverConfig,
@@ -585,7 +585,9 @@ def _build_table(name: str, raw: Any, src: str) -> TableSource:
     if not isinstance(raw, Mapping):
         raise _bad(where, src, f"a table (source, columns), a file path, or {FRAME_KINDS}",
                    f'[{where}] source = "{name}.parquet", or in Python {name}=df', raw)
-    _check_keys(raw, ("source", "columns"), where, src)
+    mapped = FIXED_VALUES.get(name) if name != "outcomes" else None   # outcomes: [outcomes] values
+    _check_keys(raw, ("source", "columns", "values") if mapped else ("source", "columns"),
+                where, src)
     source, frame = raw.get("source", _MISSING), None
     if is_frame(source):
         source, frame = frame_label(source), source
@@ -613,7 +615,17 @@ def _build_table(name: str, raw: Any, src: str) -> TableSource:
         allowed = TABLES[name].columns
     columns = _str_map(columns, f"{where}.columns", allowed, src,
                        what="the source's column name", example='"<source column>"')
-    return TableSource(source=source, columns=columns, frame=frame)
+    values = {}
+    if mapped:
+        values = _str_map(raw.get("values", {}), f"{where}.values", None, src,
+                          what=f"one of {', '.join(map(repr, mapped[1]))}",
+                          example=f'"{mapped[1][0]}"')
+        for key, value in values.items():
+            if value not in mapped[1]:
+                raise _bad(f"{where}.values.{key}", src, f"one of {', '.join(map(repr, mapped[1]))}"
+                           f" (the {name} table's {mapped[0]})",
+                           f'[{where}] values = {{ "{key}" = "{mapped[1][0]}" }}', value)
+    return TableSource(source=source, columns=columns, frame=frame, values=values)
 
 
 def _str_map(raw: Any, where: str, allowed: tuple | None, src: str, *, what: str = "",

@@ -23,12 +23,16 @@ class TableSource:
     not listed are expected under their canonical name. ``frame``: an in-memory table
     (a pandas DataFrame, a pyarrow Table or a polars DataFrame) read instead of a file;
     ``source`` is then its content hash, ``"DataFrame sha256:<hex>"``
-    (:mod:`pqlml.config._frames`), which is what ``repr`` and ``==`` see of it.
+    (:mod:`pqlml.config._frames`), which is what ``repr`` and ``==`` see of it. ``values``
+    (dispositions and holdouts, whose column takes a fixed list of values:
+    :data:`pqlml.schema.FIXED_VALUES`) maps the source's own words onto that list, compared
+    case- and space-insensitively: ``{"Control": "holdout", "contacted": "touch"}``.
     """
 
     source: str
     columns: Mapping[str, str] = field(default_factory=_frozen_map)
     frame: object = field(default=None, repr=False, compare=False)
+    values: Mapping[str, str] = field(default_factory=_frozen_map)
 
     @property
     def in_memory(self) -> bool:
