@@ -8,8 +8,9 @@ are the density ratio f(x | touched) / f(x | untouched).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["balanced_propensity", "aipw"]
+__all__ = ["balanced_propensity", "aipw", "within_design"]
 
 
 def balanced_propensity(e, rate: float):
@@ -55,3 +56,22 @@ def aipw(y, t, mu0, mu1, e, clip: float = 0.05, rate: float = 0.5):
         raise ValueError(f"The touch 'rate' must be in (0, 1). Got {rate!r} instead.")
     e = np.clip(np.asarray(e, float), _raw_propensity(clip, rate), _raw_propensity(1 - clip, rate))
     return mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
+
+
+def within_design(e, as_of, arm):
+    """``e`` kept within what a randomised holdout guarantees: at an as_of where a share
+    ``r1`` of the accounts was assigned to touch and ``r0`` to hold out, at random, every
+    account's chance of a touch is at least ``r1`` and at most ``1 - r0``, whatever a model
+    estimates. A model's propensity below the experiment's own touch rate is an estimation
+    error, and its inverse is the weight that makes an AIPW mean heavy-tailed (one converter
+    weighted 300 where the design allows 60). ``arm`` is each row's ``touch`` / ``holdout`` /
+    None (:func:`~pqlml.uplift.assigned`), the rows being every eligible account of its as_of.
+
+    >>> within_design([0.001, 0.5, 0.999, 0.3], ["a"] * 4, ["touch", None, None, "holdout"]).tolist()
+    [0.25, 0.5, 0.75, 0.3]
+    """
+    e = np.asarray(e, float)
+    frame = pd.DataFrame({"as_of": np.asarray(as_of), "touch": np.asarray(arm) == "touch",
+                          "holdout": np.asarray(arm) == "holdout"})
+    rates = frame.groupby("as_of")[["touch", "holdout"]].transform("mean")
+    return np.clip(e, rates["touch"].to_numpy(), 1 - rates["holdout"].to_numpy())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..model import bootstrap_ci
+from ..experiment._effects import mean_ci
 from ._evaluate import at_capacity, qini_with_cis, top_per_period
 from ._propensity import aipw
 from ._overlap import MIN_COMPARABLE, Overlap
@@ -73,10 +73,11 @@ def qini_by_policy(rows: pd.DataFrame, *, outcome: str, key: str, reps: int) -> 
     return numbers, curves, basis
 
 
-def segment_effects(rows: pd.DataFrame, found: Overlap, *, key: str, reps: int) -> pd.DataFrame:
+def segment_effects(rows: pd.DataFrame, found: Overlap, *, key: str) -> pd.DataFrame:
     """The overlap table (:class:`~pqlml.uplift._overlap.Overlap`) with, per identifiable
     segment, ``estimated_effect`` (mean AIPW pseudo-outcome of its test rows, probability
-    points) and its bootstrap ``ci_low`` / ``ci_high`` over accounts, ``model_effect`` (the
+    points) and its ``ci_low`` / ``ci_high``, cluster-robust by account
+    (:func:`pqlml.experiment.mean_ci`: the influence-function CI), ``model_effect`` (the
     learner's mean effect) and, when known, ``true_effect`` and ``truth_in_ci``."""
     table = found.table.copy()
     known = "true_effect" in rows.columns and rows["true_effect"].notna().any()
@@ -84,10 +85,9 @@ def segment_effects(rows: pd.DataFrame, found: Overlap, *, key: str, reps: int) 
         if seg not in table.index:
             continue
         if table.loc[seg, "identifiable"]:
-            psi = part["psi"].to_numpy(float)
-            low, high = bootstrap_ci(lambda i: psi[i].mean(), part[key].to_numpy(), reps=reps)
+            mean, low, high = mean_ci(part["psi"], part[key])
             table.loc[seg, ["estimated_effect", "ci_low", "ci_high", "model_effect"]] = (
-                psi.mean(), low, high, part["uplift"].mean())
+                mean, low, high, part["uplift"].mean())
         if known:
             table.loc[seg, "true_effect"] = part["true_effect"].mean()
     if known and "estimated_effect" in table:

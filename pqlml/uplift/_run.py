@@ -18,6 +18,7 @@ from ..errors import PqlmlError
 from ..model import feature_columns
 from ._forward import effects, fold_rows, propensities
 from ._overlap import overlap
+from ._propensity import within_design
 from ._results import (policies_at_capacity, qini_by_policy, segment_effects,
                        with_pseudo_outcomes)
 from ._treatment import assigned, per_period, touched
@@ -125,7 +126,7 @@ def uplift(frame: pd.DataFrame, outcome: str, *, touches: pd.DataFrame | None, s
     if not np.array_equal(est["row"].to_numpy(), test):
         raise RuntimeError("uplift: the effects' test rows are not the propensities' ones")
     rows = _test_rows(frame, est, outcome, t, seg, cfg, holdouts, truth)
-    rows["e"], rows["comparable"] = e, found.comparable
+    rows["e"], rows["comparable"] = within_design(e, rows.as_of, rows.arm), found.comparable
     rows["identifiable"] = rows.segment.isin(found.identifiable)
     rows = with_pseudo_outcomes(rows, outcome, up.min_overlap, found.rate)
     capacity = up.capacity or per_period(frame.as_of.to_numpy(), t)
@@ -133,7 +134,7 @@ def uplift(frame: pd.DataFrame, outcome: str, *, touches: pd.DataFrame | None, s
     reps = cfg.model.bootstrap
     policies = policies_at_capacity(ranked, key=KEY, capacity=capacity, reps=reps)
     qini, curves, basis = qini_by_policy(ranked, outcome=outcome, key=KEY, reps=reps)
-    table = segment_effects(rows, found, key=KEY, reps=reps)
+    table = segment_effects(rows, found, key=KEY)
     metrics = {"outcome": outcome, "learner": up.learner, "capacity": capacity,
                "capacity_from": "config" if up.capacity else "median touched accounts per as_of",
                "touch_window_days": up.touch_window_days, "min_overlap": up.min_overlap,
