@@ -95,6 +95,19 @@ DRIVERS = (
     Driver("pdf_exports_30d", "PDF Exported", (30, 0), "log1p", -0.7,
            "the negative driver: heavy PDF exporting (a consultant using the tool once)"),
 )
+# Outreach (only with ``outreach=True``): account executives reach out at each month start.
+OUTREACH_SHARE = 0.06  # reach-outs a month, as a share of the workspaces that could upgrade
+PILOT_SHARE = 0.5      # of those, the pilot's: a random sample, half "Contacted", half "Control"
+REACH_DAYS = 7         # a reach-out lands on one of the month's first 7 days (dates only)
+# What a reach-out adds to eta (log-odds of upgrading that month): it helps a workspace in a
+# security review (it needs a contract, a DPA, a human), a little more in a large company, and
+# annoys a consultant's workspace (it was never going to buy a team plan).
+REACH_EVALUATING = 1.2
+REACH_LARGE = 0.4      # headcount >= LARGE_HEADCOUNT
+LARGE_HEADCOUNT = 200
+REACH_CONSULTANT = -0.6
+CHANNELS = ("Cold call", "LinkedIn InMail", "Demo booked")
+AES = ("Hugo", "Priya", "Mateo", "Sofia")
 FREE_MAIL = ("gmail.com", "yahoo.fr", "outlook.com", "proton.me", "icloud.com")
 VERTICALS = ("agency", "saas", "education", "consulting", "ecommerce", "public_sector")
 VERTICAL_P = (0.2, 0.3, 0.12, 0.13, 0.15, 0.1)
@@ -144,12 +157,25 @@ def _eta(values: dict, headcount: np.ndarray, december: bool) -> np.ndarray:
     return eta
 
 
-def generate(n_orgs: int = 2000, months: int = 12, seed: int = 0) -> dict:
+def reach_effect(evaluating: np.ndarray, headcount: np.ndarray,
+                 consultant: np.ndarray) -> np.ndarray:
+    """What a reach-out adds to a workspace's ``eta`` this month."""
+    return (REACH_EVALUATING * evaluating + REACH_LARGE * (headcount >= LARGE_HEADCOUNT)
+            + REACH_CONSULTANT * consultant)
+
+
+def generate(n_orgs: int = 2000, months: int = 12, seed: int = 0, *,
+             outreach: bool = False) -> dict:
     """The world as tables (keys: workspaces, members, memberships, subscriptions,
-    truth_monthly: pandas; activity: a pyarrow Table, 1-3M rows) plus ``truth`` (a dict)."""
+    truth_monthly: pandas; activity: a pyarrow Table, 1-3M rows) plus ``truth`` (a dict).
+    With ``outreach``, also ``outreach`` and ``pilot`` (pandas) and a ``sales_segment`` column
+    on the workspaces; the upgrade draws are the same ones, so only reached workspaces'
+    upgrades can differ from the world without outreach."""
     if n_orgs < 1 or months < 2:
         raise ValueError(f"n_orgs must be >= 1 and months >= 2. Got {n_orgs}, {months}.")
     rng = np.random.default_rng(seed)
+    reach_rng = np.random.default_rng([seed, 7])      # its own stream: the world's draws stay
+    reached, pilot = [], []
     starts = _month_starts(months)
     n_days = (starts[-1] - START).days
     days = [START + dt.timedelta(days=i) for i in range(n_days)]
@@ -183,8 +209,21 @@ def generate(n_orgs: int = 2000, months: int = 12, seed: int = 0) -> dict:
         if m >= 1:
             alive = (opened < lo) & (upgraded_day < 0)
             vals = driver_values(counts, lo)
-            p = sigmoid(_eta(vals, headcount, as_of.month == 12))
-            won = alive & (rng.random(n_orgs) < p)
+            eta = _eta(vals, headcount, as_of.month == 12)
+            p = sigmoid(eta)
+            u = rng.random(n_orgs)
+            contacted, arm = (_reach_outs(reach_rng, alive, headcount) if outreach
+                              else (np.zeros(n_orgs, bool), None))
+            p_if_contacted = sigmoid(eta + reach_effect(evaluating, headcount, consultant))
+            p_if_not = p
+            p = np.where(contacted, p_if_contacted, p_if_not)
+            won = alive & (u < p)
+            if outreach:
+                on = lo + reach_rng.integers(0, REACH_DAYS, n_orgs)
+                reached += [(i, int(on[i]), reach_rng.choice(CHANNELS), reach_rng.choice(AES))
+                            for i in np.flatnonzero(contacted)]
+                pilot += [(i, lo, f"ae-pilot-{as_of:%Y-%m}", arm[i])
+                          for i in np.flatnonzero(arm != "")]
             when = lo + rng.integers(0, LABEL_DAYS, n_orgs)
             upgraded_day[won] = when[won]
             q = 0.003 + 0.3 * p                      # non-buyers' hand-raise probability
@@ -194,10 +233,12 @@ def generate(n_orgs: int = 2000, months: int = 12, seed: int = 0) -> dict:
             for i in np.flatnonzero(raised):
                 counts[i, hr_day[i], A[HAND_RAISE]] += 1
             i = np.flatnonzero(alive)
+            reach = ({"p_if_contacted": p_if_contacted[i], "p_if_not": p_if_not[i],
+                      "contacted": contacted[i], "pilot_arm": arm[i]} if outreach else {})
             truth_rows.append(pd.DataFrame({
                 "org": i, "month_start": pd.Timestamp(as_of, tz="UTC"), "p_upgrade": p[i],
                 "p_contact_sales": 0.5 * p[i] + (1 - p[i]) * q[i], "upgraded": won[i],
-                **{d.name: vals[d.name][i].astype(np.int64) for d in DRIVERS}}))
+                **{d.name: vals[d.name][i].astype(np.int64) for d in DRIVERS}, **reach}))
         # latent states move once a month
         expanding = np.where(expanding, rng.random(n_orgs) < 0.45, rng.random(n_orgs) < 0.12)
         p_eval = 0.04 * np.clip(np.log10(headcount), 0.5, None)
@@ -243,8 +284,49 @@ def generate(n_orgs: int = 2000, months: int = 12, seed: int = 0) -> dict:
     tables["memberships"]["workspace_id"] = ids[tables["memberships"].pop("org").to_numpy()]
     subs = _subscriptions(rng, upgraded_day, ids, headcount, n_days)
     truth = _truth(n_orgs, months, seed, truth_monthly, consultant)
+    extra = {}
+    if outreach:
+        workspaces["sales_segment"] = np.select(
+            [headcount >= 500, headcount >= 50], ["Enterprise", "Commercial"], "Self-serve")
+        day = lambda d: str(START + dt.timedelta(days=int(d)))       # noqa: E731
+        extra["outreach"] = pd.DataFrame(
+            [(ids[i], day(d), c, a) for i, d, c, a in reached],
+            columns=["workspace_id", "reached_on", "channel", "ae"])
+        extra["pilot"] = pd.DataFrame([(ids[i], day(d), c, g) for i, d, c, g in pilot],
+                                      columns=["workspace_id", "assigned_on", "cohort", "group"])
+        truth["outreach"] = _outreach_truth(truth_monthly)
     return {"workspaces": workspaces, **tables, "activity": activity, "subscriptions": subs,
-            "truth_monthly": truth_monthly, "truth": truth}
+            **extra, "truth_monthly": truth_monthly, "truth": truth}
+
+
+def _reach_outs(rng, alive: np.ndarray, headcount: np.ndarray):
+    """(contacted, pilot arm: "Contacted" / "Control" / ""): a month's reach-outs. The pilot
+    takes a random sample of the workspaces that could upgrade, half contacted; the rest of
+    the capacity goes to the largest of the others (sales calls big companies)."""
+    n = len(alive)
+    idx = np.flatnonzero(alive)
+    capacity = int(round(OUTREACH_SHARE * len(idx)))
+    in_pilot = min(2 * int(round(PILOT_SHARE * capacity)), len(idx))
+    sample = rng.choice(idx, in_pilot, replace=False)
+    arm = np.full(n, "", dtype=object)
+    arm[sample[: in_pilot // 2]], arm[sample[in_pilot // 2:]] = "Contacted", "Control"
+    contacted = arm == "Contacted"
+    others = idx[arm[idx] == ""]
+    targeted = others[np.argsort(-headcount[others], kind="stable")][: capacity - in_pilot // 2]
+    contacted[targeted] = True
+    return contacted, arm
+
+
+def _outreach_truth(tm: pd.DataFrame) -> dict:
+    effect = tm.p_if_contacted - tm.p_if_not
+    return {"file": "truth_monthly.parquet", "if_contacted": "p_if_contacted",
+            "if_not": "p_if_not", "contacted": "contacted", "pilot_arm": "pilot_arm",
+            "eta_effect": {"security_review": REACH_EVALUATING,
+                           f"headcount_at_least_{LARGE_HEADCOUNT}": REACH_LARGE,
+                           "consultant_workspace": REACH_CONSULTANT},
+            "share_a_month": OUTREACH_SHARE, "pilot_share": PILOT_SHARE,
+            "reach_outs": int(tm.contacted.sum()),
+            "mean_effect_in_pilot": float(effect[tm.pilot_arm != ""].mean())}
 
 
 def _first_of_groups(groups: np.ndarray) -> np.ndarray:
@@ -426,13 +508,38 @@ probability `0.003 + 0.3 * p_upgrade` (`p_contact_sales` in the oracle file).
 """
 
 
+OUTREACH_MD = """
+**Outreach.** At each month start after the first, account executives reach out to
+{share:.0%} of the workspaces that could upgrade. Half of those reach-outs
+({pilot:.0%}) are a pilot: a random sample of those workspaces, half in group `Contacted`
+(reached out to) and half in `Control` (left alone that month), `pilot.csv`; the rest go to
+the largest other workspaces by headcount. A reach-out lands on one of the month's first
+{days} days (`outreach.csv`, dates only) and adds to that month's `eta`:
+
+    {ev:+.1f} * [the workspace was in a security review last month]
+    {large:+.1f} * [headcount >= {hc}]
+    {cons:+.1f} * [a consultant's workspace]
+
+The same uniform draw decides the upgrade with or without the reach-out: `p_if_contacted`
+and `p_if_not` in `truth_monthly.parquet` are both potential chances, `p_upgrade` the one that
+applied. {reach_outs:,} reach-outs; the mean effect in the pilot is {mean_effect_in_pilot:+.4f}.
+Workspaces carry `sales_segment` (Enterprise: headcount >= 500, Commercial: >= 50, else
+Self-serve).
+"""
+
+
 def write_world(out, n_orgs: int = 2000, months: int = 12, seed: int = 0,
-                *, test_periods: int | None = None) -> Path:
+                *, test_periods: int | None = None, outreach: bool = False) -> Path:
     """Generate the world into folder ``out`` and return the path of its ``pqlml.toml``
-    (a stranger's hand-written config: column mappings, memberships, outcome vocabulary)."""
+    (a stranger's hand-written config: column mappings, memberships, outcome vocabulary).
+    With ``outreach``, also ``outreach.csv`` (workspace_id, reached_on date, channel, ae) and
+    ``pilot.csv`` (workspace_id, assigned_on date, cohort, group = Contacted | Control)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    w = generate(n_orgs, months, seed)
+    w = generate(n_orgs, months, seed, outreach=outreach)
+    if outreach:
+        w["outreach"].to_csv(out / "outreach.csv", index=False)
+        w["pilot"].to_csv(out / "pilot.csv", index=False)
     pq.write_table(pa.Table.from_pandas(w["workspaces"], preserve_index=False),
                    out / "workspaces.parquet")
     w["members"].to_csv(out / "members.csv", index=False)
@@ -448,17 +555,31 @@ def write_world(out, n_orgs: int = 2000, months: int = 12, seed: int = 0,
     (out / "TRUTH.md").write_text(TRUTH_MD.format(
         n_orgs=n_orgs, months=months, seed=seed, intercept=INTERCEPT, hc=HEADCOUNT_COEF,
         dec=DECEMBER, terms=terms, distractors=", ".join(DISTRACTORS),
-        rows=truth["oracle"]["rows"], upgrades=truth["oracle"]["upgrades"]))
+        rows=truth["oracle"]["rows"], upgrades=truth["oracle"]["upgrades"])
+        + (OUTREACH_MD.format(share=OUTREACH_SHARE, pilot=PILOT_SHARE, days=REACH_DAYS,
+                              ev=REACH_EVALUATING, large=REACH_LARGE, hc=LARGE_HEADCOUNT,
+                              cons=REACH_CONSULTANT, **truth["outreach"]) if outreach else ""))
     path = out / "pqlml.toml"
-    path.write_text(_config(months, test_periods))
+    path.write_text(_config(months, test_periods, outreach))
     return path
 
 
-def _config(months: int, test_periods: int | None) -> str:
+def _config(months: int, test_periods: int | None, outreach: bool = False) -> str:
     starts = _month_starts(months)
     first = starts[min(3, months - 1)]          # a 90-day look-back fits
     last = starts[months - 1]                   # its 28 days close inside the log
     n = test_periods or max(2, min(6, months - 6))
+    segment = ', segment = "sales_segment"' if outreach else ""
+    outreach_tables = ("""[data.touches]
+source = "outreach.csv"
+columns = { account_id = "workspace_id", at = "reached_on", kind = "channel", rep = "ae" }
+
+[data.holdouts]
+source = "pilot.csv"
+columns = { account_id = "workspace_id", at = "assigned_on", experiment = "cohort", arm = "group" }
+values = { Contacted = "touch", Control = "holdout" }
+
+""" if outreach else "")
     return f'''# Tableau Blanc, read by pqlml (written by benchmarks/worlds/second_world.py)
 [project]
 name = "tableau_blanc"
@@ -473,7 +594,7 @@ columns = {{ user_id = "member_uuid", email = "email_address", signup_at = "firs
 
 [data.accounts]
 source = "workspaces.parquet"
-columns = {{ account_id = "workspace_id", domain = "web_domain", created_at = "opened_on", employees = "headcount", industry = "vertical", country = "region" }}
+columns = {{ account_id = "workspace_id", domain = "web_domain", created_at = "opened_on", employees = "headcount", industry = "vertical", country = "region"{segment} }}
 
 [data.memberships]
 source = "memberships.csv"
@@ -483,7 +604,7 @@ columns = {{ user_id = "member_uuid", account_id = "workspace_id", since = "join
 source = "subscriptions.csv"
 columns = {{ account_id = "workspace_id", ts = "effective_date", outcome = "change", amount = "arr_usd" }}
 
-[outcomes]
+{outreach_tables}[outcomes]
 values = {{ upgraded = "conversion", trial_started = "ignore", cancelled = "ignore", "{HAND_RAISE}" = "hand_raise" }}
 
 [schedule]
@@ -519,7 +640,9 @@ if __name__ == "__main__":
     parser.add_argument("--orgs", type=int, default=2000)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--outreach", action="store_true",
+                        help="also sales reach-outs and a randomised pilot of them")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    written = write_world(args.out, args.orgs, args.months, args.seed)
+    written = write_world(args.out, args.orgs, args.months, args.seed, outreach=args.outreach)
     print(f"wrote {written} in {time.perf_counter() - t0:.1f} s")

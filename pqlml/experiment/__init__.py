@@ -17,10 +17,10 @@
 from ._analyze import Experiment, analyze, assignments_of
 from ._balance import IMBALANCE, standardised_differences
 from ._defaults import base_rate_of, capacity_of
-from ._effects import ARMS, EFFECT_COLUMNS, POOLED, effect_of, estimate_effects
+from ._effects import ARMS, EFFECT_COLUMNS, POOLED, effect_of, estimate_effects, mean_ci
 from ._power import METHOD, Plan, design_power, plan, plan_sentence
 
 __all__ = ["plan", "Plan", "design_power", "plan_sentence", "METHOD", "estimate_effects",
-           "effect_of", "ARMS", "POOLED", "EFFECT_COLUMNS", "standardised_differences",
+           "effect_of", "mean_ci", "ARMS", "POOLED", "EFFECT_COLUMNS", "standardised_differences",
            "IMBALANCE", "analyze", "Experiment", "assignments_of", "base_rate_of",
            "capacity_of"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..experiment._effects import mean_ci
+from ..experiment import mean_ci
 from ._evaluate import at_capacity, qini_with_cis, top_per_period
 from ._propensity import aipw
 from ._overlap import MIN_COMPARABLE, Overlap
