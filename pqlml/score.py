@@ -7,7 +7,13 @@ event), refuses a feature set that differs from the model's, and returns
 :class:`Scores`: one row per scored entity (with the CRM's match key: an account's
 ``domain``, a user's ``email``), ``probability``, ``percentile``, the model's
 ``tier`` (intent by ``tiers.method`` x ICP fit), the rules' ``funnel``, the playbook's
-``motion``, three ``reason_*`` sentences and ``model_version``; and ``not_scored``. No
+``motion``, three ``reason_*`` sentences and ``model_version``; and ``not_scored``. A model
+that learned a touch's effect (:mod:`pqlml.uplift._scoring`: ``pqlml train`` on a project
+with touches) adds ``uplift``, ``uplift_low`` and ``uplift_high`` after ``percentile``
+(probability units; empty where the account's segment is not identifiable, ``uplift_note``
+saying why); ``tiers.method = "uplift"`` then ranks intent by it, a worked tier whose touch
+adds little goes to self-serve (``playbook.self_serve_uplift``) and a row routed by its
+uplift gets that sentence as its first reason. No
 entity is lost: whoever is not scored is listed with the reason (no events before as_of,
 created after it, already a customer, a user on a free-mail or unknown domain, an account
 whose domain's users were not attached to it because their domains differ:

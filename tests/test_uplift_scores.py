@@ -6,6 +6,7 @@ A small simulated company with touches (a randomised share), its features cut to
 columns so the learner fits in seconds; and the same company fully targeted (no overlap)."""
 
 import os
+import tomllib
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import skops.io
 from simulated import with_features
 
 from pqlml import runner
-from pqlml.config import load_config
+from pqlml.config import config_from_dict, load_config
 from pqlml.crm import crm_files
 from pqlml.errors import PqlmlError
 from pqlml.model import Model
@@ -27,7 +28,7 @@ from pqlml.uplift._scoring import UPLIFT_COLUMNS, segments_of
 
 FEATURES = """
 [features]
-events = ["invite_sent", "integration_connected"]
+events = ["task_created", "invite_sent"]
 windows = [30]
 """
 
@@ -39,14 +40,14 @@ def _company(folder, randomised_share):
     return config
 
 
-def _config(config, tmp, **sections):
-    """A copy of ``config`` with extra TOML ``sections`` (name -> body), beside the data."""
-    text = config.read_text()
-    for name, body in sections.items():
-        text += f"\n[{name}]\n{body}\n"
-    path = config.parent / f"{tmp}.toml"
-    path.write_text(text)
-    return path
+def _project(config, **sections):
+    """The project of ``config`` with its TOML ``sections`` (name -> {key: value}) updated."""
+    from pqlml.project import open_project
+
+    raw = tomllib.loads(config.read_text())
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return open_project(config_from_dict(raw, config.parent, config))
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +64,9 @@ def trained(tmp_path_factory):
             "folder": folder}
 
 
-def _rescore(trained, name, **sections):
-    """Scores of the trained model under a config with ``sections`` added."""
-    from pqlml.project import open_project
-    project = open_project(load_config(_config(trained["config"], name, **sections)))
+def _rescore(trained, **sections):
+    """Scores of the trained model under the config with ``sections`` updated."""
+    project = _project(trained["config"], **sections)
     return Scorer.load(trained["path"]).score(trained["X"], project=project).scores
 
 
@@ -117,7 +117,7 @@ def test_the_model_file_round_trips_and_a_tampered_uplift_is_refused(trained, tm
 
 
 def test_tier_method_uplift_calls_the_capacitys_largest_identifiable_effects(trained):
-    s = _rescore(trained, "by_uplift", tiers='method = "uplift"', capacity="per_period = 40")
+    s = _rescore(trained, tiers={"method": "uplift"}, capacity={"per_period": 40})
     intent = s.tier.isin(["tier_1", "tier_3"])
     top = s.uplift.dropna().sort_values(ascending=False)
     assert top.iloc[39] > top.iloc[40]                     # no tie at the cutpoint
@@ -136,9 +136,7 @@ def test_tier_method_uplift_without_an_uplift_names_the_fix(trained, tmp_path):
     model = Model.load(trained["path"])
     model.uplift, model.trained_on["uplift"] = None, {"none": "[uplift] in_scores = false"}
     model.save(tmp_path / "plain.skops")
-    from pqlml.project import open_project
-    project = open_project(load_config(_config(trained["config"], "plain_uplift",
-                                               tiers='method = "uplift"')))
+    project = _project(trained["config"], tiers={"method": "uplift"})
     with pytest.raises(PqlmlError, match=r'method = "uplift" routes capacity by a touch\'s '
                                          r"estimated effect, and model plain\.skops@\w+ has no "
                                          r"uplift: \[uplift\] in_scores = false\. Fix: retrain "
@@ -150,7 +148,7 @@ def test_self_serve_moves_exactly_the_worked_rows_a_touch_barely_changes(trained
     base = trained["scores"]
     worked = base.tier.isin(["tier_1", "tier_2"]) & base.uplift.notna()
     threshold = float(base.uplift_high[worked].median())
-    s = _rescore(trained, "self_serve", playbook=f"self_serve_uplift = {threshold!r}")
+    s = _rescore(trained, playbook={"self_serve_uplift": threshold})
     moved = (base.tier.isin(["tier_1", "tier_2"]) & (base.uplift_high <= threshold)).to_numpy()
     assert 0 < moved.sum() < worked.sum()
     assert (s.motion[moved] == SELF_SERVE_MOTION).all()
@@ -163,7 +161,7 @@ def test_self_serve_moves_exactly_the_worked_rows_a_touch_barely_changes(trained
     assert (s.motion[~moved] == np.asarray(expected, dtype=object)[~moved]).all()
     assert not s.reason_1[~moved].str.startswith("(uplift)").any()
     # off: nobody moves
-    off = _rescore(trained, "self_serve_off", playbook="self_serve_uplift = -1")
+    off = _rescore(trained, playbook={"self_serve_uplift": -1})
     assert not off.reason_1.str.startswith("(uplift)").any()
 
 
@@ -181,11 +179,9 @@ def test_the_crm_files_carry_the_uplift_in_points(trained, tmp_path):
 
 
 def test_in_scores_false_learns_no_uplift(trained):
-    from pqlml.project import open_project
     from pqlml.runner._models import _scoring_uplift
 
-    project = open_project(load_config(_config(trained["config"], "off",
-                                               uplift="in_scores = false")))
+    project = _project(trained["config"], uplift={"in_scores": False})
     frame = trained["result"].frame
     assert _scoring_uplift(project, frame, "conversion", trained["result"].model.features) == (
         None, {"none": "[uplift] in_scores = false"})
@@ -202,7 +198,7 @@ def test_fully_targeted_touches_train_without_uplift_and_say_which_segments(tmp_
     info = model.trained_on["uplift"]
     assert model.uplift is None and not info["identifiable"] and info["unidentifiable"]
     assert info["none"].startswith("no segment has comparable touched and untouched accounts.")
-    shown = " ".join(capsys.readouterr().out.split())
+    shown = " ".join(capsys.readouterr().err.split())
     assert "no uplift in the scores: no segment has comparable touched and untouched" in shown
     for seg in info["unidentifiable"]:
         assert f"{seg}:" in shown

@@ -42,8 +42,9 @@ def outputs(model, frame: pd.DataFrame) -> pd.DataFrame:
     """What the pyfunc returns for the feature rows ``frame``: ``probability`` and, when the
     model has an uplift (:mod:`pqlml.uplift._scoring`), ``uplift``, ``uplift_low`` and
     ``uplift_high``; a ``segment`` column in ``frame`` (the accounts' segment) leaves the
-    rows of an unidentifiable segment empty (without it, and with such segments, every
-    uplift is empty: the pyfunc cannot tell)."""
+    rows of an unidentifiable segment empty. Without it, and with such segments, every
+    uplift is empty: the pyfunc cannot tell. MLflow serving passes the signature's columns
+    only (the features), so there it is without."""
     out = pd.DataFrame({"probability": model.predict(frame)})
     if model.uplift is not None:
         segments = frame["segment"].to_numpy() if "segment" in frame.columns else None

@@ -118,7 +118,8 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
     """Train a challenger, compare it with the registered champion and decide
     (:func:`pqlml.retrain.retrain`); write ``out/decision.json`` and, when a challenger was
     trained, ``out/model.skops``; log the MLflow run ``retrain`` with the comparison and
-    register the challenger (as ``champion`` if promoted). Always tracked: the decision is
+    register the challenger (as ``champion`` if promoted), with a touch's effect beside it as
+    ``train`` learns it (:func:`_scoring_uplift`). Always tracked: the decision is
     a change of the registry. A local store stays locked from reading the champion to
     registering (:func:`pqlml.track.writing`): a concurrent retrain waits, then compares
     with whatever this one registered. ``fit(frame, outcome) -> Model`` replaces the
