@@ -26,6 +26,9 @@ from pqlml.score import Scorer
 from pqlml.simulate import simulate
 from pqlml.uplift._scoring import UPLIFT_COLUMNS, segments_of
 
+# the company and its training (~30 s on a quiet machine) are shared by every test here
+pytestmark = pytest.mark.slow
+
 FEATURES = """
 [features]
 events = ["task_created", "invite_sent"]
@@ -187,7 +190,6 @@ def test_in_scores_false_learns_no_uplift(trained):
         None, {"none": "[uplift] in_scores = false"})
 
 
-@pytest.mark.slow
 def test_fully_targeted_touches_train_without_uplift_and_say_which_segments(tmp_path, capsys):
     from pqlml.cli import main
 
