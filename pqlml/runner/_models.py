@@ -84,9 +84,9 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
     :func:`pqlml.model.train`; beyond ``[model] max_training_rows``, on a weighted sample of
     them, :meth:`pqlml.project.Project.training_snapshots`, recorded in the model's
     ``trained_on["sample"]`` and the run's params), with a touch's effect beside it when the
-    project has touches (:func:`_scoring_uplift`), save it to ``out`` (.skops) and, unless not ``track``, log
-    the MLflow run ``train <project> <training window>`` and register the model under
-    ``model.registered_name`` (:func:`pqlml.registry.version_description`)."""
+    project has touches (:func:`_scoring_uplift`), save it to ``out`` (.skops) and, unless
+    not ``track``, log the MLflow run ``train <project> <training window>`` and register the
+    model under ``model.registered_name`` (:func:`pqlml.registry.version_description`)."""
     from ..model import train as fit
     from ..outputs import check_file
 
