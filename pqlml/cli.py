@@ -238,6 +238,8 @@ def _train(args) -> None:
     console.print(f"trained a {model.kind} model for {model.outcome} on {info['rows']:,} snapshots "
                   f"({info['positives']:,} positive, {info['as_of_first']} .. {info['as_of_last']}), "
                   f"{len(model.features)} features; saved {args.out}")
+    from .uplift._scoring import described
+    console.print(described(info.get("uplift") or {}))
 
 
 def _retrain(args) -> None:

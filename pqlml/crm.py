@@ -15,6 +15,10 @@
   ``importRequest`` of HubSpot's imports API (``POST /crm/v3/imports``), one column mapping
   per CSV column, the dedupe column (``domain`` for companies, ``email`` for contacts) marked.
 
+An account model with an uplift adds :data:`UPLIFT_FIELDS` (``PQA_Uplift__c`` /
+``pqa_uplift`` and its band, in percentage points; ``PQA_Uplift_Note__c`` says why one is
+empty).
+
 Every CSV is UTF-8 with formula-safe cells (:func:`pqlml.outputs.safe_cells`); the
 salesforce and hubspot formats add the plain ``not_scored.csv``.
 
@@ -51,8 +55,8 @@ import pandas as pd
 
 from .errors import PqlmlError
 
-__all__ = ["FORMATS", "Field", "ACCOUNT_FIELDS", "CONTACT_FIELDS", "USER_FIELDS", "crm_files", "file_names",
-           "fields_of", "SALESFORCE_DATETIME", "HUBSPOT_DATE"]
+__all__ = ["FORMATS", "Field", "ACCOUNT_FIELDS", "CONTACT_FIELDS", "UPLIFT_FIELDS", "USER_FIELDS",
+           "crm_files", "file_names", "fields_of", "SALESFORCE_DATETIME", "HUBSPOT_DATE"]
 
 FORMATS = ("csv", "parquet", "salesforce", "hubspot")
 #: Data Loader's documented Date/Time form (Java pattern ``yyyy-MM-dd'T'HH:mm:ss.SSS'Z'``).
@@ -60,7 +64,8 @@ SALESFORCE_DATETIME = "%Y-%m-%dT%H:%M:%S.000Z"
 #: A HubSpot date picker's import form (``YYYY-MM-DD``, the request's ``YEAR_MONTH_DAY``).
 HUBSPOT_DATE = "%Y-%m-%d"
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
-_PERCENT = ("probability", "buyer_in_product")
+#: Probabilities written 0-100, and the uplift columns as percentage points (0.042 -> 4.2).
+_PERCENT = ("probability", "buyer_in_product", "uplift", "uplift_low", "uplift_high")
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,21 @@ CONTACT_FIELDS = (
           "pqa_buyer_in_product", "Number (percent, 0-100)"),
     Field("lead_bucket", "PQA_Lead_Bucket__c", "Picklist: pql, pqa_find_buyer, sales_led",
           "pqa_lead_bucket", "Dropdown select: pql, pqa_find_buyer, sales_led", 255))
-ACCOUNT_FIELDS = ACCOUNT_FIELDS[:-1] + CONTACT_FIELDS + ACCOUNT_FIELDS[-1:]
+#: A touch's estimated effect (:mod:`pqlml.uplift._scoring`), after the percentile, when the
+#: model has one: percentage points of the chance of converting, empty where the account's
+#: segment is not identifiable (``uplift_note`` says why).
+UPLIFT_FIELDS = (
+    Field("uplift", "PQA_Uplift__c", "Number(4, 1): points a touch adds, 4.2 is +4.2 pts",
+          "pqa_uplift", "Number (percentage points)"),
+    Field("uplift_low", "PQA_Uplift_Low__c", "Number(4, 1): the 95% band's lower end, points",
+          "pqa_uplift_low", "Number (percentage points)"),
+    Field("uplift_high", "PQA_Uplift_High__c", "Number(4, 1): the 95% band's upper end, points",
+          "pqa_uplift_high", "Number (percentage points)"),
+    Field("uplift_note", "PQA_Uplift_Note__c", "Text(255)", "pqa_uplift_note",
+          "Single-line text", 255))
+_AFTER = [f.column for f in ACCOUNT_FIELDS].index("percentile") + 1
+ACCOUNT_FIELDS = (ACCOUNT_FIELDS[:_AFTER] + UPLIFT_FIELDS + ACCOUNT_FIELDS[_AFTER:-1]
+                  + CONTACT_FIELDS + ACCOUNT_FIELDS[-1:])
 #: A user (PQL) model's fields: Salesforce Lead (upsert on ``PQL_User_Id__c``), HubSpot
 #: contact (deduplicated on ``email``).
 USER_FIELDS = _fields(

@@ -178,6 +178,8 @@ def _score(console, project, out, page) -> int:
                   + f"); {len(gone):,} not scored: "
                   + ", ".join(f"{n:,} {c.replace('_', ' ')}" for c, n in gone.code.value_counts().items())
                   + f"; {path} and not_scored.csv")
+    if "uplift" in scores:
+        console.print(_uplift_line(scores, project))
     top = scores[scores.tier == "tier_1"].head(10)
     console.print(_table("top 10 Tier-1 accounts to call, and why",
                          ["account", "domain", "probability", "motion", "contact (bucket)",
@@ -189,6 +191,19 @@ def _score(console, project, out, page) -> int:
                      "tier 1 accounts to call": scores_page.numbers["tier 1"]}
     page.sections += [Section(f"8. {s.title}", s.blocks) for s in scores_page.sections]
     return len(scores)
+
+
+def _uplift_line(scores, project) -> str:
+    """What the scores' uplift (a touch's estimated effect) says, in one line."""
+    known = scores.uplift.notna()
+    moved = scores.reason_1.str.startswith("(uplift) likely to buy on its own").sum()
+    empty = scores.uplift_note[~known].str.extract(r"segment (\S+):")[0].value_counts()
+    median = 100 * scores.uplift[known].median()
+    return (f"   uplift ({project.config.uplift.learner} learner, a touch's effect on the chance "
+            f"of converting): {known.sum():,} accounts, median {median:+.1f} pts; {moved:,} "
+            "Tier 1/2 accounts sent to self-serve (a touch adds little)"
+            + ("; empty (not identifiable) in "
+               + ", ".join(f"{seg} ({n:,})" for seg, n in empty.items()) if len(empty) else ""))
 
 
 def _contact(r) -> str:

@@ -68,11 +68,10 @@ def log_train(model, path: str | Path, example) -> str:
     with warnings.catch_warnings():
         # counts are integers and never missing (empty windows count 0)
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = infer_signature(example, _probability_frame(model.predict(example)))
-        from .model import FORMAT
+        from .model import FORMAT, _pyfunc
+        signature = infer_signature(example, _pyfunc.outputs(model, example))
         # "models from code": MLflow stores the code file, never a pickle of the adapter
         code = Path(__file__).parent / "model" / "_pyfunc_code.py"
-        from .model import _pyfunc
         # the pyfunc (tiers, reasons) plus the sklearn flavour of the LeadClassifier (skops)
         info = mlflow.models.Model.log(None, _pyfunc, name="pyfunc", flavor_name="pqlml",
                                        classifier=model.estimator, python_model=str(code),
@@ -105,11 +104,6 @@ def version_description(model) -> str:
                  f"config {data.params.get('config_sha256', '?')[:16]}; run "
                  f"'{run.info.run_name}' ({run.info.run_id}).")
     return text
-
-
-def _probability_frame(p):
-    import pandas as pd
-    return pd.DataFrame({"probability": p})
 
 
 def register(model_uri: str, name: str, alias: str | None = None, *,

@@ -7,7 +7,13 @@ event), refuses a feature set that differs from the model's, and returns
 :class:`Scores`: one row per scored entity (with the CRM's match key: an account's
 ``domain``, a user's ``email``), ``probability``, ``percentile``, the model's
 ``tier`` (intent by ``tiers.method`` x ICP fit), the rules' ``funnel``, the playbook's
-``motion``, three ``reason_*`` sentences and ``model_version``; and ``not_scored``. No
+``motion``, three ``reason_*`` sentences and ``model_version``; and ``not_scored``. A model
+that learned a touch's effect (:mod:`pqlml.uplift._scoring`: ``pqlml train`` on a project
+with touches) adds ``uplift``, ``uplift_low`` and ``uplift_high`` after ``percentile``
+(probability units; empty where the account's segment is not identifiable, ``uplift_note``
+saying why); ``tiers.method = "uplift"`` then ranks intent by it, a worked tier whose touch
+adds little goes to self-serve (``playbook.self_serve_uplift``) and a row routed by its
+uplift gets that sentence as its first reason. No
 entity is lost: whoever is not scored is listed with the reason (no events before as_of,
 created after it, already a customer, a user on a free-mail or unknown domain, an account
 whose domain's users were not attached to it because their domains differ:
@@ -56,6 +62,7 @@ from .outputs import write_files
 from .schema import entity_key
 from .snapshots import utc
 from .tiers import TierPolicy
+from .uplift._scoring import UPLIFT_COLUMNS
 
 __all__ = ["Scorer", "Scores", "SCORE_COLUMNS", "NOT_SCORED_COLUMNS", "default_as_of"]
 
@@ -139,6 +146,7 @@ class Scorer:
                              f"entity=\"{entity}\").")
         as_of = _one_as_of(X, as_of)
         self.check(X)
+        self.check_policy(project.config)
         X = X.reset_index(drop=True)
         gone = _not_scored(project, X, key, entity, as_of)
         X = X[~X[key].isin(gone[key])].reset_index(drop=True)
@@ -150,14 +158,31 @@ class Scorer:
         must be exactly the model's."""
         self.model.check_features(X, exact=True, version=self.version)
 
+    def check_policy(self, config) -> None:
+        """``[tiers] method = "uplift"`` needs a model with an uplift: else a
+        :class:`~pqlml.errors.PqlmlError` naming why it has none and the fix."""
+        if config.tiers.method != "uplift" or self.model.uplift is not None:
+            return
+        why = (self.model.trained_on.get("uplift") or {}).get(
+            "none", "it was trained before pqlml learned uplifts")
+        raise PqlmlError(f"[tiers] method = \"uplift\" routes capacity by a touch's estimated "
+                         f"effect, and model {self.version} has no uplift: {why}. Fix: retrain "
+                         "with the sales touches ([data.touches], with a randomised holdout so "
+                         "that the effect is identifiable; [uplift] in_scores = true), or choose "
+                         "another [tiers] method (\"rules\", \"capacity\", \"precision\").")
+
     def _score_rows(self, project, X: pd.DataFrame, key: str, entity: str,
                     batch: int) -> pd.DataFrame:
         from .explain import reasons
 
-        parts = [_described(project, X.iloc[i:i + batch], entity)
-                 | {"p": self.model.predict(X.iloc[i:i + batch]),
-                    "reasons": reasons(self.model, X.iloc[i:i + batch])}
-                 for i in range(0, len(X), batch)]
+        parts = []
+        for i in range(0, len(X), batch):
+            Xb = X.iloc[i:i + batch]
+            part = _described(project, Xb, entity) | {"p": self.model.predict(Xb),
+                                                       "reasons": reasons(self.model, Xb)}
+            if self.model.uplift is not None:
+                part["uplift"] = _uplift_of(self.model.uplift, Xb, part["segment"])
+            parts.append(part)
         p = np.concatenate([b["p"] for b in parts]) if parts else np.array([])
         out = X[[key, "as_of"]].copy()
         # the CRM's match key beside the entity: an account's domain, a user's email
@@ -168,11 +193,20 @@ class Scorer:
                             how="left")[[key, match[1], "as_of"]]
         out["probability"] = p
         out["percentile"] = (pd.Series(p).rank(method="max", pct=True) * 100).round(1).to_numpy()
-        tiers = _tiers(project, parts, p)
+        uplift = None
+        if self.model.uplift is not None:
+            uplift = (pd.concat([b["uplift"] for b in parts]) if parts else
+                      pd.DataFrame(columns=[*UPLIFT_COLUMNS, "uplift_note"], dtype=float))
+            uplift = uplift.set_axis(out.index)
+            for col in uplift.columns:
+                out[col] = uplift[col].to_numpy()
+        tiers = _tiers(project, parts, p, uplift)
         for col in ("tier", "funnel", "motion"):
             out[col] = tiers[col].to_numpy()
         why = (pd.concat([b["reasons"] for b in parts]) if parts
                else reasons(self.model, X)).set_axis(out.index)
+        if uplift is not None:
+            why = _routed_reasons(why, tiers["routed"].to_numpy(), uplift)
         out = pd.concat([out, why], axis=1)
         out["model_version"] = self.version
         # best first; ties (and floating-point near-ties: DuckDB's parallel float sums may
@@ -358,25 +392,60 @@ def _described(project, X: pd.DataFrame, entity: str) -> dict:
             "flag": None if rule is None else rule.evaluate(frame).to_numpy(bool)}
 
 
-def _tiers(project, parts: list, p: np.ndarray) -> pd.DataFrame:
+def _tiers(project, parts: list, p: np.ndarray, uplift: pd.DataFrame | None = None) -> pd.DataFrame:
     """The model's tier (intent by the config's tier policy x fit), the rules' funnel and the
     motion, from the batches' :func:`_described` and every probability ``p``: intent ranks
     the whole population, so the tiers are set once. A user's fit is its account's
     firmographics and its own work email; its funnel is its account's (funnels are account
     motions); the intent rule sets the volume only where it reads the entity's own features
-    (else the capacity does)."""
-    from .rules import motion_for
+    (else the capacity does).
+
+    With the model's ``uplift`` (the score's uplift columns): ``[tiers] method = "uplift"``
+    ranks intent by it, and a worked tier whose band's upper end is at or below ``[playbook]
+    self_serve_uplift`` gets the self-serve motion; ``routed`` says which rows either moved
+    (``uplift`` / ``self_serve``, else ``""``)."""
+    from .rules import SELF_SERVE_MOTION, motion_for, self_serve_by_uplift
 
     cfg = project.config
     if not len(p):
-        return pd.DataFrame({"tier": [], "funnel": [], "motion": []})
+        return pd.DataFrame({"tier": [], "funnel": [], "motion": [], "routed": []})
     joined = {k: np.concatenate([b[k] for b in parts]) for k in ("fit", "funnel", "segment")}
     flags = [b["flag"] for b in parts]
     volume = None if flags[0] is None else int(sum(int(f.sum()) for f in flags))
     policy = TierPolicy.from_config(cfg)
-    out = pd.DataFrame({"tier": policy.tiers(pd.Series(p), pd.Series(joined["fit"]),
+    by_uplift = policy.method == "uplift"
+    ranked = pd.Series(uplift["uplift"].to_numpy() if by_uplift else p)
+    out = pd.DataFrame({"tier": policy.tiers(ranked, pd.Series(joined["fit"]),
                                              rule_volume=volume).to_numpy(),
                         "funnel": joined["funnel"]})
     out["motion"] = [motion_for(t, s, cfg.playbook.complexity, cfg.playbook.motions)
                      for t, s in zip(out.tier, joined["segment"])]
+    out["routed"] = np.where(by_uplift & out.tier.isin(["tier_1", "tier_3"]), "uplift", "")
+    if uplift is not None:
+        moved = self_serve_by_uplift(out.tier, uplift["uplift_high"],
+                                     cfg.playbook.self_serve_uplift)
+        out.loc[moved, "motion"] = SELF_SERVE_MOTION
+        out.loc[moved, "routed"] = "self_serve"
     return out
+
+
+def _uplift_of(found, X: pd.DataFrame, segments) -> pd.DataFrame:
+    """A batch's uplift columns and ``uplift_note`` (why an empty one is empty) from the
+    model's uplift learner (:class:`pqlml.uplift._scoring.ScoringUplift`)."""
+    out = found.predict(X, segments)
+    out["uplift_note"] = found.notes(segments, len(X))
+    return out
+
+
+def _routed_reasons(why: pd.DataFrame, routed: np.ndarray, uplift: pd.DataFrame) -> pd.DataFrame:
+    """The reasons with, first, the sentence of a row routed by its uplift (``routed``:
+    ``uplift`` or ``self_serve``); the model's reasons move down one place."""
+    from .explain import self_serve_reason, uplift_reason
+
+    why = why.copy()
+    cols = list(why.columns)
+    for i in np.flatnonzero(routed != ""):
+        u, low, high = (uplift[c].iat[i] for c in UPLIFT_COLUMNS)
+        sentence = (self_serve_reason if routed[i] == "self_serve" else uplift_reason)(u, low, high)
+        why.iloc[i, :] = [sentence, *why.iloc[i, :-1].tolist()][:len(cols)]
+    return why

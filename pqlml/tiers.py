@@ -20,7 +20,14 @@ Intent
     rules spend the same sales time; without a rule (none set, or a user model whose rule
     reads account features) the capacity. ``"capacity"``: the top ``[capacity] per_period``.
     ``"precision"``: the lowest cutpoint whose flagged set is *expected* to convert at
-    ``precision_target`` or better.
+    ``precision_target`` or better. ``"uplift"``: the top ``[capacity] per_period`` by the
+    estimated effect of a touch (the scores' ``uplift``, :mod:`pqlml.uplift._scoring`):
+    capacity goes where a touch adds the most conversions, not where buying is likeliest;
+    a missing uplift (a segment where the effect is not identifiable) is never intent.
+    The values the policy ranks are then uplifts (probability units, possibly negative);
+    scoring refuses this method for a model without an uplift. The backtest learns no
+    uplift: under this method it tiers the model's probabilities at the same capacity
+    (``pqlml uplift`` is where ranking by uplift is evaluated).
 ``[tiers] precision_target``
     A number in (0, 1) for ``method = "precision"``.
 ``[capacity] per_period``
@@ -57,6 +64,12 @@ Examples
 >>> TierPolicy().tiers(pd.Series([True, False, None]), pd.Series([True, True, None])).tolist()
 ['tier_1', 'tier_2', 'self_serve']
 
+By uplift (NaN: not identifiable, never intent), the capacity's two largest effects:
+
+>>> uplift = pd.Series([0.05, float("nan"), 0.01, 0.08, -0.02])
+>>> TierPolicy(method="uplift", capacity=2).tiers(uplift, fit).tolist()
+['tier_1', 'self_serve', 'tier_2', 'tier_3', 'tier_2']
+
 From a loaded config (``load_config("pqlml.toml")`` gives the same object):
 
 >>> from pqlml.config import config_from_dict
@@ -80,7 +93,7 @@ __all__ = ["TIERS", "METHODS", "TierPolicy", "capacity_cutpoint", "precision_cut
 
 TIERS = ("tier_1", "tier_2", "tier_3", "self_serve")
 #: The values of ``[tiers] method``; ``match_rules`` is a synonym of ``rules``.
-METHODS = ("rules", "capacity", "match_rules", "precision")
+METHODS = ("rules", "capacity", "match_rules", "precision", "uplift")
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ class TierPolicy:
 
     Parameters
     ----------
-    method : {"rules", "capacity", "match_rules", "precision"}
+    method : {"rules", "capacity", "match_rules", "precision", "uplift"}
     capacity : int
         Sales touches per period (``[capacity] per_period``), at least 1.
     precision_target : float
@@ -152,7 +165,12 @@ class TierPolicy:
     def cutpoint(self, probability, *, rule_volume: int | None = None) -> float:
         """The cutpoint of one period's probabilities by ``method``; ``rule_volume``: how many
         entities the intent rule flags in that period (None: no rule applies; the capacity).
-        ``inf`` flags nobody."""
+        ``inf`` flags nobody. Under ``method = "uplift"`` the values are uplifts (missing
+        ones are left out) and the cutpoint is the capacity's."""
+        if self.method == "uplift":
+            u = _uplifts(probability)
+            u = u[~np.isnan(u)]
+            return capacity_cutpoint(u, min(self.capacity, len(u)))
         p = _probabilities(probability, "probability", unit=self.method == "precision")
         if self.method == "precision":
             return precision_cutpoint(p, self.precision_target)
@@ -162,8 +180,10 @@ class TierPolicy:
 
     def intent(self, probability, cutpoint: float | None = None, *,
                rule_volume: int | None = None) -> pd.Series:
-        """``probability >= cutpoint`` (None: :meth:`cutpoint`), a boolean Series."""
-        p = _probabilities(probability, "probability")
+        """``probability >= cutpoint`` (None: :meth:`cutpoint`), a boolean Series (under
+        ``method = "uplift"``: ``uplift >= cutpoint``, a missing uplift False)."""
+        p = (_uplifts(probability) if self.method == "uplift"
+             else _probabilities(probability, "probability"))
         if cutpoint is None:
             cutpoint = self.cutpoint(p, rule_volume=rule_volume)
         index = probability.index if isinstance(probability, pd.Series) else None
@@ -247,6 +267,24 @@ def _probabilities(values, name: str, *, unit: bool = False) -> np.ndarray:
                          f"{p[bad][0]!r}, row {int(np.flatnonzero(bad)[0])}). Fix: score every "
                          "row with a calibrated model.")
     return p
+
+
+def _uplifts(values) -> np.ndarray:
+    """``values`` as a float array of uplifts: missing allowed (not identifiable), else in
+    [-1, 1]."""
+    try:
+        u = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise PqlmlError(f"The tier policy's uplifts must be numbers. Got "
+                         f"{pd.Series(values).dtype} values instead. Fix: pass the scores' "
+                         "uplift column.") from None
+    bad = ~np.isnan(u) & ((u < -1) | (u > 1))
+    if bad.any():
+        raise PqlmlError(f"The tier policy's uplifts have {int(bad.sum())} value(s) outside "
+                         f"[-1, 1] (first: {u[bad][0]!r}, row {int(np.flatnonzero(bad)[0])}). "
+                         "Fix: pass effects on a probability (the scores' uplift column), not "
+                         "percentage points.")
+    return u
 
 
 def _is_boolean(values) -> bool:

@@ -81,7 +81,9 @@ def test_train_logs_a_pyfunc_and_registers_champion_then_challenger(company, tmp
     X = build_features(company, as_of="2024-10-01")
     got = pyfunc.predict(X)
     model = Model.load(tmp_path / "m.skops")
-    assert list(got.columns) == ["probability"] and len(got) == len(X)
+    # and, with the touch effect the model learned on the company's touches, its uplift
+    uplift = ["uplift", "uplift_low", "uplift_high"] if model.uplift is not None else []
+    assert list(got.columns) == ["probability", *uplift] and len(got) == len(X)
     # version 1 (champion) and the file of version 2 were fitted identically: same scores
     assert got.probability.to_numpy() == pytest.approx(model.predict(X), rel=1e-12)
     assert pyfunc.metadata.get_input_schema().input_names()[:3] == model.features[:3]

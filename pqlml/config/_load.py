@@ -300,7 +300,10 @@ _SPECS: dict[type, dict[str, _Spec]] = {
                                  ("buyer_in_product", "buyer_title_present >= 1"))},
     PlaybookConfig: {
         "complexity": _choice("complexity", ("simple", "intermediate", "complex")),
-        "motions": None},
+        "motions": None,
+        "self_serve_uplift": ("a number <= 1 (probability units, e.g. 0.01 for 1 point; -1 "
+                              "turns the rule off)", "self_serve_uplift = 0.0",
+                              _when(lambda v: _is_number(v) and v <= 1, float))},
     DiscoverConfig: {
         "counts": ("a list of distinct positive integers", "counts = [1, 3, 10]",
                    _when(lambda v: isinstance(v, list | tuple) and v and all(_is_int(n, 1) for n in v)
@@ -378,7 +381,8 @@ _SPECS: dict[type, dict[str, _Spec]] = {
         "capacity": ("an integer >= 0 (touches a period; 0: the data's median)",
                      "capacity = 400", _NAT_INT),
         "min_overlap": ("a number in [0, 0.5)", "min_overlap = 0.05",
-                        _when(lambda v: _is_number(v) and 0 <= v < 0.5, float))},
+                        _when(lambda v: _is_number(v) and 0 <= v < 0.5, float)),
+        "in_scores": ("true or false", "in_scores = false", _when(lambda v: isinstance(v, bool)))},
 }
 _SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "path")
 _SECTION_CLASSES = {"project": ProjectConfig, "outcomes": OutcomesConfig,

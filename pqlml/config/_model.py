@@ -252,10 +252,16 @@ class PlaybookConfig:
     ``motions`` keys are ``"<tier>/<segment>/<complexity>"`` with ``*`` for any,
     e.g. ``"tier_1/enterprise/*" = "enterprise outreach"``; the most specific
     matching key wins.
+
+    ``self_serve_uplift`` (probability units, like the scores' ``uplift``): a Tier 1 or 2
+    account whose uplift band's upper end (``uplift_high``) is at or below it gets the
+    self-serve motion: likely to buy on its own, a touch adds little. Only where the scores
+    carry an uplift; ``-1`` (or less) turns it off.
     """
 
     complexity: str = "intermediate"
     motions: Mapping[str, str] = field(default_factory=_frozen_map)
+    self_serve_uplift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -364,12 +370,15 @@ class UpliftConfig:
     touch's effect (``t``, ``x`` or ``dr``: :mod:`pqlml.uplift`); ``capacity``: touches a
     period the policies are compared at (0, the default: the median number of touched
     accounts per as_of in the data); ``min_overlap``: propensities of a touch outside
-    ``[min_overlap, 1 - min_overlap]`` are not comparable."""
+    ``[min_overlap, 1 - min_overlap]`` are not comparable; ``in_scores``: ``pqlml train``
+    also learns the effect on every labelled snapshot and the scores carry it (``uplift``,
+    ``uplift_low``, ``uplift_high``; :mod:`pqlml.uplift._scoring`)."""
 
     touch_window_days: int = 14
     learner: str = "dr"
     capacity: int = 0
     min_overlap: float = 0.05
+    in_scores: bool = True
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,14 @@ import pandas as pd
 
 from ._contributions import contributions
 from ._groups import CORRELATED, Explanation, explain, reason_groups
+from ._uplift import self_serve_reason, uplift_reason
 from ._words import (EVENT_PHRASES, phrase, render, render_group, signal_of, signal_words,
                      times)
 
 __all__ = ["contributions", "signal_contributions", "explain", "Explanation", "reason_groups",
            "reasons", "lowering_words", "CORRELATED", "signal_of", "signal_words", "render",
-           "render_group", "phrase", "times", "EVENT_PHRASES"]
+           "render_group", "phrase", "times", "EVENT_PHRASES", "uplift_reason",
+           "self_serve_reason"]
 
 _VERBS = {"conversion": "convert", "hand_raise": "ask for sales"}
 

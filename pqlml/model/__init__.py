@@ -34,13 +34,17 @@ __all__ = ["Model", "LeadClassifier", "KINDS", "make_estimator", "feature_column
 
 @dataclass
 class Model:
-    """A fitted :class:`LeadClassifier` (``estimator``) and the exact feature list it expects."""
+    """A fitted :class:`LeadClassifier` (``estimator``) and the exact feature list it expects;
+    ``uplift``: a touch's effect learned beside it (:class:`pqlml.uplift._scoring.ScoringUplift`,
+    fitted by ``pqlml train`` when the project has touches), or None (``trained_on["uplift"]``
+    says why)."""
 
     kind: str
     features: list[str]
     estimator: LeadClassifier
     outcome: str = "conversion"
     trained_on: dict = field(default_factory=dict)
+    uplift: object = None
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, outcome: str, *, kind: str = "gradient_boosting",

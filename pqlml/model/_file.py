@@ -18,7 +18,10 @@ is what the MLflow sklearn flavour trusts when it loads the classifier alone.
 a ``Recalibrated`` wrapper, ``pqlml-model/3`` a :class:`~pqlml.model.LeadClassifier`
 without the reference, directions and correlations reasons read (``pqlml-model/4``).
 A file of another format is refused by its marker (read from the zip's JSON, nothing
-built) with the fix: retrain.
+built) with the fix: retrain. The uplift learner a model may hold (``Model.uplift``,
+:data:`UPLIFT_TYPES`) did not change the format: it is optional, a file written before it
+loads as a model without uplift, and a pqlml before it refuses a file holding one by its
+types, never builds it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 from ..errors import PqlmlError
 
-__all__ = ["FORMAT", "ALLOWLIST", "CLASSIFIER_TYPES", "save_model", "load_model"]
+__all__ = ["FORMAT", "ALLOWLIST", "CLASSIFIER_TYPES", "UPLIFT_TYPES", "save_model", "load_model"]
 
 FORMAT = "pqlml-model/4"
 
@@ -41,7 +44,19 @@ CLASSIFIER_TYPES = frozenset({
     "pqlml.model._signed.SignedLogisticRegression",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
-ALLOWLIST = CLASSIFIER_TYPES | {"pqlml.model.Model"}
+#: What a model's uplift learner (``Model.uplift``, :mod:`pqlml.uplift._scoring`) holds, found
+#: the same way for each learner (``t``, ``x``, ``dr``): pqlml's own learner and last-stage
+#: types; their estimators are scikit-learn's histogram gradient boosting (the predictor above).
+UPLIFT_TYPES = frozenset({
+    "pqlml.uplift._learners.DRLearner",
+    "pqlml.uplift._learners.TLearner",
+    "pqlml.uplift._learners.XLearner",
+    "pqlml.uplift._scoring.ScoringUplift",
+    "pqlml.uplift._scoring._Blend",
+    "pqlml.uplift._scoring._Difference",
+    "pqlml.uplift._scoring._Regressed",
+})
+ALLOWLIST = CLASSIFIER_TYPES | UPLIFT_TYPES | {"pqlml.model.Model"}
 
 _ZIP = b"PK\x03\x04"
 _RETRAIN = ("Fix: retrain with `pqlml train --config <config> --out model.skops` (or `pqlml "

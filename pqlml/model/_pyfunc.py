@@ -2,7 +2,8 @@
 plus the scikit-learn flavour of its :class:`~pqlml.model.LeadClassifier`.
 
 ``load_context`` loads the saved model file (an MLflow artifact); ``predict`` takes the
-feature table and returns one probability per row. The schema guard is the model's own:
+feature table and returns one probability per row (and the uplift columns when the model
+has an uplift: :func:`outputs`). The schema guard is the model's own:
 missing features are an error that lists them.
 
 :func:`save_model` is the "flavour" :func:`pqlml.track.log_train` logs with: MLflow's
@@ -20,7 +21,7 @@ from pathlib import Path
 import mlflow.pyfunc
 import pandas as pd
 
-__all__ = ["PqlmlPyfunc", "save_model"]
+__all__ = ["PqlmlPyfunc", "save_model", "outputs"]
 
 CLASSIFIER_FILE = "classifier.skops"
 
@@ -34,7 +35,22 @@ class PqlmlPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return pd.DataFrame({"probability": self.model.predict(frame)})
+        return outputs(self.model, frame)
+
+
+def outputs(model, frame: pd.DataFrame) -> pd.DataFrame:
+    """What the pyfunc returns for the feature rows ``frame``: ``probability`` and, when the
+    model has an uplift (:mod:`pqlml.uplift._scoring`), ``uplift``, ``uplift_low`` and
+    ``uplift_high``; a ``segment`` column in ``frame`` (the accounts' segment) leaves the
+    rows of an unidentifiable segment empty. Without it, and with such segments, every
+    uplift is empty: the pyfunc cannot tell. MLflow serving passes the signature's columns
+    only (the features), so there it is without."""
+    out = pd.DataFrame({"probability": model.predict(frame)})
+    if model.uplift is not None:
+        segments = frame["segment"].to_numpy() if "segment" in frame.columns else None
+        found = model.uplift.predict(frame.reset_index(drop=True), segments)
+        out = pd.concat([out, found.reset_index(drop=True)], axis=1)
+    return out
 
 
 def save_model(path, mlflow_model, *, classifier, **pyfunc):

@@ -38,13 +38,15 @@ import pandas as pd
 from ..errors import ConfigError
 from ._expr import Rule, evaluate_rules, parse_rules
 from ._report import group_rates, plot_rates, wilson
-from ._tiers import FUNNELS, fit_flags, funnel_conditions, funnel_of, motion_for
+from ._tiers import (FUNNELS, SELF_SERVE_MOTION, fit_flags, funnel_conditions, funnel_of,
+                     motion_for, self_serve_by_uplift)
 from ..outputs import save_figure, write_frames
 from ..tiers import TIERS, TierPolicy
 
 __all__ = ["Rule", "parse_rules", "evaluate_rules", "assign", "report", "RulesReport",
            "attribution", "intent_rule_for", "user_funnels",
-           "fit_flags", "funnel_of", "motion_for", "group_rates", "wilson", "plot_rates",
+           "fit_flags", "funnel_of", "motion_for", "self_serve_by_uplift", "SELF_SERVE_MOTION",
+           "group_rates", "wilson", "plot_rates",
            "FUNNELS", "BUCKETS", "REPORT_FILES"]
 
 #: What :meth:`RulesReport.write` writes into its folder.

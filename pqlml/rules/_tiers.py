@@ -10,7 +10,8 @@
 * **tier**: intent (the config's ``tiers.intent_rule``) x fit, by the one tier
   policy (:class:`pqlml.tiers.TierPolicy`);
 * **motion**: the playbook's recommendation for tier x segment x product
-  complexity.
+  complexity; where the scores carry an uplift, a worked tier whose touch adds little goes
+  to self-serve (:func:`self_serve_by_uplift`).
 
 Examples
 --------
@@ -28,7 +29,8 @@ import pandas as pd
 from ..config import FitConfig, FunnelsConfig
 from ._expr import Rule
 
-__all__ = ["FUNNELS", "fit_flags", "funnel_conditions", "funnel_of", "motion_for"]
+__all__ = ["FUNNELS", "fit_flags", "funnel_conditions", "funnel_of", "motion_for",
+           "self_serve_by_uplift", "SELF_SERVE_MOTION", "WORKED_TIERS"]
 
 FUNNELS = ("pql", "pqa", "self_serve")
 _LARGE = ("mid_market", "mid-market", "enterprise")
@@ -84,15 +86,38 @@ def funnel_of(frame: pd.DataFrame, fit: pd.Series, funnels: FunnelsConfig) -> pd
     return pd.Series(out, index=frame.index, name="funnel")
 
 
+#: The playbook's self-serve motion (the default table's, and the uplift rule's).
+SELF_SERVE_MOTION = "self-serve nudge"
+#: The tiers sales works (in front of a rep); the rest are left to the product.
+WORKED_TIERS = ("tier_1", "tier_2")
+
+
+def self_serve_by_uplift(tier, uplift_high, threshold: float) -> np.ndarray:
+    """True where the playbook sends a worked tier (:data:`WORKED_TIERS`) to self-serve
+    because a touch adds little: the uplift band's upper end is at or below ``threshold``
+    (``[playbook] self_serve_uplift``, probability units). A missing uplift (not
+    identifiable) never moves; a ``threshold`` of -1 or less moves nobody.
+
+    >>> self_serve_by_uplift(["tier_1", "tier_2", "tier_3", "tier_1"],
+    ...                      [0.0, 0.05, -0.02, float("nan")], 0.0).tolist()
+    [True, False, False, False]
+    """
+    high = np.asarray(uplift_high, dtype=float)
+    if threshold <= -1:
+        return np.zeros(len(high), bool)
+    with np.errstate(invalid="ignore"):
+        return np.isin(np.asarray(tier, dtype=object), WORKED_TIERS) & (high <= threshold)
+
+
 def _default_motion(tier: str, segment: str, complexity: str) -> str:
     large = str(segment).lower() in _LARGE
     if tier == "tier_1":
         return "enterprise outreach" if large or complexity == "complex" else "sales assist"
     if tier == "tier_2":
-        return "sales assist" if large and complexity != "simple" else "self-serve nudge"
+        return "sales assist" if large and complexity != "simple" else SELF_SERVE_MOTION
     if tier == "tier_3":
-        return "sales assist" if complexity == "complex" else "self-serve nudge"
-    return "self-serve nudge"
+        return "sales assist" if complexity == "complex" else SELF_SERVE_MOTION
+    return SELF_SERVE_MOTION
 
 
 def motion_for(tier: str, segment, complexity: str, overrides) -> str:

@@ -83,9 +83,10 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
     """Fit the model on every labelled snapshot (``project.snapshots(outcome)``, by
     :func:`pqlml.model.train`; beyond ``[model] max_training_rows``, on a weighted sample of
     them, :meth:`pqlml.project.Project.training_snapshots`, recorded in the model's
-    ``trained_on["sample"]`` and the run's params), save it to ``out`` (.skops) and, unless not ``track``, log
-    the MLflow run ``train <project> <training window>`` and register the model under
-    ``model.registered_name`` (:func:`pqlml.registry.version_description`)."""
+    ``trained_on["sample"]`` and the run's params), with a touch's effect beside it when the
+    project has touches (:func:`_scoring_uplift`), save it to ``out`` (.skops) and, unless
+    not ``track``, log the MLflow run ``train <project> <training window>`` and register the
+    model under ``model.registered_name`` (:func:`pqlml.registry.version_description`)."""
     from ..model import train as fit
     from ..outputs import check_file
 
@@ -96,6 +97,9 @@ def train(source, out="model.skops", *, kind=None, outcome=None, track: bool = T
         outcome = _outcome(project, outcome)
         frame, sample = project.training_snapshots(outcome)
         model = fit(frame, outcome, settings=project.config, kind=kind, sample=sample)
+    with stage(status, "learning a touch's effect for the scores"):
+        model.uplift, model.trained_on["uplift"] = _scoring_uplift(project, frame, outcome,
+                                                                   model.features)
     model.save(out)
 
     def log():
@@ -114,7 +118,8 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
     """Train a challenger, compare it with the registered champion and decide
     (:func:`pqlml.retrain.retrain`); write ``out/decision.json`` and, when a challenger was
     trained, ``out/model.skops``; log the MLflow run ``retrain`` with the comparison and
-    register the challenger (as ``champion`` if promoted). Always tracked: the decision is
+    register the challenger (as ``champion`` if promoted), with a touch's effect beside it as
+    ``train`` learns it (:func:`_scoring_uplift`). Always tracked: the decision is
     a change of the registry. A local store stays locked from reading the champion to
     registering (:func:`pqlml.track.writing`): a concurrent retrain waits, then compares
     with whatever this one registered. ``fit(frame, outcome) -> Model`` replaces the
@@ -135,6 +140,9 @@ def retrain(source, out="retrain", *, fit=None, progress=None) -> RetrainResult:
             current = champion(cfg.model.registered_name)
         decision = retraining.retrain(frame, outcome, settings=cfg, champion=current, fit=fit,
                                       progress=progress)
+        if decision.model is not None and decision.model.uplift is None:
+            decision.model.uplift, decision.model.trained_on["uplift"] = _scoring_uplift(
+                project, frame, outcome, decision.model.features)
         written = decision.write(out)
         model = decision.model
         registered, run_id, store = log_run(project, "retrain",
@@ -190,6 +198,30 @@ def drift(source, out="drift", *, model=None, as_of=None, track: bool = True,
                                context="drift")
     return DriftResult(project, table, summary, version, run_id=run_id, store=store,
                        written=written)
+
+
+def _scoring_uplift(project, frame, outcome: str, features: list):
+    """(the uplift learner the model keeps or None, ``trained_on["uplift"]``): the
+    ``[uplift] learner`` fitted on the training snapshots when ``[uplift] in_scores``, the
+    project is of accounts, the outcome is conversion (what a touch's effect is on) and it
+    has touches (:func:`pqlml.uplift._scoring.fit_for_scoring`); else None and why."""
+    from ..uplift._scoring import fit_for_scoring
+
+    cfg = project.config
+    if not cfg.uplift.in_scores:
+        return None, {"none": "[uplift] in_scores = false"}
+    if cfg.project.entity != "account":
+        return None, {"none": f"a touch's effect is learned on accounts; project.entity is "
+                              f"{cfg.project.entity!r}"}
+    if outcome != "conversion":
+        return None, {"none": f"a touch's effect is learned on conversion; the outcome is "
+                              f"{outcome!r}"}
+    touches = project.touches()
+    if touches is None:
+        return None, {"none": "the project has no touches table ([data.touches])"}
+    segments = project.with_attributes(frame[["account_id"]]).get("segment")
+    return fit_for_scoring(frame, outcome, touches=touches, settings=cfg, features=features,
+                           segments=None if segments is None else segments.to_numpy())
 
 
 def _outcome(project, outcome) -> str:
