@@ -19,6 +19,22 @@ from .terminal import periods, status, step
 __all__ = ["run_demo"]
 
 
+#: What the demo adds to its company's config: its scores carry each account's uplift
+#: (off by default: learning it triples ``pqlml train``'s time, README "In the scores").
+DEMO_UPLIFT = """
+[uplift]
+# The demo's scores carry each account's uplift (a touch's effect, pqlml.uplift): pqlml
+# train learns it beside the model. Off by default; on here to show it.
+in_scores = true
+"""
+
+
+def _uplift_in_scores(config: Path) -> None:
+    from .outputs import write_text
+
+    write_text(Path(config).read_text() + DEMO_UPLIFT, config)
+
+
 def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=None) -> dict:
     """Run every stage that exists on a simulated company; print and return a summary, and
     write it with its figures to ``<out>/report.html``."""
@@ -35,6 +51,7 @@ def run_demo(out="demo-output", n_accounts: int = 2_000, seed: int = 0, console=
     console.rule("[bold]pqlml demo")
     console.print(f"1. Simulating a product-led company: {n_accounts:,} accounts, seed {seed} -> {out}/")
     sim = simulate(n_accounts, seed, out, progress=not console.quiet)
+    _uplift_in_scores(sim.config)
 
     console.print(f"2. Loading and validating the tables named in {sim.config}")
     with step(console, "   loading the tables"):

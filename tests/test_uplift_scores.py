@@ -33,6 +33,9 @@ FEATURES = """
 [features]
 events = ["task_created", "invite_sent"]
 windows = [30]
+
+[uplift]
+in_scores = true
 """
 
 
@@ -76,7 +79,8 @@ def _rescore(trained, **sections):
 def test_train_keeps_the_learner_with_its_segments(trained):
     model = trained["result"].model
     info = model.trained_on["uplift"]
-    assert model.uplift is not None and info["learner"] == "dr" == model.uplift.name
+    learner = load_config(trained["config"]).uplift.learner
+    assert model.uplift is not None and info["learner"] == learner == model.uplift.name
     assert info["identifiable"] == model.uplift.identifiable and info["identifiable"]
     assert set(info["identifiable"]) | set(info["unidentifiable"]) <= {
         "smb", "mid_market", "enterprise", "unknown"}
@@ -197,6 +201,7 @@ def test_fully_targeted_touches_train_without_uplift_and_say_which_segments(tmp_
     # touch then tells the touched (the most active) from the rest in every segment
     simulate(n_accounts=1_200, seed=5, out=tmp_path / "targeted", months=9, randomised_share=0.0)
     config = tmp_path / "targeted" / "pqlml.toml"
+    config.write_text(config.read_text() + "\n[uplift]\nin_scores = true\n")
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "m.skops"),
                  "--no-track"]) == 0
     model = Model.load(tmp_path / "m.skops")

@@ -256,12 +256,14 @@ class PlaybookConfig:
     ``self_serve_uplift`` (probability units, like the scores' ``uplift``): a Tier 1 or 2
     account whose uplift band's upper end (``uplift_high``) is at or below it gets the
     self-serve motion: likely to buy on its own, a touch adds little. Only where the scores
-    carry an uplift; ``-1`` (or less) turns it off.
+    carry an uplift; ``-1`` (or less, the default) turns it off: an uplift band is an
+    estimate's, and the rule moves accounts away from sales on it, so a team turns it on
+    once ``pqlml uplift`` shows its ranking holds on its own data.
     """
 
     complexity: str = "intermediate"
     motions: Mapping[str, str] = field(default_factory=_frozen_map)
-    self_serve_uplift: float = 0.0
+    self_serve_uplift: float = -1.0
 
 
 @dataclass(frozen=True)
@@ -372,13 +374,14 @@ class UpliftConfig:
     accounts per as_of in the data); ``min_overlap``: propensities of a touch outside
     ``[min_overlap, 1 - min_overlap]`` are not comparable; ``in_scores``: ``pqlml train``
     also learns the effect on every labelled snapshot and the scores carry it (``uplift``,
-    ``uplift_low``, ``uplift_high``; :mod:`pqlml.uplift._scoring`)."""
+    ``uplift_low``, ``uplift_high``; :mod:`pqlml.uplift._scoring`); off by default (it about
+    triples ``pqlml train``'s time, and is worth it with a randomised holdout)."""
 
     touch_window_days: int = 14
     learner: str = "dr"
     capacity: int = 0
     min_overlap: float = 0.05
-    in_scores: bool = True
+    in_scores: bool = False
 
 
 @dataclass(frozen=True)
