@@ -10,8 +10,9 @@ first; every other file follows in its usual order and fills the gaps. Tests ins
 keep their order.
 
 HEAVY_FIRST comes from a full run's ``--durations`` (issue 25: the files over ~20 s, setup
-and calls of their slowest tests summed; seconds of the quiet CI run of 2026-12-06). A
-file missing from it only runs later; a new long file belongs here.
+and calls of their slowest tests summed; seconds of the quiet CI run of 2026-12-06; issue
+27's files from their own runs with ``--durations=0``, scaled to a quiet machine). A file
+missing from it only runs later; a new long file belongs here.
 
 ``shared_company`` (below) is the session's simulated companies: a test that needs a
 simulated company asks for it by its simulate arguments, and every module and both
@@ -27,22 +28,28 @@ HEAVY_FIRST = (
     "tests/test_model_targets.py",          # 171: the issue's targets on 20,000 accounts
     "tests/test_spark_cluster.py",          # 119: a standalone cluster (a master, two workers)
     "tests/test_spark.py",                  # ~95: three PySpark local-mode parity runs
-    "tests/test_refresh.py",                # ~90: the incremental-refresh property test
+    "tests/test_uplift_cli.py",             # ~95: `pqlml uplift` forward on 1,500 accounts (DR)
     "tests/test_init.py",                   # ~90: the README's five-minute path, twice
     "tests/test_discover.py",               # ~85: a 12,000-account company, two discoveries
+    "tests/test_refresh.py",                # ~75: the incremental-refresh property test
+    "tests/test_buyers.py",                 # ~60: the buyer model, 20,000 accounts for issue 26
     "tests/test_retrain.py",                # ~55: monthly champion/challenger, concurrency
     "tests/test_features.py",               # ~45: two leak-freedom property tests
     "notebooks/02_model_vs_rules.ipynb",    # 42
     "tests/test_memberships.py",            # ~40: two property tests, every vendor export
     "tests/test_user_level.py",             # ~35
+    "tests/test_uplift_run.py",             # ~30: pqlml.uplift forward on a 3,000-account world
     "tests/test_demo.py",                   # ~30
     "tests/test_track.py",                  # ~30 (its company shared since issue 25's D)
     "tests/test_report.py",                 # ~30
+    "tests/test_experiment.py",             # ~25: 100 seeded holdouts, the analyze command
     "notebooks/01_signal_discovery.ipynb",  # 21
     "tests/test_second_world.py",           # ~20
     "notebooks/03_score_and_registry.ipynb",  # 19
     "tests/test_readme.py",                 # ~20
     "tests/test_score.py",                  # ~20
+    "tests/test_simulate_touches.py",       # ~15: touched companies simulated several ways
+    "tests/test_uplift.py",                 # ~15: the learners on 20,000-row worlds
 )
 
 

@@ -15,9 +15,10 @@ import pytest
 
 from pqlml.buyers import (BuyerModel, buyer_examples, candidates, evaluate_buyers, rank_by,
                           signal_events, title_score)
+from pqlml.cache import CACHE_FOLDER
 from pqlml.cli import main
 from pqlml.project import open_project
-from pqlml.simulate import simulate
+from pqlml.simulate import simulate, snapshot_dates
 
 HAND = "a999999"
 PEOPLE = {  # user: (email, title, [(event, count)] in the 30 days before as_of)
@@ -33,13 +34,14 @@ PEOPLE = {  # user: (email, title, [(event, count)] in the 30 days before as_of)
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    """A simulated company plus one hand-built account (:data:`PEOPLE`)."""
+def company(tmp_path_factory, shared_company):
+    """A simulated company plus one hand-built account (:data:`PEOPLE`): a copy of the
+    session's shared 1,500-account company (its data only, not its feature cache)."""
     root = tmp_path_factory.mktemp("buyers")
-    sim = simulate(n_accounts=1_500, seed=4, out=root / "sim", months=12)
     out = root / "hand"
-    shutil.copytree(root / "sim", out)
-    as_of = pd.Timestamp(sim.snapshots[-1], tz="UTC")
+    shutil.copytree(shared_company(n_accounts=1_500, seed=4, months=12), out,
+                    ignore=shutil.ignore_patterns(CACHE_FOLDER, "mlflow.db*"))
+    as_of = pd.Timestamp(snapshot_dates(12)[-1], tz="UTC")
     created = as_of - pd.Timedelta(days=120)
     accounts = pd.read_parquet(out / "accounts.parquet")
     accounts = pd.concat([accounts, pd.DataFrame({

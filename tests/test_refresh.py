@@ -4,6 +4,7 @@ to the full build and says why."""
 
 import datetime as dt
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -165,10 +166,10 @@ def test_incremental_features_equal_the_full_rebuild_every_column(base, new, new
         _append(root, new[:3], users, project.data_end, name=f"part-{step + 2:03d}.parquet")
 
 
-@pytest.fixture
-def grown():
-    """A project with a kept state and a day of events appended since: its folder, users
-    and the kept data end."""
+@pytest.fixture(scope="module")
+def _grown_once():
+    """The project of :func:`grown`, built once per module, and a copy of its folder as
+    built (``shutil.copytree`` keeps each file's mtime, which the state's manifest holds)."""
     rng = np.random.default_rng(5)
     n = 400
     rows = [(int(s), int(u), int(e), float(a) if a > 500 else None) for s, u, e, a in
@@ -177,7 +178,20 @@ def grown():
     root, users = _project_folder(rows)
     project, _ = _kept(root)
     _append(root, _one_day(rows[:40]), users, project.data_end)
-    return root, users, project.data_end
+    built = root.with_name(root.name + "-built")
+    shutil.copytree(root, built)
+    return root, users, project.data_end, built
+
+
+@pytest.fixture
+def grown(_grown_once):
+    """A project with a kept state and a day of events appended since: its folder, users
+    and the kept data end. Each test changes the folder, so each gets it as built, at the
+    same path (the state's key holds the data's root)."""
+    root, users, end, built = _grown_once
+    shutil.rmtree(root)
+    shutil.copytree(built, root)
+    return root, users, end
 
 
 def _one_day(rows):
