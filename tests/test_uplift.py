@@ -57,6 +57,18 @@ def test_the_default_x_learner_keeps_its_gain_when_touches_are_rare(worlds):
     assert x >= 0.85 * oracle and x > dr + 0.1 * oracle
 
 
+def test_x_learner_blends_its_two_arms_effect_models():
+    w = world(4000, 4, seed=9)
+    fit = {g: LEARNERS["x"](blend=g, random_state=0).fit(w["X"], w["y"], treatment=w["t"])
+           for g in (0.0, 1.0, "propensity")}
+    tau0, tau1 = fit[1.0].predict(w["X"]), fit[0.0].predict(w["X"])
+    assert LEARNERS["x"]().blend == 0.5
+    e = fit["propensity"].propensity_.predict_proba(w["X"])[:, 1]
+    np.testing.assert_allclose(fit["propensity"].predict(w["X"]), e * tau0 + (1 - e) * tau1)
+    with pytest.raises(ValueError, match="'blend' parameter of XLearner"):
+        LEARNERS["x"](blend=1.5).fit(w["X"], w["y"], treatment=w["t"])
+
+
 @pytest.mark.parametrize("name", list(LEARNERS))
 def test_effect_is_the_difference_of_outcomes_for_the_t_learner_and_close_for_others(
         worlds, fitted, name):
