@@ -523,8 +523,8 @@ def test_features_section_errors(tmp_path, text, match):
 def test_uplift_section_defaults_and_bad_values(tmp_path):
     cfg = config_from_dict({}, tmp_path)
     assert (cfg.uplift.touch_window_days, cfg.uplift.learner, cfg.uplift.capacity,
-            cfg.uplift.min_overlap) == (14, "dr", 0, 0.05)
-    assert config_from_dict({"uplift": {"learner": "x", "capacity": 400}}, tmp_path).uplift.capacity == 400
+            cfg.uplift.min_overlap) == (14, "x", 0, 0.05)
+    assert config_from_dict({"uplift": {"learner": "dr", "capacity": 400}}, tmp_path).uplift.capacity == 400
     with pytest.raises(ConfigError, match=r"'uplift\.min_overlap' setting .* must be a number in \[0, 0\.5\)"):
         config_from_dict({"uplift": {"min_overlap": 0.5}}, tmp_path)
     with pytest.raises(ConfigError, match=r"'uplift\.learner' setting .* must be one of \"t\", \"x\", \"dr\""):

@@ -369,7 +369,8 @@ class CapacityConfig:
 class UpliftConfig:
     """``[uplift]`` (``pqlml uplift``): a snapshot at ``as_of`` is *touched* when its account
     has a touch in ``[as_of, as_of + touch_window_days)``; ``learner``: the meta-learner of a
-    touch's effect (``t``, ``x`` or ``dr``: :mod:`pqlml.uplift`); ``capacity``: touches a
+    touch's effect (``t``, ``x`` or ``dr``: :mod:`pqlml.uplift`; ``x`` by default, the one that
+    suits rare touches); ``capacity``: touches a
     period the policies are compared at (0, the default: the median number of touched
     accounts per as_of in the data); ``min_overlap``: propensities of a touch outside
     ``[min_overlap, 1 - min_overlap]`` are not comparable; ``in_scores``: ``pqlml train``
@@ -378,7 +379,7 @@ class UpliftConfig:
     triples ``pqlml train``'s time, and is worth it with a randomised holdout)."""
 
     touch_window_days: int = 14
-    learner: str = "dr"
+    learner: str = "x"
     capacity: int = 0
     min_overlap: float = 0.05
     in_scores: bool = False

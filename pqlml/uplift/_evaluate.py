@@ -9,9 +9,11 @@ weights are given: inverse propensities make targeted data comparable):
   of the top ``phi``, the untouched rows' rate standing for what they would have done.
 * Uplift curve ``U(phi) = (R_t / N_t - R_c / N_c)(N_t + N_c)``: the incremental conversions
   had every row of the top ``phi`` been touched.
-* Qini coefficient: the area between the Qini curve and the random ranking's straight line
-  ``phi Q(1)``, divided by the rows ``N``: incremental conversions per row that the ranking
-  adds over random targeting (0 for a ranking no better than chance).
+* Qini coefficient ``Q`` (Radcliffe's): the area between the Qini curve and the random
+  ranking's straight line, divided by the same area for the optimum ranking of the observed
+  outcomes (touched converters first, untouched converters last). 0 for a ranking no better
+  than chance, 1 for the optimum; computed at every distinct score (ties move together), the
+  same number as scikit-uplift's ``qini_auc_score`` (checked in ``tests/test_uplift.py``).
 
 At capacity, each period's top ``k`` rows are the ones a team would call; their incremental
 conversions per 100 touches are estimated by the mean AIPW pseudo-outcome of those rows
@@ -60,12 +62,37 @@ def qini_curves(y, t, score, *, weights=None, grid=GRID) -> pd.DataFrame:
                          "random": grid * qini[-1]})
 
 
-def qini_coefficient(curves: pd.DataFrame, rows: float) -> float:
-    """Area between the Qini curve and the random line over ``[0, 1]`` (trapezoids from
-    (0, 0)), per row."""
-    x = np.r_[0.0, curves.fraction.to_numpy()]
-    gap = np.r_[0.0, (curves.qini - curves.random).to_numpy()]
-    return float(np.sum((gap[1:] + gap[:-1]) / 2 * np.diff(x)) / max(rows, 1))
+def _qini_points(y, t, score, w):
+    """(x, Q): the cumulative weight and the Qini curve at each distinct score, best first,
+    from (0, 0)."""
+    order = np.argsort(-score, kind="mergesort")
+    s = score[order]
+    at = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    rt, nt, rc, nc = (np.cumsum(v[order])[at] for v in (w * t * y, w * t, w * (1 - t) * y,
+                                                       w * (1 - t)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = rt - np.where(nc > 0, rc * nt / nc, 0.0)
+    return np.r_[0.0, (nt + nc)], np.r_[0.0, q]
+
+
+def _area_over_random(x, q) -> float:
+    """Trapezoid area under ``q(x)`` minus the straight line from (0, 0) to its end."""
+    return float(np.sum((q[1:] + q[:-1]) / 2 * np.diff(x)) - x[-1] * q[-1] / 2)
+
+
+def qini_coefficient(y, t, score, *, weights=None) -> float:
+    """Radcliffe's Qini coefficient of ranking by ``score``: the area between its Qini curve
+    and random targeting over the optimum's (NaN when the optimum is no better than random).
+
+    >>> round(qini_coefficient([1, 0, 1, 0, 0, 1], [1, 1, 0, 0, 1, 0], [6, 5, 4, 3, 2, 1]), 4)
+    0.4615
+    """
+    y, t = np.asarray(y, float), np.asarray(t, float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
+    best = _area_over_random(*_qini_points(y, t, y * t - y * (1 - t), w))
+    if not best > 0:
+        return float("nan")
+    return _area_over_random(*_qini_points(y, t, np.asarray(score, float), w)) / best
 
 
 def qini_with_cis(y, t, score, groups, *, weights=None, reps: int = 200, seed: int = 0):
@@ -76,7 +103,7 @@ def qini_with_cis(y, t, score, groups, *, weights=None, reps: int = 200, seed: i
 
     def stats(i):
         c = qini_curves(y[i], t[i], score[i], weights=w[i])
-        out = {"coefficient": qini_coefficient(c, w[i].sum())}
+        out = {"coefficient": qini_coefficient(y[i], t[i], score[i], weights=w[i])}
         for j in range(len(c)):
             out[f"qini_{j}"], out[f"uplift_{j}"] = c.qini.iat[j], c.uplift.iat[j]
         return out
@@ -86,7 +113,8 @@ def qini_with_cis(y, t, score, groups, *, weights=None, reps: int = 200, seed: i
         for side, s in (("low", 0), ("high", 1)):
             curves[f"{name}_{side}"] = [cis.get(f"{name}_{j}", [np.nan] * 2)[s]
                                         for j in range(len(curves))]
-    return curves, qini_coefficient(curves, w.sum()), cis.get("coefficient", [np.nan, np.nan])
+    return (curves, qini_coefficient(y, t, score, weights=w),
+            cis.get("coefficient", [np.nan, np.nan]))
 
 
 def top_per_period(score, periods, capacity: int) -> np.ndarray:

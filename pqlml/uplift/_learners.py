@@ -8,12 +8,24 @@ as a keyword. The formulas (Künzel et al. 2019, PNAS 116:4156 for T and X; Kenn
 
 * T: ``tau(x) = mu1(x) - mu0(x)``, one outcome classifier per arm.
 * X: imputed effects ``y - mu0(x)`` on touched rows and ``mu1(x) - y`` on untouched rows,
-  each regressed on x; ``tau = e(x) tau0(x) + (1 - e(x)) tau1(x)``.
+  each regressed on x (``tau1``, ``tau0``); ``tau = g tau0(x) + (1 - g) tau1(x)``. Any ``g`` in
+  [0, 1] is consistent; Künzel's ``g = e(x)`` (``blend="propensity"``) puts ~96% of the weight
+  on ``tau1`` when 4% of the rows are touched, a regression on those few (mostly targeted)
+  rows, so the default is the even blend ``g = 0.5``, which averages the two arms' estimates.
 * DR: the AIPW pseudo-outcome ``mu1 - mu0 + t (y - mu1) / e - (1 - t)(y - mu0) / (1 - e)``
   with the nuisances cross-fitted (``cv`` folds, each row's from models that never saw it),
   regressed on x. The propensity is clipped on the balanced scale
   (:func:`~pqlml.uplift._propensity.balanced_propensity`): touches are rare (5% of accounts), and clipping a raw 1%
   propensity to 5% would shrink every touched row's correction five-fold.
+
+The X-learner is ``[uplift] learner``'s default: sales touches are rare (~4% of the snapshots
+for any team), and it suits very unbalanced arms (Künzel et al. 2019): the effect on the few
+touched rows is imputed from the untouched arm's outcome model, fitted on the many, while DR's
+pseudo-outcomes carry a ±1/e(x) term that a 2-5% propensity turns into noise. Measured side by
+side at 5% touched (tests/uplift_world.py's world, 500 of 2,500 rows called a period): X 0.92
+of the oracle's incremental conversions (0.93 with ``g = 0.5``), DR 0.64; at 30% touched all
+~0.95. On the simulated 20k company (6 months forward): X with ``g = 0.5`` 0.69 of the oracle,
+with ``g = e(x)`` 0.54, DR 0.27.
 
 Every effect is in probability points. ``n_bootstrap`` > 0 also fits the last stage on that
 many resamples of the rows (the nuisances held fixed): :meth:`predict_interval` gives each
@@ -168,18 +180,24 @@ class TLearner(_MetaLearner):
 
 
 class XLearner(_MetaLearner):
-    """Imputed effects regressed per arm, blended by the propensity ``e(x)`` of a touch
-    (``propensity_learner``, default :func:`default_classifier`)."""
+    """Imputed effects regressed per arm, blended: ``blend`` is the weight of the untouched
+    arm's model (a number in [0, 1], default 0.5) or ``"propensity"`` for the propensity
+    ``e(x)`` of a touch (``propensity_learner``, default :func:`default_classifier`)."""
 
     def __init__(self, outcome_learner=None, effect_learner=None, propensity_learner=None, *,
-                 n_bootstrap: int = 0, random_state=0):
+                 blend=0.5, n_bootstrap: int = 0, random_state=0):
         self.outcome_learner = outcome_learner
         self.effect_learner = effect_learner
         self.propensity_learner = propensity_learner
+        self.blend = blend
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
     def _nuisances(self, X, y, t, w):
+        if self.blend != "propensity" and (isinstance(self.blend, (bool, str))
+                                           or not 0 <= self.blend <= 1):
+            raise ValueError(f"The 'blend' parameter of XLearner must be a number in [0, 1] or "
+                             f"'propensity'. Got {self.blend!r} instead.")
         self.propensity_ = _fit(self._classifier(self.propensity_learner), X, t, w)
         return np.where(t == 1, y - _p1(self.mu0_, X), _p1(self.mu1_, X) - y)
 
@@ -190,11 +208,11 @@ class XLearner(_MetaLearner):
             r = rows[t[rows] == arm]
             fits.append(_fit(self._regressor(), X[r], imputed[r], None if w is None else w[r]))
         tau0, tau1 = fits
-        prop = self.propensity_
+        prop, blend = self.propensity_, self.blend
 
         def effect(Z):
-            e = _p1(prop, Z)
-            return e * tau0.predict(Z) + (1 - e) * tau1.predict(Z)
+            g = _p1(prop, Z) if blend == "propensity" else blend
+            return g * tau0.predict(Z) + (1 - g) * tau1.predict(Z)
         return effect
 
 
