@@ -52,9 +52,9 @@ UPLIFT_TYPES = frozenset({
     "pqlml.uplift._learners.TLearner",
     "pqlml.uplift._learners.XLearner",
     "pqlml.uplift._scoring.ScoringUplift",
-    "pqlml.uplift._scoring._Blend",
-    "pqlml.uplift._scoring._Difference",
-    "pqlml.uplift._scoring._Regressed",
+    "pqlml.uplift._learners._Blend",
+    "pqlml.uplift._learners._Difference",
+    "pqlml.uplift._learners._Regressed",
 })
 ALLOWLIST = CLASSIFIER_TYPES | UPLIFT_TYPES | {"pqlml.model.Model"}
 

@@ -80,6 +80,40 @@ def _p1(est, X):
     return est.predict_proba(X)[:, 1]
 
 
+# The last stages (``effect_`` and each of ``bootstraps_``): features -> effects. Objects, not
+# closures, so that a fitted learner is stored in a model file (skops) like any estimator.
+class _Difference:
+    """T-learner: P(y=1 | touched) - P(y=1 | untouched), from the arms' classifiers."""
+
+    def __init__(self, mu0, mu1):
+        self.mu0, self.mu1 = mu0, mu1
+
+    def __call__(self, Z):
+        return _p1(self.mu1, Z) - _p1(self.mu0, Z)
+
+
+class _Blend:
+    """X-learner: ``g tau0(x) + (1 - g) tau1(x)``, ``g`` the ``blend`` or, for
+    ``"propensity"``, the propensity classifier's e(x)."""
+
+    def __init__(self, tau0, tau1, blend, propensity):
+        self.tau0, self.tau1, self.blend, self.propensity = tau0, tau1, blend, propensity
+
+    def __call__(self, Z):
+        g = _p1(self.propensity, Z) if self.blend == "propensity" else self.blend
+        return g * self.tau0.predict(Z) + (1 - g) * self.tau1.predict(Z)
+
+
+class _Regressed:
+    """DR-learner: the regression of the pseudo-outcomes on the features."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, Z):
+        return self.model.predict(Z)
+
+
 class _MetaLearner(BaseEstimator):
     """What the three share: validation, the bootstrap of the last stage, the predictions."""
 
@@ -176,7 +210,7 @@ class TLearner(_MetaLearner):
                        None if w is None else w[t == 0])
             mu1 = _fit(self._classifier(self.outcome_learner), X[t == 1], y[t == 1],
                        None if w is None else w[t == 1])
-        return lambda Z: _p1(mu1, Z) - _p1(mu0, Z)
+        return _Difference(mu0, mu1)
 
 
 class XLearner(_MetaLearner):
@@ -207,13 +241,7 @@ class XLearner(_MetaLearner):
         for arm in (0, 1):
             r = rows[t[rows] == arm]
             fits.append(_fit(self._regressor(), X[r], imputed[r], None if w is None else w[r]))
-        tau0, tau1 = fits
-        prop, blend = self.propensity_, self.blend
-
-        def effect(Z):
-            g = _p1(prop, Z) if blend == "propensity" else blend
-            return g * tau0.predict(Z) + (1 - g) * tau1.predict(Z)
-        return effect
+        return _Blend(*fits, self.blend, self.propensity_)
 
 
 class DRLearner(_MetaLearner):
@@ -252,8 +280,8 @@ class DRLearner(_MetaLearner):
 
     def _last_stage(self, pseudo, X, y, t, w, rows):
         rows = np.arange(len(y)) if rows is None else rows
-        model = _fit(self._regressor(), X[rows], pseudo[rows], None if w is None else w[rows])
-        return model.predict
+        return _Regressed(_fit(self._regressor(), X[rows], pseudo[rows],
+                               None if w is None else w[rows]))
 
 
 LEARNERS = {"t": TLearner, "x": XLearner, "dr": DRLearner}

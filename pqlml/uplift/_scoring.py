@@ -19,9 +19,8 @@ learner (``LEARNERS[[uplift] learner]``) is fitted on the same thinned rows, wit
 
 The result, :class:`ScoringUplift`, predicts ``uplift``, ``uplift_low`` and ``uplift_high``
 (probability units, like ``probability``) and leaves rows of an unidentifiable segment
-empty (NaN). It is stored inside the model file: the learners keep their last stages as
-closures, which skops cannot store, so :func:`portable` replaces each by a small object
-computing the same thing (checked on the training rows before it is kept).
+empty (NaN). It is stored inside the model file (skops; the learners' types are in
+:data:`pqlml.model._file.UPLIFT_TYPES`).
 
 Examples
 --------
@@ -48,17 +47,15 @@ Examples
 
 from __future__ import annotations
 
-from types import MethodType
-
 import numpy as np
 import pandas as pd
 
 from ._forward import thinned
-from ._learners import LEARNERS, _p1, default_classifier
+from ._learners import LEARNERS, default_classifier
 from ._overlap import overlap
 from ._treatment import touched
 
-__all__ = ["fit_for_scoring", "ScoringUplift", "portable", "UPLIFT_COLUMNS", "segments_of",
+__all__ = ["fit_for_scoring", "ScoringUplift", "UPLIFT_COLUMNS", "segments_of",
            "described", "N_BOOTSTRAP"]
 
 #: The score columns an uplift adds (probability units), and the note of an empty one.
@@ -68,8 +65,7 @@ N_BOOTSTRAP = 10
 
 
 class ScoringUplift:
-    """A fitted meta-learner with what scoring needs: ``learner`` (its last stages made
-    storable by :func:`portable`), ``name`` (``t``, ``x`` or ``dr``), ``features`` (its
+    """A fitted meta-learner with what scoring needs: ``learner``, ``name`` (``t``, ``x`` or ``dr``), ``features`` (its
     columns, in order), ``identifiable`` (the segments it ranks) and ``unidentifiable``
     (segment -> why not)."""
 
@@ -158,7 +154,6 @@ def fit_for_scoring(frame: pd.DataFrame, outcome: str, *, touches, settings, fea
         learner.fit(X[fit_rows], y[fit_rows], treatment=t[fit_rows], sample_weight=w)
     except ValueError as err:
         return None, {"none": f"the {up.learner} learner cannot be fitted: {err}", **info}
-    portable(learner, check=X[fit_rows[:500]])
     return ScoringUplift(learner, up.learner, features, found.identifiable,
                          info["unidentifiable"]), info
 
@@ -200,72 +195,3 @@ def _propensities(frame, X, y, t, rows, seed: int) -> np.ndarray:
                                              **({} if w is None else {"sample_weight": w}))
         e[held] = model.predict_proba(X[rows[held]])[:, 1]
     return e
-
-
-# --- storable last stages ----------------------------------------------------------------
-
-class _Difference:
-    """T-learner's effect: P(y=1 | touched) - P(y=1 | untouched)."""
-
-    def __init__(self, mu0, mu1):
-        self.mu0, self.mu1 = mu0, mu1
-
-    def __call__(self, Z):
-        return _p1(self.mu1, Z) - _p1(self.mu0, Z)
-
-
-class _Blend:
-    """X-learner's effect: ``e(x) tau0(x) + (1 - e(x)) tau1(x)``."""
-
-    def __init__(self, propensity, tau0, tau1):
-        self.propensity, self.tau0, self.tau1 = propensity, tau0, tau1
-
-    def __call__(self, Z):
-        e = _p1(self.propensity, Z)
-        return e * self.tau0.predict(Z) + (1 - e) * self.tau1.predict(Z)
-
-
-class _Regressed:
-    """DR-learner's effect: the regression of the pseudo-outcomes."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __call__(self, Z):
-        return self.model.predict(Z)
-
-
-def _storable(fn):
-    if isinstance(fn, (_Difference, _Blend, _Regressed)):
-        return fn
-    if isinstance(fn, MethodType) and fn.__name__ == "predict":
-        return _Regressed(fn.__self__)
-    code = getattr(fn, "__code__", None)
-    names = code.co_freevars if code is not None else ()
-    cells = dict(zip(names, (c.cell_contents for c in (getattr(fn, "__closure__", None) or ()))))
-    if {"mu0", "mu1"} <= set(cells):
-        return _Difference(cells["mu0"], cells["mu1"])
-    if {"prop", "tau0", "tau1"} <= set(cells):
-        return _Blend(cells["prop"], cells["tau0"], cells["tau1"])
-    raise RuntimeError(f"pqlml cannot store this learner's last stage ({fn!r}); "
-                       "pqlml.uplift._scoring.portable knows the T, X and DR learners'.")
-
-
-def portable(learner, *, check=None):
-    """``learner`` (fitted) with its last stages (``effect_``, ``bootstraps_``) replaced by
-    storable objects that compute the same; with ``check`` (rows of features), its
-    predictions and band on them are compared before and after (a RuntimeError if they
-    differ). Returns the learner."""
-    before = None
-    if check is not None and len(check):
-        before = (learner.predict(check), *(learner.predict_interval(check)
-                                            if learner.bootstraps_ else ()))
-    learner.effect_ = _storable(learner.effect_)
-    learner.bootstraps_ = [_storable(f) for f in learner.bootstraps_]
-    if before is not None:
-        after = (learner.predict(check), *(learner.predict_interval(check)
-                                           if learner.bootstraps_ else ()))
-        if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(before, after)):
-            raise RuntimeError("pqlml.uplift._scoring.portable: the stored last stage does not "
-                               "reproduce the learner's predictions.")
-    return learner
