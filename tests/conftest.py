@@ -28,11 +28,13 @@ HEAVY_FIRST = (
     "tests/test_model_targets.py",          # 171: the issue's targets on 20,000 accounts
     "tests/test_spark_cluster.py",          # 119: a standalone cluster (a master, two workers)
     "tests/test_spark.py",                  # ~95: three PySpark local-mode parity runs
-    "tests/test_uplift_cli.py",             # ~95: `pqlml uplift` forward on 1,500 accounts (DR)
+    "tests/test_uplift_cli.py",             # ~95: `pqlml uplift` forward on 1,500 accounts
     "tests/test_init.py",                   # ~90: the README's five-minute path, twice
     "tests/test_discover.py",               # ~85: a 12,000-account company, two discoveries
     "tests/test_refresh.py",                # ~75: the incremental-refresh property test
     "tests/test_buyers.py",                 # ~60: the buyer model, 20,000 accounts for issue 26
+    "tests/test_second_world_touches.py",   # ~60: uplift and a pilot on 2,000 foreign workspaces
+    "tests/test_uplift_scores.py",          # ~50: train with the scores' uplift, twice
     "tests/test_retrain.py",                # ~55: monthly champion/challenger, concurrency
     "tests/test_features.py",               # ~45: two leak-freedom property tests
     "notebooks/02_model_vs_rules.ipynb",    # 42
