@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..model import WEIGHT
 from ..model._sample import negative_rate, weights_of
-from ._learners import LEARNERS, default_classifier
+from ._learners import default_classifier, make_learner
 
 __all__ = ["fold_rows", "propensities", "effects", "thinned", "FIT_ROWS"]
 
@@ -89,8 +89,7 @@ def effects(frame: pd.DataFrame, X: np.ndarray, y: np.ndarray, t: np.ndarray, pa
         if progress:
             progress(i, len(parts))
         train, w = thinned(frame, train, y, t, seed=seed)
-        kwargs = {} if learner == "t" else {"clip": clip} if learner == "dr" else {}
-        model = LEARNERS[learner](n_bootstrap=n_bootstrap, random_state=seed, **kwargs)
+        model = make_learner(learner, n_bootstrap=n_bootstrap, random_state=seed, clip=clip)
         model.fit(X[train], y[train], treatment=t[train], sample_weight=w)
         low, high = model.predict_interval(X[test]) if n_bootstrap else (np.nan, np.nan)
         mu0, mu1 = model.predict_outcomes(X[test])

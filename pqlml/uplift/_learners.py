@@ -285,3 +285,14 @@ class DRLearner(_MetaLearner):
 
 
 LEARNERS = {"t": TLearner, "x": XLearner, "dr": DRLearner}
+
+
+def make_learner(name: str, *, n_bootstrap: int = 0, random_state=0, clip: float = 0.05):
+    """The learner ``[uplift] learner`` names (``t``, ``x`` or ``dr``), unfitted; ``clip``
+    (``[uplift] min_overlap``) is the DR-learner's propensity clip, the others have none.
+
+    >>> make_learner("dr", clip=0.1).clip, type(make_learner("x")).__name__
+    (0.1, 'XLearner')
+    """
+    kwargs = {"clip": clip} if name == "dr" else {}
+    return LEARNERS[name](n_bootstrap=n_bootstrap, random_state=random_state, **kwargs)

@@ -14,7 +14,7 @@ cross-fitted over accounts (two folds, each row's from a classifier that never s
 account): in-sample, the boosted classifier learns the touched accounts themselves and
 hides the overlap the data has (a 1,500-account simulated company, half of its touches
 randomised: no segment identifiable in-sample, all three cross-fitted). Then the configured
-learner (``LEARNERS[[uplift] learner]``) is fitted on the same thinned rows, with
+learner (:func:`~pqlml.uplift._learners.make_learner`) is fitted on the same thinned rows, with
 ``n_bootstrap`` resamples of its last stage for each row's band.
 
 The result, :class:`ScoringUplift`, predicts ``uplift``, ``uplift_low`` and ``uplift_high``
@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from ._forward import thinned
-from ._learners import LEARNERS, default_classifier
+from ._learners import default_classifier, make_learner
 from ._overlap import overlap
 from ._treatment import touched
 
@@ -65,8 +65,8 @@ N_BOOTSTRAP = 10
 
 
 class ScoringUplift:
-    """A fitted meta-learner with what scoring needs: ``learner``, ``name`` (``t``, ``x`` or ``dr``), ``features`` (its
-    columns, in order), ``identifiable`` (the segments it ranks) and ``unidentifiable``
+    """A fitted meta-learner with what scoring needs: ``learner``, ``name`` (``t``, ``x`` or
+    ``dr``), ``features`` (its columns, in order), ``identifiable`` (the segments it ranks) and ``unidentifiable``
     (segment -> why not)."""
 
     def __init__(self, learner, name: str, features: list, identifiable: list,
@@ -148,8 +148,8 @@ def fit_for_scoring(frame: pd.DataFrame, outcome: str, *, touches, settings, fea
     if not found.identifiable:
         return None, {"none": f"no segment has comparable touched and untouched accounts. "
                               f"{found.verdict}", **info}
-    kwargs = {"clip": up.min_overlap} if up.learner == "dr" else {}
-    learner = LEARNERS[up.learner](n_bootstrap=n_bootstrap, random_state=seed, **kwargs)
+    learner = make_learner(up.learner, n_bootstrap=n_bootstrap, random_state=seed,
+                           clip=up.min_overlap)
     try:
         learner.fit(X[fit_rows], y[fit_rows], treatment=t[fit_rows], sample_weight=w)
     except ValueError as err:
