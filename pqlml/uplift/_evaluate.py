@@ -43,18 +43,28 @@ __all__ = ["qini_curves", "qini_coefficient", "top_per_period", "at_capacity", "
 GRID = np.linspace(0.05, 1.0, 20)
 
 
+def _arms(y, t, w, order):
+    """The rows taken in ``order``, cumulated: (touched conversions, touched rows, untouched
+    conversions, untouched rows), weighted."""
+    return tuple(np.cumsum(v[order]) for v in (w * t * y, w * t, w * (1 - t) * y, w * (1 - t)))
+
+
+def _qini(rt, nt, rc, nc):
+    """The Qini curve ``Q = R_t - R_c N_t / N_c`` (0 where no untouched row is in yet)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return rt - np.where(nc > 0, rc * nt / nc, 0.0)
+
+
 def qini_curves(y, t, score, *, weights=None, grid=GRID) -> pd.DataFrame:
     """``fraction``, ``qini``, ``uplift`` and ``random`` (``fraction * Q(1)``) at each
     fraction of ``grid``, rows ranked by ``score`` (ties in a random but fixed order)."""
     y, t = np.asarray(y, float), np.asarray(t, float)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
     order = np.lexsort((np.random.default_rng(0).random(len(y)), -np.asarray(score, float)))
-    cum = {name: np.cumsum(v[order]) for name, v in
-           (("rt", w * t * y), ("nt", w * t), ("rc", w * (1 - t) * y), ("nc", w * (1 - t)))}
     at = np.clip(np.ceil(np.asarray(grid) * len(y)).astype(int) - 1, 0, len(y) - 1)
-    rt, nt, rc, nc = (cum[n][at] for n in ("rt", "nt", "rc", "nc"))
+    rt, nt, rc, nc = (c[at] for c in _arms(y, t, w, order))
+    qini = _qini(rt, nt, rc, nc)
     with np.errstate(divide="ignore", invalid="ignore"):
-        qini = rt - np.where(nc > 0, rc * nt / nc, 0.0)
         rate_t, rate_c = np.where(nt > 0, rt / nt, 0.0), np.where(nc > 0, rc / nc, 0.0)
     uplift = (rate_t - rate_c) * (nt + nc)
     grid = np.asarray(grid, float)
@@ -68,11 +78,8 @@ def _qini_points(y, t, score, w):
     order = np.argsort(-score, kind="mergesort")
     s = score[order]
     at = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    rt, nt, rc, nc = (np.cumsum(v[order])[at] for v in (w * t * y, w * t, w * (1 - t) * y,
-                                                       w * (1 - t)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = rt - np.where(nc > 0, rc * nt / nc, 0.0)
-    return np.r_[0.0, (nt + nc)], np.r_[0.0, q]
+    rt, nt, rc, nc = (c[at] for c in _arms(y, t, w, order))
+    return np.r_[0.0, (nt + nc)], np.r_[0.0, _qini(rt, nt, rc, nc)]
 
 
 def _area_over_random(x, q) -> float:
